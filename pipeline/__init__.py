@@ -1,0 +1,1 @@
+"""newsflow's pipeline: pure stages over one record type, no Prefect imports."""
