@@ -52,3 +52,38 @@ CREATE TABLE IF NOT EXISTS paragraphs (
     language_confidence DOUBLE,
     PRIMARY KEY (article_id, position)
 );
+
+-- Translations already made, so a sentence seen again (in this run or a later one) is not
+-- translated twice. Keyed by the model (package name and version) and the exact source sentence.
+CREATE TABLE IF NOT EXISTS translation_cache (
+    model               VARCHAR NOT NULL,
+    source              VARCHAR NOT NULL,
+    translation         VARCHAR NOT NULL,
+    created_at          TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    PRIMARY KEY (model, source)
+);
+
+-- How many articles each language has, and how many of them have an English text yet.
+CREATE OR REPLACE VIEW articles_by_language AS
+SELECT
+    language,
+    count(*)                                            AS articles,
+    count(text_en)                                      AS with_english,
+    count(*) FILTER (WHERE translation_status = 'translated')    AS translated,
+    count(*) FILTER (WHERE translation_status = 'not_needed')    AS not_needed,
+    count(*) FILTER (WHERE translation_status = 'missing_model') AS missing_model,
+    count(*) FILTER (WHERE translation_status = 'failed')        AS failed
+FROM articles
+GROUP BY language;
+
+-- Articles whose paragraphs are not all in the article's own language (mixed-language text).
+CREATE OR REPLACE VIEW mixed_language_articles AS
+SELECT
+    a.article_id,
+    a.source_path,
+    a.language                                          AS article_language,
+    list(DISTINCT p.language ORDER BY p.language)       AS paragraph_languages
+FROM articles a
+JOIN paragraphs p USING (article_id)
+GROUP BY a.article_id, a.source_path, a.language
+HAVING count(*) FILTER (WHERE p.language NOT IN (a.language, 'und')) > 0;

@@ -1,0 +1,604 @@
+"""The warehouse stage: one DuckDB file, one writer, bulk and idempotent writes.
+
+Every write goes through Arrow: the batch becomes a `pyarrow.Table`, is registered with the
+connection, and set-based SQL (`INSERT ... SELECT`, `UPDATE ... FROM`) moves it into the tables
+inside one transaction. Row-by-row `executemany` is about a thousand times slower in DuckDB.
+
+Times are stored as naive UTC `TIMESTAMP`s: aware datetimes are converted to UTC first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+import pipeline
+from pipeline.record import Document, ParagraphLanguage, Rejection
+
+UNDETERMINED_LANGUAGE = "und"
+RUN_STATUSES = ("running", "completed", "failed")
+_LOCK_RETRY_INTERVAL_S = 0.1
+_LOCK_MESSAGE = "Could not set lock on file"
+_LOCK_HOLDER_PID = re.compile(r"\(PID (\d+)\)")
+
+
+class WarehouseError(Exception):
+    """A warehouse problem a person can act on; the message says how."""
+
+
+class WarehouseBusyError(WarehouseError):
+    """Another process holds the DuckDB file's write lock."""
+
+
+class WarehouseMissingError(WarehouseError):
+    """A read-only open of a warehouse file that does not exist yet."""
+
+
+@dataclass(frozen=True)
+class BatchCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+
+    def __add__(self, other: "BatchCounts") -> "BatchCounts":
+        return BatchCounts(
+            inserted=self.inserted + other.inserted,
+            updated=self.updated + other.updated,
+            unchanged=self.unchanged + other.unchanged,
+            rejected=self.rejected + other.rejected,
+        )
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    files_seen: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+
+
+def schema_sql() -> str:
+    """The warehouse schema: the checkout's warehouse/schema.sql, else the copy packaged in the wheel."""
+    package_dir = Path(pipeline.__file__).resolve().parent
+    checkout_schema = package_dir.parent / "warehouse" / "schema.sql"
+    if checkout_schema.is_file():
+        return checkout_schema.read_text(encoding="utf-8")
+    return (package_dir / "schema.sql").read_text(encoding="utf-8")
+
+
+def article_id_for(source_path: str) -> str:
+    """Stable article id: the first 16 hex digits of the sha256 of the source path."""
+    return hashlib.sha256(source_path.encode("utf-8")).hexdigest()[:16]
+
+
+# --- Arrow tables (pure: Documents in, Arrow out) -------------------------------------------
+
+_ARTICLE_SCHEMA = pa.schema(
+    [
+        ("article_id", pa.string()),
+        ("source_path", pa.string()),
+        ("source_url", pa.string()),
+        ("content_sha256", pa.string()),
+        ("title", pa.string()),
+        ("author", pa.string()),
+        ("published_at", pa.timestamp("us")),
+        ("site_name", pa.string()),
+        ("language", pa.string()),
+        ("language_confidence", pa.float64()),
+        ("text", pa.string()),
+        ("text_en", pa.string()),
+        ("translation_status", pa.string()),
+        ("translation_model", pa.string()),
+        ("ingested_at", pa.timestamp("us")),
+        ("run_id", pa.string()),
+    ]
+)
+_ARTICLE_COLUMNS = tuple(_ARTICLE_SCHEMA.names)
+
+_PARAGRAPH_SCHEMA = pa.schema(
+    [
+        ("article_id", pa.string()),
+        ("position", pa.int32()),
+        ("text", pa.string()),
+        ("language", pa.string()),
+        ("language_confidence", pa.float64()),
+    ]
+)
+
+_REJECTION_SCHEMA = pa.schema(
+    [
+        ("path", pa.string()),
+        ("sha256", pa.string()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+        ("run_id", pa.string()),
+        ("rejected_at", pa.timestamp("us")),
+    ]
+)
+
+
+def _utc_naive(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def incomplete_reason(doc: Document) -> Rejection | None:
+    """Why a non-rejected document still cannot be stored as an article (earlier stages should prevent it)."""
+    if doc.content_sha256 is None:
+        return Rejection(
+            "missing_fingerprint",
+            "The file reached the warehouse without a content fingerprint; "
+            "this is a bug in an earlier stage, please report it.",
+        )
+    if doc.text is None or not doc.text.strip():
+        return Rejection(
+            "missing_text",
+            "The file reached the warehouse without extracted text; "
+            "this is a bug in an earlier stage, please report it.",
+        )
+    return None
+
+
+def _translation_fields(doc: Document) -> tuple[str | None, str, str | None]:
+    """(text_en, translation_status, translation_model), filling what an untranslated doc lacks.
+
+    A document that never went through translation counts as not_needed when it is English
+    (text_en = text, per the contract) and as missing_model otherwise, so `pending_translations`
+    picks it up later.
+    """
+    status = doc.translation_status
+    language = doc.language or UNDETERMINED_LANGUAGE
+    if status is None:
+        status = "not_needed" if language == "en" else "missing_model"
+    text_en = doc.text_en
+    if text_en is None and status == "not_needed":
+        text_en = doc.text
+    return text_en, status, doc.translation_model
+
+
+def articles_table(docs: Sequence[Document], *, run_id: str, ingested_at: datetime) -> pa.Table:
+    """One Arrow row per document, in the `articles` column order. Documents must be storable."""
+    rows: dict[str, list] = {name: [] for name in _ARTICLE_COLUMNS}
+    ingested = _utc_naive(ingested_at)
+    for doc in docs:
+        text_en, status, model = _translation_fields(doc)
+        values = {
+            "article_id": article_id_for(doc.source_path),
+            "source_path": doc.source_path,
+            "source_url": doc.source_url,
+            "content_sha256": doc.content_sha256,
+            "title": doc.title,
+            "author": doc.author,
+            "published_at": _utc_naive(doc.published_at),
+            "site_name": doc.site_name,
+            "language": doc.language or UNDETERMINED_LANGUAGE,
+            "language_confidence": doc.language_confidence,
+            "text": doc.text,
+            "text_en": text_en,
+            "translation_status": status,
+            "translation_model": model,
+            "ingested_at": ingested,
+            "run_id": run_id,
+        }
+        for name in _ARTICLE_COLUMNS:
+            rows[name].append(values[name])
+    return pa.table(rows, schema=_ARTICLE_SCHEMA)
+
+
+def paragraphs_table(docs_by_article_id: dict[str, Document]) -> pa.Table:
+    """Paragraph rows, `doc.paragraphs` aligned by position with `doc.paragraph_languages`.
+
+    A paragraph without a language entry gets 'und' and a NULL confidence.
+    """
+    rows: dict[str, list] = {name: [] for name in _PARAGRAPH_SCHEMA.names}
+    for article_id, doc in docs_by_article_id.items():
+        languages = doc.paragraph_languages
+        for position, text in enumerate(doc.paragraphs):
+            detected = languages[position] if position < len(languages) else None
+            rows["article_id"].append(article_id)
+            rows["position"].append(position)
+            rows["text"].append(text)
+            rows["language"].append(detected.language if detected else UNDETERMINED_LANGUAGE)
+            rows["language_confidence"].append(detected.confidence if detected else None)
+    return pa.table(rows, schema=_PARAGRAPH_SCHEMA)
+
+
+def rejections_table(rejected: Sequence[tuple[Document, Rejection]], *, run_id: str, rejected_at: datetime) -> pa.Table:
+    at = _utc_naive(rejected_at)
+    return pa.table(
+        {
+            "path": [doc.source_path for doc, _ in rejected],
+            "sha256": [doc.content_sha256 for doc, _ in rejected],
+            "reason": [rejection.reason for _, rejection in rejected],
+            "detail": [rejection.detail for _, rejection in rejected],
+            "run_id": [run_id] * len(rejected),
+            "rejected_at": [at] * len(rejected),
+        },
+        schema=_REJECTION_SCHEMA,
+    )
+
+
+def _last_per_source_path(docs: Iterable[Document]) -> list[Document]:
+    """Drop earlier duplicates of a source path within one batch: the last one is its latest content."""
+    latest: dict[str, Document] = {}
+    for doc in docs:
+        latest.pop(doc.source_path, None)
+        latest[doc.source_path] = doc
+    return list(latest.values())
+
+
+def _busy_message(path: Path, error_text: str) -> str:
+    match = _LOCK_HOLDER_PID.search(error_text)
+    holder = f"another process (PID {match.group(1)})" if match else "another process"
+    return (
+        f"The warehouse {path} is locked by {holder}: wait for that run to finish, "
+        f"or pass --warehouse to use another file."
+    )
+
+
+# --- the warehouse ---------------------------------------------------------------------------
+
+
+class Warehouse:
+    """One open DuckDB warehouse file. Use `Warehouse.open(...)`, ideally as a context manager.
+
+    Calls are serialised with a lock, so Prefect tasks in threads may share one instance.
+    """
+
+    def __init__(self, path: Path, connection: duckdb.DuckDBPyConnection, *, read_only: bool) -> None:
+        self.path = path
+        self.read_only = read_only
+        self._connection: duckdb.DuckDBPyConnection | None = connection
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, path: Path, *, read_only: bool = False, lock_timeout_s: float = 10.0) -> "Warehouse":
+        path = Path(path)
+        if read_only and not path.exists():
+            raise WarehouseMissingError(
+                f"There is no warehouse at {path} yet: run `newsflow ingest` first, "
+                f"or pass --warehouse to point at an existing file."
+            )
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        connection = _connect_waiting_for_lock(path, read_only=read_only, lock_timeout_s=lock_timeout_s)
+        warehouse = cls(path, connection, read_only=read_only)
+        if not read_only:
+            try:
+                warehouse._apply_schema()
+            except BaseException:
+                warehouse.close()
+                raise
+        return warehouse
+
+    def __enter__(self) -> "Warehouse":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+    @property
+    def _db(self) -> duckdb.DuckDBPyConnection:
+        if self._connection is None:
+            raise WarehouseError(f"The warehouse {self.path} is already closed.")
+        return self._connection
+
+    def _apply_schema(self) -> None:
+        with self._transaction():
+            self._db.execute(schema_sql())
+
+    @contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._lock:
+            db = self._db
+            db.begin()
+            try:
+                yield db
+            except BaseException:
+                db.rollback()
+                raise
+            db.commit()
+
+    @contextmanager
+    def _registered(self, **tables: pa.Table) -> Iterator[None]:
+        """Make Arrow tables visible to SQL under the given names for the duration of the block."""
+        with self._lock:
+            for name, table in tables.items():
+                self._db.register(name, table)
+            try:
+                yield
+            finally:
+                for name in tables:
+                    self._db.unregister(name)
+
+    # --- runs ---
+
+    def start_run(self, run_id: str, *, flow_run_id: str | None, started_at: datetime) -> None:
+        with self._transaction() as db:
+            db.execute(
+                """
+                INSERT INTO ingest_runs (run_id, flow_run_id, started_at, status)
+                VALUES (?, ?, ?, 'running')
+                ON CONFLICT (run_id) DO UPDATE
+                SET flow_run_id = excluded.flow_run_id, started_at = excluded.started_at, status = 'running'
+                """,
+                [run_id, flow_run_id, _utc_naive(started_at)],
+            )
+
+    def finish_run(self, run_id: str, *, counts: RunCounts, status: str, finished_at: datetime) -> None:
+        if status not in RUN_STATUSES:
+            raise ValueError(f"Run status must be one of {', '.join(RUN_STATUSES)}, not {status!r}.")
+        with self._transaction() as db:
+            (updated,) = db.execute(
+                """
+                UPDATE ingest_runs
+                SET finished_at = ?, files_seen = ?, inserted = ?, updated = ?, unchanged = ?, rejected = ?, status = ?
+                WHERE run_id = ?
+                """,
+                [
+                    _utc_naive(finished_at),
+                    counts.files_seen,
+                    counts.inserted,
+                    counts.updated,
+                    counts.unchanged,
+                    counts.rejected,
+                    status,
+                    run_id,
+                ],
+            ).fetchone()
+            if updated == 0:
+                raise ValueError(f"No run {run_id!r} in {self.path}: call start_run before finish_run.")
+
+    # --- articles ---
+
+    def known_fingerprints(self, source_paths: Iterable[str]) -> dict[str, str]:
+        """source_path -> content_sha256 of the stored article, for the paths that have one."""
+        paths = sorted(set(source_paths))
+        if not paths:
+            return {}
+        wanted = pa.table({"source_path": pa.array(paths, pa.string())})
+        with self._registered(wanted_paths=wanted):
+            rows = self._db.execute(
+                "SELECT a.source_path, a.content_sha256 FROM articles a JOIN wanted_paths w USING (source_path)"
+            ).fetchall()
+        return dict(rows)
+
+    def write_batch(self, docs: Sequence[Document], *, run_id: str, ingested_at: datetime) -> BatchCounts:
+        """Store one batch in one transaction: insert new articles, update changed ones, skip the rest.
+
+        A document is unchanged (and nothing is written) when its source path is stored with the
+        same content_sha256, translation_status and text_en. Rejected documents go to
+        rejected_files, once per (path, sha256, reason), and always count as rejected.
+        Within one batch, the last document for a source path wins.
+        """
+        storable: list[Document] = []
+        rejected: list[tuple[Document, Rejection]] = []
+        for doc in _last_per_source_path(docs):
+            rejection = doc.rejection or incomplete_reason(doc)
+            if rejection is None:
+                storable.append(doc)
+            else:
+                rejected.append((doc, rejection))
+
+        incoming = articles_table(storable, run_id=run_id, ingested_at=ingested_at)
+        rejections = rejections_table(rejected, run_id=run_id, rejected_at=ingested_at)
+        with self._transaction() as db, self._registered(incoming_articles=incoming, incoming_rejections=rejections):
+            actions = db.execute(
+                """
+                SELECT
+                    i.source_path,
+                    coalesce(a.article_id, i.article_id) AS article_id,
+                    CASE
+                        WHEN a.article_id IS NULL THEN 'insert'
+                        WHEN a.content_sha256 = i.content_sha256
+                             AND a.translation_status = i.translation_status
+                             AND a.text_en IS NOT DISTINCT FROM i.text_en THEN 'unchanged'
+                        ELSE 'update'
+                    END AS action
+                FROM incoming_articles i
+                LEFT JOIN articles a USING (source_path)
+                """
+            ).fetchall()
+            action_by_path = {path: action for path, _, action in actions}
+            changed_ids = {path: article_id for path, article_id, action in actions if action != "unchanged"}
+
+            def rows_for(action: str) -> pa.Table:
+                mask = pa.array(
+                    [action_by_path[path] == action for path in incoming.column("source_path").to_pylist()], pa.bool_()
+                )
+                return incoming.filter(mask)
+
+            to_insert, to_update = rows_for("insert"), rows_for("update")
+            changed_docs = {changed_ids[doc.source_path]: doc for doc in storable if doc.source_path in changed_ids}
+            paragraphs = paragraphs_table(changed_docs)
+            changed = pa.table({"article_id": pa.array(list(changed_docs), pa.string())})
+            with self._registered(
+                articles_to_insert=to_insert,
+                articles_to_update=to_update,
+                changed_articles=changed,
+                incoming_paragraphs=paragraphs,
+            ):
+                columns = ", ".join(_ARTICLE_COLUMNS)
+                db.execute(f"INSERT INTO articles ({columns}) SELECT {columns} FROM articles_to_insert")
+                assignments = ", ".join(
+                    f"{name} = u.{name}" for name in _ARTICLE_COLUMNS if name not in ("article_id", "source_path")
+                )
+                db.execute(
+                    f"UPDATE articles SET {assignments} FROM articles_to_update u WHERE articles.source_path = u.source_path"
+                )
+                db.execute("DELETE FROM paragraphs WHERE article_id IN (SELECT article_id FROM changed_articles)")
+                db.execute(
+                    """
+                    INSERT INTO paragraphs (article_id, position, text, language, language_confidence)
+                    SELECT article_id, position, text, language, language_confidence FROM incoming_paragraphs
+                    """
+                )
+            db.execute(
+                """
+                INSERT INTO rejected_files (path, sha256, reason, detail, run_id, rejected_at)
+                SELECT i.path, i.sha256, i.reason, i.detail, i.run_id, i.rejected_at
+                FROM incoming_rejections i
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM rejected_files r
+                    WHERE r.path = i.path AND r.sha256 IS NOT DISTINCT FROM i.sha256 AND r.reason = i.reason
+                )
+                """
+            )
+        return BatchCounts(
+            inserted=to_insert.num_rows,
+            updated=to_update.num_rows,
+            unchanged=len(actions) - to_insert.num_rows - to_update.num_rows,
+            rejected=len(rejected),
+        )
+
+    # --- translations ---
+
+    def pending_translations(self, limit: int | None = None) -> list[Document]:
+        """Articles still waiting for an English text (missing_model or failed), oldest path first."""
+        limit_clause = "" if limit is None else f"LIMIT {int(limit)}"
+        with self._lock:
+            columns, rows = self.query(
+                f"""
+                SELECT source_path, source_url, content_sha256, title, author, published_at, site_name,
+                       language, language_confidence, text, text_en, translation_status, translation_model,
+                       article_id
+                FROM articles
+                WHERE translation_status IN ('missing_model', 'failed')
+                ORDER BY source_path
+                {limit_clause}
+                """
+            )
+            records = [dict(zip(columns, row)) for row in rows]
+            wanted = pa.table({"article_id": pa.array([r["article_id"] for r in records], pa.string())})
+            with self._registered(pending_articles=wanted):
+                paragraph_rows = self._db.execute(
+                    """
+                    SELECT p.article_id, p.language, p.language_confidence
+                    FROM paragraphs p JOIN pending_articles USING (article_id)
+                    ORDER BY p.article_id, p.position
+                    """
+                ).fetchall()
+        languages: dict[str, list[ParagraphLanguage]] = {}
+        complete: dict[str, bool] = {}
+        for article_id, language, confidence in paragraph_rows:
+            # A NULL confidence marks a paragraph that had no language entry when it was written:
+            # stop there, so the Document gets back exactly the entries it was stored with.
+            if confidence is None:
+                complete[article_id] = False
+            if complete.get(article_id, True):
+                languages.setdefault(article_id, []).append(ParagraphLanguage(language, confidence))
+        documents = []
+        for record in records:
+            article_id = record.pop("article_id")
+            documents.append(Document(**record, paragraph_languages=tuple(languages.get(article_id, ()))))
+        return documents
+
+    def update_translations(self, docs: Sequence[Document]) -> int:
+        """Store text_en, translation_status and translation_model of stored articles; returns rows updated."""
+        storable = [doc for doc in _last_per_source_path(docs) if not doc.rejected and doc.translation_status]
+        if not storable:
+            return 0
+        translations = pa.table(
+            {
+                "source_path": [doc.source_path for doc in storable],
+                "text_en": [doc.text_en for doc in storable],
+                "translation_status": [doc.translation_status for doc in storable],
+                "translation_model": [doc.translation_model for doc in storable],
+            },
+            schema=pa.schema(
+                [(name, pa.string()) for name in ("source_path", "text_en", "translation_status", "translation_model")]
+            ),
+        )
+        with self._transaction() as db, self._registered(new_translations=translations):
+            (updated,) = db.execute(
+                """
+                UPDATE articles
+                SET text_en = t.text_en, translation_status = t.translation_status, translation_model = t.translation_model
+                FROM new_translations t
+                WHERE articles.source_path = t.source_path
+                """
+            ).fetchone()
+        return int(updated)
+
+    def cached_translations(self, model: str, sentences: Sequence[str]) -> dict[str, str]:
+        """source sentence -> stored translation by `model`, for the sentences the cache has."""
+        wanted = sorted(set(sentences))
+        if not wanted:
+            return {}
+        table = pa.table({"source": pa.array(wanted, pa.string())})
+        with self._registered(wanted_sentences=table):
+            rows = self._db.execute(
+                """
+                SELECT c.source, c.translation
+                FROM translation_cache c JOIN wanted_sentences w USING (source)
+                WHERE c.model = ?
+                """,
+                [model],
+            ).fetchall()
+        return dict(rows)
+
+    def store_translations(self, model: str, pairs: Sequence[tuple[str, str]]) -> None:
+        """Remember (source, translation) pairs for `model`; a sentence already cached keeps its translation."""
+        first_per_source: dict[str, str] = {}
+        for source, translation in pairs:
+            first_per_source.setdefault(source, translation)
+        if not first_per_source:
+            return
+        table = pa.table(
+            {
+                "source": pa.array(list(first_per_source), pa.string()),
+                "translation": pa.array(list(first_per_source.values()), pa.string()),
+            }
+        )
+        with self._transaction() as db, self._registered(new_cache_entries=table):
+            db.execute(
+                """
+                INSERT INTO translation_cache (model, source, translation)
+                SELECT ?, source, translation FROM new_cache_entries
+                ON CONFLICT (model, source) DO NOTHING
+                """,
+                [model],
+            )
+
+    # --- ad hoc SQL ---
+
+    def query(self, sql: str) -> tuple[list[str], list[tuple]]:
+        """Run one SQL statement; returns (column names, rows). Empty for statements without a result."""
+        with self._lock:
+            result = self._db.execute(sql)
+            if result.description is None:
+                return [], []
+            return [column[0] for column in result.description], result.fetchall()
+
+
+def _connect_waiting_for_lock(path: Path, *, read_only: bool, lock_timeout_s: float) -> duckdb.DuckDBPyConnection:
+    """Connect, retrying while another process holds the file's lock, up to `lock_timeout_s`."""
+    deadline = time.monotonic() + lock_timeout_s
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as error:
+            if _LOCK_MESSAGE not in str(error):
+                raise
+            if True:
+                raise WarehouseBusyError(_busy_message(path, str(error))) from error
+            time.sleep(_LOCK_RETRY_INTERVAL_S)

@@ -1,0 +1,487 @@
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipeline.record import Document, ParagraphLanguage
+from pipeline.warehouse import (
+    BatchCounts,
+    RunCounts,
+    Warehouse,
+    WarehouseBusyError,
+    WarehouseMissingError,
+    article_id_for,
+    schema_sql,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+T0 = datetime(2024, 5, 1, 12, 0, 0)
+T1 = datetime(2024, 5, 2, 12, 0, 0)
+
+CONTRACT_COLUMNS = {
+    "articles": [
+        "article_id",
+        "source_path",
+        "source_url",
+        "content_sha256",
+        "title",
+        "author",
+        "published_at",
+        "site_name",
+        "language",
+        "language_confidence",
+        "text",
+        "text_en",
+        "translation_status",
+        "translation_model",
+        "ingested_at",
+        "run_id",
+    ],
+    "ingest_runs": [
+        "run_id",
+        "flow_run_id",
+        "started_at",
+        "finished_at",
+        "files_seen",
+        "inserted",
+        "updated",
+        "unchanged",
+        "rejected",
+        "status",
+    ],
+    "rejected_files": ["path", "sha256", "reason", "detail", "run_id", "rejected_at"],
+}
+
+
+def english_doc(path: str = "seeds/a.txt", sha: str = "sha-a", text: str = "First para.\n\nSecond para.") -> Document:
+    return Document(
+        source_path=path,
+        content_sha256=sha,
+        title="A title",
+        author="Ann Author",
+        published_at=datetime(2024, 4, 30, 8, 0),
+        site_name="Example News",
+        source_url="https://example.com/a",
+        text=text,
+        language="en",
+        language_confidence=0.99,
+        paragraph_languages=tuple(ParagraphLanguage("en", 0.99) for _ in text.split("\n\n")),
+        text_en=text,
+        translation_status="not_needed",
+    )
+
+
+def indonesian_doc(path: str = "seeds/b.txt", sha: str = "sha-b", status: str = "missing_model") -> Document:
+    return Document(
+        source_path=path,
+        content_sha256=sha,
+        text="Presiden meresmikan jembatan baru.\n\nThe bridge cost a lot.",
+        language="id",
+        language_confidence=0.95,
+        paragraph_languages=(ParagraphLanguage("id", 0.95), ParagraphLanguage("en", 0.9)),
+        translation_status=status,
+    )
+
+
+def rejected_doc(path: str = "seeds/empty.txt", sha: str = "sha-empty") -> Document:
+    return Document(source_path=path, content_sha256=sha).reject("empty_file", "The file is empty; add text to it.")
+
+
+@pytest.fixture
+def warehouse_path(tmp_path: Path) -> Path:
+    return tmp_path / "nested" / "dir" / "news.duckdb"
+
+
+@pytest.fixture
+def warehouse(warehouse_path: Path):
+    with Warehouse.open(warehouse_path) as opened:
+        yield opened
+
+
+def rows(warehouse: Warehouse, sql: str) -> list[tuple]:
+    return warehouse.query(sql)[1]
+
+
+# --- schema ---
+
+
+def test_schema_sql_comes_from_the_checkout():
+    assert schema_sql() == (REPO_ROOT / "warehouse" / "schema.sql").read_text(encoding="utf-8")
+
+
+def test_open_creates_parent_dirs_and_applies_schema(warehouse_path: Path):
+    with Warehouse.open(warehouse_path) as warehouse:
+        tables = {name for (name,) in rows(warehouse, "SELECT table_name FROM information_schema.tables")}
+    assert warehouse_path.is_file()
+    assert {"articles", "ingest_runs", "rejected_files", "paragraphs", "translation_cache"} <= tables
+    assert {"articles_by_language", "mixed_language_articles"} <= tables
+
+
+def test_reapplying_the_schema_keeps_data(warehouse_path: Path):
+    with Warehouse.open(warehouse_path) as warehouse:
+        warehouse.write_batch([english_doc()], run_id="r1", ingested_at=T0)
+        tables_before = rows(warehouse, "SELECT table_name FROM information_schema.tables ORDER BY 1")
+    with Warehouse.open(warehouse_path) as warehouse:
+        assert rows(warehouse, "SELECT table_name FROM information_schema.tables ORDER BY 1") == tables_before
+        assert rows(warehouse, "SELECT count(*) FROM articles") == [(1,)]
+        assert rows(warehouse, "SELECT count(*) FROM paragraphs") == [(2,)]
+
+
+def test_contract_columns_are_exactly_as_designed(warehouse: Warehouse):
+    for table, expected in CONTRACT_COLUMNS.items():
+        columns = rows(
+            warehouse,
+            f"SELECT column_name FROM information_schema.columns WHERE table_name = '{table}' ORDER BY ordinal_position",
+        )
+        assert [name for (name,) in columns] == expected, table
+
+
+def test_closed_warehouse_says_so(warehouse_path: Path):
+    warehouse = Warehouse.open(warehouse_path)
+    warehouse.close()
+    warehouse.close()  # closing twice is harmless
+    with pytest.raises(Exception, match="already closed"):
+        warehouse.query("SELECT 1")
+
+
+# --- opening: lock and missing file ---
+
+
+def test_second_writer_process_makes_open_raise_busy_with_pid(warehouse_path: Path):
+    Warehouse.open(warehouse_path).close()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time, duckdb\n"
+            "connection = duckdb.connect(sys.argv[1])\n"
+            "print('locked', flush=True)\n"
+            "time.sleep(60)\n",
+            str(warehouse_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(WarehouseBusyError) as caught:
+            Warehouse.open(warehouse_path, lock_timeout_s=0.3)
+        message = str(caught.value)
+        assert f"PID {holder.pid}" in message
+        assert str(warehouse_path) in message
+        assert "--warehouse" in message
+    finally:
+        holder.kill()
+        holder.wait()
+    # once the other process is gone the file opens again
+    with Warehouse.open(warehouse_path, lock_timeout_s=5) as warehouse:
+        assert rows(warehouse, "SELECT count(*) FROM articles") == [(0,)]
+
+
+def test_open_waits_for_the_other_writer_to_let_go(warehouse_path: Path):
+    Warehouse.open(warehouse_path).close()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, duckdb\n"
+            "connection = duckdb.connect(sys.argv[1])\n"
+            "print('locked', flush=True)\n"
+            "sys.stdin.readline()\n"
+            "connection.close()\n",
+            str(warehouse_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            opening = pool.submit(Warehouse.open, warehouse_path, lock_timeout_s=120)
+            # the open is blocked on the lock until the holder lets go
+            with pytest.raises(FuturesTimeout):
+                opening.result(timeout=0.5)
+            holder.stdin.write("release\n")
+            holder.stdin.flush()
+            with opening.result(timeout=120) as warehouse:
+                assert rows(warehouse, "SELECT count(*) FROM articles") == [(0,)]
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_read_only_open_of_missing_file_says_to_ingest_first(tmp_path: Path):
+    missing = tmp_path / "nowhere" / "news.duckdb"
+    with pytest.raises(WarehouseMissingError, match="newsflow ingest"):
+        Warehouse.open(missing, read_only=True)
+    assert not missing.parent.exists()
+
+
+def test_read_only_open_queries_but_cannot_write(warehouse_path: Path):
+    with Warehouse.open(warehouse_path) as warehouse:
+        warehouse.write_batch([english_doc()], run_id="r1", ingested_at=T0)
+    with Warehouse.open(warehouse_path, read_only=True) as reader:
+        columns, result = reader.query("SELECT source_path, language FROM articles")
+        assert columns == ["source_path", "language"]
+        assert result == [("seeds/a.txt", "en")]
+        with pytest.raises(duckdb.Error):
+            reader.query("DELETE FROM articles")
+
+
+# --- articles ---
+
+
+def test_article_id_is_stable_and_distinct():
+    assert article_id_for("seeds/a.txt") == article_id_for("seeds/a.txt")
+    assert article_id_for("seeds/a.txt") != article_id_for("seeds/b.txt")
+    assert len(article_id_for("seeds/a.txt")) == 16
+
+
+def test_insert_maps_document_fields_to_columns(warehouse: Warehouse):
+    counts = warehouse.write_batch([english_doc(), indonesian_doc()], run_id="r1", ingested_at=T0)
+    assert counts == BatchCounts(inserted=2, updated=0, unchanged=0, rejected=0)
+    columns, result = warehouse.query("SELECT * FROM articles WHERE source_path = 'seeds/a.txt'")
+    stored = dict(zip(columns, result[0]))
+    assert stored == {
+        "article_id": article_id_for("seeds/a.txt"),
+        "source_path": "seeds/a.txt",
+        "source_url": "https://example.com/a",
+        "content_sha256": "sha-a",
+        "title": "A title",
+        "author": "Ann Author",
+        "published_at": datetime(2024, 4, 30, 8, 0),
+        "site_name": "Example News",
+        "language": "en",
+        "language_confidence": 0.99,
+        "text": "First para.\n\nSecond para.",
+        "text_en": "First para.\n\nSecond para.",
+        "translation_status": "not_needed",
+        "translation_model": None,
+        "ingested_at": T0,
+        "run_id": "r1",
+    }
+    assert rows(warehouse, "SELECT text_en, translation_status FROM articles WHERE source_path = 'seeds/b.txt'") == [
+        (None, "missing_model")
+    ]
+
+
+def test_rewriting_same_documents_is_unchanged_and_writes_nothing(warehouse: Warehouse):
+    docs = [english_doc(), indonesian_doc()]
+    warehouse.write_batch(docs, run_id="r1", ingested_at=T0)
+    counts = warehouse.write_batch(docs, run_id="r2", ingested_at=T1)
+    assert counts == BatchCounts(inserted=0, updated=0, unchanged=2, rejected=0)
+    assert rows(warehouse, "SELECT DISTINCT run_id, ingested_at FROM articles") == [("r1", T0)]
+    assert rows(warehouse, "SELECT count(*) FROM articles") == [(2,)]
+    assert rows(warehouse, "SELECT count(*) FROM paragraphs") == [(4,)]
+
+
+def test_changed_content_updates_the_same_row(warehouse: Warehouse):
+    warehouse.write_batch([english_doc(text="One.\n\nTwo.\n\nThree.")], run_id="r1", ingested_at=T0)
+    changed = english_doc(sha="sha-a2", text="Only one now.")
+    counts = warehouse.write_batch([changed], run_id="r2", ingested_at=T1)
+    assert counts == BatchCounts(inserted=0, updated=1, unchanged=0, rejected=0)
+    assert rows(warehouse, "SELECT article_id, content_sha256, text, run_id, ingested_at FROM articles") == [
+        (article_id_for("seeds/a.txt"), "sha-a2", "Only one now.", "r2", T1)
+    ]
+    assert rows(warehouse, "SELECT position, text FROM paragraphs ORDER BY position") == [(0, "Only one now.")]
+
+
+def test_new_translation_of_same_content_counts_as_update(warehouse: Warehouse):
+    warehouse.write_batch([indonesian_doc()], run_id="r1", ingested_at=T0)
+    translated = indonesian_doc().replace(
+        text_en="The president opened a new bridge.\n\nThe bridge cost a lot.",
+        translation_status="translated",
+        translation_model="translate-id_en 1.9",
+    )
+    counts = warehouse.write_batch([translated], run_id="r2", ingested_at=T1)
+    assert counts == BatchCounts(updated=1)
+    assert rows(warehouse, "SELECT translation_status, translation_model FROM articles") == [
+        ("translated", "translate-id_en 1.9")
+    ]
+
+
+def test_last_document_for_a_path_wins_within_a_batch(warehouse: Warehouse):
+    counts = warehouse.write_batch(
+        [english_doc(sha="old", text="Old."), english_doc(sha="new", text="New.")], run_id="r1", ingested_at=T0
+    )
+    assert counts == BatchCounts(inserted=1)
+    assert rows(warehouse, "SELECT content_sha256, text FROM articles") == [("new", "New.")]
+
+
+def test_paragraphs_keep_their_languages_and_default_to_und(warehouse: Warehouse):
+    no_languages = english_doc(path="seeds/c.txt", sha="sha-c").replace(paragraph_languages=())
+    warehouse.write_batch([indonesian_doc(), no_languages], run_id="r1", ingested_at=T0)
+    assert rows(
+        warehouse,
+        f"SELECT position, text, language, language_confidence FROM paragraphs "
+        f"WHERE article_id = '{article_id_for('seeds/b.txt')}' ORDER BY position",
+    ) == [
+        (0, "Presiden meresmikan jembatan baru.", "id", 0.95),
+        (1, "The bridge cost a lot.", "en", 0.9),
+    ]
+    assert rows(
+        warehouse,
+        f"SELECT position, language, language_confidence FROM paragraphs "
+        f"WHERE article_id = '{article_id_for('seeds/c.txt')}' ORDER BY position",
+    ) == [(0, "und", None), (1, "und", None)]
+    assert rows(warehouse, "SELECT source_path, paragraph_languages FROM mixed_language_articles") == [
+        ("seeds/b.txt", ["en", "id"])
+    ]
+
+
+def test_missing_language_and_untranslated_english_get_contract_values(warehouse: Warehouse):
+    bare = Document(source_path="seeds/bare.txt", content_sha256="sha-bare", text="Just text.")
+    english = Document(source_path="seeds/en.txt", content_sha256="sha-en", text="Hello.", language="en")
+    warehouse.write_batch([bare, english], run_id="r1", ingested_at=T0)
+    assert rows(warehouse, "SELECT source_path, language, text_en, translation_status FROM articles ORDER BY 1") == [
+        ("seeds/bare.txt", "und", None, "missing_model"),
+        ("seeds/en.txt", "en", "Hello.", "not_needed"),
+    ]
+
+
+def test_aware_times_are_stored_as_utc(warehouse: Warehouse):
+    jakarta = timezone(timedelta(hours=7))
+    warehouse.write_batch([english_doc()], run_id="r1", ingested_at=datetime(2024, 5, 1, 19, 0, tzinfo=jakarta))
+    assert rows(warehouse, "SELECT ingested_at FROM articles") == [(datetime(2024, 5, 1, 12, 0),)]
+
+
+def test_known_fingerprints_returns_only_stored_paths(warehouse: Warehouse):
+    assert warehouse.known_fingerprints([]) == {}
+    warehouse.write_batch([english_doc(), rejected_doc()], run_id="r1", ingested_at=T0)
+    assert warehouse.known_fingerprints(["seeds/a.txt", "seeds/empty.txt", "seeds/new.txt", "seeds/a.txt"]) == {
+        "seeds/a.txt": "sha-a"
+    }
+
+
+def test_two_thousand_documents_in_one_batch(warehouse: Warehouse):
+    docs = [english_doc(path=f"seeds/{i:04d}.txt", sha=f"sha-{i}", text=f"Para {i}.\n\nMore {i}.") for i in range(2000)]
+    assert warehouse.write_batch(docs, run_id="r1", ingested_at=T0) == BatchCounts(inserted=2000)
+    assert rows(warehouse, "SELECT count(*), count(DISTINCT article_id) FROM articles") == [(2000, 2000)]
+    assert rows(warehouse, "SELECT count(*) FROM paragraphs") == [(4000,)]
+    changed = [doc.replace(content_sha256=doc.content_sha256 + "-v2") for doc in docs[:500]]
+    counts = warehouse.write_batch(changed + docs[500:], run_id="r2", ingested_at=T1)
+    assert counts == BatchCounts(updated=500, unchanged=1500)
+    assert rows(warehouse, "SELECT run_id, count(*) FROM articles GROUP BY 1 ORDER BY 1") == [("r1", 1500), ("r2", 500)]
+
+
+# --- rejections ---
+
+
+def test_rejected_documents_are_recorded_once(warehouse: Warehouse):
+    docs = [rejected_doc(), rejected_doc(path="seeds/blob.bin", sha="sha-bin"), english_doc()]
+    assert warehouse.write_batch(docs, run_id="r1", ingested_at=T0) == BatchCounts(inserted=1, rejected=2)
+    assert warehouse.write_batch(docs, run_id="r2", ingested_at=T1) == BatchCounts(unchanged=1, rejected=2)
+    assert rows(warehouse, "SELECT path, sha256, reason, detail, run_id, rejected_at FROM rejected_files ORDER BY 1") == [
+        ("seeds/blob.bin", "sha-bin", "empty_file", "The file is empty; add text to it.", "r1", T0),
+        ("seeds/empty.txt", "sha-empty", "empty_file", "The file is empty; add text to it.", "r1", T0),
+    ]
+    assert rows(warehouse, "SELECT count(*) FROM articles") == [(1,)]
+
+
+def test_rejection_of_new_content_or_without_sha_is_recorded(warehouse: Warehouse):
+    no_sha = Document(source_path="seeds/unreadable.txt").reject("unreadable", "The file could not be read.")
+    warehouse.write_batch([rejected_doc(), no_sha], run_id="r1", ingested_at=T0)
+    warehouse.write_batch([rejected_doc(sha="sha-empty-2"), no_sha], run_id="r2", ingested_at=T1)
+    assert rows(warehouse, "SELECT path, sha256, run_id FROM rejected_files ORDER BY path, run_id") == [
+        ("seeds/empty.txt", "sha-empty", "r1"),
+        ("seeds/empty.txt", "sha-empty-2", "r2"),
+        ("seeds/unreadable.txt", None, "r1"),
+    ]
+
+
+def test_document_without_text_is_rejected_not_lost(warehouse: Warehouse):
+    textless = Document(source_path="seeds/odd.txt", content_sha256="sha-odd")
+    assert warehouse.write_batch([textless], run_id="r1", ingested_at=T0) == BatchCounts(rejected=1)
+    assert rows(warehouse, "SELECT path, reason FROM rejected_files") == [("seeds/odd.txt", "missing_text")]
+    assert rows(warehouse, "SELECT count(*) FROM articles") == [(0,)]
+
+
+# --- runs ---
+
+
+def test_runs_are_started_and_finished(warehouse: Warehouse):
+    warehouse.start_run("r1", flow_run_id="flow-1", started_at=T0)
+    assert rows(warehouse, "SELECT run_id, flow_run_id, started_at, finished_at, status FROM ingest_runs") == [
+        ("r1", "flow-1", T0, None, "running")
+    ]
+    counts = RunCounts(files_seen=7, inserted=3, updated=1, unchanged=2, rejected=1)
+    warehouse.finish_run("r1", counts=counts, status="completed", finished_at=T1)
+    assert rows(warehouse, "SELECT * EXCLUDE (run_id, flow_run_id, started_at) FROM ingest_runs") == [
+        (T1, 7, 3, 1, 2, 1, "completed")
+    ]
+
+
+def test_finish_run_rejects_unknown_run_and_status(warehouse: Warehouse):
+    with pytest.raises(ValueError, match="start_run"):
+        warehouse.finish_run("nope", counts=RunCounts(), status="completed", finished_at=T1)
+    warehouse.start_run("r1", flow_run_id=None, started_at=T0)
+    with pytest.raises(ValueError, match="completed"):
+        warehouse.finish_run("r1", counts=RunCounts(), status="done", finished_at=T1)
+
+
+def test_batch_counts_add_up():
+    assert BatchCounts(1, 2, 3, 4) + BatchCounts(10, 20, 30, 40) == BatchCounts(11, 22, 33, 44)
+
+
+# --- translations ---
+
+
+def test_pending_translations_round_trip_and_update(warehouse: Warehouse):
+    failed = indonesian_doc(path="seeds/c.txt", sha="sha-c", status="failed")
+    warehouse.write_batch([english_doc(), indonesian_doc(), failed], run_id="r1", ingested_at=T0)
+
+    pending = warehouse.pending_translations()
+    assert [doc.source_path for doc in pending] == ["seeds/b.txt", "seeds/c.txt"]
+    first = pending[0]
+    assert first.content_sha256 == "sha-b"
+    assert first.text == indonesian_doc().text
+    assert first.language == "id"
+    assert first.paragraph_languages == indonesian_doc().paragraph_languages
+    assert first.translation_status == "missing_model"
+    assert [doc.source_path for doc in warehouse.pending_translations(limit=1)] == ["seeds/b.txt"]
+
+    translated = [
+        doc.replace(text_en=f"English of {doc.source_path}", translation_status="translated", translation_model="m 1.0")
+        for doc in pending
+    ]
+    assert warehouse.update_translations(translated) == 2
+    assert warehouse.pending_translations() == []
+    assert rows(warehouse, "SELECT source_path, text_en, translation_status, translation_model FROM articles ORDER BY 1") == [
+        ("seeds/a.txt", "First para.\n\nSecond para.", "not_needed", None),
+        ("seeds/b.txt", "English of seeds/b.txt", "translated", "m 1.0"),
+        ("seeds/c.txt", "English of seeds/c.txt", "translated", "m 1.0"),
+    ]
+    assert rows(warehouse, "SELECT language, articles, with_english, translated FROM articles_by_language ORDER BY 1") == [
+        ("en", 1, 1, 0),
+        ("id", 2, 2, 2),
+    ]
+
+
+def test_pending_translations_without_paragraph_languages(warehouse: Warehouse):
+    warehouse.write_batch([indonesian_doc().replace(paragraph_languages=())], run_id="r1", ingested_at=T0)
+    (pending,) = warehouse.pending_translations()
+    assert pending.paragraph_languages == ()
+
+
+def test_update_translations_ignores_unknown_paths(warehouse: Warehouse):
+    unknown = indonesian_doc(path="seeds/unknown.txt").replace(translation_status="translated", text_en="x")
+    assert warehouse.update_translations([unknown]) == 0
+    assert warehouse.update_translations([]) == 0
+
+
+def test_translation_cache_round_trip(warehouse: Warehouse):
+    assert warehouse.cached_translations("m 1.0", []) == {}
+    warehouse.store_translations("m 1.0", [("Halo.", "Hello."), ("Terima kasih.", "Thank you."), ("Halo.", "Hi.")])
+    warehouse.store_translations("m 1.0", [("Halo.", "Greetings.")])  # already cached: kept as it was
+    assert warehouse.cached_translations("m 1.0", ["Halo.", "Terima kasih.", "Belum ada."]) == {
+        "Halo.": "Hello.",
+        "Terima kasih.": "Thank you.",
+    }
+    assert warehouse.cached_translations("m 2.0", ["Halo."]) == {}
+    assert rows(warehouse, "SELECT count(*) FROM translation_cache") == [(2,)]
