@@ -599,6 +599,6 @@ def _connect_waiting_for_lock(path: Path, *, read_only: bool, lock_timeout_s: fl
         except duckdb.IOException as error:
             if _LOCK_MESSAGE not in str(error):
                 raise
-            if True:
+            if time.monotonic() >= deadline:
                 raise WarehouseBusyError(_busy_message(path, str(error))) from error
             time.sleep(_LOCK_RETRY_INTERVAL_S)

@@ -1,7 +1,7 @@
 import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -349,6 +349,11 @@ def test_aware_times_are_stored_as_utc(warehouse: Warehouse):
     jakarta = timezone(timedelta(hours=7))
     warehouse.write_batch([english_doc()], run_id="r1", ingested_at=datetime(2024, 5, 1, 19, 0, tzinfo=jakarta))
     assert rows(warehouse, "SELECT ingested_at FROM articles") == [(datetime(2024, 5, 1, 12, 0),)]
+
+
+def test_empty_batch_writes_nothing(warehouse: Warehouse):
+    assert warehouse.write_batch([], run_id="r1", ingested_at=T0) == BatchCounts()
+    assert rows(warehouse, "SELECT count(*) FROM articles") == [(0,)]
 
 
 def test_known_fingerprints_returns_only_stored_paths(warehouse: Warehouse):

@@ -1,0 +1,42 @@
+"""Shared fixtures: a real Prefect server on loopback, started once per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SEEDS_DIR = PROJECT_ROOT / "seeds"
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory):
+    """`prefect server start` on a free loopback port with SQLite in a temp dir."""
+    from flows.server import start_local_server
+
+    server = start_local_server(tmp_path_factory.mktemp("prefect-home"), ui=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def prefect_env(prefect_server, tmp_path) -> dict[str, str]:
+    """Environment for a newsflow subprocess that talks to the test server."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "PREFECT_API_URL": prefect_server.api_url,
+            "PREFECT_HOME": str(tmp_path / "prefect-client"),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "ARGOS_PACKAGES_DIR": str(tmp_path / "argos-packages"),
+            "XDG_CACHE_HOME": str(tmp_path / "cache"),
+            "XDG_CONFIG_HOME": str(tmp_path / "config"),
+            "XDG_DATA_HOME": str(tmp_path / "data"),
+            "NEWSFLOW_WAREHOUSE": str(tmp_path / "news.duckdb"),
+        }
+    )
+    return env
