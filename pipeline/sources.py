@@ -19,8 +19,6 @@ from pathlib import Path
 from pipeline.record import Document
 from pipeline.settings import HTML_SUFFIXES, TEXT_SUFFIXES
 
-ACCEPTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES
-
 # Skipped when walking folders or expanding globs; an explicitly named file is always kept.
 LEFTOVER_SUFFIXES = frozenset({".swp", ".swo", ".tmp", ".part", ".crdownload"})
 LEFTOVER_NAMES = frozenset({"thumbs.db", "desktop.ini"})
@@ -259,6 +257,7 @@ _META_CHARSET = re.compile(
 _WINDOWS_1252_TABLE = "".join(bytes([i]).decode("cp1252", errors="ignore") or chr(i) for i in range(256))
 
 _UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+_UTF8_OR_ASCII = re.compile(_UTF8_MULTIBYTE.pattern + rb"|[\x00-\x7f]+")
 # Characters that do not belong in decoded text: C0/C1 controls (not whitespace), the
 # replacement character, private use and lone surrogates.
 _IMPLAUSIBLE_CHARS = re.compile(r"[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f-\x9f\ufffd\ue000-\uf8ff\ud800-\udfff]")
@@ -269,7 +268,9 @@ _ASCII_LETTER = re.compile(r"[A-Za-z]")
 # In a windows-1252 reading of Central European text (cp1250, iso-8859-2), letters such as
 # ł ą š ž show up as symbols in the middle of words: "w³adza", "nav¹tívil".
 _SYMBOL_INSIDE_WORD = re.compile(r"(?<=[^\W\d_])[\x80-\x9f¡¢£¤¥¦§¨©¬®¯±²³¶¸¹¼½¾¿×÷ƒ†‡ˆ‰‹›](?=[^\W\d_])")
-_WESTERN_ENCODINGS = frozenset({"cp1252", "latin_1", "iso8859_15", "ascii", "utf_8"})
+# charset-normalizer guesses that mean "windows-1252 is right after all" (codecs.lookup names).
+_WESTERN_ENCODINGS = frozenset({"cp1252", "iso8859-1", "iso8859-15", "ascii", "utf-8"})
+_CENTRAL_EUROPEAN_ENCODINGS = ("cp1250", "iso8859-2")
 _LEGACY_SAMPLE_CHARS = 65536
 
 
@@ -296,9 +297,9 @@ def normalise_newlines(text: str) -> str:
 def _decode(data: bytes, declared_charset: str | None) -> tuple[str, str]:
     bom_encoding = _bom_encoding(data)
     if bom_encoding:
-        codec = "utf-8-sig" if bom_encoding == "utf-8-sig" else bom_encoding
-        body = data if codec == "utf-8-sig" else data[len(_bom_for(bom_encoding)):]
-        text = _strict(body, codec)
+        # "utf-8-sig" drops its own BOM; the explicit-endian UTF-16/32 codecs do not.
+        body = data if bom_encoding == "utf-8-sig" else data[len(_bom_for(bom_encoding)) :]
+        text = _strict(body, bom_encoding)
         if text is None or not looks_like_text(text):
             raise UndecodableError(f"it starts with a {bom_encoding} byte-order mark but is not valid {bom_encoding}")
         return text, bom_encoding
@@ -311,6 +312,8 @@ def _decode(data: bytes, declared_charset: str | None) -> tuple[str, str]:
 
     text = _decode_utf8(data)
     if text is not None:
+        if not looks_like_text(text):
+            raise UndecodableError("it is valid UTF-8 but full of control characters")
         return text, "utf-8"
 
     for label in (declared_charset, sniff_declared_charset(data)):
@@ -408,45 +411,51 @@ def decode_windows_1252(data: bytes) -> str:
 def _decode_mostly_utf8(data: bytes) -> str | None:
     """UTF-8 with a few stray windows-1252 bytes (a common result of pasting): repair in place."""
     valid = len(_UTF8_MULTIBYTE.findall(data))
-    if valid < 2:
+    stray = len(_UTF8_OR_ASCII.sub(b"", data))
+    if valid < 2 or stray * 4 > valid:
         return None
-    stray = 0
-    parts: list[str] = []
-    position = 0
-    while position < len(data):
-        try:
-            parts.append(data[position:].decode("utf-8"))
-            break
-        except UnicodeDecodeError as error:
-            parts.append(data[position : position + error.start].decode("utf-8"))
-            bad_start = position + error.start
-            bad_end = position + error.end
-            parts.append(decode_windows_1252(data[bad_start:bad_end]))
-            stray += bad_end - bad_start
-            position = bad_end
-            if stray * 4 > valid:
-                return None
-    text = "".join(parts)
+    text = data.decode("utf-8", errors=_STRAY_BYTES_AS_CP1252)
     return text if looks_like_text(text) else None
 
 
-def _decode_legacy(data: bytes) -> tuple[str, str]:
-    western = decode_windows_1252(data)
-    if not _western_reading_is_suspect(western[:_LEGACY_SAMPLE_CHARS]):
-        if looks_like_text(western):
-            return western, "cp1252"
-        raise UndecodableError("it is neither UTF-8 nor plausible windows-1252 text")
+def _stray_bytes_as_cp1252(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    return decode_windows_1252(error.object[error.start : error.end]), error.end
 
-    guessed = _guess_with_charset_normalizer(data)
-    if guessed is not None:
-        return guessed
-    if _non_latin_letter_share(western[:_LEGACY_SAMPLE_CHARS]) <= 0.3 and looks_like_text(western):
+
+_STRAY_BYTES_AS_CP1252 = "newsflow.stray-bytes-as-cp1252"
+codecs.register_error(_STRAY_BYTES_AS_CP1252, _stray_bytes_as_cp1252)
+
+
+def _decode_legacy(data: bytes) -> tuple[str, str]:
+    """windows-1252, unless its reading plainly shows another script or a Central European encoding."""
+    western = decode_windows_1252(data)
+    sample = western[:_LEGACY_SAMPLE_CHARS]
+    western_symbols = len(_SYMBOL_INSIDE_WORD.findall(sample))
+    other_script = _non_latin_letter_share(sample) > 0.3
+    western_plausible = looks_like_text(western)
+    if not other_script and not western_symbols and western_plausible:
+        return western, "cp1252"
+
+    candidates = _charset_normalizer_guesses(data)
+    if western_symbols:
+        # charset-normalizer often ranks cp1252 first for short Polish or Czech text.
+        candidates += [codec for codec in _CENTRAL_EUROPEAN_ENCODINGS if codec not in candidates]
+    best: tuple[int, str, str] | None = None
+    for codec in candidates:
+        text = _strict(data, codec)
+        if text is None or not looks_like_text(text):
+            continue
+        symbols = len(_SYMBOL_INSIDE_WORD.findall(text[:_LEGACY_SAMPLE_CHARS]))
+        better_than_western = other_script or not western_plausible or symbols < western_symbols
+        if better_than_western and (best is None or symbols < best[0]):
+            best = (symbols, text, codec)
+    if best is not None:
+        return best[1], best[2]
+    if not other_script and western_plausible:
         return western, "cp1252"
     raise UndecodableError("it is not UTF-8 and its legacy encoding could not be recognised")
-
-
-def _western_reading_is_suspect(western: str) -> bool:
-    return _non_latin_letter_share(western) > 0.3 or len(_SYMBOL_INSIDE_WORD.findall(western)) >= 2
 
 
 def _non_latin_letter_share(text: str) -> float:
@@ -457,19 +466,21 @@ def _non_latin_letter_share(text: str) -> float:
     return 1 - len(_ASCII_LETTER.findall(text)) / letters
 
 
-def _guess_with_charset_normalizer(data: bytes) -> tuple[str, str] | None:
+def _charset_normalizer_guesses(data: bytes) -> list[str]:
+    """Encodings charset-normalizer finds coherent, best first, without the windows-1252 family."""
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
-    if best is None or best.chaos > 0.2:
-        return None
-    codec = codecs.lookup(best.encoding).name
-    if codecs.lookup(codec).name.replace("-", "_") in _WESTERN_ENCODINGS or codec == "iso8859-1":
-        return None
-    text = _strict(data, codec)
-    if text is None or not looks_like_text(text):
-        return None
-    return text, codec
+    guesses: list[str] = []
+    for match in from_bytes(data):
+        if match.chaos > 0.2:
+            continue
+        try:
+            codec = codecs.lookup(match.encoding).name
+        except LookupError:
+            continue
+        if codec not in _WESTERN_ENCODINGS and codec not in guesses:
+            guesses.append(codec)
+    return guesses
 
 
 def looks_like_text(text: str) -> bool:
@@ -563,28 +574,28 @@ def _read_bytes(path: Path, source: str, max_bytes: int) -> bytes | tuple[str, s
     except FileNotFoundError:
         return REJECT_FILE_VANISHED, _vanished_detail(path, source), 0
     except NotADirectoryError:
-        return REJECT_FILE_VANISHED, f"{source} does not exist (a part of its path is a file, not a folder); check the path.", 0
+        detail = f"{source} does not exist (a part of its path is a file, not a folder); check the path."
+        return REJECT_FILE_VANISHED, detail, 0
     except OSError as error:
         return REJECT_UNREADABLE, _unreadable_detail(source, error), 0
 
-    with open(fd, "rb", closefd=True) as handle:
-        try:
-            info = os.fstat(fd)
-            if stat.S_ISDIR(info.st_mode):
-                return REJECT_UNREADABLE, (
-                    f"{source} is a folder, not a file (IsADirectoryError); give the folder as an input "
-                    "so its files are discovered, or name a file inside it."
-                ), 0
-            if not stat.S_ISREG(info.st_mode):
-                return REJECT_UNREADABLE, (
-                    f"{source} is a {_file_kind(info.st_mode)}, not a regular file; copy its content into "
-                    "a regular file and add that instead."
-                ), 0
-            if max_bytes > 0 and info.st_size > max_bytes:
-                return REJECT_TOO_LARGE, _too_large_detail(source, info.st_size, max_bytes), info.st_size
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            return REJECT_UNREADABLE, _unreadable_detail(source, IsADirectoryError()), 0
+        if not stat.S_ISREG(info.st_mode):
+            return REJECT_UNREADABLE, (
+                f"{source} is a {_file_kind(info.st_mode)}, not a regular file; copy its content into "
+                "a regular file and add that instead."
+            ), 0
+        if max_bytes > 0 and info.st_size > max_bytes:
+            return REJECT_TOO_LARGE, _too_large_detail(source, info.st_size, max_bytes), info.st_size
+        with open(fd, "rb", closefd=False) as handle:
             data = handle.read(max_bytes + 1 if max_bytes > 0 else -1)
-        except OSError as error:
-            return REJECT_UNREADABLE, _unreadable_detail(source, error), 0
+    except OSError as error:
+        return REJECT_UNREADABLE, _unreadable_detail(source, error), 0
+    finally:
+        os.close(fd)
     if max_bytes > 0 and len(data) > max_bytes:  # it grew after the size check
         return REJECT_TOO_LARGE, _too_large_detail(source, len(data), max_bytes), len(data)
     return data
@@ -630,7 +641,7 @@ def _file_kind(mode: int) -> str:
 
 def _too_large_detail(source: str, size: int, limit: int) -> str:
     return (
-        f"{source} is {_format_size(size)}, over the {_format_size(limit)} limit per file; "
+        f"{source} is {_format_size(size)}, over the per-file limit of {_format_size(limit)}; "
         "raise the limit with NEWSFLOW_MAX_FILE_BYTES or --max-file-mb if it really is one article."
     )
 
