@@ -1,0 +1,46 @@
+"""A generated benchmark corpus: text dumps and HTML pages in several languages.
+
+Built from the five seeds and the real pages in ../shared/devdata/extraction. Each copy gets
+a distinct closing line so every file has its own fingerprint and is ingested for real.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from pipeline.extract.flatten import flatten_html
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEVDATA = PROJECT_ROOT.parent / "shared" / "devdata"
+
+
+def source_documents() -> list[tuple[str, str, str]]:
+    """(name, suffix, content) for every seed and devdata page, plus a text dump of each page."""
+    documents = [(path.stem, ".txt", path.read_text(encoding="utf-8")) for path in sorted((PROJECT_ROOT / "seeds").glob("*.txt"))]
+    extraction = DEVDATA / "extraction"
+    if extraction.is_dir():
+        for page in sorted(extraction.glob("*.html")):
+            html = page.read_text(encoding="utf-8", errors="replace")
+            documents.append((page.stem, ".html", html))
+            documents.append((page.stem + "_dump", ".txt", flatten_html(html)))
+    return documents
+
+
+def build_corpus(target: Path, count: int = 2000) -> list[Path]:
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    documents = source_documents()
+    paths = []
+    for index in range(count):
+        name, suffix, content = documents[index % len(documents)]
+        marker = f"Corpus copy {index} of {name}."
+        if suffix == ".html":
+            body = content.replace("</body>", f"<p>{marker}</p></body>", 1) if "</body>" in content else content + f"<p>{marker}</p>"
+        else:
+            body = content + f"\n{marker}\n"
+        path = target / f"{index:05d}_{name}{suffix}"
+        path.write_text(body, encoding="utf-8")
+        paths.append(path)
+    return paths

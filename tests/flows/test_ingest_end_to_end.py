@@ -1,0 +1,177 @@
+"""End to end: the real `newsflow ingest` command, the real Prefect flow on a real server, a real DuckDB file."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import PROJECT_ROOT, SEEDS_DIR
+
+pytestmark = pytest.mark.server
+
+NEWSFLOW = [sys.executable, "-m", "flows.cli"]
+
+# Lines of the seeds that are page furniture, not article: none may reach articles.text.
+SEED_BOILERPLATE = [
+    "LEAVE A REPLY",
+    "Please enter your comment!",
+    "Please enter your name here",
+    "Must Read",
+    "spot_img",
+    "HomeAsiaJakarta gambles on embracing North Korea",
+    "WhatsApp (message only): +44 7822 014058",
+    "Room A409, Jucai Building. No. 76 Caoyuan Hutong.",
+    "Dongcheng District, Beijing, 100027, PR China",
+    "中国北京市东城区草园胡同76号聚才大厦A 座409 室,",
+    "Download contact card",
+    "Baca artikel IDN Times lainnya di IDN App",
+    "Intinya sih...",
+    "Disclaimer: This summary was created using Artificial Intelligence (AI)",
+    "Editor’s Picks",
+    "Follow Us",
+    "Latest in News",
+    "See More",
+    "Kejagung Pastikan Najelaa Shihab Tak Terlibat di Kasus Chromebook",
+    "28 Okt 2025, 21:45 WIBNews",
+    "EditorDwi Agustiar",
+]
+
+
+def newsflow(args: list[str], env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        NEWSFLOW + args, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"newsflow {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def query(warehouse: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+@pytest.fixture
+def warehouse(prefect_env) -> Path:
+    return Path(prefect_env["NEWSFLOW_WAREHOUSE"])
+
+
+def test_seeds_become_clean_articles_and_a_second_run_changes_nothing(prefect_env, warehouse):
+    first = newsflow(["ingest", "seeds"], prefect_env)
+    assert "inserted" in first.stdout
+
+    rows = query(warehouse, "select source_path, language, title, source_url, published_at, text, text_en, translation_status from articles order by source_path")
+    assert [r[0] for r in rows] == [f"seeds/{p.name}" for p in sorted(SEEDS_DIR.iterdir())]
+    languages = {r[0]: r[1] for r in rows}
+    assert sorted(languages.values()) == ["en", "en", "en", "en", "id"]
+    assert languages["seeds/004_2d2b0ea8dc19c5b8.txt"] == "id"
+    for source_path, _, _, _, _, text, _, _ in rows:
+        for line in SEED_BOILERPLATE:
+            assert line not in text, f"{line!r} left in {source_path}"
+    by_path = {r[0]: r for r in rows}
+    assert by_path["seeds/001_f168b2729dee8f19.txt"][2] == "Jakarta gambles on embracing North Korea"
+    assert by_path["seeds/004_2d2b0ea8dc19c5b8.txt"][2] == "Trump ke Jepang, Putin Bertemu Menlu Korea Utara di Istananya"
+    assert by_path["seeds/000_c9229e0b42640eea.txt"][3].startswith("https://jakartaglobe.id/news/")
+    assert str(by_path["seeds/004_2d2b0ea8dc19c5b8.txt"][4]).startswith("2025-10-27")
+    for r in rows:
+        if r[1] == "en":
+            assert r[6] == r[5] and r[7] == "not_needed"
+    assert by_path["seeds/004_2d2b0ea8dc19c5b8.txt"][7] == "missing_model"
+    assert "newsflow models install id" in first.stdout
+
+    second = newsflow(["ingest", "seeds"], prefect_env)
+    runs = query(warehouse, "select files_seen, inserted, updated, unchanged, rejected, status from ingest_runs order by started_at")
+    assert runs == [(5, 5, 0, 0, 0, "completed"), (5, 0, 0, 5, 0, "completed")]
+    assert query(warehouse, "select count(*) from articles")[0][0] == 5
+    assert "unchanged" in second.stdout
+
+
+def test_a_changed_file_updates_its_row(prefect_env, warehouse, tmp_path):
+    folder = PROJECT_ROOT / "seeds"
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    article = drop / "story.txt"
+    shutil.copy(folder / "002_c6f1a40e5c75d036.txt", article)
+    newsflow(["ingest", str(drop)], prefect_env)
+    (first_id, first_sha), = query(warehouse, "select article_id, content_sha256 from articles")
+    article.write_text(article.read_text(encoding="utf-8") + "\nA new closing paragraph was added to the story after publication.\n", encoding="utf-8")
+    newsflow(["ingest", str(drop)], prefect_env)
+    rows = query(warehouse, "select article_id, content_sha256, text from articles")
+    assert len(rows) == 1
+    assert rows[0][0] == first_id and rows[0][1] != first_sha
+    assert "A new closing paragraph" in rows[0][2]
+    assert query(warehouse, "select inserted, updated from ingest_runs order by started_at") == [(1, 0), (0, 1)]
+
+
+def _png_bytes() -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(b"\x00\x00\x00\x00")) + chunk(b"IEND", b"")
+
+
+def test_bad_input_never_stops_a_run_and_is_never_lost(prefect_env, warehouse, tmp_path):
+    drop = tmp_path / "bad"
+    drop.mkdir()
+    shutil.copy(SEEDS_DIR / "000_c9229e0b42640eea.txt", drop / "good.txt")
+    (drop / "empty.txt").write_bytes(b"")
+    (drop / "picture.txt").write_bytes(_png_bytes())
+    (drop / "noise.bin").write_bytes(bytes(range(256)) * 64)
+    (drop / "menu.html").write_text("<html><body><nav><a href='/'>Home</a> <a href='/x'>World</a></nav></body></html>", encoding="utf-8")
+    (drop / "huge.txt").write_text("This sentence is part of a very long article. " * 40000, encoding="utf-8")
+    fifo = drop / "pipe.txt"
+    os.mkfifo(fifo)
+    missing = drop / "vanished.txt"
+
+    result = newsflow(["ingest", str(drop), str(missing), "--max-file-mb", "1"], prefect_env)
+    assert result.returncode == 0
+
+    articles = query(warehouse, "select source_path from articles")
+    assert [Path(r[0]).name for r in articles] == ["good.txt"]
+    reasons = {Path(path).name: reason for path, reason in query(warehouse, "select path, reason from rejected_files")}
+    assert reasons == {
+        "empty.txt": "empty_file",
+        "picture.txt": "binary_file",
+        "noise.bin": "binary_file",
+        "menu.html": "no_article",
+        "huge.txt": "too_large",
+        "pipe.txt": "unreadable",
+        "vanished.txt": "file_vanished",
+    }
+    for (detail,) in query(warehouse, "select detail from rejected_files"):
+        assert len(detail) > 20
+    assert query(warehouse, "select files_seen, inserted, rejected, status from ingest_runs") == [(8, 1, 7, "completed")]
+    assert "rejected files" in result.stdout
+
+
+def test_sql_command_answers_in_table_csv_and_json(prefect_env, warehouse):
+    newsflow(["ingest", "seeds"], prefect_env)
+    table = newsflow(["sql", "select language, count(*) as n from articles group by 1 order by 1"], prefect_env)
+    assert "en" in table.stdout and "id" in table.stdout
+    as_json = json.loads(newsflow(["sql", "select language, count(*) as n from articles group by 1 order by 1", "--format", "json"], prefect_env).stdout)
+    assert as_json == [{"language": "en", "n": 4}, {"language": "id", "n": 1}]
+    as_csv = newsflow(["sql", "select language, count(*) as n from articles group by 1 order by 1", "--format", "csv"], prefect_env).stdout
+    assert as_csv.splitlines() == ["language,n", "en,4", "id,1"]
+
+
+def test_errors_are_one_clear_line_and_a_non_zero_exit(prefect_env, tmp_path):
+    missing = newsflow(["sql", "select 1", "--warehouse", str(tmp_path / "nope.duckdb")], prefect_env, check=False)
+    assert missing.returncode != 0
+    assert "newsflow ingest" in missing.stderr and "Traceback" not in missing.stderr
+
+    newsflow(["ingest", "seeds"], prefect_env)
+    bad_sql = newsflow(["sql", "selec nonsense"], prefect_env, check=False)
+    assert bad_sql.returncode != 0 and "Traceback" not in bad_sql.stderr
+    assert len(bad_sql.stderr.strip().splitlines()) == 1
+
+    write = newsflow(["sql", "delete from articles"], prefect_env, check=False)
+    assert write.returncode != 0 and "Traceback" not in write.stderr
