@@ -1,0 +1,38 @@
+"""The translate stage: argos packages run through CTranslate2, sentences batched across documents.
+
+- `packages`: list, find and install argos packages (from a file or a package index)
+- `segment`: offline sentence segmentation, lossless
+- `engine`: a loaded package translating lists of sentences
+- `stage`: `translate_documents`, the stage itself
+- `build_package`: synthetic packages (seeded random weights) for tests and the benchmark
+"""
+
+from pipeline.translate.engine import TranslationEngine, engine_for, unload_engines
+from pipeline.translate.packages import (
+    InstalledModel,
+    ModelInstallError,
+    find_model,
+    install_from_index,
+    install_hint,
+    install_package_file,
+    list_installed_packages,
+)
+from pipeline.translate.segment import split_long_sentence, split_sentences
+from pipeline.translate.stage import missing_model_languages, translate_documents
+
+__all__ = [
+    "InstalledModel",
+    "ModelInstallError",
+    "TranslationEngine",
+    "engine_for",
+    "find_model",
+    "install_from_index",
+    "install_hint",
+    "install_package_file",
+    "list_installed_packages",
+    "missing_model_languages",
+    "split_long_sentence",
+    "split_sentences",
+    "translate_documents",
+    "unload_engines",
+]

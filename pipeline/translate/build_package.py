@@ -39,7 +39,8 @@ class ModelShape:
 REALISTIC_SHAPE = ModelShape(6, 6, 512, 8, 2048, vocab_size=8000, model_vocab_size=32000)
 TINY_SHAPE = ModelShape(2, 2, 64, 4, 128, vocab_size=500)
 
-_PADDING_TOKEN = "<extra_{}>"
+# Padding pieces look like words ("▁w123") so that decoded gibberish has word-like spacing.
+_PADDING_TOKEN = "\u2581w{}"
 
 
 def train_sentencepiece(corpus: Iterable[str], vocab_size: int) -> bytes:

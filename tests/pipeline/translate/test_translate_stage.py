@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.record import Document, ParagraphLanguage
+from pipeline.translate.engine import engine_for
+from pipeline.translate.packages import InstalledModel, install_package_file
+from pipeline.translate.segment import split_sentences
+from pipeline.translate.stage import missing_model_languages, translate_documents
+
+ID_1 = "Presiden meresmikan jalan tol baru. Warga menyambut gembira."
+EN_2 = "The president said the road would open next week. Traffic is expected to ease."
+ID_3 = "Harga beras naik sejak awal bulan."
+
+
+def doc(path: str, language: str | None, paragraphs: list[str], paragraph_languages: list[str] | None = None) -> Document:
+    return Document(
+        source_path=path,
+        text="\n\n".join(paragraphs),
+        language=language,
+        language_confidence=0.99,
+        paragraph_languages=tuple(ParagraphLanguage(lang, 0.9) for lang in (paragraph_languages or [])),
+    )
+
+
+def expected_translation(model: InstalledModel, paragraph: str) -> str:
+    sentences = split_sentences(paragraph, "id")
+    translations = engine_for(model).translate_sentences([s.strip() for s in sentences])
+    return "".join(t + s[len(s.rstrip()) :] for t, s in zip(translations, sentences)).strip()
+
+
+def test_english_and_undetermined_documents_need_no_translation():
+    english = doc("en.txt", "en", [EN_2])
+    unknown = doc("und.txt", "und", ["12345"])
+    no_language = doc("none.txt", None, ["???"])
+
+    results = translate_documents([english, unknown, no_language], models=[])
+
+    for before, after in zip([english, unknown, no_language], results):
+        assert after.text_en == before.text
+        assert after.translation_status == "not_needed"
+        assert after.translation_model is None
+
+
+def test_rejected_documents_pass_through_untouched():
+    rejected = doc("bad.bin", "id", [ID_1]).reject("binary_file", "not text")
+    assert translate_documents([rejected], models=[])[0] is rejected
+
+
+def test_a_document_without_a_model_is_marked_missing_model():
+    french = doc("fr.txt", "fr", ["Le président a inauguré une route."])
+    indonesian = doc("id.txt", "id", [ID_1])
+
+    results = translate_documents([french, indonesian, french], models=[])
+
+    assert [d.translation_status for d in results] == ["missing_model"] * 3
+    assert all(d.text_en is None and d.translation_model is None for d in results)
+    assert missing_model_languages(results) == {"fr": 2, "id": 1}
+
+
+def test_an_indonesian_document_is_translated_paragraph_by_paragraph(installed_model: InstalledModel):
+    source = doc("id.txt", "id", [ID_1, EN_2, ID_3], ["id", "en", "id"])
+
+    (result,) = translate_documents([source])
+
+    assert result.translation_status == "translated"
+    assert result.translation_model == "translate-id_en 1.9"
+    paragraphs = result.text_en.split("\n\n")
+    assert len(paragraphs) == len(source.paragraphs) == 3
+    assert paragraphs[1] == EN_2  # English inside an Indonesian document passes through untouched
+    assert paragraphs[0] == expected_translation(installed_model, ID_1)
+    assert paragraphs[2] == expected_translation(installed_model, ID_3)
+    assert paragraphs[0] != ID_1
+    assert result.text == source.text
+    assert missing_model_languages([result]) == {}
+
+
+def test_without_aligned_paragraph_languages_every_paragraph_is_translated(installed_model: InstalledModel):
+    source = doc("id.txt", "id", [ID_1, ID_3], ["id"])  # one language for two paragraphs: not aligned
+    (result,) = translate_documents([source])
+    assert result.text_en.split("\n\n") == [expected_translation(installed_model, p) for p in (ID_1, ID_3)]
+
+
+def test_batching_across_documents_gives_what_one_document_at_a_time_gives(installed_model: InstalledModel):
+    docs = [
+        doc("a.txt", "id", [ID_1, ID_3]),
+        doc("b.txt", "en", [EN_2]),
+        doc("c.txt", "id", [ID_3, EN_2], ["id", "en"]),
+        doc("d.txt", "fr", ["Bonjour."]),
+    ]
+    together = translate_documents(docs, models=[installed_model])
+    alone = [translate_documents([d], models=[installed_model])[0] for d in docs]
+
+    assert together == alone
+    assert [d.translation_status for d in together] == ["translated", "not_needed", "translated", "missing_model"]
+
+
+def test_the_newest_installed_version_is_used(installed_model: InstalledModel, tmp_path: Path):
+    older = InstalledModel("id", "en", "translate-id_en", "1.0", tmp_path / "nowhere")
+    (result,) = translate_documents([doc("id.txt", "id", [ID_3])], models=[older, installed_model])
+    assert result.translation_model == "translate-id_en 1.9"
+
+
+def test_a_broken_model_marks_documents_failed_without_raising(tiny_package: Path, packages_dir: Path):
+    model = install_package_file(tiny_package)
+    (model.path / "model" / "model.bin").write_bytes(b"not a model")
+    english = doc("en.txt", "en", [EN_2])
+
+    results = translate_documents([doc("id.txt", "id", [ID_1]), english])
+
+    assert results[0].translation_status == "failed"
+    assert results[0].text_en is None and results[0].translation_model is None
+    assert results[1].translation_status == "not_needed"
