@@ -219,6 +219,64 @@ def translate(
     console.print(f"translated {result.translated} of {result.pending} pending articles; still missing a model: {result.still_missing or 'none'}")
 
 
+@app.command()
+def server(
+    port: int = typer.Option(4200, help="Port on 127.0.0.1 for the API and UI."),
+) -> None:
+    """Start a local Prefect server (API and UI) with its database under the state folder."""
+    from flows.server import start_local_server
+
+    home = load_settings().state_dir / "prefect-server"
+    local = start_local_server(home, port=port, ui=True)
+    console.print(f"Prefect server on http://127.0.0.1:{port} (API {local.api_url}); database and log in {home}. Ctrl-C stops it.")
+    try:
+        local.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        local.stop()
+
+
+@app.command()
+def serve(
+    cron: Optional[str] = typer.Option(None, help="Schedule (default $NEWSFLOW_CRON or every 15 minutes)."),
+    seeds: Optional[Path] = typer.Option(None, help="Folder to watch and ingest (default seeds/ or $NEWSFLOW_SEEDS)."),
+    warehouse: Optional[Path] = WarehouseOption,
+    settle_seconds: float = typer.Option(2.0, help="Quiet time before a batch of new files is ingested."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Serve `ingest` on a schedule and on file arrival (a long-running process; Ctrl-C stops it)."""
+    import os
+
+    from flows.prefect_setup import configure_prefect, local_server_url
+
+    settings = load_settings()
+    mode = configure_prefect(verbose=True)
+    local = None
+    if mode.api_url is None:
+        from flows.server import start_local_server
+
+        port = int(local_server_url().rsplit(":", 1)[1].split("/")[0])
+        home = settings.state_dir / "prefect-server"
+        console.print(f"No Prefect server answered at {local_server_url()}: starting one (database in {home}).")
+        local = start_local_server(home, port=port, ui=True)
+        os.environ["PREFECT_API_URL"] = local.api_url
+    from flows.serve import DEFAULT_CRON, serve_ingest
+
+    schedule = cron or os.environ.get("NEWSFLOW_CRON") or DEFAULT_CRON
+    console.print(f"Serving ingest: schedule '{schedule}', watching {seeds or settings.seeds_dir}, warehouse {warehouse or settings.warehouse_path}, Prefect API {os.environ['PREFECT_API_URL']}")
+    try:
+        serve_ingest(
+            seeds_dir=(seeds or settings.seeds_dir).resolve(),
+            warehouse=(warehouse or settings.warehouse_path).resolve(),
+            cron=schedule,
+            settle_seconds=settle_seconds,
+        )
+    finally:
+        if local is not None:
+            local.stop()
+
+
 def main() -> None:
     try:
         app(standalone_mode=False)

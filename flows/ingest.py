@@ -25,7 +25,7 @@ from pipeline.record import Document
 from pipeline.settings import PROJECT_ROOT, load_settings
 from pipeline.sources import discover_files, display_path, load_document
 from pipeline.translate import install_hint, translate_documents
-from pipeline.warehouse import RunCounts, Warehouse
+from pipeline.warehouse import RunCounts, Warehouse, exclusive_run
 
 ProgressListener = Callable[[str, int], None]
 _progress_listeners: list[ProgressListener] = []
@@ -186,6 +186,15 @@ def ingest(
     summary.files_seen = len(files)
     _report("discovered", len(files))
     logger.info("Found %d files in %s", len(files), ", ".join(inputs))
+    with exclusive_run(warehouse_path, on_wait=lambda: logger.warning("Waiting for another ingest run on %s to finish", warehouse_path)):
+        _ingest_files(files, warehouse_path, summary, clock, max_bytes, size, started, started_at)
+    create_markdown_artifact(key="ingest-summary", markdown=summary_markdown(summary), description="newsflow ingest run")
+    for command in summary.install_commands():
+        logger.warning("No translation model installed; to translate these articles run: %s", command)
+    return summary
+
+
+def _ingest_files(files, warehouse_path: Path, summary: IngestSummary, clock: _StageClock, max_bytes: int, size: int, started: float, started_at: datetime) -> None:
     record_run(warehouse_path, summary, started_at, finished=False)
     try:
         for batch in _batches(files, size):
@@ -204,11 +213,6 @@ def ingest(
     finally:
         summary.seconds = time.perf_counter() - started
         record_run(warehouse_path, summary, started_at, finished=True)
-
-    create_markdown_artifact(key="ingest-summary", markdown=summary_markdown(summary), description="newsflow ingest run")
-    for command in summary.install_commands():
-        logger.warning("No translation model installed; to translate these articles run: %s", command)
-    return summary
 
 
 def summary_markdown(summary: IngestSummary) -> str:

@@ -602,3 +602,41 @@ def _connect_waiting_for_lock(path: Path, *, read_only: bool, lock_timeout_s: fl
             if time.monotonic() >= deadline:
                 raise WarehouseBusyError(_busy_message(path, str(error))) from error
             time.sleep(_LOCK_RETRY_INTERVAL_S)
+
+
+class WarehouseRunLockTimeout(WarehouseError):
+    pass
+
+
+@contextmanager
+def exclusive_run(path: Path, *, timeout_s: float = 3600.0, on_wait=None) -> Iterator[None]:
+    """One ingest run per warehouse at a time, across processes (an advisory lock file beside it).
+
+    DuckDB's own lock only covers an open connection; runs open the file per batch so readers
+    can query between batches, and this lock keeps two runs from interleaving their batches.
+    """
+    import fcntl
+
+    lock_path = Path(str(path) + ".run.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as handle:
+        deadline = time.monotonic() + timeout_s
+        waited = False
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not waited and on_wait is not None:
+                    on_wait()
+                waited = True
+                if time.monotonic() >= deadline:
+                    raise WarehouseRunLockTimeout(
+                        f"Another ingest run has held {path} for over {timeout_s:.0f} s; "
+                        "wait for it to finish or check for a stuck `newsflow` process."
+                    ) from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
