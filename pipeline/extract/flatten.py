@@ -60,13 +60,17 @@ def html_to_text_dump(html: str, *, blank_lines: bool = False) -> str:
         if line:
             lines.append(line)
 
-    walker = etree.iterwalk(root, events=("start", "end"))
+    walker = etree.iterwalk(root, events=("start", "end", "comment", "pi"))
     for event, element in walker:
         tag = element.tag if isinstance(element.tag, str) else ""
         tag = tag.lower()
+        if event in ("comment", "pi"):
+            if element.tail:
+                current.append(element.tail.replace("\n", " "))
+            continue
         if event == "start":
-            if not tag or tag in INVISIBLE_TAGS or _is_hidden(element):
-                walker.skip_subtree()
+            if tag in INVISIBLE_TAGS or _is_hidden(element):
+                walker.skip_subtree()  # its "end" event still comes, and adds its tail
                 continue
             if tag in BLOCK_TAGS:
                 flush()

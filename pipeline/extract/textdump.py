@@ -1,0 +1,274 @@
+"""Boilerplate line cleaner for plain-text page dumps (a web page copied as text).
+
+The dump holds the article and everything around it: menus, breadcrumbs, share widgets,
+summary boxes, teaser lists, comment forms, contact blocks. Each line is judged on
+evidence (length, sentence shape, function words, navigation vocabulary, contact/date/URL
+patterns), then the article is taken as the densest run of prose lines (a maximum-sum
+segment over line weights), so short lines between paragraphs survive as subheadings while
+runs of chrome before and after the article are cut.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from pipeline.extract.article import ExtractedArticle
+from pipeline.extract.dates import find_dates
+from pipeline.extract.lines import LineEvidence, normalise_line
+from pipeline.extract.metadata import (
+    author_from_text,
+    date_from_text,
+    site_name_from_dateline,
+    site_name_from_url,
+    source_url_line,
+    title_key,
+)
+from pipeline.extract.vocabulary import STOPWORDS
+from pipeline.record import join_paragraphs
+
+SECTION_BREAK_WEIGHT = -40.0
+SHORT_LINE_WEIGHT = -3.0
+BOILERPLATE_WEIGHT = 10.0
+# A run of this many consecutive non-prose lines inside the article is a list of links, not text.
+MENU_RUN = 3
+TITLE_SEARCH_LINES = 40
+_CITATION_MARKS = re.compile(r"(?<=[^\s\[])(?:\[(?:\d{1,3}|[a-z][^\[\]\n]{0,40}|citation needed)\])+")
+BYLINE_LIKE = re.compile(r"^(?:\w+ )?(?:by|oleh|por|par|von|door|di)\s+[A-Z]|^\d+\s*(?:min|minute|menit|minuto|minuten)s?\b", re.I)
+_MID_SENTENCE_END = re.compile(r"[.!?]\s+[\(\w]")
+PHOTO_CREDIT = re.compile(r"\b(?:images?|photo\w*|foto\w*|getty|reuters|afp|ap|epa|shutterstock|credit)\b|/", re.I)
+_PARENTHETICAL_TAIL = re.compile(r"^\s*[\(\[（].{0,150}[\)\]）]\s*$")
+
+
+@dataclass
+class DumpLine:
+    text: str
+    blank_before: bool
+    evidence: LineEvidence
+    repeated: bool = False  # the same text occurs elsewhere (a title printed twice, a breadcrumb)
+
+
+def _read_lines(text: str) -> list[DumpLine]:
+    lines: list[DumpLine] = []
+    blank = False
+    for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        line = normalise_line(raw)
+        if not line:
+            blank = True
+            continue
+        lines.append(DumpLine(line, blank, LineEvidence(line)))
+        blank = False
+    return lines
+
+
+def _unwrap(lines: list[DumpLine]) -> list[DumpLine]:
+    """Join hard-wrapped lines (fixed-width text) back into paragraphs."""
+    long_lines = [len(line.text) for line in lines if len(line.text) >= 40]
+    if len(long_lines) < 4 or sum(n <= 100 for n in long_lines) < 0.9 * len(long_lines):
+        return lines
+    out: list[DumpLine] = []
+    for line in lines:
+        previous = out[-1] if out else None
+        if (
+            previous is not None
+            and not line.blank_before
+            and len(previous.text) >= 45
+            and not previous.evidence.terminal
+            and not previous.text.endswith(":")
+            and line.text[:1].islower()
+        ):
+            joined = previous.text + " " + line.text
+            out[-1] = DumpLine(joined, previous.blank_before, LineEvidence(joined))
+        else:
+            out.append(line)
+    return out
+
+
+def _drop_repeats(lines: list[DumpLine]) -> list[DumpLine]:
+    """Keep the first of repeated lines; drop breadcrumb-glued titles and doubled captions."""
+    keys = [title_key(line.text) for line in lines]
+    drop: set[int] = set()
+    seen: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        if not key:
+            continue
+        if key in seen:
+            drop.add(i)
+            lines[seen[key]].repeated = True
+            continue
+        seen[key] = i
+    for i in range(len(lines) - 1):
+        if i in drop or i + 1 in drop:
+            continue
+        this, following = keys[i], keys[i + 1]
+        if len(following) >= 12 and this != following and this.endswith(following) and len(this) - len(following) <= 40:
+            # "HomeAsiaJakarta gambles..." followed by "Jakarta gambles...": breadcrumb glued to the title
+            drop.add(i)
+            lines[i + 1].repeated = True
+        elif len(this) >= 20 and this != following and following.startswith(this):
+            tail = lines[i + 1].text[len(lines[i].text):] if lines[i + 1].text.startswith(lines[i].text) else ""
+            if _PARENTHETICAL_TAIL.match(tail):
+                # an image's alt text followed by its caption with a credit
+                drop.update({i, i + 1})
+    for i, key in enumerate(keys):
+        # a title also printed glued to the site name or a section ("TitleSite Name")
+        if i in drop or lines[i].repeated or len(key) < 15 or lines[i].evidence.prose:
+            continue
+        if any(j != i and len(other) <= len(key) + 40 and other != key and other.startswith(key) for j, other in enumerate(keys)):
+            lines[i].repeated = True
+    return [line for i, line in enumerate(lines) if i not in drop]
+
+
+def _weight(evidence: LineEvidence) -> float:
+    if evidence.comments_break:
+        return -math.inf
+    if evidence.section_break:
+        return SECTION_BREAK_WEIGHT
+    if evidence.boilerplate:
+        return -(BOILERPLATE_WEIGHT + min(evidence.units, 20.0))
+    if evidence.prose:
+        # headline-length prose (teasers) counts little; paragraphs count in full
+        return max(1.0, evidence.units - 5.0) * (0.5 if evidence.navigation_ratio >= 0.3 else 1.0)
+    if evidence.sentence_like:
+        return 1.0
+    return SHORT_LINE_WEIGHT
+
+
+def densest_span(weights: list[float]) -> tuple[int, int] | None:
+    """Maximum-sum contiguous segment (inclusive bounds), or None when every weight is <= 0."""
+    best, best_span = 0.0, None
+    running, start = 0.0, 0
+    for i, weight in enumerate(weights):
+        if running <= 0 or weight == -math.inf:
+            running, start = weight, i
+        else:
+            running += weight
+        if running > best:
+            best, best_span = running, (start, i)
+    return best_span
+
+
+def _body_lines(lines: list[DumpLine], start: int, end: int) -> list[int]:
+    """Indices of article lines inside the span: trims edges, drops chrome and link lists."""
+    while start <= end and not (lines[start].evidence.prose and not lines[start].evidence.bullet):
+        start += 1
+    while end >= start and not lines[end].evidence.sentence_like:
+        end -= 1
+    kept: list[int] = []
+    run: list[int] = []
+
+    def close_run() -> None:
+        if len(run) >= MENU_RUN:
+            kept.extend(i for i in run if lines[i].evidence.bullet and lines[i].evidence.sentence_like)
+        else:
+            kept.extend(run)
+        run.clear()
+
+    for i in range(start, end + 1):
+        evidence = lines[i].evidence
+        if evidence.boilerplate or evidence.section_break or evidence.comments_break:
+            close_run()
+            continue
+        if evidence.prose:
+            close_run()
+            kept.append(i)
+        else:
+            run.append(i)
+    close_run()
+    return kept
+
+
+def _content_terms(text: str) -> set[str]:
+    """Words that carry meaning: non-stopwords, or character pairs in unspaced scripts."""
+    evidence = LineEvidence(text)
+    if evidence.unspaced_script:
+        letters = "".join(c for c in text if c.isalnum())
+        # Chinese/Japanese words are about two characters; Thai/Burmese syllables need more
+        n = 2 if evidence.cjk_chars >= evidence.southeast_asian_chars else 4
+        return {letters[i : i + n] for i in range(len(letters) - n + 1)}
+    return {w for w in evidence.words if w not in STOPWORDS and len(w) > 1}
+
+
+def _title_candidate_score(
+    line: DumpLine, distance: int, body_terms: set[str], followed_by_byline: bool, followed_by_credit: bool
+) -> float | None:
+    evidence = line.evidence
+    if evidence.boilerplate or evidence.section_break or evidence.bullet or evidence.contact:
+        return None
+    if evidence.unspaced_script:
+        if not 6 <= len(line.text) <= 120:
+            return None
+    elif not 3 <= evidence.units <= 30 or len(line.text) > 250:
+        return None
+    if line.text.endswith((".", ":", ",", ";", "…")) or "|" in line.text or _MID_SENTENCE_END.search(line.text):
+        return None
+    terms = _content_terms(line.text)
+    if not terms:
+        return None
+    # a headline repeats the words of its article; menu items and promos do not
+    overlap = len(terms & body_terms) / len(terms)
+    score = 4.0 * overlap * min(1.0, evidence.units / 6.0) + min(evidence.units, 12.0) / 12.0
+    if line.repeated:
+        score += 1.5
+    if followed_by_byline:
+        score += 1.0
+    if followed_by_credit:
+        score -= 2.0  # an image caption
+    if evidence.navigation_ratio >= 0.3:
+        score -= 1.0
+    return score - distance * 0.03
+
+
+def _is_byline_or_date(line: DumpLine) -> bool:
+    evidence = line.evidence
+    return evidence.byline or bool(BYLINE_LIKE.match(line.text)) or (
+        not evidence.prose and evidence.units <= 15 and bool(find_dates(line.text))
+    )
+
+
+def _find_title(lines: list[DumpLine], body_start: int, body_text: str) -> str | None:
+    body_terms = _content_terms(body_text)
+    best: tuple[float, int] | None = None
+    for distance, i in enumerate(range(body_start - 1, max(-1, body_start - 1 - TITLE_SEARCH_LINES), -1)):
+        followed = any(_is_byline_or_date(line) for line in lines[i + 1 : min(i + 4, body_start)])
+        credit = i + 1 < len(lines) and bool(PHOTO_CREDIT.search(lines[i + 1].text)) and lines[i + 1].evidence.units <= 6
+        score = _title_candidate_score(lines[i], distance, body_terms, followed, credit)
+        if score is not None and score >= 1.0 and (best is None or score > best[0]):
+            best = (score, i)
+    if best is None:
+        return None
+    return lines[best[1]].text.strip(" -–—|")
+
+
+def strip_citation_marks(text: str) -> str:
+    """Remove Wikipedia-style reference marks glued to a word: "view.[3][needs update]"."""
+    return _CITATION_MARKS.sub("", text)
+
+
+def clean_text_dump(text: str) -> ExtractedArticle:
+    """The article in a plain-text page dump, with what metadata the dump shows."""
+    lines = _read_lines(text or "")
+    source_url = None
+    kept_lines: list[DumpLine] = []
+    for line in lines:
+        url = source_url_line(line.text)
+        if url is not None:
+            source_url = source_url or url
+            continue
+        kept_lines.append(line)
+    lines = _drop_repeats(_unwrap(kept_lines))
+    span = densest_span([_weight(line.evidence) for line in lines])
+    body = _body_lines(lines, *span) if span else []
+    if not body:
+        return ExtractedArticle(text="", source_url=source_url, site_name=site_name_from_url(source_url))
+    paragraphs = [strip_citation_marks(lines[i].text) for i in body]
+    head = [line.text for line in lines[max(0, body[0] - TITLE_SEARCH_LINES) : body[0]]]
+    return ExtractedArticle(
+        text=join_paragraphs(paragraphs),
+        title=_find_title(lines, body[0], " ".join(paragraphs[:6])),
+        author=author_from_text(head, paragraphs),
+        published_at=date_from_text(head, paragraphs),
+        site_name=site_name_from_dateline(paragraphs[0]) or site_name_from_url(source_url),
+        source_url=source_url,
+    )
