@@ -66,3 +66,92 @@ def test_english_document_with_address_block_stays_english():
 def test_rejected_documents_pass_through():
     doc = Document(source_path="x.png").reject("binary_file", "not text")
     assert detect_language(doc) is doc
+
+
+MALAY = (
+    "Kementerian Kesihatan memaklumkan bahawa jumlah pesakit yang dimasukkan ke hospital "
+    "menurun sejak minggu lalu kerana kempen vaksinasi yang dijalankan oleh kerajaan."
+)
+INDONESIAN_NEWS = (
+    "Kementerian Kesehatan menyebutkan jumlah pasien yang dirawat di rumah sakit menurun "
+    "sejak pekan lalu karena kampanye vaksinasi yang dijalankan pemerintah."
+)
+
+
+def test_malay_is_told_from_indonesian():
+    assert identifier.identify(MALAY).language == "ms"
+    assert identifier.identify(INDONESIAN_NEWS).language == "id"
+    assert identifier.identify(INDONESIAN).language == "id"
+
+
+def test_malay_document_pools_the_words_of_all_its_paragraphs():
+    # no paragraph alone says Malay for sure; together, the document does
+    paragraphs = [
+        "Beliau berkata bahawa rundingan akan diteruskan minggu depan.",
+        "Orang ramai diminta bersabar kerana kerja pembaikan masih berjalan.",
+        "Pihak berkuasa tempatan akan mengumumkan jadual baharu tidak lama lagi.",
+    ]
+    doc = detect_language(Document(source_path="x.txt", text=join_paragraphs(paragraphs)))
+    assert doc.language == "ms"
+    assert [p.language for p in doc.paragraph_languages] == ["ms"] * 3
+
+
+def test_probabilities_sum_to_at_most_one_and_favour_the_answer():
+    probabilities = identifier.probabilities(ENGLISH)
+    assert max(probabilities, key=probabilities.get) == "en"
+    assert 0.99 <= sum(probabilities.values()) <= 1.0 + 1e-9
+    assert identifier.probabilities("https://example.com") == {}
+
+
+def test_two_word_fragments_get_a_language_and_an_honest_confidence():
+    for text, language in (("the government", "en"), ("η κυβέρνηση", "el"), ("chính phủ", "vi"), ("rząd zapowiedział", "pl")):
+        guess = identifier.identify(text)
+        assert guess.language == language, text
+    fragment = identifier.identify("available period")
+    assert 0.0 < fragment.confidence < 0.9  # a guess, and it says so
+    assert identifier.identify(ENGLISH).confidence > 0.99
+
+
+def test_handles_addresses_and_symbols_carry_no_language():
+    for text in ("@jokowi", "user@example.com", "© 2025 —", "www.example.co.id/berita/123", "+62 21 555 0199"):
+        assert identifier.identify(text) == identifier.identify("") == identifier.identify("   ")
+        assert identifier.identify(text).language == UNDETERMINED
+
+
+def test_headlines_in_capitals_are_read_as_words():
+    assert identifier.identify("BREAKING NEWS: PRESIDENT RESIGNS AFTER CORRUPTION SCANDAL").language == "en"
+    assert identifier.identify("PRESIDEN RESMIKAN JALAN TOL BARU DI JAWA TENGAH").language == "id"
+
+
+def test_cyrillic_letters_a_language_does_not_write_rule_it_out():
+    assert identifier.identify("Уряд оголосив нові заходи").language == "uk"  # і is not Russian
+    assert identifier.identify("Мы подошли к зеркалу").language == "ru"  # ы is neither Ukrainian nor Bulgarian
+    assert identifier.identify("Владата објави нови мерки").language == "mk"  # ј
+
+
+def test_the_prior_decides_only_what_the_text_cannot():
+    favouring_afrikaans = LanguageIdentifier(prior={"af": 1000.0})
+    assert favouring_afrikaans.identify(ENGLISH).language == "en"
+    assert favouring_afrikaans.identify("people attended").language == "af"
+
+
+def test_short_paragraphs_lean_towards_the_document_language():
+    paragraphs = [INDONESIAN] * 3 + ["Share", "Dwi Agustiar", "Disclaimer: This summary was created using Artificial Intelligence (AI)"]
+    _, languages = identifier.identify_paragraphs(tuple(paragraphs))
+    assert [p.language for p in languages] == ["id"] * 5 + ["en"]
+    assert identifier.identify("Share").language != "id"  # alone, it is not Indonesian: the document made it so
+
+
+def test_kanji_only_line_in_a_japanese_document_is_japanese():
+    paragraphs = ("東京都は今日、新しい防災計画を発表しました。住民に避難経路の確認を呼びかけています。", "東京都知事")
+    document, languages = identifier.identify_paragraphs(paragraphs)
+    assert document.language == "ja"
+    assert [p.language for p in languages] == ["ja", "ja"]
+    assert identifier.identify("中国北京市东城区草园胡同").language == "zh"
+
+
+def test_paragraph_languages_match_the_paragraph_count():
+    document, languages = identifier.identify_paragraphs(("12345", ENGLISH, "—"))
+    assert document.language == "en"
+    assert [p.language for p in languages] == [UNDETERMINED, "en", UNDETERMINED]
+    assert identifier.identify_paragraphs(()) == (identifier.identify(""), ())
