@@ -28,8 +28,9 @@ app = typer.Typer(
 models_app = typer.Typer(help="List and install argos translation models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (logs, CI, scripts) is not wrapped at 80 columns: messages stay greppable.
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 class CommandError(Exception):

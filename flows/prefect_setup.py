@@ -42,6 +42,7 @@ def server_is_healthy(api_url: str, timeout: float = 0.5) -> bool:
 def configure_prefect(*, verbose: bool = False) -> PrefectMode:
     settings = load_settings()
     os.environ.setdefault("PREFECT_HOME", str(settings.state_dir / "prefect"))
+    os.makedirs(os.environ["PREFECT_HOME"], exist_ok=True)  # the ephemeral server's SQLite file lives there
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")

@@ -103,12 +103,12 @@ def test_a_changed_file_updates_its_row(prefect_env, warehouse, tmp_path):
     shutil.copy(folder / "002_c6f1a40e5c75d036.txt", article)
     newsflow(["ingest", str(drop)], prefect_env)
     (first_id, first_sha), = query(warehouse, "select article_id, content_sha256 from articles")
-    article.write_text(article.read_text(encoding="utf-8") + "\nA new closing paragraph was added to the story after publication.\n", encoding="utf-8")
+    article.write_text(article.read_text(encoding="utf-8").replace("unlikely friendship", "improbable friendship"), encoding="utf-8")
     newsflow(["ingest", str(drop)], prefect_env)
     rows = query(warehouse, "select article_id, content_sha256, text from articles")
     assert len(rows) == 1
     assert rows[0][0] == first_id and rows[0][1] != first_sha
-    assert "A new closing paragraph" in rows[0][2]
+    assert "improbable friendship" in rows[0][2] and "unlikely friendship" not in rows[0][2]
     assert query(warehouse, "select inserted, updated from ingest_runs order by started_at") == [(1, 0), (0, 1)]
 
 
