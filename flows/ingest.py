@@ -131,6 +131,11 @@ def _flow_run_id() -> str | None:
     return str(run_id) if run_id else None
 
 
+def _describe_inputs(inputs: Sequence[str], shown: int = 3) -> str:
+    more = f" and {len(inputs) - shown} more" if len(inputs) > shown else ""
+    return ", ".join(inputs[:shown]) + more
+
+
 def _batches(items: Sequence, size: int):
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -185,7 +190,7 @@ def ingest(
     files = clock.run("discover", discover_files, inputs)
     summary.files_seen = len(files)
     _report("discovered", len(files))
-    logger.info("Found %d files in %s", len(files), ", ".join(inputs))
+    logger.info("Found %d files in %s", len(files), _describe_inputs(inputs))
     with exclusive_run(warehouse_path, on_wait=lambda: logger.warning("Waiting for another ingest run on %s to finish", warehouse_path)):
         _ingest_files(files, warehouse_path, summary, clock, max_bytes, size, started, started_at)
     create_markdown_artifact(key="ingest-summary", markdown=summary_markdown(summary), description="newsflow ingest run")

@@ -55,7 +55,8 @@ def serve_ingest(
     poll_seconds: float = 0.5,
     runner_poll_seconds: float = 1.0,
 ) -> None:
-    """Blocks until Ctrl-C or SIGTERM; Prefect pauses the schedule on the way out."""
+    """Blocks until Ctrl-C or SIGTERM. Prefect's runner pauses the deployment on the way out,
+    so no scheduled run piles up while nothing serves it."""
     seeds_dir.mkdir(parents=True, exist_ok=True)
     deployment = ingest.to_deployment(
         name=DEPLOYMENT_NAME,

@@ -1,0 +1,42 @@
+import subprocess
+import sys
+import time
+
+from pipeline.warehouse import WarehouseRunLockTimeout, exclusive_run
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from pipeline.warehouse import exclusive_run
+with exclusive_run(Path(sys.argv[1])):
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_a_second_run_waits_for_the_first_and_then_proceeds(tmp_path):
+    warehouse = tmp_path / "news.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(warehouse), "1.5"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    waits = []
+    started = time.monotonic()
+    with exclusive_run(warehouse, timeout_s=30, on_wait=lambda: waits.append(True)):
+        assert holder.poll() is not None, "the lock was granted while the other run still held it"
+    assert waits == [True]
+    assert time.monotonic() - started > 0.5
+    holder.wait()
+
+
+def test_a_run_that_cannot_get_the_lock_in_time_says_so(tmp_path):
+    warehouse = tmp_path / "news.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(warehouse), "5"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        try:
+            with exclusive_run(warehouse, timeout_s=0.5):
+                raise AssertionError("lock granted while held elsewhere")
+        except WarehouseRunLockTimeout as error:
+            assert str(warehouse) in str(error)
+    finally:
+        holder.kill()
+        holder.wait()
