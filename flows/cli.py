@@ -221,6 +221,39 @@ def translate(
 
 
 @app.command()
+def detect(
+    text: Optional[str] = typer.Argument(None, help="Text to identify (default: --file, or standard input)."),
+    file: Optional[Path] = typer.Option(None, "--file", help="Read the text from this file."),
+    lines: bool = typer.Option(False, "--lines", help="One text per line."),
+    output_format: str = typer.Option("table", "--format", "-f", help="table or jsonl."),
+) -> None:
+    """Identify the language of texts with exactly the pipeline's language stage."""
+    from pipeline.language import shared_identifier
+
+    if output_format not in ("table", "jsonl"):
+        raise CommandError(f"unknown --format {output_format!r}: use table or jsonl")
+    if text is not None:
+        source = text
+    elif file is not None:
+        source = file.read_text(encoding="utf-8", errors="replace")
+    else:
+        source = sys.stdin.read()
+    texts = source.splitlines() if lines else [source]
+    identifier = shared_identifier()
+    guesses = [identifier.identify(item) for item in texts]
+    if output_format == "jsonl":
+        for guess in guesses:
+            sys.stdout.write(json.dumps({"language": guess.language, "confidence": round(guess.confidence, 4)}) + "\n")
+        return
+    table = Table(show_edge=False)
+    for column in ("language", "confidence", "text"):
+        table.add_column(column, overflow="fold")
+    for item, guess in zip(texts, guesses):
+        table.add_row(guess.language, f"{guess.confidence:.3f}", item[:80])
+    console.print(table)
+
+
+@app.command()
 def server(
     port: int = typer.Option(4200, help="Port on 127.0.0.1 for the API and UI."),
 ) -> None:
