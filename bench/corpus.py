@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from pipeline.extract.flatten import flatten_html
+from pipeline.extract import html_to_text_dump
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEVDATA = PROJECT_ROOT.parent / "shared" / "devdata"
@@ -23,7 +23,7 @@ def source_documents() -> list[tuple[str, str, str]]:
         for page in sorted(extraction.glob("*.html")):
             html = page.read_text(encoding="utf-8", errors="replace")
             documents.append((page.stem, ".html", html))
-            documents.append((page.stem + "_dump", ".txt", flatten_html(html)))
+            documents.append((page.stem + "_dump", ".txt", html_to_text_dump(html)))
     return documents
 
 

@@ -220,6 +220,19 @@ def translate(
     console.print(f"translated {result.translated} of {result.pending} pending articles; still missing a model: {result.still_missing or 'none'}")
 
 
+@app.command("eval")
+def evaluate(
+    devdata: Optional[Path] = typer.Option(None, help="Labelled development data (default ../shared/devdata or $NEWSFLOW_DEVDATA)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the full result as JSON here."),
+) -> None:
+    """Score extraction and language identification on labelled pages; compare with the stored baseline."""
+    from pipeline.evaluation import eval_command
+
+    code = eval_command(devdata, json_out)
+    if code:
+        raise typer.Exit(code)
+
+
 @app.command()
 def detect(
     text: Optional[str] = typer.Argument(None, help="Text to identify (default: --file, or standard input)."),

@@ -1,0 +1,83 @@
+"""The quality gate: headline scores on the development data must hold the stored baseline.
+
+A score may fall at most the baseline's tolerance (0.01) below its stored value. After a
+real improvement, raise tests/quality_baseline.json (`baseline_from_scores`).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.evaluation import (
+    BASELINE_PATH,
+    DevDataMissing,
+    format_evaluation,
+    gate_failures,
+    read_baseline,
+    run_evaluation,
+)
+from pipeline.extract import clean_text_dump, html_to_text_dump
+from pipeline.extract.article import ExtractedArticle
+
+
+@pytest.fixture(scope="module")
+def evaluation() -> dict:
+    try:
+        return run_evaluation()
+    except DevDataMissing as error:
+        pytest.skip(f"quality gate skipped: {error}")
+
+
+@pytest.fixture(scope="module")
+def baseline() -> tuple[dict[str, float], float]:
+    return read_baseline(BASELINE_PATH)
+
+
+def test_headline_scores_hold_the_baseline(evaluation, baseline):
+    stored, tolerance = baseline
+    failures = gate_failures(evaluation["scores"], stored, tolerance)
+    assert not failures, "scores fell below tests/quality_baseline.json:\n" + "\n".join(failures)
+
+
+def test_every_headline_score_has_a_baseline(evaluation, baseline):
+    stored, _ = baseline
+    assert set(evaluation["scores"]) == set(stored)
+
+
+def test_the_report_shows_every_score_against_its_baseline(evaluation, baseline):
+    stored, tolerance = baseline
+    report = format_evaluation(evaluation, stored, tolerance)
+    for name in stored:
+        assert name in report
+    assert "FAIL" not in report
+    assert "cnn_001" in report and "burmese_article" in report
+
+
+def test_gate_fails_on_a_made_worse_score_dict(baseline):
+    stored, tolerance = baseline
+    worse = dict(stored)
+    worse["html.f1"] -= 0.02
+    worse["langid.fragments"] -= 0.011
+    worse["dump.recall"] -= 0.009  # within the tolerance
+    del worse["title.dump"]
+    failures = gate_failures(worse, stored, tolerance)
+    assert [f.split(":")[0] for f in failures] == ["html.f1", "langid.fragments", "title.dump"]
+
+
+def _without_trafilatura(html: str) -> ExtractedArticle:
+    """A crippled HTML extractor: only the last fallback (flatten, then the text-dump cleaner)."""
+    return clean_text_dump(html_to_text_dump(html))
+
+
+def _no_cleaning(dump: str) -> ExtractedArticle:
+    """A crippled text-dump cleaner: keeps every line, menus and footers included."""
+    return ExtractedArticle(text=dump)
+
+
+def test_gate_fails_when_the_pipeline_really_gets_worse(evaluation, baseline):
+    stored, tolerance = baseline
+    crippled = run_evaluation(html_extractor=_without_trafilatura, dump_cleaner=_no_cleaning)
+    failed = {f.split(":")[0] for f in gate_failures(crippled["scores"], stored, tolerance)}
+    assert {"html.f1", "dump.precision", "dump.f1", "author.html"} <= failed
+    assert not {name for name in failed if name.startswith("langid.")}  # the language stage was not touched
+    assert "FAIL" in format_evaluation(crippled, stored, tolerance)
