@@ -121,7 +121,7 @@ def main() -> None:
     print(f"corpus: {args.count} documents in {corpus_dir} (text dumps and HTML, seeds + devdata pages, ~15 languages)")
 
     # End to end first, while this process is small: a child's peak RSS counts from the fork.
-    articles, seconds, peak, summary = bench_end_to_end(corpus_dir)
+    articles, e2e_seconds, e2e_peak, summary = bench_end_to_end(corpus_dir)
 
     rows, rejected = bench_stages(corpus_dir, args.repeat)
     print(f"\nper stage, in-process, median of {args.repeat} runs ({rejected} documents rejected by extract)")
@@ -133,8 +133,8 @@ def main() -> None:
     print(f"peak memory of the in-process stages: {peak_rss_mb():.0f} MB RSS (all {args.count} documents held at once)")
 
     print(f"\nend to end: `newsflow ingest` on a local Prefect server: {articles} articles from {args.count} files "
-          f"in {seconds:.2f} s = {args.count / seconds:.1f} docs/s (process start and Prefect included); "
-          f"peak memory {peak:.0f} MB RSS")
+          f"in {e2e_seconds:.2f} s = {args.count / e2e_seconds:.1f} docs/s (process start and Prefect included); "
+          f"peak memory {e2e_peak:.0f} MB RSS")
     print(f"  {summary}")
     shutil.rmtree(WORK, ignore_errors=True)
 

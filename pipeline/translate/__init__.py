@@ -3,9 +3,14 @@
 - `packages`: list, find and install argos packages (from a file or a package index)
 - `segment`: offline sentence segmentation, lossless
 - `engine`: a loaded package translating lists of sentences
-- `stage`: `translate_documents`, the stage itself
+- `protect`: URLs, e-mail addresses, numbers and Latin-script names survive translation
+- `cache`: the translation cache protocol, in memory and in the warehouse
+- `stage`: `translate_documents`, the stage itself (direct or pivot routes)
 - `build_package`: synthetic packages (seeded random weights) for tests and the benchmark
+- `dictionary_model`: a hand-built transformer translating word by word, for faithfulness tests
 """
+
+from pipeline.translate.cache import MemoryTranslationCache, TranslationCache, WarehouseTranslationCache
 
 from pipeline.translate.engine import TranslationEngine, engine_for, unload_engines
 from pipeline.translate.packages import (
@@ -18,9 +23,14 @@ from pipeline.translate.packages import (
     list_installed_packages,
 )
 from pipeline.translate.segment import split_long_sentence, split_sentences
-from pipeline.translate.stage import missing_model_languages, translate_documents
+from pipeline.translate.stage import TranslationRoute, find_route, missing_model_languages, translate_documents
 
 __all__ = [
+    "MemoryTranslationCache",
+    "TranslationCache",
+    "TranslationRoute",
+    "WarehouseTranslationCache",
+    "find_route",
     "InstalledModel",
     "ModelInstallError",
     "TranslationEngine",

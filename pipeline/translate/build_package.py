@@ -146,14 +146,32 @@ def build_argos_package(
     spec.validate()
     spec.optimize(quantization="int8")
 
+    return write_argos_package(
+        out_path, spec, sp_model, from_code=from_code, to_code=to_code, from_name=from_name, to_name=to_name,
+        package_version=package_version,
+    )
+
+
+def write_argos_package(
+    out_path: Path,
+    spec,
+    sp_model: bytes,
+    *,
+    from_code: str,
+    to_code: str,
+    package_version: str,
+    from_name: str = "",
+    to_name: str = "",
+) -> Path:
+    """Zip a CTranslate2 spec and a SentencePiece model the way argos packages are laid out."""
     root = f"translate-{from_code}_{to_code}-{package_version.replace('.', '_')}"
     metadata = {
         "package_version": package_version,
         "argos_version": "1.0",
         "from_code": from_code,
-        "from_name": from_name,
+        "from_name": from_name or from_code,
         "to_code": to_code,
-        "to_name": to_name,
+        "to_name": to_name or to_code,
         "links": [],
     }
     out_path = Path(out_path)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pipeline.translate.packages import InstalledModel
@@ -63,6 +63,7 @@ class TranslationEngine:
         intra_threads: int | None = None,
         compute_type: str | None = None,
         max_input_tokens: int = MAX_INPUT_TOKENS,
+        decoding_length: Callable[[int], int] = max_decoding_length,
     ):
         import ctranslate2
         import sentencepiece
@@ -71,6 +72,7 @@ class TranslationEngine:
         self.beam_size = beam_size
         self.max_batch_size = max_batch_size
         self.max_input_tokens = max_input_tokens
+        self.decoding_length = decoding_length  # input tokens -> decoding bound (the benchmark fixes it)
         self.compute_type = compute_type or best_compute_type()
         self.translator = ctranslate2.Translator(
             str(model.path / "model"),
@@ -81,6 +83,9 @@ class TranslationEngine:
         )
         self.tokenizer = sentencepiece.SentencePieceProcessor(model_file=str(model.path / "sentencepiece.model"))
         self._lock = threading.Lock()  # one translate call at a time: it already uses every core
+        # What this engine has done, for logs and for tests that prove a cache spared it work.
+        self.calls = 0
+        self.sentences_translated = 0
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text, out_type=str))
@@ -93,6 +98,8 @@ class TranslationEngine:
         joined with a space.
         """
         results: list[str | None] = [None] * len(sentences)
+        if sentences:
+            self.calls += 1
         pieces_per_sentence: dict[int, int] = {}
         units: list[_Unit] = []
         for index, sentence in enumerate(sentences):
@@ -101,6 +108,7 @@ class TranslationEngine:
                 continue
             pieces = split_long_sentence(sentence.strip(), self.count_tokens, self.max_input_tokens)
             pieces_per_sentence[index] = len(pieces)
+            self.sentences_translated += 1
             for piece in pieces:
                 units.append(_Unit(index, self.tokenizer.encode(piece.strip(), out_type=str)))
 
@@ -109,7 +117,7 @@ class TranslationEngine:
         order = sorted(range(len(units)), key=lambda i: len(units[i].tokens))
         translated: list[str] = [""] * len(units)
         for batch in self._batches(order, units):
-            bound = max_decoding_length(len(units[batch[0]].tokens))
+            bound = self.decoding_length(len(units[batch[0]].tokens))
             for unit_index, text in zip(batch, self._translate_batch([units[i].tokens for i in batch], bound)):
                 translated[unit_index] = text
 
@@ -124,12 +132,12 @@ class TranslationEngine:
     def _batches(self, order: list[int], units: list[_Unit]) -> list[list[int]]:
         batches: list[list[int]] = []
         for unit_index in order:
-            bound = max_decoding_length(len(units[unit_index].tokens))
+            bound = self.decoding_length(len(units[unit_index].tokens))
             current = batches[-1] if batches else None
             if (
                 current is None
                 or len(current) >= self.max_batch_size
-                or max_decoding_length(len(units[current[0]].tokens)) != bound
+                or self.decoding_length(len(units[current[0]].tokens)) != bound
             ):
                 batches.append([unit_index])
             else:
@@ -160,6 +168,16 @@ class TranslationEngine:
 
 _ENGINES: dict[tuple[str, str, int], TranslationEngine] = {}
 _ENGINES_LOCK = threading.Lock()
+_ENGINE_OPTIONS: dict = {}
+
+
+def configure_engines(**options) -> None:
+    """Keyword arguments of `TranslationEngine` for every engine `engine_for` loads from now on
+    (engines already loaded are dropped). The benchmark uses it to bound decoding."""
+    with _ENGINES_LOCK:
+        _ENGINE_OPTIONS.clear()
+        _ENGINE_OPTIONS.update(options)
+        _ENGINES.clear()
 
 
 def engine_for(model: InstalledModel) -> TranslationEngine:
@@ -169,7 +187,7 @@ def engine_for(model: InstalledModel) -> TranslationEngine:
     with _ENGINES_LOCK:
         engine = _ENGINES.get(key)
         if engine is None:
-            engine = _ENGINES[key] = TranslationEngine(model)
+            engine = _ENGINES[key] = TranslationEngine(model, **_ENGINE_OPTIONS)
         return engine
 
 

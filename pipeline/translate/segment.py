@@ -29,6 +29,7 @@ LANGUAGE_ABBREVIATIONS: dict[str, frozenset[str]] = {
         dll dsb dst dkk tsb yg dgn utk sbb sda tgl thn bln hlm kab Kab Kec Kel Prov Kot
         Jl Jln Gg H Hj Tn Ny Nn Sdr Sdri Bpk Bp Ibu Yth dr drg Ir Moh Muh Mochd KH
         Rp Pol Kol Letjen Mayjen Brigjen Jend Kapt Kompol AKBP AKP Iptu Ipda Komjen Irjen Brigjen
+        Jan Feb Mar Apr Mei Jun Jul Agu Agt Agst Sep Okt Nov Des No Hal
         a.n u.p s.d u.b
         """.split()
     ),
@@ -36,13 +37,20 @@ LANGUAGE_ABBREVIATIONS: dict[str, frozenset[str]] = {
 LANGUAGE_ABBREVIATIONS["ms"] = LANGUAGE_ABBREVIATIONS["id"]
 
 _TERMINATORS = ".!?\u2026"  # ... is U+2026
-_CLOSERS = "\"'\u201d\u2019\u00bb)]}"
-_OPENERS = "\"'\u201c\u2018\u00ab([{\u00bf\u00a1"
-# A terminator run, optional closing quotes/brackets, then whitespace.
-_BOUNDARY = re.compile(rf"[{re.escape(_TERMINATORS)}]+[{re.escape(_CLOSERS)}]*(\s+)")
+# Full stops of scripts written without a space after them: CJK, Devanagari, Burmese, Arabic, Urdu.
+_UNSPACED_TERMINATORS = "\u3002\uff01\uff1f\u0964\u0965\u104b\u061f\u06d4"
+_CLOSERS = "\"'\u201d\u2019\u00bb)]}\u300d\u300f\uff09"
+_OPENERS = "\"'\u201c\u2018\u00ab([{\u00bf\u00a1\u300c\u300e\uff08"
+# A terminator run, optional closing quotes/brackets and citation marks ("[3]"), then whitespace;
+# or an unspaced terminator run, its closers and any whitespace.
+_CITATION = r"(?:\[[^\]\s]{1,12}\])*"
+_BOUNDARY = re.compile(
+    rf"[{re.escape(_TERMINATORS)}]+[{re.escape(_CLOSERS)}]*{_CITATION}(\s+)"
+    rf"|[{re.escape(_UNSPACED_TERMINATORS)}]+[{re.escape(_CLOSERS)}]*{_CITATION}(\s*)"
+)
 # Dotted abbreviations such as "U.S", "e.g", "S.H", "M.Si" (the final period is the terminator).
 _DOTTED = re.compile(r"(?:[^\W\d_]{1,3}\.)+[^\W\d_]{1,3}")
-_CLAUSE_BREAK = re.compile(r"[;:,\u2013\u2014](?=\s)\s*|\s[\u2013\u2014-]\s+")
+_CLAUSE_BREAK = re.compile(r"[;:,\u2013\u2014](?=\s)\s*|\s[\u2013\u2014-]\s+|[\uff0c\u3001\uff1b\uff1a\u060c\u061b]\s*")
 
 
 def abbreviations(lang: str) -> frozenset[str]:
@@ -55,7 +63,8 @@ def _starts_sentence(text: str) -> bool:
     if not stripped:
         return bool(text)
     first = stripped[0]
-    return first.isupper() or first.isdigit() or not first.isalpha()
+    uncased = first.lower() == first.upper()  # CJK, Arabic, Thai...: no capital to look for
+    return first.isupper() or first.isdigit() or not first.isalpha() or uncased
 
 
 def _ends_with_abbreviation(before: str, abbrevs: frozenset[str]) -> bool:
@@ -85,7 +94,10 @@ def split_sentences(paragraph: str, lang: str) -> list[str]:
         rest = paragraph[end:]
         if not rest or not _starts_sentence(rest):
             continue
-        terminators = match.group(0).rstrip().rstrip(_CLOSERS)
+        terminators = re.sub(_CITATION + "$", "", match.group(0).rstrip()).rstrip(_CLOSERS)
+        unspaced = match.group(1) is None
+        if unspaced and not match.group(2) and terminators != match.group(0):
+            continue  # 「…。」と述べた: a quotation closed inside a sentence that goes on
         if terminators == "." and _ends_with_abbreviation(paragraph[start : match.start()], abbrevs):
             continue
         if not paragraph[start : match.start()].strip():
@@ -100,7 +112,8 @@ def split_sentences(paragraph: str, lang: str) -> list[str]:
 def split_long_sentence(sentence: str, count_tokens: Callable[[str], int], max_tokens: int = 200) -> list[str]:
     """Cut a sentence longer than `max_tokens` at clause boundaries (; : , and dashes), packing
     clauses greedily so that each piece fits; a clause that still does not fit is cut between
-    words. `"".join(result) == sentence`; translate the pieces and join them with a space.
+    words, and text without spaces (CJK) that still does not fit is cut between characters.
+    `"".join(result) == sentence`; translate the pieces and join them with a space.
     """
     if count_tokens(sentence) <= max_tokens:
         return [sentence]
@@ -111,7 +124,25 @@ def split_long_sentence(sentence: str, count_tokens: Callable[[str], int], max_t
             pieces.extend(_pack(_cut_after(clause, [m.end() for m in re.finditer(r"\s+", clause)]), count_tokens, max_tokens))
         else:
             pieces.append(clause)
-    return _pack(pieces, count_tokens, max_tokens)
+    packed = _pack(pieces, count_tokens, max_tokens)
+    return [part for piece in packed for part in _cut_characters(piece, count_tokens, max_tokens)]
+
+
+def _cut_characters(text: str, count_tokens: Callable[[str], int], max_tokens: int) -> list[str]:
+    """Cut text with no usable boundary into the longest prefixes that fit (binary search)."""
+    parts = []
+    while count_tokens(text) > max_tokens and len(text) > 1:
+        low, high = 1, len(text) - 1  # the longest prefix length that fits lies in [low, high]
+        while low < high:
+            middle = (low + high + 1) // 2
+            if count_tokens(text[:middle]) <= max_tokens:
+                low = middle
+            else:
+                high = middle - 1
+        parts.append(text[:low])
+        text = text[low:]
+    parts.append(text)
+    return parts
 
 
 def _cut_after(text: str, positions: list[int]) -> list[str]:

@@ -2,7 +2,9 @@
 
 Sentences of all documents in one language go to the engine in one call (CTranslate2 is far
 faster on large batches than document by document); repeated sentences (bylines, captions)
-are translated once. The stage never raises: a document ends up `not_needed`, `translated`,
+are translated once, and with a cache not even once more across runs. A language without a
+direct package goes through a pivot language when both halves are installed. URLs, e-mail
+addresses, numbers and Latin-script names are protected (`protect`). The stage never raises: a document ends up `not_needed`, `translated`,
 `missing_model` or `failed`, and rejected documents pass through untouched.
 """
 
@@ -14,8 +16,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from pipeline.record import PARAGRAPH_SEPARATOR, Document
-from pipeline.translate.engine import engine_for
-from pipeline.translate.packages import InstalledModel, version_key, list_installed_packages
+from pipeline.translate.cache import TranslationCache
+from pipeline.translate.engine import TranslationEngine, engine_for
+from pipeline.translate.packages import InstalledModel, list_installed_packages, version_key
+from pipeline.translate.protect import translate_protected
 from pipeline.translate.segment import split_sentences
 
 logger = logging.getLogger(__name__)
@@ -77,40 +81,115 @@ def _unique_sentences(plans_per_doc: Iterable[list[_ParagraphPlan]]) -> list[str
     return list(unique)
 
 
-def _translate_language(docs: list[Document], model: InstalledModel, target: str) -> list[Document]:
+@dataclass(frozen=True)
+class TranslationRoute:
+    """The packages a text goes through, in order: one, or two through a pivot language."""
+
+    models: tuple[InstalledModel, ...]
+
+    @property
+    def label(self) -> str:
+        """What `Document.translation_model` records, e.g. "translate-ms_id 1.0 + translate-id_en 1.9"."""
+        return " + ".join(model.label for model in self.models)
+
+
+def find_route(models: Iterable[InstalledModel], source: str, target: str = "en") -> TranslationRoute | None:
+    """The newest direct `source`->`target` package, else a pivot `source`->`pivot`->`target`
+    (the pivot with the alphabetically first code when several would do), else None."""
+    by_pair = _newest_by_pair(models)
+    return _route(by_pair, source, target)
+
+
+def _route(by_pair: dict[tuple[str, str], InstalledModel], source: str, target: str) -> TranslationRoute | None:
+    direct = by_pair.get((source, target))
+    if direct is not None:
+        return TranslationRoute((direct,))
+    pivots = sorted(
+        pivot
+        for (from_code, pivot) in by_pair
+        if from_code == source and pivot not in (source, target) and (pivot, target) in by_pair
+    )
+    if not pivots:
+        return None
+    return TranslationRoute((by_pair[(source, pivots[0])], by_pair[(pivots[0], target)]))
+
+
+def _chain(engines: list[TranslationEngine]):
+    def translate(sentences: list[str]) -> list[str]:
+        for engine in engines:
+            sentences = engine.translate_sentences(sentences)
+        return sentences
+
+    return translate
+
+
+def _cached(cache: TranslationCache | None, label: str, sentences: list[str]) -> dict[str, str]:
+    if cache is None or not sentences:
+        return {}
+    try:
+        return cache.get(label, sentences)
+    except Exception:  # a cache that cannot be read costs time, never the translation
+        logger.exception("could not read the translation cache; translating everything")
+        return {}
+
+
+def _remember(cache: TranslationCache | None, label: str, translations: dict[str, str]) -> None:
+    pairs = [(source, text) for source, text in translations.items() if text.strip()]
+    if cache is None or not pairs:
+        return
+    try:
+        cache.put(label, pairs)
+    except Exception:
+        logger.exception("could not store %d translations in the cache", len(pairs))
+
+
+def _translate_sentences(
+    sentences: list[str], engines: list[TranslationEngine], label: str, cache: TranslationCache | None
+) -> dict[str, str]:
+    translations = _cached(cache, label, sentences)
+    todo = [s for s in sentences if s not in translations]
+    if todo:
+        fresh = dict(zip(todo, translate_protected(todo, _chain(engines))))
+        _remember(cache, label, fresh)
+        translations.update(fresh)
+    return translations
+
+
+def _translate_language(
+    docs: list[Document], route: TranslationRoute, target: str, cache: TranslationCache | None
+) -> list[Document]:
     plans = [_plan_paragraphs(doc, target) for doc in docs]
+    label = route.label
 
     def translated(doc: Document, doc_plans: list[_ParagraphPlan], translations: dict[str, str]) -> Document:
         return doc.replace(
             text_en=_rebuild(doc_plans, translations),
             translation_status=TRANSLATED,
-            translation_model=model.label,
+            translation_model=label,
         )
 
     def failed(doc: Document) -> Document:
         return doc.replace(text_en=None, translation_status=FAILED, translation_model=None)
 
     try:
-        engine = engine_for(model)
+        engines = [engine_for(model) for model in route.models]
     except Exception:
-        logger.exception("could not load translation model %s from %s", model.label, model.path)
+        logger.exception("could not load translation model %s", label)
         return [failed(doc) for doc in docs]
 
-    sentences = _unique_sentences(plans)
     try:
-        translations = dict(zip(sentences, engine.translate_sentences(sentences)))
+        translations = _translate_sentences(_unique_sentences(plans), engines, label, cache)
         return [translated(doc, p, translations) for doc, p in zip(docs, plans)]
     except Exception:
-        logger.exception("batch translation with %s failed; retrying document by document", model.label)
+        logger.exception("batch translation with %s failed; retrying document by document", label)
 
     results = []
     for doc, doc_plans in zip(docs, plans):
-        doc_sentences = _unique_sentences([doc_plans])
         try:
-            translations = dict(zip(doc_sentences, engine.translate_sentences(doc_sentences)))
+            translations = _translate_sentences(_unique_sentences([doc_plans]), engines, label, cache)
             results.append(translated(doc, doc_plans, translations))
         except Exception:
-            logger.exception("translation of %s with %s failed", doc.source_path, model.label)
+            logger.exception("translation of %s with %s failed", doc.source_path, label)
             results.append(failed(doc))
     return results
 
@@ -129,14 +208,20 @@ def translate_documents(
     *,
     target: str = "en",
     models: Iterable[InstalledModel] | None = None,
+    cache: TranslationCache | None = None,
 ) -> list[Document]:
     """Fill `text_en`, `translation_status` and `translation_model` of every document.
 
-    `models` are the packages to use (default: the installed ones). Paragraphs whose detected
-    language is already `target` pass through untouched; paragraph structure is preserved.
+    `models` are the packages to use (default: the installed ones); without a direct package
+    for a language, a pivot through another language is used when both halves are installed.
+    Paragraphs whose detected language is already `target` pass through untouched; paragraph
+    structure is preserved; URLs, e-mail addresses, numbers and Latin-script names survive
+    (see `protect`). With a `cache`, sentences it holds are not translated again, and new
+    translations are added to it.
     """
     results = list(docs)
     pending: dict[str, list[int]] = {}
+    routes: dict[str, TranslationRoute | None] = {}
     by_pair: dict[tuple[str, str], InstalledModel] | None = None
     for index, doc in enumerate(docs):
         if doc.rejected:
@@ -147,14 +232,17 @@ def translate_documents(
             continue
         if by_pair is None:  # listing packages imports argos: only when something needs it
             by_pair = _newest_by_pair(list_installed_packages() if models is None else models)
-        if (language, target) not in by_pair:
+        if language not in routes:
+            routes[language] = _route(by_pair, language, target)
+        if routes[language] is None:
             results[index] = doc.replace(text_en=None, translation_status=MISSING_MODEL, translation_model=None)
             continue
         pending.setdefault(language, []).append(index)
 
     for language, indices in pending.items():
-        assert by_pair is not None
-        translated = _translate_language([docs[i] for i in indices], by_pair[(language, target)], target)
+        route = routes[language]
+        assert route is not None
+        translated = _translate_language([docs[i] for i in indices], route, target, cache)
         for index, doc in zip(indices, translated):
             results[index] = doc
     return results

@@ -14,9 +14,11 @@ import shutil
 import socket
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import pytest
+from translate_samples import DICTIONARY_CORPUS, GARBLED, ID_EN, MS_ID, RU_EN
 
 _ARGOS_HOME = tempfile.mkdtemp(prefix="newsflow-argos-home-")
 atexit.register(shutil.rmtree, _ARGOS_HOME, ignore_errors=True)
@@ -75,3 +77,19 @@ def installed_model(tiny_package: Path, packages_dir: Path):
 @pytest.fixture
 def closed_url() -> str:
     return closed_loopback_url()
+
+
+# --- word-by-word dictionary models (pipeline.translate.dictionary_model) ---------------------
+
+@pytest.fixture(scope="session")
+def dictionary_packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from pipeline.translate.dictionary_model import build_dictionary_package
+
+    folder = tmp_path_factory.mktemp("dictionary-packages")
+    build = partial(build_dictionary_package, corpus=DICTIONARY_CORPUS)
+    return {
+        "id_en": build(folder / "id_en.argosmodel", ID_EN, package_version="1.9"),
+        "id_en_garbled": build(folder / "id_en_garbled.argosmodel", {**ID_EN, **GARBLED}, package_version="1.9"),
+        "ms_id": build(folder / "ms_id.argosmodel", MS_ID, from_code="ms", to_code="id", package_version="1.0"),
+        "ru_en_garbled": build(folder / "ru_en.argosmodel", {**RU_EN, **GARBLED}, from_code="ru", package_version="1.0"),
+    }

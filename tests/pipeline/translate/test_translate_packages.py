@@ -224,3 +224,16 @@ def test_install_from_index_without_the_pair(tiny_package: Path, tmp_path: Path,
 
 def test_install_hint_is_the_cli_command():
     assert install_hint("id") == "newsflow models install id"
+
+
+def test_install_several_languages_from_a_local_mirror_given_as_a_file_url(tiny_package: Path, tmp_path: Path):
+    malay = build_tiny_package(tmp_path / "ms", from_code="ms")
+    mirror = write_mirror(tmp_path / "mirror", tiny_package, [])
+    (mirror / malay.name).write_bytes(malay.read_bytes())
+    entries = [index_entry(tiny_package, sha256=sha256_of(tiny_package)), index_entry(malay, from_code="ms", from_name="Malay")]
+    (mirror / "index.json").write_text(json.dumps(entries))
+
+    installed = [install_from_index(lang, index_url=(mirror / "index.json").as_uri()) for lang in ("id", "ms")]
+
+    assert [m.label for m in installed] == ["translate-id_en 1.9", "translate-ms_en 1.9"]
+    assert list_installed_packages() == installed

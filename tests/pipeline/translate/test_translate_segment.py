@@ -103,3 +103,57 @@ def test_a_clause_longer_than_the_limit_is_cut_between_words():
 
     assert "".join(pieces) == clause
     assert [words(p) for p in pieces] == [10, 10, 5]
+
+
+SEED_004 = (
+    "Jakarta, IDN Times - Presiden Rusia Vladimir Putin bertemu dengan Menteri Luar Negeri Korea Utara "
+    "Choe Son Hui di Istana Kremlin, Selasa (27/10/2025). Pertemuan itu berlangsung tepat saat Presiden "
+    "Amerika Serikat (AS) Donald Trump melakukan lawatan ke Jepang dan bertemu Perdana Menteri (PM) Sanae Takaichi."
+)
+
+
+@pytest.mark.parametrize(
+    ("lang", "paragraph", "expected"),
+    [
+        # real: seeds/004 (a date in brackets, acronyms in brackets)
+        ("id", SEED_004, [SEED_004[: SEED_004.index(" Pertemuan")], SEED_004[SEED_004.index("Pertemuan") :]]),
+        # real: seeds/003 (citation marks after the stop belong to the sentence)
+        (
+            "en",
+            "Indonesia remained the headquarters of the Non-Aligned Movement.[5] Despite the newfound tilt, "
+            "Indonesia never formally severed ties.",
+            ["Indonesia remained the headquarters of the Non-Aligned Movement.[5]", "Despite the newfound tilt, Indonesia never formally severed ties."],
+        ),
+        # real: seeds/002 (an address: "No." before a number)
+        ("en", "Room A409, Jucai Building. No. 76 Caoyuan Hutong.", ["Room A409, Jucai Building.", "No. 76 Caoyuan Hutong."]),
+        # Indonesian month abbreviations, decimals with a comma, rupiah
+        (
+            "id",
+            "Acara digelar 27 Okt. 2025 pukul 21.45 WIB. Harga tiket Rp 2,1 juta, kata Bpk. Joko.",
+            ["Acara digelar 27 Okt. 2025 pukul 21.45 WIB.", "Harga tiket Rp 2,1 juta, kata Bpk. Joko."],
+        ),
+        # degrees and initials inside a name
+        ("id", "Prof. Dr. Ir. H. M. Nuh, S.H., M.Si. hadir. Ia tersenyum.", ["Prof. Dr. Ir. H. M. Nuh, S.H., M.Si. hadir.", "Ia tersenyum."]),
+        # scripts that put no space after a full stop, or have no capitals
+        ("zh", "普京会见了崔善姬。双方讨论了合作！会谈持续两小时？", ["普京会见了崔善姬。", "双方讨论了合作！", "会谈持续两小时？"]),
+        ("ja", "「会談は成功だった。」と述べた。次は東京だ。", ["「会談は成功だった。」と述べた。", "次は東京だ。"]),
+        ("ar", "التقى بوتين وزيرة الخارجية. وناقش الجانبان التعاون.", ["التقى بوتين وزيرة الخارجية.", "وناقش الجانبان التعاون."]),
+    ],
+)
+def test_tricky_boundaries(lang: str, paragraph: str, expected: list[str]):
+    sentences = split_sentences(paragraph, lang)
+    assert "".join(sentences) == paragraph
+    assert [s.strip() for s in sentences] == expected
+
+
+def test_text_without_spaces_is_cut_between_characters_when_too_long():
+    text = "普京会见了崔善姬" * 10  # no clause mark, no space
+    pieces = split_long_sentence(text, len, max_tokens=25)
+    assert "".join(pieces) == text
+    assert [len(p) for p in pieces] == [25, 25, 25, 5]
+
+
+def test_cjk_clause_marks_are_clause_boundaries():
+    text = "普京会见了崔善姬，" * 4
+    pieces = split_long_sentence(text, len, max_tokens=20)
+    assert "".join(pieces) == text and all(len(p) <= 20 and p.endswith("，") for p in pieces)

@@ -2,11 +2,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from translate_samples import MS_SENTENCE, SEED_004_SENTENCES, WRITTEN_SENTENCES
+
 from pipeline.record import Document, ParagraphLanguage
+from pipeline.translate.build_package import build_tiny_package
 from pipeline.translate.engine import engine_for
-from pipeline.translate.packages import InstalledModel, install_package_file
+from pipeline.translate.packages import InstalledModel, install_package_file, list_installed_packages
 from pipeline.translate.segment import split_sentences
-from pipeline.translate.stage import missing_model_languages, translate_documents
+from pipeline.translate.stage import find_route, missing_model_languages, translate_documents
 
 ID_1 = "Presiden meresmikan jalan tol baru. Warga menyambut gembira."
 EN_2 = "The president said the road would open next week. Traffic is expected to ease."
@@ -111,3 +114,66 @@ def test_a_broken_model_marks_documents_failed_without_raising(tiny_package: Pat
     assert results[0].translation_status == "failed"
     assert results[0].text_en is None and results[0].translation_model is None
     assert results[1].translation_status == "not_needed"
+
+
+# --- with the word-by-word dictionary models: outputs that mean something -----------------
+
+SEED_000_ENGLISH = (
+    '"Both sides agreed to explore new and mutually beneficial areas of collaboration," '
+    "a press statement by the Indonesian Foreign Ministry reads."
+)
+
+
+def test_english_paragraphs_inside_an_indonesian_article_pass_through_untouched(dictionary_packages):
+    install_package_file(dictionary_packages["id_en"])
+    source = doc(
+        "mixed.txt",
+        "id",
+        [SEED_004_SENTENCES[0], SEED_000_ENGLISH, WRITTEN_SENTENCES[0]],
+        ["id", "en", "id"],
+    )
+
+    (result,) = translate_documents([source])
+
+    assert result.text_en.split("\n\n") == [
+        "Jakarta, IDN Times - President Russia Vladimir Putin met with Minister Foreign Affairs Korea North "
+        "Choe Son Hui at Palace Kremlin, Tuesday (27/10/2025).",
+        SEED_000_ENGLISH,
+        "Price ticket rose to Rp 2,1 million, said the spokesperson to reporters.",
+    ]
+
+
+def test_sentences_and_their_spacing_are_rebuilt_in_place(dictionary_packages):
+    install_package_file(dictionary_packages["id_en"])
+    paragraph = "Harga tiket naik.  Presiden bertemu wartawan!\nBaca selengkapnya."
+    (result,) = translate_documents([doc("p.txt", "id", [paragraph, "Selasa (27/10/2025)."])])
+    assert result.text_en == "Price ticket rose.  President met reporters!\nRead more.\n\nTuesday (27/10/2025)."
+
+
+def test_without_a_direct_model_a_pivot_is_used(dictionary_packages):
+    install_package_file(dictionary_packages["ms_id"])
+    install_package_file(dictionary_packages["id_en"])
+
+    (result,) = translate_documents([doc("ms.txt", "ms", [MS_SENTENCE])])
+
+    assert result.translation_status == "translated"
+    assert result.translation_model == "translate-ms_id 1.0 + translate-id_en 1.9"
+    # ms -> id: Kerajaan -> Pemerintah, berjumpa -> bertemu, semalam -> kemarin; then id -> en.
+    assert result.text_en == "Government Russia met with President Korea North yesterday."
+
+
+def test_a_direct_model_wins_over_a_pivot(dictionary_packages, installed_model: InstalledModel, tmp_path: Path):
+    pivot_half = install_package_file(dictionary_packages["ms_id"])
+    direct = install_package_file(build_tiny_package(tmp_path, from_code="ms"))
+    models = list_installed_packages()
+    assert find_route(models, "ms").models == (direct,)
+    assert find_route([pivot_half, installed_model], "ms").label == "translate-ms_id 1.0 + translate-id_en 1.9"
+    assert find_route([pivot_half], "ms") is None
+    assert find_route(models, "fr") is None
+
+
+def test_half_a_pivot_is_a_missing_model(dictionary_packages):
+    install_package_file(dictionary_packages["ms_id"])
+    (result,) = translate_documents([doc("ms.txt", "ms", [MS_SENTENCE])])
+    assert (result.translation_status, result.text_en, result.translation_model) == ("missing_model", None, None)
+    assert missing_model_languages([result]) == {"ms": 1}
