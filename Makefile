@@ -22,6 +22,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.ingest_bench
+	# Translation: argostranslate per document vs newsflow vs one translate_batch call (builds bench/.venv-argos once).
+	$(BIN)/python -m bench.translate_bench
 
 eval: $(STAMP)
 	$(BIN)/newsflow eval

@@ -24,7 +24,7 @@ from pipeline.language import detect_language
 from pipeline.record import Document
 from pipeline.settings import PROJECT_ROOT, load_settings
 from pipeline.sources import discover_files, display_path, load_document
-from pipeline.translate import install_hint, translate_documents
+from pipeline.translate import WarehouseTranslationCache, install_hint, translate_documents
 from pipeline.warehouse import RunCounts, Warehouse, exclusive_run
 
 ProgressListener = Callable[[str, int], None]
@@ -103,8 +103,9 @@ def detect_languages(docs: Sequence[Document]) -> list[Document]:
 
 
 @task(name="translate", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
-def translate_batch(docs: Sequence[Document]) -> list[Document]:
-    return translate_documents(docs, target="en")
+def translate_batch(docs: Sequence[Document], warehouse_path: Path) -> list[Document]:
+    cache = WarehouseTranslationCache(lambda: Warehouse.open(warehouse_path))
+    return translate_documents(docs, target="en", cache=cache)
 
 
 @task(name="write to warehouse", retries=3, retry_delay_seconds=2, cache_policy=NO_CACHE)
@@ -208,7 +209,7 @@ def _ingest_files(files, warehouse_path: Path, summary: IngestSummary, clock: _S
             summary.unchanged += unchanged
             docs = clock.run("extract", extract_articles, docs)
             docs = clock.run("language", detect_languages, docs)
-            docs = clock.run("translate", translate_batch, docs)
+            docs = clock.run("translate", translate_batch, docs, warehouse_path)
             counts = clock.run("warehouse", write_batch, docs, warehouse_path, summary.run_id)
             _tally(summary, docs, counts)
             _report("processed", len(batch))

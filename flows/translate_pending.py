@@ -9,7 +9,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from pipeline.record import Document
-from pipeline.translate import translate_documents
+from pipeline.translate import WarehouseTranslationCache, translate_documents
 from pipeline.warehouse import Warehouse
 
 
@@ -27,8 +27,9 @@ def read_pending(warehouse_path: Path) -> list[Document]:
 
 
 @task(name="translate", retries=1, cache_policy=NO_CACHE)
-def translate_batch(docs: list[Document]) -> list[Document]:
-    return translate_documents(docs, target="en")
+def translate_batch(docs: list[Document], warehouse_path: Path) -> list[Document]:
+    cache = WarehouseTranslationCache(lambda: Warehouse.open(warehouse_path))
+    return translate_documents(docs, target="en", cache=cache)
 
 
 @task(name="store translations", retries=3, retry_delay_seconds=2, cache_policy=NO_CACHE)
@@ -43,7 +44,7 @@ def translate_pending(warehouse: str, batch_size: int = 256) -> PendingResult:
     pending = read_pending(warehouse_path)
     result = PendingResult(pending=len(pending))
     for start in range(0, len(pending), batch_size):
-        docs = translate_batch(pending[start : start + batch_size])
+        docs = translate_batch(pending[start : start + batch_size], warehouse_path)
         translated = [doc for doc in docs if doc.translation_status == "translated"]
         store_translations(translated, warehouse_path)
         result.translated += len(translated)

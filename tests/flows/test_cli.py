@@ -86,11 +86,13 @@ def test_missing_model_then_install_then_translate_pending(prefect_env, tmp_path
         status, model, text, text_en = con.execute(
             "select translation_status, translation_model, text, text_en from articles where language = 'id'"
         ).fetchone()
+        cached = con.execute("select count(*) from translation_cache where model like 'translate-id_en%'").fetchone()[0]
         english = con.execute("select count(*) from articles where language = 'en' and translation_status = 'not_needed' and text_en = text").fetchone()[0]
     assert status == "translated" and model.startswith("translate-id_en")
     assert text_en and text_en != text
     assert text_en.count("\n\n") == text.count("\n\n"), "paragraph structure is kept"
     assert english == 4
+    assert cached > 0, "translations are cached by (model, sentence)"
 
     again = run(["ingest", "seeds", "--warehouse", str(warehouse)], env=env)
     assert "unchanged" in again.stdout
