@@ -192,33 +192,30 @@ def ingest(
     summary.files_seen = len(files)
     _report("discovered", len(files))
     logger.info("Found %d files in %s", len(files), _describe_inputs(inputs))
-    with exclusive_run(warehouse_path, on_wait=lambda: logger.warning("Waiting for another ingest run on %s to finish", warehouse_path)):
-        _ingest_files(files, warehouse_path, summary, clock, max_bytes, size, started, started_at)
+    waiting = lambda: logger.warning("Waiting for another ingest run on %s to finish", warehouse_path)  # noqa: E731
+    with exclusive_run(warehouse_path, on_wait=waiting):
+        record_run(warehouse_path, summary, started_at, finished=False)
+        try:
+            for batch in _batches(files, size):
+                docs = clock.run("sources", load_files, batch, PROJECT_ROOT, max_bytes)
+                docs, unchanged = clock.run("skip unchanged", drop_unchanged, docs, warehouse_path)
+                summary.unchanged += unchanged
+                docs = clock.run("extract", extract_articles, docs)
+                docs = clock.run("language", detect_languages, docs)
+                docs = clock.run("translate", translate_batch, docs, warehouse_path)
+                counts = clock.run("warehouse", write_batch, docs, warehouse_path, summary.run_id)
+                _tally(summary, docs, counts)
+                _report("processed", len(batch))
+        except BaseException:
+            summary.status = "failed"
+            raise
+        finally:
+            summary.seconds = time.perf_counter() - started
+            record_run(warehouse_path, summary, started_at, finished=True)
     create_markdown_artifact(key="ingest-summary", markdown=summary_markdown(summary), description="newsflow ingest run")
     for command in summary.install_commands():
         logger.warning("No translation model installed; to translate these articles run: %s", command)
     return summary
-
-
-def _ingest_files(files, warehouse_path: Path, summary: IngestSummary, clock: _StageClock, max_bytes: int, size: int, started: float, started_at: datetime) -> None:
-    record_run(warehouse_path, summary, started_at, finished=False)
-    try:
-        for batch in _batches(files, size):
-            docs = clock.run("sources", load_files, batch, PROJECT_ROOT, max_bytes)
-            docs, unchanged = clock.run("skip unchanged", drop_unchanged, docs, warehouse_path)
-            summary.unchanged += unchanged
-            docs = clock.run("extract", extract_articles, docs)
-            docs = clock.run("language", detect_languages, docs)
-            docs = clock.run("translate", translate_batch, docs, warehouse_path)
-            counts = clock.run("warehouse", write_batch, docs, warehouse_path, summary.run_id)
-            _tally(summary, docs, counts)
-            _report("processed", len(batch))
-    except BaseException:
-        summary.status = "failed"
-        raise
-    finally:
-        summary.seconds = time.perf_counter() - started
-        record_run(warehouse_path, summary, started_at, finished=True)
 
 
 def summary_markdown(summary: IngestSummary) -> str:
