@@ -290,20 +290,22 @@ def serve(
     seeds: Optional[Path] = typer.Option(None, help="Folder to watch and ingest (default seeds/ or $NEWSFLOW_SEEDS)."),
     warehouse: Optional[Path] = WarehouseOption,
     settle_seconds: float = typer.Option(2.0, help="Quiet time before a batch of new files is ingested."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Serve `ingest` on a schedule and on file arrival (a long-running process; Ctrl-C stops it)."""
     import os
+    from urllib.parse import urlsplit
 
     from flows.prefect_setup import configure_prefect, local_server_url
 
     settings = load_settings()
-    mode = configure_prefect(verbose=True)
+    seeds_dir = (seeds or settings.seeds_dir).resolve()
+    warehouse_path = _warehouse_path(warehouse).resolve()
+    mode = configure_prefect(verbose=True)  # a service's log shows its runs
     local = None
     if mode.api_url is None:
         from flows.server import start_local_server
 
-        port = int(local_server_url().rsplit(":", 1)[1].split("/")[0])
+        port = urlsplit(local_server_url()).port
         home = settings.state_dir / "prefect-server"
         console.print(f"No Prefect server answered at {local_server_url()}: starting one (database in {home}).")
         local = start_local_server(home, port=port, ui=True)
@@ -311,14 +313,9 @@ def serve(
     from flows.serve import DEFAULT_CRON, serve_ingest
 
     schedule = cron or os.environ.get("NEWSFLOW_CRON") or DEFAULT_CRON
-    console.print(f"Serving ingest: schedule '{schedule}', watching {seeds or settings.seeds_dir}, warehouse {warehouse or settings.warehouse_path}, Prefect API {os.environ['PREFECT_API_URL']}")
+    console.print(f"Serving ingest: schedule '{schedule}', watching {seeds_dir}, warehouse {warehouse_path}, Prefect API {os.environ['PREFECT_API_URL']}")
     try:
-        serve_ingest(
-            seeds_dir=(seeds or settings.seeds_dir).resolve(),
-            warehouse=(warehouse or settings.warehouse_path).resolve(),
-            cron=schedule,
-            settle_seconds=settle_seconds,
-        )
+        serve_ingest(seeds_dir=seeds_dir, warehouse=warehouse_path, cron=schedule, settle_seconds=settle_seconds)
     finally:
         if local is not None:
             local.stop()

@@ -24,7 +24,7 @@ from pipeline.language import detect_language
 from pipeline.record import Document
 from pipeline.settings import PROJECT_ROOT, load_settings
 from pipeline.sources import discover_files, display_path, load_document
-from pipeline.translate import WarehouseTranslationCache, install_hint, translate_documents
+from pipeline.translate import WarehouseTranslationCache, install_hint, missing_model_languages, translate_documents
 from pipeline.warehouse import RunCounts, Warehouse, exclusive_run
 
 ProgressListener = Callable[[str, int], None]
@@ -165,8 +165,8 @@ def _tally(summary: IngestSummary, docs: Sequence[Document], counts) -> None:
         summary.languages[doc.language] = summary.languages.get(doc.language, 0) + 1
         status = doc.translation_status or "unknown"
         summary.translation_statuses[status] = summary.translation_statuses.get(status, 0) + 1
-        if status == "missing_model":
-            summary.missing_models[doc.language] = summary.missing_models.get(doc.language, 0) + 1
+    for language, n in missing_model_languages(docs).items():
+        summary.missing_models[language] = summary.missing_models.get(language, 0) + n
 
 
 @flow(name="ingest", log_prints=False, validate_parameters=False)

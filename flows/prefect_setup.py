@@ -8,7 +8,6 @@ starts a temporary (ephemeral) server in-process, which costs seconds per proces
 from __future__ import annotations
 
 import os
-import time
 import urllib.request
 from dataclasses import dataclass
 
@@ -21,7 +20,6 @@ DEFAULT_SERVER_PORT = 4200
 @dataclass(frozen=True)
 class PrefectMode:
     api_url: str | None  # None: ephemeral server
-    probe_seconds: float
 
     def describe(self) -> str:
         return f"Prefect server {self.api_url}" if self.api_url else "temporary Prefect server (set PREFECT_API_URL or run `newsflow server` to skip its start-up)"
@@ -49,9 +47,8 @@ def configure_prefect(*, verbose: bool = False) -> PrefectMode:
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         os.environ.setdefault("PREFECT_LOGGING_TO_API_LEVEL", "INFO")
-    started = time.perf_counter()
     api_url = os.environ.get("PREFECT_API_URL") or None
     if api_url is None and server_is_healthy(local_server_url()):
         api_url = local_server_url()
         os.environ["PREFECT_API_URL"] = api_url
-    return PrefectMode(api_url=api_url, probe_seconds=time.perf_counter() - started)
+    return PrefectMode(api_url=api_url)
