@@ -4,10 +4,12 @@
 #   docker build -t newsflow:local .
 #   docker build -t newsflow:local --build-arg NEWSFLOW_MODELS="id de" .   # bake models in
 #
-# The project is installed the way the Makefile installs it: the project first, then
-# argostranslate with --no-deps (its declared dependencies pull torch with CUDA, about 6 GB,
-# and only its package module is used). Only the build touches the network; containers read
-# models from ARGOS_PACKAGES_DIR (baked in, or a mounted volume) and never download at start.
+# The project is installed from the same lock files as the Makefile's install: exactly the
+# versions of requirements.lock (the runtime set; the Makefile adds the dev tools of
+# requirements-dev.lock at the same versions), then argostranslate alone with --no-deps (its
+# declared dependencies pull torch with CUDA, about 6 GB, and only its package module is used),
+# then the project itself without dependencies. Only the build touches the network; containers
+# read models from ARGOS_PACKAGES_DIR (baked in, or a mounted volume) and never download at start.
 
 FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -15,12 +17,14 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
+COPY requirements.lock requirements-argos.lock ./
+RUN python -m pip install --require-hashes --no-deps -r requirements.lock \
+ && python -m pip install --require-hashes --no-deps -r requirements-argos.lock
 COPY pyproject.toml README.md ./
 COPY pipeline/ pipeline/
 COPY flows/ flows/
 COPY warehouse/schema.sql warehouse/schema.sql
-RUN python -m pip install . \
- && python -m pip install --no-deps argostranslate==1.11.0
+RUN python -m pip install --no-deps .
 
 FROM python:3.11-slim AS runtime
 # Match your own uid/gid so the bind-mounted seeds/ and warehouse/ stay writable for both.

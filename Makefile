@@ -1,17 +1,22 @@
-# Each target sets up .venv itself when it is missing or pyproject.toml changed.
+# Each target sets up .venv itself when it is missing or the lock files changed.
+# Every install is exactly the locked set, with hashes: requirements-dev.lock (pyproject.toml's
+# dependencies and its `dev` extra, at the versions of requirements.lock, which the Docker image
+# installs) and requirements-argos.lock (argostranslate alone, --no-deps). `make lock` regenerates them.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-ARGOS  := argostranslate==1.11.0
+PIP    := $(BIN)/python -m pip --disable-pip-version-check
+UV     := uv==0.13.9
+LOCK   := uv pip compile --generate-hashes --universal --python-version 3.11 --quiet
 
-.PHONY: run test bench eval server clean
+.PHONY: run test bench eval server lock clean
 
-$(STAMP): pyproject.toml
+$(STAMP): requirements.lock requirements-dev.lock requirements-argos.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	# argostranslate's declared dependencies pull torch + CUDA (~6 GB); we only need its package module.
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps $(ARGOS)
+	$(PIP) install --quiet --require-hashes --no-deps -r requirements-dev.lock
+	$(PIP) install --quiet --require-hashes --no-deps -r requirements-argos.lock
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -30,6 +35,14 @@ eval: $(STAMP)
 
 server: $(STAMP)
 	$(BIN)/newsflow server
+
+# Re-resolve the locked versions from pyproject.toml and requirements-argos.in (needs the package index).
+lock: $(STAMP)
+	$(PIP) install --quiet $(UV)
+	cd $(CURDIR) && $(BIN)/$(LOCK) pyproject.toml -o requirements.lock
+	cd $(CURDIR) && $(BIN)/$(LOCK) pyproject.toml --extra dev -c requirements.lock -o requirements-dev.lock
+	cd $(CURDIR) && $(BIN)/$(LOCK) --no-deps requirements-argos.in -o requirements-argos.lock
+	$(PIP) uninstall --quiet --yes uv
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import json
 import posixpath
 import re
@@ -796,8 +797,11 @@ def pip_installs(shell: str) -> list[PipInstall]:
         tokens = shlex.split(command)
         for i, token in enumerate(tokens):
             is_pip = posixpath.basename(token) in ("pip", "pip3") or (token == "pip" and i > 0 and tokens[i - 1] == "-m")
-            if is_pip and tokens[i + 1 : i + 2] == ["install"]:
-                found.append(_pip_install(tokens[i + 2 :]))
+            if not is_pip:
+                continue
+            rest = list(itertools.dropwhile(lambda t: t.startswith("-"), tokens[i + 1 :]))  # pip's global options
+            if rest[:1] == ["install"]:
+                found.append(_pip_install(rest[1:]))
                 break
     return found
 
@@ -831,9 +835,15 @@ def expand_make_variables(text: str, variables: dict[str, str]) -> str:
     return text
 
 
-def makefile_pip_installs(text: str) -> list[PipInstall]:
+def makefile_pip_installs(text: str, target: str = "$(STAMP)") -> list[PipInstall]:
+    """The pip installs of one target's recipe (by default the one that sets up .venv)."""
     variables = makefile_variables(text)
-    recipe_lines = [line.strip() for line in text.splitlines() if line.startswith("\t") and not line.strip().startswith("#")]
+    recipe_lines, in_target = [], False
+    for line in text.splitlines():
+        if not line.startswith("\t"):
+            in_target = line.startswith(f"{target}:") if line.strip() else in_target
+        elif in_target and not line.strip().startswith("#"):
+            recipe_lines.append(line.strip())
     return [step for line in recipe_lines for step in pip_installs(expand_make_variables(line, variables))]
 
 
@@ -843,15 +853,6 @@ def dockerfile_pip_installs(instructions: list[Instruction]) -> list[PipInstall]
 
 def _requirement_name(requirement: str) -> str:
     return re.split(r"[\[<>=!~;@ ]", requirement, maxsplit=1)[0].lower()
-
-
-def _project_or_pin(step: PipInstall) -> tuple[tuple[str, ...], bool]:
-    """What is installed and whether dependencies are skipped; a local project path stands for
-    itself without extras: the image leaves out the `dev` extra and the editable install."""
-    requirements = tuple(
-        re.sub(r"\[.*\]$", "", r) if r.startswith((".", "/")) else r for r in step.requirements
-    )
-    return requirements, "--no-deps" in step.options
 
 
 # Packages whose own dependencies pull torch (and CUDA) unless installed with --no-deps.
@@ -951,30 +952,54 @@ def test_final_stage_is_python_311_slim_non_root_in_app_running_newsflow_serve()
     assert [c.exec_form for c in commands] == [("newsflow", "serve")]
 
 
-def test_dockerfile_pip_installs_mirror_the_makefile():
+def test_dockerfile_installs_the_locked_sets_the_makefile_installs():
+    """Same install steps as the Makefile, but the runtime lock instead of the dev lock, and the
+    project itself as a plain (not editable) install."""
     makefile = makefile_pip_installs(MAKEFILE_PATH.read_text(encoding="utf-8"))
     dockerfile = dockerfile_pip_installs(parsed_dockerfile())
-    assert len(makefile) == 2, "the Makefile's install steps changed: update the Dockerfile and this test"
-    assert [_project_or_pin(step) for step in dockerfile] == [_project_or_pin(step) for step in makefile]
-    argos_pin = makefile_variables(MAKEFILE_PATH.read_text(encoding="utf-8"))["ARGOS"]
-    assert ((argos_pin,), True) in [_project_or_pin(step) for step in dockerfile]
+    assert len(makefile) == 3, "the Makefile's install steps changed: update the Dockerfile and this test"
+    assert [_locked_install(step) for step in makefile] == [
+        ("-r requirements-dev.lock", True),
+        ("-r requirements-argos.lock", True),
+        (".", True),
+    ]
+    assert [_locked_install(step) for step in dockerfile] == [
+        ("-r requirements.lock", True),
+        ("-r requirements-argos.lock", True),
+        (".", True),
+    ]
+    assert all("--require-hashes" in step.options for step in dockerfile[:2] + makefile[:2])
     assert not any(step.editable for step in dockerfile)
+    copied = {source for ins in parsed_dockerfile() if ins.keyword == "COPY" for source in ins.arguments.split()[:-1]}
+    assert {"requirements.lock", "requirements-argos.lock"} <= copied
+    allowed = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    assert {"!requirements.lock", "!requirements-argos.lock"} <= set(allowed), "the build context must hold the locks"
 
 
-def test_makefile_comparison_catches_a_different_argos_pin_or_missing_no_deps():
-    makefile = [_project_or_pin(s) for s in makefile_pip_installs(MAKEFILE_PATH.read_text(encoding="utf-8"))]
-    for run in (
-        "python -m pip install . && python -m pip install --no-deps argostranslate==1.9.0",
-        "python -m pip install . && python -m pip install argostranslate==1.11.0",
-        "python -m pip install --no-deps argostranslate==1.11.0 && python -m pip install .",
-    ):
-        steps = dockerfile_pip_installs(parse_dockerfile(f"FROM python:3.11-slim\nRUN {run}\n"))
-        assert [_project_or_pin(s) for s in steps] != makefile, run
+def _locked_install(step: PipInstall) -> tuple[str, bool]:
+    """What one install step installs: a lock file, or the project (`.`), and whether it is --no-deps."""
+    locks = sorted(option for option in step.options if option.startswith("-r "))
+    project = [re.sub(r"\[.*\]$", "", r) for r in step.requirements if r.startswith((".", "/"))]
+    return (" ".join(locks + project), "--no-deps" in step.options)
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        "python -m pip install . && python -m pip install --no-deps argostranslate==1.11.0",
+        "python -m pip install --no-deps -r requirements.lock && python -m pip install --no-deps -r requirements-argos.lock && python -m pip install .",
+        "python -m pip install --no-deps -r requirements-argos.lock && python -m pip install --no-deps -r requirements.lock && python -m pip install --no-deps .",
+        "python -m pip install -r requirements.lock && python -m pip install --no-deps -r requirements-argos.lock && python -m pip install --no-deps .",
+    ],
+)
+def test_lock_comparison_catches_an_unlocked_or_reordered_install(run):
+    steps = dockerfile_pip_installs(parse_dockerfile(f"FROM python:3.11-slim\nRUN {run}\n"))
+    assert [_locked_install(s) for s in steps] != [("-r requirements.lock", True), ("-r requirements-argos.lock", True), (".", True)]
 
 
 def test_pip_install_extraction():
     steps = pip_installs(
-        "python -m pip install --quiet -e '.[dev]' && /opt/venv/bin/pip install -r req.txt x==1; pip3 install --no-deps y"
+        "python -m pip install --quiet -e '.[dev]' && /opt/venv/bin/pip install -r req.txt x==1; pip3 --isolated install --no-deps y"
     )
     assert steps == [
         PipInstall(frozenset({"--quiet"}), (".[dev]",), editable=True),
