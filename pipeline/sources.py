@@ -10,9 +10,12 @@ from __future__ import annotations
 import codecs
 import glob
 import hashlib
+import math
 import os
 import re
 import stat
+import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -178,7 +181,7 @@ def detect_binary(data: bytes) -> str | None:
     if kind:
         return kind
     sample = data[:_SNIFF_BYTES]
-    if not sample or _bom_encoding(sample) or _utf16_32_by_nul_pattern(sample):
+    if not sample or _bom_encoding(sample) or _bomless_wide_encoding(sample):
         return None
     controls = sample.translate(_CONTROL_TABLE).count(0)
     if controls / len(sample) > BINARY_CONTROL_SHARE:
@@ -310,11 +313,17 @@ def _decode(data: bytes, declared_charset: str | None) -> tuple[str, str]:
         if text is not None and looks_like_text(text):
             return text, wide
 
-    text = _decode_utf8(data)
-    if text is not None:
-        if not looks_like_text(text):
-            raise UndecodableError("it is valid UTF-8 but full of control characters")
-        return text, "utf-8"
+    utf8 = _decode_utf8(data)
+    if utf8 is not None and looks_like_text(utf8):
+        return utf8, "utf-8"
+    # Cyrillic and other scripts in UTF-16 can be valid UTF-8 too, as ASCII full of control bytes.
+    wide = _bomless_wide_encoding(data[:_SNIFF_BYTES])
+    if wide:
+        text = _strict(data, wide)
+        if text is not None and looks_like_text(text):
+            return text, wide
+    if utf8 is not None:
+        raise UndecodableError("it is valid UTF-8 but full of control characters")
 
     for label in (declared_charset, sniff_declared_charset(data)):
         decoded = _decode_declared(data, label)
@@ -364,6 +373,48 @@ def _utf16_32_by_nul_pattern(sample: bytes) -> str | None:
     if even > 0.3 and odd < 0.05:
         return "utf-16-be"
     return None
+
+
+# Below this share of control bytes, bytes that are not UTF-8 are a single-byte legacy encoding.
+WIDE_TRIAL_CONTROL_SHARE = 0.03
+# A wide decoding must read as text: letters, marks, digits, spaces and punctuation.
+WIDE_TEXT_SHARE = 0.97
+_WIDE_CODECS = ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+_TEXT_CATEGORIES = frozenset({"L", "M", "N", "Z", "P", "S"})
+
+
+def _bomless_wide_encoding(sample: bytes) -> str | None:
+    """UTF-16/32 without a byte-order mark. Mostly-Latin text shows itself by its NUL bytes;
+    other scripts (Cyrillic, Khmer, Chinese...) are told by decoding the sample each way."""
+    by_nul_pattern = _utf16_32_by_nul_pattern(sample)
+    if by_nul_pattern:
+        return by_nul_pattern
+    controls = sample.translate(_CONTROL_TABLE).count(0)
+    if len(sample) < 8 or controls / len(sample) < WIDE_TRIAL_CONTROL_SHARE:
+        return None
+    candidates = [(score, codec) for codec in _WIDE_CODECS if (score := _wide_text_score(sample, codec)) is not None]
+    return max(candidates)[1] if candidates else None
+
+
+def _wide_text_score(sample: bytes, codec: str) -> float | None:
+    """None unless the sample decodes as text; otherwise higher for text written in fewer
+    256-code-point blocks, as a script is (the wrong byte order scatters the characters)."""
+    unit = 4 if codec.startswith("utf-32") else 2
+    body = sample[: len(sample) - len(sample) % unit]
+    try:
+        text = body.decode(codec)
+    except UnicodeDecodeError as error:
+        if error.start < len(body) - 4:  # only a character cut at the end of the sample is forgiven
+            return None
+        text = body[: error.start].decode(codec)
+    if not text:
+        return None
+    textual = sum(char in "\n\r\t" or unicodedata.category(char)[0] in _TEXT_CATEGORIES for char in text)
+    if textual / len(text) < WIDE_TEXT_SHARE:
+        return None
+    blocks = Counter(ord(char) >> 8 for char in text)
+    entropy = -sum(n / len(text) * math.log2(n / len(text)) for n in blocks.values())
+    return -entropy
 
 
 def _decode_utf8(data: bytes) -> str | None:

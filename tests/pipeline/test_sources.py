@@ -182,6 +182,32 @@ def test_decode_utf8_with_bom_drops_the_bom():
     assert encoding == "utf-8-sig"
 
 
+KHMER = "រដ្ឋមន្ត្រីការបរទេសឥណ្ឌូនេស៊ីបានទៅទស្សនកិច្ចនៅទីក្រុងព្យុងយ៉ាង។ ភាគីទាំងពីរបានព្រមព្រៀងគ្នាលើកិច្ចសហប្រតិបត្តិការ។"
+CHINESE = "印度尼西亚外交部长十年来首次访问平壤。双方同意在经济、文化和教育领域开展互利合作，并表示将继续加强对话。"
+WIDE_ENCODINGS = ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"]
+
+
+@pytest.mark.parametrize("encoding", WIDE_ENCODINGS)
+@pytest.mark.parametrize("language, text", [("ru", RUSSIAN), ("km", KHMER), ("zh", CHINESE), ("id", INDONESIAN)])
+def test_utf16_and_utf32_without_a_byte_order_mark_decode_in_any_script(tmp_path, language, text, encoding):
+    """Non-Latin scripts put no NUL bytes at fixed places, so the bytes alone must tell."""
+    text = (text + "\n\n") * 3
+    path = write(tmp_path / f"{language}.txt", text.encode(encoding))
+
+    document = load_document(path, root=tmp_path, max_bytes=MB)
+
+    assert not document.rejected, document.rejection
+    assert (document.raw_text, document.encoding) == (text.replace("\r\n", "\n"), encoding)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_random_bytes_are_not_taken_for_utf16(seed):
+    import random
+
+    data = random.Random(seed).randbytes(4096)
+    assert detect_binary(data) is not None
+
+
 @pytest.mark.parametrize(
     "data, expected_encoding",
     [
