@@ -10,7 +10,7 @@ import logging
 import re
 
 from pipeline.extract.article import ExtractedArticle
-from pipeline.extract.flatten import html_to_text_dump
+from pipeline.extract.flatten import html_to_text_dump, markup_too_deep, shallow_markup
 from pipeline.extract.html import extract_html, looks_like_article
 from pipeline.extract.textdump import clean_text_dump
 from pipeline.record import Document
@@ -31,10 +31,13 @@ def _extract(raw: str, content_format: str | None) -> ExtractedArticle:
     if not is_html:
         return clean_text_dump(raw)
     try:
-        return extract_html(raw)
+        article = extract_html(raw)
+        if (not article.text or not looks_like_article(article.text)) and markup_too_deep(raw):
+            return extract_html(shallow_markup(raw))
+        return article
     except Exception:  # a parser bug must not stop the batch: fall back to the flattened page
         logger.warning("HTML extraction failed, falling back to the text-dump cleaner", exc_info=True)
-        return clean_text_dump(html_to_text_dump(raw))
+        return clean_text_dump(html_to_text_dump(shallow_markup(raw)))
 
 
 def extract_document(doc: Document) -> Document:
