@@ -10,6 +10,7 @@ runs of chrome before and after the article are cut.
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from dataclasses import dataclass
@@ -111,13 +112,27 @@ def _drop_repeats(lines: list[DumpLine]) -> list[DumpLine]:
             if _PARENTHETICAL_TAIL.match(tail):
                 # an image's alt text followed by its caption with a credit
                 drop.update({i, i + 1})
+    ordered = sorted(set(keys))
     for i, key in enumerate(keys):
         # a title also printed glued to the site name or a section ("TitleSite Name")
         if i in drop or lines[i].repeated or len(key) < 15 or lines[i].evidence.prose:
             continue
-        if any(j != i and len(other) <= len(key) + 40 and other != key and other.startswith(key) for j, other in enumerate(keys)):
+        if _has_glued_variant(ordered, key):
             lines[i].repeated = True
     return [line for i, line in enumerate(lines) if i not in drop]
+
+
+def _has_glued_variant(ordered_keys: list[str], key: str, max_extra: int = 40) -> bool:
+    """Whether another key starts with `key` and is at most `max_extra` characters longer.
+    The keys that start with `key` sit together in sorted order, so this is a binary search
+    and not a scan of every line (which made long dumps quadratic)."""
+    for index in range(bisect.bisect_right(ordered_keys, key), len(ordered_keys)):
+        other = ordered_keys[index]
+        if not other.startswith(key):
+            return False
+        if len(other) <= len(key) + max_extra:
+            return True
+    return False
 
 
 def _weight(evidence: LineEvidence) -> float:

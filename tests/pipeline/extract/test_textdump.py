@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.extract import clean_text_dump, extract_document
+from pipeline.extract import textdump
 from pipeline.extract.textdump import densest_span, strip_citation_marks
 from pipeline.record import Document, split_paragraphs
 
@@ -258,3 +259,19 @@ def test_strip_citation_marks():
 def test_densest_span():
     assert densest_span([-5, 3, -1, 4, -20, 2]) == (1, 3)
     assert densest_span([-1, -2]) is None
+
+
+def _glued_variant_by_scan(keys: list[str], key: str) -> bool:
+    """The definition, one comparison per key (what the cleaner did before: quadratic)."""
+    return any(len(other) <= len(key) + 40 and other != key and other.startswith(key) for other in keys)
+
+
+def test_glued_title_search_agrees_with_a_scan_of_every_line():
+    import random
+
+    rng = random.Random(7)
+    stems = ["jakarta gambles on coal", "minister visits pyongyang", "election results", "weather"]
+    keys = [rng.choice(stems) + "".join(rng.choice(" abcxyz") for _ in range(rng.choice([0, 0, 5, 30, 45, 60]))) for _ in range(400)]
+    ordered = sorted(set(keys))
+    for key in set(keys):
+        assert textdump._has_glued_variant(ordered, key) == _glued_variant_by_scan(keys, key), key
