@@ -22,7 +22,7 @@ from prefect.runtime import flow_run
 from pipeline.extract import extract_document
 from pipeline.language import detect_language
 from pipeline.record import Document
-from pipeline.settings import PROJECT_ROOT, load_settings
+from pipeline.settings import load_settings
 from pipeline.sources import discover_files, display_path, load_document
 from pipeline.translate import WarehouseTranslationCache, install_hint, missing_model_languages, translate_documents
 from pipeline.warehouse import RunCounts, Warehouse, exclusive_run
@@ -197,7 +197,7 @@ def ingest(
         record_run(warehouse_path, summary, started_at, finished=False)
         try:
             for batch in _batches(files, size):
-                docs = clock.run("sources", load_files, batch, PROJECT_ROOT, max_bytes)
+                docs = clock.run("sources", load_files, batch, settings.home, max_bytes)
                 docs, unchanged = clock.run("skip unchanged", drop_unchanged, docs, warehouse_path)
                 summary.unchanged += unchanged
                 docs = clock.run("extract", extract_articles, docs)

@@ -7,8 +7,8 @@ scored as exact matches against hand-checked labels; language identification as 
 `run_evaluation` returns the headline scores in one flat dict, which the quality gate
 (`gate_failures`) compares with a stored baseline.
 
-The development data lives beside the repository (`<repo>/../shared/devdata`, in CI too);
-`NEWSFLOW_DEVDATA` points elsewhere.
+The development data lives in the repository (`tests/data/devdata`, its sources and licences
+in the README there), so every checkout runs the gate; `NEWSFLOW_DEVDATA` points elsewhere.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from pipeline.langid_eval import evaluate_langid
 from pipeline.settings import PROJECT_ROOT
 
 DEVDATA_ENV = "NEWSFLOW_DEVDATA"
+DEVDATA_PATH = PROJECT_ROOT / "tests" / "data" / "devdata"
 LABELS_PATH = PROJECT_ROOT / "tests" / "data" / "extraction_labels.json"
 BASELINE_PATH = PROJECT_ROOT / "tests" / "quality_baseline.json"
 GATE_TOLERANCE = 0.01
@@ -349,9 +350,9 @@ def score_metadata(scores: ExtractionScores, labels: dict[str, PageLabel]) -> di
 
 
 def default_devdata() -> Path:
-    """`NEWSFLOW_DEVDATA`, else `shared/devdata` beside the repository."""
+    """`NEWSFLOW_DEVDATA`, else the repository's `tests/data/devdata`."""
     override = os.environ.get(DEVDATA_ENV)
-    return Path(override) if override else PROJECT_ROOT.parent / "shared" / "devdata"
+    return Path(override) if override else DEVDATA_PATH
 
 
 class DevDataMissing(FileNotFoundError):
@@ -369,12 +370,15 @@ def run_evaluation(
     """Every headline number in `scores` (flat, gated), speeds in `throughput` (not gated), and `details`.
 
     Raises `DevDataMissing` when `devdata` (default: `default_devdata()`) lacks the pages or
-    the langid set. The stages are parameters so a test can score a deliberately worse one.
+    the langid set, or the page labels are missing. The stages are parameters so a test can
+    score a deliberately worse one.
     """
     devdata = Path(devdata) if devdata else default_devdata()
     pages_dir, langid_tsv = devdata / "extraction", devdata / "langid" / "dev.tsv"
     if not any(pages_dir.glob("*.html")) or not langid_tsv.exists():
         raise DevDataMissing(f"development data not found under {devdata} (set {DEVDATA_ENV} to its folder)")
+    if not Path(labels_path).exists():  # an installed wheel carries no tests/
+        raise DevDataMissing(f"page labels not found at {labels_path}: run `newsflow eval` from a newsflow checkout")
     started = time.perf_counter()
     labels = read_labels(labels_path)
     html = evaluate_html_extraction(pages_dir, html_extractor)

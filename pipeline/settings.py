@@ -1,11 +1,19 @@
-"""Defaults in one place; the environment overrides them (NEWSFLOW_*)."""
+"""Defaults in one place; the environment overrides them (NEWSFLOW_*).
+
+Seeds, the warehouse and the state folder default to folders under the project's home:
+`NEWSFLOW_HOME` when set, else the checkout the code runs from (source tree or editable
+install), else the current folder (an installed wheel: never inside site-packages).
+"""
 
 from __future__ import annotations
 
 import os
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+HOME_ENV = "NEWSFLOW_HOME"
+# The folder holding the `pipeline` package: the checkout, or site-packages once installed.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 TEXT_SUFFIXES = frozenset({".txt", ".text", ".md"})
@@ -19,17 +27,35 @@ def _env(name: str, default: str) -> str:
     return value if value not in (None, "") else default
 
 
+def is_checkout(folder: Path) -> bool:
+    """True when `folder` holds this project's pyproject.toml (a source tree, not site-packages)."""
+    try:
+        project = tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8")).get("project", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    return project.get("name") == "newsflow"
+
+
+CHECKOUT_ROOT: Path | None = PROJECT_ROOT if is_checkout(PROJECT_ROOT) else None
+
+
+def project_home() -> Path:
+    """`NEWSFLOW_HOME`, else the checkout the code runs from, else the current folder."""
+    return Path(_env(HOME_ENV, str(CHECKOUT_ROOT or Path.cwd())))
+
+
 @dataclass(frozen=True)
 class Settings:
+    home: Path = field(default_factory=project_home)  # stored source paths are relative to it
     warehouse_path: Path = field(
-        default_factory=lambda: Path(_env("NEWSFLOW_WAREHOUSE", str(PROJECT_ROOT / "warehouse" / "news.duckdb")))
+        default_factory=lambda: Path(_env("NEWSFLOW_WAREHOUSE", str(project_home() / "warehouse" / "news.duckdb")))
     )
-    seeds_dir: Path = field(default_factory=lambda: Path(_env("NEWSFLOW_SEEDS", str(PROJECT_ROOT / "seeds"))))
+    seeds_dir: Path = field(default_factory=lambda: Path(_env("NEWSFLOW_SEEDS", str(project_home() / "seeds"))))
     max_file_bytes: int = field(
         default_factory=lambda: int(_env("NEWSFLOW_MAX_FILE_BYTES", str(DEFAULT_MAX_FILE_BYTES)))
     )
     batch_size: int = field(default_factory=lambda: int(_env("NEWSFLOW_BATCH_SIZE", str(DEFAULT_BATCH_SIZE))))
-    state_dir: Path = field(default_factory=lambda: Path(_env("NEWSFLOW_STATE", str(PROJECT_ROOT / ".state"))))
+    state_dir: Path = field(default_factory=lambda: Path(_env("NEWSFLOW_STATE", str(project_home() / ".state"))))
 
 
 def load_settings() -> Settings:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -8,6 +10,7 @@ import pytest
 
 from pipeline.evaluation import (
     LABELS_PATH,
+    DEVDATA_PATH,
     DevDataMissing,
     PageLabel,
     author_matches,
@@ -179,9 +182,7 @@ def test_the_labels_file_names_every_development_page_and_parses():
     for label in labels.values():
         assert label.title
         assert label.published is None or datetime.fromisoformat(label.published)
-    pages_dir = default_devdata() / "extraction"
-    if pages_dir.is_dir():
-        assert set(labels) == {p.stem for p in pages_dir.glob("*.html")}
+    assert set(labels) == {p.stem for p in (default_devdata() / "extraction").glob("*.html")}
 
 
 # ------------------------------------------------------------------ gate arithmetic
@@ -233,7 +234,19 @@ def test_devdata_location_can_be_overridden(monkeypatch, tmp_path):
     monkeypatch.setenv("NEWSFLOW_DEVDATA", str(tmp_path))
     assert default_devdata() == tmp_path
     monkeypatch.delenv("NEWSFLOW_DEVDATA")
-    assert default_devdata().parts[-2:] == ("shared", "devdata")
+    assert default_devdata() == DEVDATA_PATH
+
+
+def test_the_development_data_is_in_the_repository_with_its_licences():
+    """What the gate scores ships with every clone, each part with its licence and source."""
+    pages = sorted((DEVDATA_PATH / "extraction").glob("*.html"))
+    assert len(pages) == 23 and all(page.with_suffix(".txt").is_file() for page in pages)
+    langid = DEVDATA_PATH / "langid"
+    assert (langid / "dev.tsv").is_file() and (langid / "ntrex_ms_id.tsv").is_file()
+    readme = (DEVDATA_PATH / "README.md").read_text(encoding="utf-8")
+    for licence in ("extraction/LICENSE", "langid/LICENSE.lingua-py", "langid/LICENSE.ntrex.md"):
+        assert (DEVDATA_PATH / licence).is_file() and f"`{licence}`" in readme
+    assert "MIT" in readme and "Apache-2.0" in readme and "CC BY-SA 4.0" in readme
 
 
 def test_eval_command_exit_codes(tmp_path, capsys):
@@ -246,3 +259,12 @@ def test_eval_command_exit_codes(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "Headline scores" in printed and "below baseline: author.html" in printed
     assert json.loads(output.read_text(encoding="utf-8"))["scores"]["html.f1"] > 0.9
+
+
+def test_newsflow_eval_exits_with_the_gates_code(tmp_path):
+    """`make eval` and CI rely on the exit code: 2 without data, 1 when a score falls below the baseline."""
+    newsflow_eval = [sys.executable, "-m", "flows.cli", "eval", "--devdata"]
+    missing = subprocess.run(newsflow_eval + [str(tmp_path / "nowhere")], capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "development data not found" in missing.stdout
+    worse = subprocess.run(newsflow_eval + [str(write_devdata(tmp_path / "devdata"))], capture_output=True, text=True, timeout=120)
+    assert worse.returncode == 1 and "below baseline: author.html" in worse.stdout

@@ -2,11 +2,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.evaluation import default_devdata
 from pipeline.langid_eval import evaluate_langid, format_report, read_labelled_texts, select_half
-from pipeline.settings import PROJECT_ROOT
-
-# The shared development set lies beside the repository (shared/ next to main/), in CI too.
-DEV_SET = PROJECT_ROOT.parent / "shared" / "devdata" / "langid" / "dev.tsv"
 
 LABELLED = """lang\tkind\ttext
 en\tsentences\tThe minister said the new budget would be presented to parliament next week.
@@ -56,8 +53,7 @@ def test_halves_split_every_group_and_do_not_overlap(labelled_tsv):
         select_half(texts, "first")
 
 
-@pytest.mark.skipif(not DEV_SET.exists(), reason="the shared development set is not beside this checkout")
 def test_quality_gate_on_the_development_set():
-    result = evaluate_langid(DEV_SET)
+    result = evaluate_langid(default_devdata() / "langid" / "dev.tsv")
     assert result["per_kind"]["sentences"] >= 0.97
     assert result["per_kind"]["word-pairs"] >= 0.82  # langdetect alone, seeded: 0.81
