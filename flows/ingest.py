@@ -23,7 +23,7 @@ from pipeline.extract import extract_document
 from pipeline.language import detect_language
 from pipeline.record import Document
 from pipeline.settings import load_settings
-from pipeline.sources import discover_files, display_path, load_document
+from pipeline.sources import confining_folder, discover_files, display_path, input_folders, load_document
 from pipeline.translate import WarehouseTranslationCache, install_hint, missing_model_languages, translate_documents
 from pipeline.warehouse import RunCounts, Warehouse, exclusive_run
 
@@ -77,8 +77,10 @@ class IngestSummary:
 
 
 @task(name="load files", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
-def load_files(paths: Sequence[Path], root: Path, max_bytes: int) -> list[Document]:
-    return [load_document(path, root=root, max_bytes=max_bytes) for path in paths]
+def load_files(paths: Sequence[Path], root: Path, max_bytes: int, folders: Sequence[Path] = ()) -> list[Document]:
+    return [
+        load_document(path, root=root, max_bytes=max_bytes, folder=confining_folder(path, folders)) for path in paths
+    ]
 
 
 @task(name="skip unchanged", retries=3, retry_delay_seconds=2, cache_policy=NO_CACHE)
@@ -175,7 +177,10 @@ def ingest(
     warehouse: str | None = None,
     max_file_bytes: int | None = None,
     batch_size: int | None = None,
+    confine_to: list[str] | None = None,
 ) -> IngestSummary:
+    """`confine_to`: folders, besides those among `paths`, whose files may not link out of them
+    (the served deployment names its drop folder, since it is given the files it saw arrive)."""
     settings = load_settings()
     warehouse_path = Path(warehouse) if warehouse else settings.warehouse_path
     inputs = list(paths) if paths else [str(settings.seeds_dir)]
@@ -189,6 +194,7 @@ def ingest(
     clock = _StageClock(summary.stage_seconds)
 
     files = clock.run("discover", discover_files, inputs)
+    folders = input_folders(inputs) + [Path(folder) for folder in confine_to or []]
     summary.files_seen = len(files)
     _report("discovered", len(files))
     logger.info("Found %d files in %s", len(files), _describe_inputs(inputs))
@@ -197,7 +203,7 @@ def ingest(
         record_run(warehouse_path, summary, started_at, finished=False)
         try:
             for batch in _batches(files, size):
-                docs = clock.run("sources", load_files, batch, settings.home, max_bytes)
+                docs = clock.run("sources", load_files, batch, settings.home, max_bytes, folders)
                 docs, unchanged = clock.run("skip unchanged", drop_unchanged, docs, warehouse_path)
                 summary.unchanged += unchanged
                 docs = clock.run("extract", extract_articles, docs)

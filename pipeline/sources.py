@@ -8,6 +8,7 @@ and what to do about it, so nothing is lost silently.
 from __future__ import annotations
 
 import codecs
+import errno
 import glob
 import hashlib
 import math
@@ -32,6 +33,7 @@ REJECT_TOO_LARGE = "too_large"
 REJECT_EMPTY_FILE = "empty_file"
 REJECT_BINARY_FILE = "binary_file"
 REJECT_UNDECODABLE = "undecodable"
+REJECT_OUTSIDE_FOLDER = "outside_folder"
 
 
 class UndecodableError(ValueError):
@@ -77,6 +79,25 @@ def discover_files(inputs: Sequence[str | Path], *, base: Path | None = None) ->
     return [found[key] for key in sorted(found)]
 
 
+def missing_inputs(inputs: Sequence[str | Path], *, base: Path | None = None) -> list[str]:
+    """The inputs that name nothing: a path that does not exist, or a glob that matches nothing.
+
+    Checked before a run starts, so a mistyped path on the command line is an error, not a
+    rejection. (A file that vanishes during a run is still rejected as `file_vanished`.)
+    """
+    base_dir = Path(os.path.abspath(base if base is not None else os.getcwd()))
+    missing = []
+    for item in inputs:
+        raw = os.path.expanduser(str(item))
+        path = Path(raw) if os.path.isabs(raw) else base_dir / raw
+        if os.path.lexists(path):
+            continue
+        if _GLOB_MAGIC.search(raw) and glob.glob(raw, root_dir=base_dir, recursive=True):
+            continue
+        missing.append(str(item))
+    return missing
+
+
 def is_hidden(name: str) -> bool:
     return name.startswith(".")
 
@@ -95,24 +116,60 @@ def is_leftover(name: str) -> bool:
 def _walk_folder(top: Path) -> list[Path]:
     files: list[Path] = []
     seen_dirs: set[str] = set()
+    top_real = os.path.realpath(top)
     for dirpath, dirnames, filenames in os.walk(top, followlinks=True):
         real = os.path.realpath(dirpath)
         if real in seen_dirs:  # a symlink loop or a folder linked twice
             dirnames[:] = []
             continue
         seen_dirs.add(real)
-        dirnames[:] = sorted(d for d in dirnames if not is_hidden(d))
+        visible = sorted(d for d in dirnames if not is_hidden(d))
+        # A linked folder that leaves the folder being walked is not walked: the link itself is
+        # listed, so that it ends as a rejection rather than as files from elsewhere.
+        leaving = [d for d in visible if not _within(os.path.realpath(os.path.join(dirpath, d)), top_real)]
+        dirnames[:] = [d for d in visible if d not in leaving]
+        files.extend(Path(dirpath) / name for name in leaving)
         files.extend(
             Path(dirpath) / name for name in filenames if not is_hidden(name) and not is_leftover(name)
         )
     return files
 
 
+def input_folders(inputs: Sequence[str | Path], *, base: Path | None = None) -> list[Path]:
+    """The folders among `inputs` (as absolute paths, not resolved): the files found in one of
+    them must not lead out of it through a link."""
+    base_dir = Path(os.path.abspath(base if base is not None else os.getcwd()))
+    folders = []
+    for item in inputs:
+        raw = os.path.expanduser(str(item))
+        path = Path(os.path.abspath(raw if os.path.isabs(raw) else base_dir / raw))
+        if path.is_dir():
+            folders.append(path)
+        elif _GLOB_MAGIC.search(raw) and not path.exists():
+            for match in glob.glob(raw, root_dir=base_dir, recursive=True):
+                matched = Path(os.path.abspath(match if os.path.isabs(match) else base_dir / match))
+                if matched.is_dir():
+                    folders.append(matched)
+    return folders
+
+
+def confining_folder(path: Path, folders: Sequence[Path]) -> Path | None:
+    """The innermost of `folders` that holds `path` as written (before links are followed),
+    or None for a path named on its own."""
+    absolute = os.path.abspath(path)
+    holding = [folder for folder in folders if _within(absolute, os.path.abspath(folder)) and absolute != os.path.abspath(folder)]
+    return max(holding, key=lambda folder: len(str(folder)), default=None)
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
 def display_path(path: Path, root: Path) -> str:
     """The path as stored in the warehouse: relative to `root` with '/' when inside it, else absolute."""
     absolute = Path(os.path.abspath(path))
     root_abs = Path(os.path.abspath(root))
-    for candidate, anchor in ((absolute, root_abs), (absolute.resolve(), root_abs.resolve())):
+    for candidate, anchor in ((absolute, root_abs), (Path(os.path.realpath(absolute)), Path(os.path.realpath(root_abs)))):
         try:
             relative = candidate.relative_to(anchor)
         except ValueError:
@@ -576,14 +633,24 @@ def sniff_format(path: Path, text: str) -> str:
 # --------------------------------------------------------------------------- the stage
 
 
-def load_document(path: Path, *, root: Path, max_bytes: int) -> Document:
+def load_document(path: Path, *, root: Path, max_bytes: int, folder: Path | None = None) -> Document:
     """Read one file into a Document (raw text, encoding, format, sha256), or a rejected one.
 
     Never raises for bad input. The size is checked before anything is read; the
     sha256 is computed whenever the bytes could be read, also for rejected files.
+    A file found in `folder` whose links lead out of it is rejected unread.
     """
     source = display_path(Path(path), root)
     document = Document(source_path=source)
+    if folder is not None:
+        target = os.path.realpath(path)
+        if not _within(target, os.path.realpath(folder)):
+            return document.reject(
+                REJECT_OUTSIDE_FOLDER,
+                f"{source} is a link to {target}, outside the folder {display_path(Path(folder), root)} being "
+                "ingested, and newsflow does not follow links out of it; copy the file into the folder, "
+                "or name it on the command line to read it anyway.",
+            )
 
     data_or_rejection = _read_bytes(Path(path), source, max_bytes)
     if isinstance(data_or_rejection, tuple):
@@ -673,6 +740,8 @@ def _unreadable_detail(source: str, error: OSError) -> str:
             f"{source} is a folder, not a file (IsADirectoryError); give the folder as an input "
             "so its files are discovered, or name a file inside it."
         )
+    if error.errno == errno.ELOOP:
+        return f"{source} is a symbolic link loop (it leads back to itself, {error.strerror}); fix or remove the link."
     reason = error.strerror or str(error)
     return (
         f"{source} could not be read ({type(error).__name__}: {reason}); check its permissions "

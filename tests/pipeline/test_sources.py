@@ -12,11 +12,14 @@ import pytest
 
 from pipeline.sources import (
     UndecodableError,
+    confining_folder,
     decode_bytes,
     detect_binary,
     discover_files,
     display_path,
+    input_folders,
     load_document,
+    missing_inputs,
     sha256_bytes,
     sniff_format,
 )
@@ -128,6 +131,14 @@ def test_discover_returns_a_missing_explicit_path_so_it_can_be_reported(tmp_path
 
     assert found == [tmp_path / "nowhere" / "gone.txt"]
     assert load_document(found[0], root=tmp_path, max_bytes=MB).rejection.reason == "file_vanished"
+
+
+def test_missing_inputs_names_paths_and_globs_that_name_nothing(tmp_path):
+    write(tmp_path / "seeds" / "a.txt", "a")
+    (tmp_path / "seeds" / "dangling.txt").symlink_to(tmp_path / "gone")
+    inputs = ["seeds", "seeds/a.txt", "seeds/*.txt", "seeds/dangling.txt", "seeds/typo.txt", "seeds/*.pdf", str(tmp_path / "nowhere")]
+
+    assert missing_inputs(inputs, base=tmp_path) == ["seeds/typo.txt", "seeds/*.pdf", str(tmp_path / "nowhere")]
 
 
 def test_discover_deduplicates_overlapping_inputs(tmp_path):
@@ -628,3 +639,67 @@ def test_every_input_in_a_messy_folder_becomes_a_document_and_none_raises(tmp_pa
         "seeds/ok.txt": "utf-8",
         "seeds/sub.txt/inner.md": "utf-8",
     }
+
+
+# --------------------------------------------------------------------------- links
+
+
+def load_found(inputs, base: Path) -> list:
+    """What a run does: discover, then load each file confined to the folder it was found in."""
+    files = discover_files(inputs, base=base)
+    folders = input_folders(inputs, base=base)
+    return [load_document(path, root=base, max_bytes=MB, folder=confining_folder(path, folders)) for path in files]
+
+
+def test_a_file_linked_to_itself_is_rejected_and_the_rest_still_load(tmp_path):
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "self.txt").symlink_to("self.txt")
+    (drop / "a.txt").symlink_to("b.txt")
+    (drop / "b.txt").symlink_to("a.txt")
+    write(drop / "story.txt", INDONESIAN)
+
+    documents = {doc.source_path: doc for doc in load_found([drop], tmp_path)}
+
+    assert not documents["drop/story.txt"].rejected
+    for name in ("self.txt", "a.txt", "b.txt"):
+        rejection = documents[f"drop/{name}"].rejection
+        assert rejection.reason == "unreadable" and "symbolic link loop" in rejection.detail, rejection
+
+
+def test_links_that_leave_the_folder_being_ingested_are_rejected(tmp_path):
+    drop = tmp_path / "drop"
+    (drop / "sub").mkdir(parents=True)
+    secret = write(tmp_path / "secret.txt", RUSSIAN)
+    (drop / "passwd.txt").symlink_to("/etc/passwd")
+    (drop / "secret.txt").symlink_to(secret)
+    (drop / "etc").symlink_to("/etc", target_is_directory=True)
+    write(drop / "sub" / "inside.txt", INDONESIAN)
+    (drop / "alias.txt").symlink_to(drop / "sub" / "inside.txt")  # stays inside: fine
+
+    documents = {doc.source_path: doc for doc in load_found([drop], tmp_path)}
+
+    assert not documents["drop/sub/inside.txt"].rejected and not documents["drop/alias.txt"].rejected
+    for name in ("passwd.txt", "secret.txt", "etc"):
+        rejection = documents[f"drop/{name}"].rejection
+        assert rejection is not None and rejection.reason == "outside_folder", (name, rejection)
+        assert "outside the folder" in rejection.detail
+    assert not any(path.startswith("drop/etc/") for path in documents), "a linked folder outside is not walked"
+    assert all(doc.raw_text is None for doc in documents.values() if doc.rejected)
+
+
+def test_a_path_named_explicitly_is_read_even_through_a_link(tmp_path):
+    secret = write(tmp_path / "elsewhere" / "story.txt", INDONESIAN)
+    link = tmp_path / "link.txt"
+    link.symlink_to(secret)
+
+    (document,) = load_found([link], tmp_path)
+
+    assert not document.rejected and "Sugiono" in document.raw_text
+
+
+def test_confining_folder_is_the_innermost_input_folder_holding_the_path(tmp_path):
+    outer, inner = tmp_path / "a", tmp_path / "a" / "b"
+    assert confining_folder(inner / "x.txt", [outer, inner]) == inner
+    assert confining_folder(outer / "x.txt", [outer, inner]) == outer
+    assert confining_folder(tmp_path / "x.txt", [outer, inner]) is None
