@@ -10,6 +10,9 @@ Times are stored as naive UTC `TIMESTAMP`s: aware datetimes are converted to UTC
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
+import os
 import re
 import threading
 import time
@@ -28,8 +31,13 @@ from pipeline.record import Document, ParagraphLanguage, Rejection
 UNDETERMINED_LANGUAGE = "und"
 RUN_STATUSES = ("running", "completed", "failed")
 _LOCK_RETRY_INTERVAL_S = 0.1
+# A writer waits longer than a reader: a long analyst query must not make an ingest run fail.
+_DEFAULT_LOCK_TIMEOUT_S = {"reader": 10.0, "writer": 60.0}
+LOCK_TIMEOUT_ENV = "NEWSFLOW_LOCK_TIMEOUT_S"
 _LOCK_MESSAGE = "Could not set lock on file"
 _LOCK_HOLDER_PID = re.compile(r"\(PID (\d+)\)")
+
+logger = logging.getLogger(__name__)
 
 
 class WarehouseError(Exception):
@@ -42,6 +50,131 @@ class WarehouseBusyError(WarehouseError):
 
 class WarehouseMissingError(WarehouseError):
     """A read-only open of a warehouse file that does not exist yet."""
+
+
+class QueryRefusedError(WarehouseError):
+    """A statement the read-only front door does not run; the message says why and what to use."""
+
+
+# Every read-only connection (`newsflow sql`, `newsflow export`): no file access beyond the
+# warehouse's own files, no extension installs or loads, and no SQL can switch that back.
+READ_ONLY_CONFIG = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "lock_configuration": True,
+}
+
+_NOT_A_QUERY = (
+    "{kind} is not a query, and the front door only runs queries "
+    "(SELECT, WITH, FROM, VALUES, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN)"
+)
+_REFUSED_STATEMENT_REASONS = {
+    "COPY": "COPY reads or writes files; write a table or a query result with `newsflow export`",
+    "EXPORT": "EXPORT writes files; write a table or a query result with `newsflow export`",
+    "ATTACH": "ATTACH opens another database, and the front door reads only the warehouse",
+    "DETACH": "DETACH changes the open databases, and the front door reads only the warehouse",
+    "LOAD": "INSTALL and LOAD fetch or load extensions, which the front door does not allow",
+    "SET": "SET, RESET and USE change settings, which are locked on the front door",
+    "VARIABLE_SET": "SET changes settings, which are locked on the front door",
+    "PRAGMA": "this PRAGMA changes settings, which are locked on the front door",
+    "CALL": "CALL and CHECKPOINT are not run; to call a table function, write SELECT * FROM function(...)",
+}
+# Table functions that read files by name: DuckDB refuses them outside the warehouse's own files,
+# refusing them by name gives the one-line reason (and covers the warehouse file itself).
+_FILE_READING_FUNCTIONS = frozenset({
+    "read_blob", "read_text", "read_csv", "read_csv_auto", "read_json", "read_json_auto",
+    "read_json_objects", "read_json_objects_auto", "read_ndjson", "read_ndjson_auto",
+    "read_ndjson_objects", "read_parquet", "parquet_scan", "parquet_metadata", "parquet_schema",
+    "parquet_file_metadata", "parquet_kv_metadata", "parquet_bloom_probe", "sniff_csv", "glob",
+})
+# Functions with effects beyond reading: logging to files, checkpoints, and running SQL from a
+# string (which would hide any of these from the check).
+_SIDE_EFFECT_FUNCTIONS = frozenset({
+    "enable_logging", "disable_logging", "truncate_duckdb_logs", "write_log",
+    "checkpoint", "force_checkpoint", "query", "json_execute_serialized_sql",
+})
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    statement: str
+    columns: list[str]
+    rows: list[tuple]
+
+
+def split_statements(sql: str) -> list[duckdb.Statement]:
+    """DuckDB's own split of `sql` into statements (comments and string literals handled by its parser)."""
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as error:
+        raise WarehouseError(str(error).strip()) from None
+    if not statements:
+        raise WarehouseError("There is no SQL statement in the input (only comments or blanks).")
+    return statements
+
+
+def _kind_name(statement: duckdb.Statement) -> str:
+    return statement.type.name.replace("_", " ")
+
+
+def _excerpt(query: str, limit: int = 60) -> str:
+    flat = " ".join(_strip_leading_comments(query).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _strip_leading_comments(query: str) -> str:
+    tokens = duckdb.tokenize(query)
+    return query[tokens[0][0]:] if tokens else query
+
+
+def _explained_query(query: str) -> str | None:
+    """The statement an EXPLAIN [ANALYZE] [(options)] statement explains, or None."""
+    tokens = duckdb.tokenize(query)
+    words = [(position, query[position:].split(None, 1)[0].lower()) for position, _ in tokens[:2]] if tokens else []
+    if not words or not words[0][1].startswith("explain"):
+        return None
+    index = 1
+    if len(words) > 1 and words[1][1].startswith("analyze"):
+        index = 2
+    if index >= len(tokens):
+        return None
+    position = tokens[index][0]
+    if query[position] == "(":  # EXPLAIN (FORMAT json) ...
+        depth = 0
+        for token_position, _ in tokens[index:]:
+            char = query[token_position]
+            depth += (char == "(") - (char == ")")
+            if depth == 0:
+                following = [p for p, _ in tokens if p > token_position]
+                return query[following[0]:] if following else None
+        return None
+    return query[position:]
+
+
+def _table_names(tree) -> set[str]:
+    """Every table a serialized (json_serialize_sql) statement reads by name."""
+    return {
+        node["table_name"]
+        for node in _tree_nodes(tree)
+        if node.get("type") == "BASE_TABLE" and isinstance(node.get("table_name"), str)
+    }
+
+
+def _function_names(tree) -> set[str]:
+    """Every function a serialized (json_serialize_sql) statement calls, lower-cased."""
+    return {node["function_name"].lower() for node in _tree_nodes(tree) if isinstance(node.get("function_name"), str)}
+
+
+def _tree_nodes(tree) -> Iterator[dict]:
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            yield node
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
 
 
 @dataclass(frozen=True)
@@ -240,13 +373,46 @@ def _last_per_source_path(docs: Iterable[Document]) -> list[Document]:
     return list(latest.values())
 
 
-def _busy_message(path: Path, error_text: str) -> str:
+def describe_process(pid: int | None, fallback: str = "") -> str:
+    """'PID 123 (newsflow sql ...)': the command line from /proc when it can be read."""
+    if pid is None:
+        return "another process"
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+    except OSError:
+        command = fallback
+    command = " ".join(command.split())
+    if len(command) > 120:
+        command = command[:119] + "…"
+    return f"PID {pid} ({command})" if command else f"PID {pid}"
+
+
+def _lock_holder(error_text: str) -> str:
+    """The process named in DuckDB's lock error ("... is held in /usr/bin/python3 (PID 123) ...")."""
     match = _LOCK_HOLDER_PID.search(error_text)
-    holder = f"another process (PID {match.group(1)})" if match else "another process"
+    held_in = re.search(r"held in (.+?) \(PID", error_text)
+    return describe_process(int(match.group(1)) if match else None, held_in.group(1) if held_in else "")
+
+
+def _busy_message(path: Path, holder: str, waited_s: float) -> str:
+    # A read-only query (newsflow sql, the duckdb shell) holds the lock as firmly as a writer does.
     return (
-        f"The warehouse {path} is locked by {holder}: wait for that run to finish, "
+        f"The warehouse {path} is still in use by {holder} after waiting {waited_s:.0f} s: "
+        f"let that query or run finish (or stop it) and run again, raise {LOCK_TIMEOUT_ENV} to wait longer, "
         f"or pass --warehouse to use another file."
     )
+
+
+def default_lock_timeout_s(*, read_only: bool) -> float:
+    """How long opening the warehouse waits for another process's DuckDB lock.
+
+    $NEWSFLOW_LOCK_TIMEOUT_S when set, else 10 s for a reader and 60 s for a writer.
+    """
+    raw = os.environ.get(LOCK_TIMEOUT_ENV, "")
+    try:
+        return max(0.0, float(raw)) if raw.strip() else _DEFAULT_LOCK_TIMEOUT_S["reader" if read_only else "writer"]
+    except ValueError:
+        raise WarehouseError(f"{LOCK_TIMEOUT_ENV}={raw!r} is not a number of seconds.") from None
 
 
 # --- the warehouse ---------------------------------------------------------------------------
@@ -265,8 +431,10 @@ class Warehouse:
         self._lock = threading.RLock()
 
     @classmethod
-    def open(cls, path: Path, *, read_only: bool = False, lock_timeout_s: float = 10.0) -> "Warehouse":
+    def open(cls, path: Path, *, read_only: bool = False, lock_timeout_s: float | None = None) -> "Warehouse":
         path = Path(path)
+        if lock_timeout_s is None:
+            lock_timeout_s = default_lock_timeout_s(read_only=read_only)
         if read_only and not path.exists():
             raise WarehouseMissingError(
                 f"There is no warehouse at {path} yet: run `newsflow ingest` first, "
@@ -274,7 +442,8 @@ class Warehouse:
             )
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
-        connection = _connect_waiting_for_lock(path, read_only=read_only, lock_timeout_s=lock_timeout_s)
+        config = READ_ONLY_CONFIG if read_only else {}
+        connection = _connect_waiting_for_lock(path, read_only=read_only, lock_timeout_s=lock_timeout_s, config=config)
         warehouse = cls(path, connection, read_only=read_only)
         if not read_only:
             try:
@@ -589,23 +758,113 @@ class Warehouse:
                 return [], []
             return [column[0] for column in result.description], result.fetchall()
 
+    # --- the read-only front door (`newsflow sql`, `newsflow export --query`) ---
 
-def _connect_waiting_for_lock(path: Path, *, read_only: bool, lock_timeout_s: float) -> duckdb.DuckDBPyConnection:
-    """Connect, retrying while another process holds the file's lock, up to `lock_timeout_s`."""
-    deadline = time.monotonic() + lock_timeout_s
+    def checked_queries(self, sql: str) -> list[duckdb.Statement]:
+        """The statements of `sql`, in order, once every one of them is a query the front door runs.
+
+        DuckDB's settings on read-only connections (READ_ONLY_CONFIG) already refuse file access,
+        extensions and configuration changes; this check adds what they do not cover: DuckDB always
+        lets a connection write its own database file (`COPY ... TO '<the warehouse>'`), and logging
+        to files is a table function, not a setting. It also gives each refusal a one-line reason.
+        """
+        statements = split_statements(sql)
+        with self._lock:
+            for number, statement in enumerate(statements, 1):
+                reason = self._refusal(statement)
+                if reason:
+                    excerpt = _excerpt(statement.query) or _kind_name(statement)
+                    where = f"statement {number} ({excerpt})" if len(statements) > 1 else excerpt
+                    raise QueryRefusedError(f"refused {where}: {reason}.")
+        return statements
+
+    def run_statement(self, statement: duckdb.Statement | str) -> QueryResult:
+        """Run one (checked) statement and fetch its result."""
+        with self._lock:
+            result = self._db.execute(statement)
+            query = statement if isinstance(statement, str) else statement.query
+            if result.description is None:
+                return QueryResult(query, [], [])
+            return QueryResult(query, [column[0] for column in result.description], result.fetchall())
+
+    def record_batches(self, statement: duckdb.Statement | str, *, rows_per_batch: int = 100_000) -> pa.RecordBatchReader:
+        """Stream one (checked) statement's result as Arrow batches, for writers that do not hold it all."""
+        with self._lock:
+            return self._db.execute(statement).fetch_record_batch(rows_per_batch)
+
+    def relation_names(self) -> list[str]:
+        """The warehouse's tables and views, sorted."""
+        _, rows = self.query(
+            """
+            SELECT table_name FROM duckdb_tables() WHERE NOT internal AND database_name = current_database()
+            UNION
+            SELECT view_name FROM duckdb_views() WHERE NOT internal AND database_name = current_database()
+            ORDER BY 1
+            """
+        )
+        return [name for (name,) in rows]
+
+    def _refusal(self, statement: duckdb.Statement) -> str | None:
+        kind = statement.type
+        if kind == duckdb.StatementType.EXPLAIN:
+            inner = _explained_query(statement.query)
+            if inner is None:
+                return "only EXPLAIN of a query is run"
+            statements = split_statements(inner)
+            return "only EXPLAIN of a query is run" if len(statements) != 1 else self._refusal(statements[0])
+        if not statement.query.strip():  # what DuckDB generates for PIVOT without an IN list
+            return "PIVOT without an explicit IN (...) list creates a type; list the values: PIVOT t ON c IN ('a', 'b') USING ..."
+        if kind != duckdb.StatementType.SELECT:
+            return _REFUSED_STATEMENT_REASONS.get(kind.name, _NOT_A_QUERY.format(kind=kind.name))
+        (serialized,) = self._db.execute("SELECT json_serialize_sql(?)", [statement.query]).fetchone()
+        tree = json.loads(serialized)
+        if tree.get("error"):
+            return f"it could not be checked ({tree.get('error_message')}); write it as a plain SELECT"
+        for table in sorted(_table_names(tree)):
+            if any(mark in table for mark in "/\\.:"):  # DuckDB reads a file named as a table
+                return f"the table name {table!r} is a file name, and the front door reads only the warehouse"
+        for name in sorted(_function_names(tree)):
+            if name in _FILE_READING_FUNCTIONS:
+                return f"{name}() reads files, and the front door reads only the warehouse"
+            if name in _SIDE_EFFECT_FUNCTIONS:
+                return f"{name}() changes the database or writes outside it"
+        return None
+
+
+def _connect_waiting_for_lock(
+    path: Path, *, read_only: bool, lock_timeout_s: float, config: dict | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Connect, retrying while another process holds the file's lock, up to `lock_timeout_s`.
+
+    Logs one warning (logger `pipeline.warehouse`) when it starts to wait, naming the holder.
+    """
+    started = time.monotonic()
+    waiting = False
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return duckdb.connect(str(path), read_only=read_only, config=config or {})
         except duckdb.IOException as error:
             if _LOCK_MESSAGE not in str(error):
                 raise
-            if time.monotonic() >= deadline:
-                raise WarehouseBusyError(_busy_message(path, str(error))) from error
+            holder = _lock_holder(str(error))
+            if time.monotonic() - started >= lock_timeout_s:
+                raise WarehouseBusyError(_busy_message(path, holder, time.monotonic() - started)) from None
+            if not waiting:
+                waiting = True
+                logger.warning("Waiting up to %g s for %s to release the warehouse %s", lock_timeout_s, holder, path)
             time.sleep(_LOCK_RETRY_INTERVAL_S)
 
 
 class WarehouseRunLockTimeout(WarehouseError):
     pass
+
+
+def _run_lock_holder(lock_path: Path) -> str:
+    try:
+        pid = int(lock_path.read_text(encoding="utf-8").split()[0])
+    except (OSError, ValueError, IndexError):
+        return "another process"
+    return describe_process(pid)
 
 
 @contextmanager
@@ -627,15 +886,23 @@ def exclusive_run(path: Path, *, timeout_s: float = 3600.0, on_wait=None) -> Ite
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if not waited and on_wait is not None:
-                    on_wait()
+                if not waited:
+                    logger.warning(
+                        "Waiting for another ingest run on %s to finish: %s", path, _run_lock_holder(lock_path)
+                    )
+                    if on_wait is not None:
+                        on_wait()
                 waited = True
                 if time.monotonic() >= deadline:
                     raise WarehouseRunLockTimeout(
-                        f"Another ingest run has held {path} for over {timeout_s:.0f} s; "
-                        "wait for it to finish or check for a stuck `newsflow` process."
+                        f"Another ingest run, {_run_lock_holder(lock_path)}, has held {path} for over "
+                        f"{timeout_s:.0f} s; wait for it to finish, or stop it if it is stuck."
                     ) from None
                 time.sleep(0.2)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")  # who holds it, for the next run's waiting message
+        handle.flush()
         try:
             yield
         finally:

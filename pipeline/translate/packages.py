@@ -157,6 +157,12 @@ def _read_package_metadata(path: Path) -> tuple[str, dict]:
     return root, metadata
 
 
+def package_file_languages(path: Path) -> tuple[str, str]:
+    """(from_code, to_code) of an `.argosmodel` file, read from its metadata without installing it."""
+    _, metadata = _read_package_metadata(Path(path))
+    return metadata["from_code"], metadata["to_code"]
+
+
 def install_package_file(path: Path) -> InstalledModel:
     """Install an `.argosmodel` file, replacing any installed package for the same language pair."""
     from argostranslate.package import Package, package_lock

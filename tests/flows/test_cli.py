@@ -96,3 +96,89 @@ def test_missing_model_then_install_then_translate_pending(prefect_env, tmp_path
 
     again = run(["ingest", "seeds", "--warehouse", str(warehouse)], env=env)
     assert "unchanged" in again.stdout
+
+
+def test_models_install_with_a_language_and_its_file_installs_the_file_and_stops(isolated_env, tmp_path):
+    package = build_tiny_package(tmp_path / "pkg")
+    result = run(["models", "install", "id", "--file", str(package)], env=isolated_env, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "installed translate-id_en" in result.stdout
+    assert result.stderr == "", "no index is tried and no offline advice is printed"
+    assert "translate-id_en" in run(["models", "list"], env=isolated_env).stdout
+
+
+def test_models_install_with_a_file_for_another_language_installs_nothing(isolated_env, tmp_path):
+    package = build_tiny_package(tmp_path / "pkg")
+    result = run(["models", "install", "fr", "--file", str(package)], env=isolated_env, check=False)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "fr" in lines[0] and "id→en" in lines[0], result.stderr
+    assert "No translation models installed" in run(["models", "list"], env=isolated_env).stdout
+
+
+@pytest.mark.server
+def test_ingest_of_a_path_that_does_not_exist_is_one_line_and_no_rejection(prefect_env, tmp_path):
+    warehouse = tmp_path / "news.duckdb"
+    result = run(["ingest", "seeds/004_2d2b0ea8dc19c5b8.txt", "seeds/no-such-file.txt", "--warehouse", str(warehouse)], env=prefect_env, check=False)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "seeds/no-such-file.txt" in lines[0] and "004_" not in lines[0], result.stderr
+    assert not warehouse.exists(), "nothing ran, so no rejected_files row was written"
+
+
+def test_a_query_waiting_for_a_writer_says_so_then_names_it(isolated_env, tmp_path):
+    warehouse = tmp_path / "news.duckdb"
+    duckdb.connect(str(warehouse)).close()
+    writer = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time, duckdb\nc = duckdb.connect(sys.argv[1])\nprint('locked', flush=True)\ntime.sleep(60)\n", str(warehouse)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert writer.stdout.readline().strip() == "locked"
+        env = dict(isolated_env, NEWSFLOW_LOCK_TIMEOUT_S="1")
+        result = run(["sql", "select 1", "--warehouse", str(warehouse)], env=env, check=False)
+    finally:
+        writer.kill()
+        writer.wait()
+    assert result.returncode == 1
+    waiting, error = result.stderr.strip().splitlines()
+    assert waiting.startswith("Waiting up to 1 s for") and f"PID {writer.pid}" in waiting
+    assert error.startswith("error: The warehouse") and f"PID {writer.pid}" in error and "duckdb.connect" in error
+
+
+HOLD_RUN_LOCK = """
+import sys, time
+from pathlib import Path
+from pipeline.warehouse import exclusive_run
+with exclusive_run(Path(sys.argv[1])):
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+@pytest.mark.server
+def test_an_ingest_waiting_for_another_run_tells_the_user(prefect_env, tmp_path):
+    warehouse = tmp_path / "news.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_RUN_LOCK, str(warehouse), "3"], stdout=subprocess.PIPE, text=True, cwd=PROJECT_ROOT)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        result = run(["ingest", "seeds", "--warehouse", str(warehouse)], env=prefect_env)
+    finally:
+        holder.kill()
+        holder.wait()
+    waits = [line for line in result.stderr.splitlines() if line.startswith("Waiting for another ingest run")]
+    assert len(waits) == 1 and f"PID {holder.pid}" in waits[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_validation_errors_show_what_is_wrong_not_only_their_count():
+    from prefect.client.schemas.schedules import CronSchedule
+    from pydantic import ValidationError
+
+    from flows.cli import _error_message
+
+    with pytest.raises(ValidationError) as caught:
+        CronSchedule(cron="* * *")
+    message = _error_message(caught.value)
+    assert "Invalid cron string" in message and "* * *" in message
+    assert "errors.pydantic.dev" not in message and "\n" not in message

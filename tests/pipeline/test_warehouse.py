@@ -11,6 +11,7 @@ import pytest
 from pipeline.record import Document, ParagraphLanguage
 from pipeline.warehouse import (
     BatchCounts,
+    QueryRefusedError,
     RunCounts,
     Warehouse,
     WarehouseBusyError,
@@ -232,6 +233,80 @@ def test_read_only_open_queries_but_cannot_write(warehouse_path: Path):
         assert result == [("seeds/a.txt", "en")]
         with pytest.raises(duckdb.Error):
             reader.query("DELETE FROM articles")
+
+
+def test_a_reader_holding_the_lock_is_named_while_waiting_and_when_giving_up(warehouse_path: Path, caplog, monkeypatch):
+    Warehouse.open(warehouse_path).close()
+    # a long `newsflow sql`-like reader: a read-only connection in another process
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time, duckdb\nc = duckdb.connect(sys.argv[1], read_only=True)\nprint('open', flush=True)\ntime.sleep(60)\n", str(warehouse_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        monkeypatch.setenv("NEWSFLOW_LOCK_TIMEOUT_S", "0.5")  # the configurable patience
+        with caplog.at_level("WARNING", logger="pipeline.warehouse"), pytest.raises(WarehouseBusyError) as caught:
+            Warehouse.open(warehouse_path)
+    finally:
+        holder.kill()
+        holder.wait()
+    waiting = [record.getMessage() for record in caplog.records]
+    assert len(waiting) == 1 and f"PID {holder.pid}" in waiting[0] and "duckdb.connect" in waiting[0], waiting
+    message = str(caught.value)
+    assert f"PID {holder.pid}" in message and "duckdb.connect" in message, "names the holder and its command"
+    assert "NEWSFLOW_LOCK_TIMEOUT_S" in message and "--warehouse" in message
+    assert "\n" not in message
+
+
+def test_read_only_connections_refuse_files_extensions_and_settings_by_duckdbs_own_settings(warehouse_path: Path, tmp_path: Path):
+    """The DuckDB layer alone (Warehouse.query does not check statements): nothing escapes it."""
+    Warehouse.open(warehouse_path).close()
+    (tmp_path / "notes.csv").write_text("a\n1\n", encoding="utf-8")
+    with Warehouse.open(warehouse_path, read_only=True) as reader:
+        for sql in [
+            f"COPY articles TO '{tmp_path}/x.csv'",
+            "select * from read_text('/etc/passwd')",
+            f"select * from read_csv('{tmp_path}/notes.csv')",
+            f"ATTACH '{tmp_path}/other.duckdb'",
+            "LOAD httpfs",
+            "SET enable_external_access = true",
+            "SET allowed_directories = ['/']",
+            "SET lock_configuration = false",
+        ]:
+            with pytest.raises(duckdb.Error):
+                reader.query(sql)
+        assert reader.query("select current_setting('enable_external_access')")[1] == [(False,)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nested", "notes.csv"]
+
+
+def test_the_front_door_splits_comments_and_statements_and_runs_only_queries(warehouse_path: Path):
+    with Warehouse.open(warehouse_path) as writer:
+        writer.write_batch([english_doc(), indonesian_doc()], run_id="r1", ingested_at=T0)
+    with Warehouse.open(warehouse_path, read_only=True) as reader:
+        statements = reader.checked_queries(
+            "-- a comment first\nselect count(*) from articles; /* one; more */ select 'a;b' as s;\n"
+            "DESCRIBE articles; SHOW TABLES; SUMMARIZE paragraphs; EXPLAIN select 1; PRAGMA show_tables; FROM rejected_files"
+        )
+        results = [reader.run_statement(statement) for statement in statements]
+        assert len(results) == 8
+        assert results[0].rows == [(2,)] and results[1].rows == [("a;b",)]
+        for refused in [
+            f"COPY articles TO '{warehouse_path}' (FORMAT csv, USE_TMP_FILE false)",  # DuckDB allows its own file
+            f"EXPLAIN ANALYZE COPY articles TO '{warehouse_path}.wal' (FORMAT csv)",
+            f"select * from read_blob('{warehouse_path}')",
+            "select * from enable_logging()",
+            "select count(*) from articles; CHECKPOINT",
+            "CALL pragma_version()",
+            "USE memory",
+            "SET VARIABLE x = 1",
+            "DELETE FROM articles",
+            "DROP TABLE articles",
+        ]:
+            with pytest.raises(QueryRefusedError):
+                reader.checked_queries(refused)
+    with Warehouse.open(warehouse_path, read_only=True) as reader:
+        assert rows(reader, "select count(*) from articles") == [(2,)]
 
 
 # --- articles ---

@@ -1,3 +1,4 @@
+import logging
 import subprocess
 import sys
 import time
@@ -14,16 +15,20 @@ with exclusive_run(Path(sys.argv[1])):
 """
 
 
-def test_a_second_run_waits_for_the_first_and_then_proceeds(tmp_path):
+def test_a_second_run_waits_for_the_first_and_then_proceeds(tmp_path, caplog):
     warehouse = tmp_path / "news.duckdb"
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(warehouse), "1.5"], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"
+    locked_at = time.monotonic()
     waits = []
-    started = time.monotonic()
-    with exclusive_run(warehouse, timeout_s=30, on_wait=lambda: waits.append(True)):
-        assert holder.poll() is not None, "the lock was granted while the other run still held it"
+    with caplog.at_level(logging.WARNING, logger="pipeline.warehouse"):
+        with exclusive_run(warehouse, timeout_s=30, on_wait=lambda: waits.append(True)):
+            # the holder sleeps 1.5 s with the lock: granting it earlier would be two runs at once
+            assert time.monotonic() - locked_at >= 1.4, "the lock was granted while the other run still held it"
     assert waits == [True]
-    assert time.monotonic() - started > 0.5
+    waiting = [record.getMessage() for record in caplog.records]
+    assert len(waiting) == 1, waiting
+    assert f"PID {holder.pid}" in waiting[0] and "exclusive_run" in waiting[0], waiting[0]
     holder.wait()
 
 
@@ -37,6 +42,7 @@ def test_a_run_that_cannot_get_the_lock_in_time_says_so(tmp_path):
                 raise AssertionError("lock granted while held elsewhere")
         except WarehouseRunLockTimeout as error:
             assert str(warehouse) in str(error)
+            assert f"PID {holder.pid}" in str(error), "the message names the run that holds the lock"
     finally:
         holder.kill()
         holder.wait()
