@@ -25,7 +25,7 @@ from pipeline.record import Document
 from pipeline.settings import load_settings
 from pipeline.sources import confining_folder, discover_files, display_path, input_folders, load_document
 from pipeline.translate import WarehouseTranslationCache, install_hint, missing_model_languages, translate_documents
-from pipeline.warehouse import RunCounts, Warehouse, exclusive_run
+from pipeline.warehouse import InterruptedRun, RunCounts, Warehouse, exclusive_run
 
 ProgressListener = Callable[[str, int], None]
 _progress_listeners: list[ProgressListener] = []
@@ -60,6 +60,7 @@ class IngestSummary:
     missing_models: dict[str, int] = field(default_factory=dict)
     rejections: list[tuple[str, str, str]] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    interrupted_runs: list[InterruptedRun] = field(default_factory=list)
     seconds: float = 0.0
     status: str = "completed"
 
@@ -117,12 +118,16 @@ def write_batch(docs: Sequence[Document], warehouse_path: Path, run_id: str):
 
 
 @task(name="record run", retries=3, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def record_run(warehouse_path: Path, summary: IngestSummary, started_at: datetime, finished: bool) -> None:
+def record_run(warehouse_path: Path, summary: IngestSummary, started_at: datetime, finished: bool) -> list[InterruptedRun]:
+    """Start or finish this run's row; starting also closes the rows of runs that were killed
+    (under the run lock no other run is active, so a run still marked running is dead)."""
     with Warehouse.open(warehouse_path) as warehouse:
         if not finished:
+            interrupted = warehouse.close_interrupted_runs(finished_at=_now())
             warehouse.start_run(summary.run_id, flow_run_id=_flow_run_id(), started_at=started_at)
-        else:
-            warehouse.finish_run(summary.run_id, counts=summary.counts(), status=summary.status, finished_at=_now())
+            return interrupted
+        warehouse.finish_run(summary.run_id, counts=summary.counts(), status=summary.status, finished_at=_now())
+        return []
 
 
 def _now() -> datetime:
@@ -200,7 +205,7 @@ def ingest(
     logger.info("Found %d files in %s", len(files), _describe_inputs(inputs))
     waiting = lambda: logger.warning("Waiting for another ingest run on %s to finish", warehouse_path)  # noqa: E731
     with exclusive_run(warehouse_path, on_wait=waiting):
-        record_run(warehouse_path, summary, started_at, finished=False)
+        summary.interrupted_runs = record_run(warehouse_path, summary, started_at, finished=False)
         try:
             for batch in _batches(files, size):
                 docs = clock.run("sources", load_files, batch, settings.home, max_bytes, folders)
@@ -224,6 +229,14 @@ def ingest(
     return summary
 
 
+def interrupted_runs_note(runs: Sequence[InterruptedRun]) -> str:
+    described = ", ".join(f"{run.run_id} ({run.articles_written} articles, {run.rejected} rejected)" for run in runs)
+    return (
+        f"{len(runs)} earlier run{'s' if len(runs) != 1 else ''} did not finish and {'are' if len(runs) != 1 else 'is'} "
+        f"now marked interrupted: {described}; this run picked up the files {'they' if len(runs) != 1 else 'it'} had not reached."
+    )
+
+
 def summary_markdown(summary: IngestSummary) -> str:
     lines = [
         f"# newsflow ingest `{summary.run_id}`",
@@ -242,6 +255,8 @@ def summary_markdown(summary: IngestSummary) -> str:
         "|---|---:|",
         *[f"| {status} | {n} |" for status, n in sorted(summary.translation_statuses.items())],
     ]
+    if summary.interrupted_runs:
+        lines += ["", interrupted_runs_note(summary.interrupted_runs)]
     if summary.missing_models:
         lines += ["", "Install the missing translation models with:", ""]
         lines += [f"    {command}" for command in summary.install_commands()]

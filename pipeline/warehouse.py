@@ -29,7 +29,7 @@ import pipeline
 from pipeline.record import Document, ParagraphLanguage, Rejection
 
 UNDETERMINED_LANGUAGE = "und"
-RUN_STATUSES = ("running", "completed", "failed")
+RUN_STATUSES = ("running", "completed", "failed", "interrupted")
 _LOCK_RETRY_INTERVAL_S = 0.1
 # A writer waits longer than a reader: a long analyst query must not make an ingest run fail.
 _DEFAULT_LOCK_TIMEOUT_S = {"reader": 10.0, "writer": 60.0}
@@ -175,6 +175,15 @@ def _tree_nodes(tree) -> Iterator[dict]:
             pending.extend(node.values())
         elif isinstance(node, list):
             pending.extend(node)
+
+
+@dataclass(frozen=True)
+class InterruptedRun:
+    """A run whose process died before it finished, as far as its rows tell."""
+
+    run_id: str
+    articles_written: int
+    rejected: int
 
 
 @dataclass(frozen=True)
@@ -512,6 +521,35 @@ class Warehouse:
                 """,
                 [run_id, flow_run_id, _utc_naive(started_at)],
             )
+
+    def close_interrupted_runs(self, *, finished_at: datetime) -> list["InterruptedRun"]:
+        """Mark every run still `running` as `interrupted`, with the counts its rows show.
+
+        Call it holding the warehouse's run lock (`exclusive_run`): then no other run is active,
+        and a `running` row is a run whose process was killed before it could finish. Its
+        articles count as inserted (the rows cannot tell inserted from updated) and its
+        rejections as rejected; the files it never reached are picked up by the next run.
+        """
+        with self._transaction() as db:
+            found = db.execute(
+                """
+                SELECT r.run_id,
+                       (SELECT count(*) FROM articles a WHERE a.run_id = r.run_id),
+                       (SELECT count(*) FROM rejected_files f WHERE f.run_id = r.run_id)
+                FROM ingest_runs r WHERE r.status = 'running' ORDER BY r.started_at
+                """
+            ).fetchall()
+            for run_id, written, rejected in found:
+                db.execute(
+                    """
+                    UPDATE ingest_runs
+                    SET status = 'interrupted', finished_at = ?, inserted = ?, rejected = ?,
+                        files_seen = greatest(files_seen, ? + ?)
+                    WHERE run_id = ?
+                    """,
+                    [_utc_naive(finished_at), written, rejected, written, rejected, run_id],
+                )
+        return [InterruptedRun(run_id, written, rejected) for run_id, written, rejected in found]
 
     def finish_run(self, run_id: str, *, counts: RunCounts, status: str, finished_at: datetime) -> None:
         if status not in RUN_STATUSES:

@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS ingest_runs (
     updated         INTEGER NOT NULL DEFAULT 0,
     unchanged       INTEGER NOT NULL DEFAULT 0,
     rejected        INTEGER NOT NULL DEFAULT 0,
-    status          VARCHAR NOT NULL           -- running | completed | failed
+    status          VARCHAR NOT NULL           -- running | completed | failed | interrupted (its process died)
 );
 
 CREATE TABLE IF NOT EXISTS rejected_files (

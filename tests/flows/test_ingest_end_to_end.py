@@ -8,6 +8,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -189,3 +190,37 @@ def test_errors_are_one_clear_line_and_a_non_zero_exit(prefect_env, tmp_path):
 
     write = newsflow(["sql", "delete from articles"], prefect_env, check=False)
     assert write.returncode != 0 and "Traceback" not in write.stderr
+
+
+def test_a_killed_run_is_marked_interrupted_by_the_next_run_which_loads_the_rest(prefect_env, warehouse, tmp_path):
+    drop = tmp_path / "many"
+    drop.mkdir()
+    story = (SEEDS_DIR / "002_c6f1a40e5c75d036.txt").read_text(encoding="utf-8")
+    for index in range(80):
+        (drop / f"story_{index:02d}.txt").write_text(story.replace("unlikely", f"unlikely ({index})"), encoding="utf-8")
+    command = NEWSFLOW + ["ingest", str(drop), "--batch-size", "4"]
+    run = subprocess.Popen(command, env=prefect_env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def articles_so_far() -> int:
+        try:
+            return query(warehouse, "select count(*) from articles")[0][0]
+        except (duckdb.Error, OSError):  # the run holds the file right now
+            return 0
+
+    deadline = time.monotonic() + 120
+    while articles_so_far() < 8 and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run.kill()  # SIGKILL: no handler, no finally
+    run.wait(10)
+    written = articles_so_far()
+    assert 0 < written < 80, "the kill must land mid-run"
+    assert query(warehouse, "select status from ingest_runs") == [("running",)]
+
+    again = newsflow(["ingest", str(drop)], prefect_env)
+
+    assert "did not finish" in again.stdout and "interrupted" in again.stdout
+    runs = query(warehouse, "select status, inserted, rejected from ingest_runs order by started_at")
+    assert runs[0] == ("interrupted", written, 0)
+    assert runs[1][0] == "completed" and runs[1][1] == 80 - written
+    assert query(warehouse, "select count(*), count(distinct source_path) from articles") == [(80, 80)]
+    assert query(warehouse, "select count(*) from paragraphs p anti join articles a using (article_id)") == [(0,)]

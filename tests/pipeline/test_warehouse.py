@@ -505,6 +505,22 @@ def test_finish_run_rejects_unknown_run_and_status(warehouse: Warehouse):
         warehouse.finish_run("r1", counts=RunCounts(), status="done", finished_at=T1)
 
 
+def test_a_run_that_never_finished_is_marked_interrupted_with_the_counts_its_rows_show(warehouse: Warehouse):
+    warehouse.start_run("killed", flow_run_id="flow-1", started_at=T0)
+    warehouse.write_batch([english_doc("seeds/a.txt"), english_doc("seeds/b.txt"), rejected_doc()], run_id="killed", ingested_at=T0)
+    warehouse.start_run("done", flow_run_id=None, started_at=T0)
+    warehouse.finish_run("done", counts=RunCounts(files_seen=1, unchanged=1), status="completed", finished_at=T1)
+
+    interrupted = warehouse.close_interrupted_runs(finished_at=T1)
+
+    assert [(run.run_id, run.articles_written, run.rejected) for run in interrupted] == [("killed", 2, 1)]
+    assert rows(warehouse, "SELECT run_id, status, files_seen, inserted, rejected, finished_at FROM ingest_runs ORDER BY run_id") == [
+        ("done", "completed", 1, 0, 0, T1),
+        ("killed", "interrupted", 3, 2, 1, T1),
+    ]
+    assert warehouse.close_interrupted_runs(finished_at=T1) == []
+
+
 def test_batch_counts_add_up():
     assert BatchCounts(1, 2, 3, 4) + BatchCounts(10, 20, 30, 40) == BatchCounts(11, 22, 33, 44)
 
