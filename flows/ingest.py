@@ -59,6 +59,7 @@ class IngestSummary:
     translation_statuses: dict[str, int] = field(default_factory=dict)
     missing_models: dict[str, int] = field(default_factory=dict)
     rejections: list[tuple[str, str, str]] = field(default_factory=list)
+    translation_failures: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     stage_seconds: dict[str, float] = field(default_factory=dict)
     interrupted_runs: list[InterruptedRun] = field(default_factory=list)
     seconds: float = 0.0
@@ -172,6 +173,8 @@ def _tally(summary: IngestSummary, docs: Sequence[Document], counts) -> None:
         summary.languages[doc.language] = summary.languages.get(doc.language, 0) + 1
         status = doc.translation_status or "unknown"
         summary.translation_statuses[status] = summary.translation_statuses.get(status, 0) + 1
+        if doc.translation_failure:
+            summary.translation_failures.append((doc.source_path, doc.translation_failure.reason))
     for language, n in missing_model_languages(docs).items():
         summary.missing_models[language] = summary.missing_models.get(language, 0) + n
 
@@ -260,6 +263,9 @@ def summary_markdown(summary: IngestSummary) -> str:
     if summary.missing_models:
         lines += ["", "Install the missing translation models with:", ""]
         lines += [f"    {command}" for command in summary.install_commands()]
+    if summary.translation_failures:
+        lines += ["", "| translation failed | why, and what to do |", "|---|---|"]
+        lines += [f"| `{path}` | {reason} |" for path, reason in summary.translation_failures]
     if summary.rejections:
         lines += ["", "| rejected file | reason | what to do |", "|---|---|---|"]
         lines += [f"| `{path}` | {reason} | {detail} |" for path, reason, detail in summary.rejections]

@@ -19,6 +19,12 @@ class Rejection:
 
 
 @dataclass(frozen=True)
+class TranslationFailure:
+    model: str  # the package (or pivot chain) that failed, as translation_model would record it
+    reason: str  # what happened and what to do
+
+
+@dataclass(frozen=True)
 class ParagraphLanguage:
     language: str  # ISO 639-1 or "und"
     confidence: float
@@ -48,6 +54,7 @@ class Document:
     text_en: str | None = None
     translation_status: str | None = None  # not_needed | translated | missing_model | failed
     translation_model: str | None = None
+    translation_failure: TranslationFailure | None = None  # why translation_status is failed
     # quarantine
     rejection: Rejection | None = None
 

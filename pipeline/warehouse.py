@@ -358,6 +358,19 @@ def paragraphs_table(docs_by_article_id: dict[str, Document]) -> pa.Table:
     return pa.table(rows, schema=_PARAGRAPH_SCHEMA)
 
 
+def translation_failures_table(docs_by_article_id: dict[str, Document], *, run_id: str, failed_at: datetime) -> pa.Table:
+    failed = [(article_id, doc.translation_failure) for article_id, doc in docs_by_article_id.items() if doc.translation_failure]
+    return pa.table(
+        {
+            "article_id": pa.array([article_id for article_id, _ in failed], pa.string()),
+            "model": pa.array([failure.model for _, failure in failed], pa.string()),
+            "reason": pa.array([failure.reason for _, failure in failed], pa.string()),
+            "run_id": pa.array([run_id] * len(failed), pa.string()),
+            "failed_at": pa.array([_utc_naive(failed_at)] * len(failed), pa.timestamp("us")),
+        }
+    )
+
+
 def rejections_table(rejected: Sequence[tuple[Document, Rejection]], *, run_id: str, rejected_at: datetime) -> pa.Table:
     at = _utc_naive(rejected_at)
     return pa.table(
@@ -659,6 +672,14 @@ class Warehouse:
                     SELECT article_id, position, text, language, language_confidence FROM incoming_paragraphs
                     """
                 )
+            failures = translation_failures_table(changed_docs, run_id=run_id, failed_at=ingested_at)
+            with self._registered(incoming_failures=failures):
+                db.execute(
+                    """
+                    INSERT INTO translation_failures (article_id, model, reason, run_id, failed_at)
+                    SELECT article_id, model, reason, run_id, failed_at FROM incoming_failures
+                    """
+                )
             db.execute(
                 """
                 INSERT INTO rejected_files (path, sha256, reason, detail, run_id, rejected_at)
@@ -735,7 +756,15 @@ class Warehouse:
                 [(name, pa.string()) for name in ("source_path", "text_en", "translation_status", "translation_model")]
             ),
         )
-        with self._transaction() as db, self._registered(new_translations=translations):
+        failed = [doc for doc in storable if doc.translation_failure]
+        failures = pa.table(
+            {
+                "source_path": pa.array([doc.source_path for doc in failed], pa.string()),
+                "model": pa.array([doc.translation_failure.model for doc in failed], pa.string()),
+                "reason": pa.array([doc.translation_failure.reason for doc in failed], pa.string()),
+            }
+        )
+        with self._transaction() as db, self._registered(new_translations=translations, new_failures=failures):
             (updated,) = db.execute(
                 """
                 UPDATE articles
@@ -744,6 +773,13 @@ class Warehouse:
                 WHERE articles.source_path = t.source_path
                 """
             ).fetchone()
+            db.execute(
+                """
+                INSERT INTO translation_failures (article_id, model, reason, run_id, failed_at)
+                SELECT a.article_id, f.model, f.reason, a.run_id, current_timestamp::TIMESTAMP
+                FROM new_failures f JOIN articles a USING (source_path)
+                """
+            )
         return int(updated)
 
     def cached_translations(self, model: str, sentences: Sequence[str]) -> dict[str, str]:

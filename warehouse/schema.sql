@@ -63,6 +63,16 @@ CREATE TABLE IF NOT EXISTS translation_cache (
     PRIMARY KEY (model, source)
 );
 
+-- Why a translation failed (articles.translation_status = 'failed'), one row per failure: the
+-- model that failed, what happened and what to do. Kept as history after a later success.
+CREATE TABLE IF NOT EXISTS translation_failures (
+    article_id          VARCHAR NOT NULL,
+    model               VARCHAR NOT NULL,
+    reason              VARCHAR NOT NULL,
+    run_id              VARCHAR NOT NULL,
+    failed_at           TIMESTAMP NOT NULL
+);
+
 -- How many articles each language has, and how many of them have an English text yet.
 CREATE OR REPLACE VIEW articles_by_language AS
 SELECT

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import shutil
 import tempfile
 import urllib.error
@@ -26,6 +28,11 @@ from pathlib import Path, PurePosixPath
 from packaging.version import InvalidVersion, Version
 
 REQUIRED_FILES = ("metadata.json", "model/model.bin", "sentencepiece.model")
+# Real argos packages are 30-300 MB; the limits stop a corrupt or hostile file, not a model.
+MAX_PACKAGE_MB_ENV, DEFAULT_MAX_PACKAGE_MB = "NEWSFLOW_MODEL_MAX_MB", 2048.0
+MAX_UNPACKED_MB_ENV, DEFAULT_MAX_UNPACKED_MB = "NEWSFLOW_MODEL_MAX_UNPACKED_MB", 4096.0
+LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(?:[_-][A-Za-z]{2,4})?$")
+SMOKE_TEST_SENTENCE = "Hello."
 INDEX_FILENAME = "index.json"
 NETWORK_TIMEOUT_SECONDS = 30
 _DOWNLOAD_CHUNK_BYTES = 1 << 20
@@ -119,13 +126,38 @@ def find_model(from_code: str, to_code: str) -> InstalledModel | None:
     return max(matches, key=lambda m: version_key(m.version)) if matches else None
 
 
+def _limit_mb(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        raise ModelInstallError(f"{name}={raw!r} is not a number of megabytes.") from None
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f} MB"
+
+
 def _read_package_metadata(path: Path) -> tuple[str, dict]:
-    """Validate the archive's layout and return (root folder, metadata)."""
+    """Validate the archive's size, layout and metadata; return (root folder, metadata)."""
     if not path.is_file():
         raise ModelInstallError(f"{path} does not exist or is not a file.")
     if not zipfile.is_zipfile(path):
         raise ModelInstallError(f"{path} is not an argos package: it is not a zip archive.")
+    max_package = _limit_mb(MAX_PACKAGE_MB_ENV, DEFAULT_MAX_PACKAGE_MB)
+    if path.stat().st_size > max_package * 1024 * 1024:
+        raise ModelInstallError(
+            f"{path} is {_mb(path.stat().st_size)}, over the limit of {max_package:.1f} MB for a model package "
+            f"(raise {MAX_PACKAGE_MB_ENV} if it really is one)."
+        )
     with zipfile.ZipFile(path) as archive:
+        unpacked = sum(info.file_size for info in archive.infolist())
+        max_unpacked = _limit_mb(MAX_UNPACKED_MB_ENV, DEFAULT_MAX_UNPACKED_MB)
+        if unpacked > max_unpacked * 1024 * 1024:
+            raise ModelInstallError(
+                f"{path} unpacks to {_mb(unpacked)}, over the limit of {max_unpacked:.1f} MB; nothing was "
+                f"unpacked (raise {MAX_UNPACKED_MB_ENV} if it really is a model)."
+            )
         names = [n for n in archive.namelist() if n and not n.startswith("__MACOSX/")]
         for name in names:
             parts = PurePosixPath(name).parts
@@ -154,7 +186,37 @@ def _read_package_metadata(path: Path) -> tuple[str, dict]:
         raise ModelInstallError(f"{path}: {root}/metadata.json must name from_code and to_code.")
     if metadata.get("type", "translate") != "translate":
         raise ModelInstallError(f"{path} is a {metadata.get('type')!r} package, not a translation package.")
+    for key in ("from_code", "to_code"):
+        if not LANGUAGE_CODE.match(metadata[key]):
+            raise ModelInstallError(f"{path}: metadata.json {key} {metadata[key]!r} is not a language code (like 'id' or 'en').")
+    if not isinstance(metadata.get("package_version", ""), (str, int, float)):
+        raise ModelInstallError(f"{path}: metadata.json package_version must be a version string.")
     return root, metadata
+
+
+def _smoke_test(folder: Path, metadata: dict, source: Path) -> None:
+    """Load the unpacked package the way the pipeline will and translate one sentence."""
+    from pipeline.translate.engine import TranslationEngine
+
+    model = InstalledModel(
+        from_code=metadata["from_code"], to_code=metadata["to_code"], name=folder.name,
+        version=str(metadata.get("package_version", "")), path=folder,
+        target_prefix=str(metadata.get("target_prefix") or ""),
+    )
+    try:
+        engine = TranslationEngine(model, intra_threads=1, max_batch_size=1)
+    except Exception as error:  # CTranslate2 and SentencePiece raise assorted errors on bad files
+        raise ModelInstallError(
+            f"{source} does not load as a translation model ({type(error).__name__}: {error}); nothing was replaced."
+        ) from error
+    try:
+        translated = engine.translate_sentences([SMOKE_TEST_SENTENCE])
+    except Exception as error:
+        raise ModelInstallError(
+            f"{source} loads but could not translate a test sentence ({type(error).__name__}: {error}); nothing was replaced."
+        ) from error
+    if len(translated) != 1 or not isinstance(translated[0], str):
+        raise ModelInstallError(f"{source} loads but could not translate a test sentence; nothing was replaced.")
 
 
 def package_file_languages(path: Path) -> tuple[str, str]:
@@ -164,7 +226,9 @@ def package_file_languages(path: Path) -> tuple[str, str]:
 
 
 def install_package_file(path: Path) -> InstalledModel:
-    """Install an `.argosmodel` file, replacing any installed package for the same language pair."""
+    """Install an `.argosmodel` file, replacing any installed package for the same language pair,
+    once it is checked: size limits, layout, metadata, and that it loads and translates a sentence.
+    A package that fails any check changes nothing."""
     from argostranslate.package import Package, package_lock
 
     path = Path(path)
@@ -179,6 +243,7 @@ def install_package_file(path: Path) -> InstalledModel:
                 archive.extractall(staging)
         except (OSError, zipfile.BadZipFile) as err:
             raise ModelInstallError(f"Could not extract {path}: {err}.") from err
+        _smoke_test(staging / root, metadata, path)
         with package_lock:
             for old in list_installed_packages():
                 if old.from_code == metadata["from_code"] and old.to_code == metadata["to_code"]:

@@ -15,10 +15,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from pipeline.record import PARAGRAPH_SEPARATOR, Document
+from pipeline.record import PARAGRAPH_SEPARATOR, Document, TranslationFailure
 from pipeline.translate.cache import TranslationCache
 from pipeline.translate.engine import TranslationEngine, engine_for
-from pipeline.translate.packages import InstalledModel, list_installed_packages, version_key
+from pipeline.translate.packages import InstalledModel, install_hint, list_installed_packages, version_key
 from pipeline.translate.protect import translate_protected
 from pipeline.translate.segment import split_sentences
 
@@ -168,14 +168,20 @@ def _translate_language(
             translation_model=label,
         )
 
-    def failed(doc: Document) -> Document:
-        return doc.replace(text_en=None, translation_status=FAILED, translation_model=None)
+    def failed(doc: Document, reason: str) -> Document:
+        failure = TranslationFailure(model=label, reason=reason)
+        return doc.replace(text_en=None, translation_status=FAILED, translation_model=None, translation_failure=failure)
 
+    reinstall = " and ".join(f"`{install_hint(model.from_code)}`" for model in route.models)
     try:
         engines = [engine_for(model) for model in route.models]
-    except Exception:
+    except Exception as error:
         logger.exception("could not load translation model %s", label)
-        return [failed(doc) for doc in docs]
+        reason = (
+            f"{label} does not load ({type(error).__name__}: {error}); reinstall it with {reinstall}, "
+            "then run `newsflow translate --pending`."
+        )
+        return [failed(doc, reason) for doc in docs]
 
     try:
         translations = _translate_sentences(_unique_sentences(plans), engines, label, cache)
@@ -188,9 +194,13 @@ def _translate_language(
         try:
             translations = _translate_sentences(_unique_sentences([doc_plans]), engines, label, cache)
             results.append(translated(doc, doc_plans, translations))
-        except Exception:
+        except Exception as error:
             logger.exception("translation of %s with %s failed", doc.source_path, label)
-            results.append(failed(doc))
+            reason = (
+                f"{label} failed on this article ({type(error).__name__}: {error}); run `newsflow translate "
+                f"--pending` to try again, or reinstall the model with {reinstall}."
+            )
+            results.append(failed(doc, reason))
     return results
 
 

@@ -182,3 +182,20 @@ def test_validation_errors_show_what_is_wrong_not_only_their_count():
     message = _error_message(caught.value)
     assert "Invalid cron string" in message and "* * *" in message
     assert "errors.pydantic.dev" not in message and "\n" not in message
+
+
+def test_a_model_that_breaks_after_install_shows_in_the_summary_and_the_warehouse_with_its_reason(prefect_env, tmp_path):
+    env = dict(prefect_env)
+    warehouse = tmp_path / "news.duckdb"
+    run(["models", "install", "--file", str(build_tiny_package(tmp_path / "pkg"))], env=env)
+    (model_bin,) = (tmp_path / "argos-packages").glob("*/model/model.bin")
+    model_bin.write_bytes(b"damaged on disk")  # the install was checked; the disk was not
+
+    result = run(["ingest", "seeds/004_2d2b0ea8dc19c5b8.txt", "--warehouse", str(warehouse)], env=env)
+
+    assert "translation failed" in result.stdout and "does not load" in result.stdout
+    assert "newsflow models install id" in result.stdout
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select translation_status from articles").fetchall() == [("failed",)]
+        (reason,) = con.execute("select reason from translation_failures join articles using (article_id)").fetchone()
+    assert "does not load" in reason and "newsflow translate --pending" in reason

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.record import Document, ParagraphLanguage
+from pipeline.record import Document, ParagraphLanguage, TranslationFailure
 from pipeline.warehouse import (
     BatchCounts,
     QueryRefusedError,
@@ -519,6 +519,18 @@ def test_a_run_that_never_finished_is_marked_interrupted_with_the_counts_its_row
         ("killed", "interrupted", 3, 2, 1, T1),
     ]
     assert warehouse.close_interrupted_runs(finished_at=T1) == []
+
+
+def test_a_failed_translation_is_stored_with_its_reason(warehouse: Warehouse):
+    failure = TranslationFailure(model="translate-id_en 1.9", reason="translate-id_en 1.9 failed: RuntimeError: boom")
+    failed = indonesian_doc(status="failed").replace(translation_failure=failure)
+    warehouse.write_batch([failed, english_doc()], run_id="r1", ingested_at=T0)
+
+    assert rows(warehouse, "SELECT a.source_path, f.model, f.reason, f.run_id, f.failed_at FROM translation_failures f JOIN articles a USING (article_id)") == [
+        ("seeds/b.txt", "translate-id_en 1.9", "translate-id_en 1.9 failed: RuntimeError: boom", "r1", T0)
+    ]
+    warehouse.write_batch([failed], run_id="r2", ingested_at=T1)  # unchanged: not recorded twice
+    assert rows(warehouse, "SELECT count(*) FROM translation_failures") == [(1,)]
 
 
 def test_batch_counts_add_up():

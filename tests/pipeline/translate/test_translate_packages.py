@@ -237,3 +237,57 @@ def test_install_several_languages_from_a_local_mirror_given_as_a_file_url(tiny_
 
     assert [m.label for m in installed] == ["translate-id_en 1.9", "translate-ms_en 1.9"]
     assert list_installed_packages() == installed
+
+
+def _garbage_fr_package(path: Path) -> Path:
+    metadata = json.dumps({"from_code": "fr", "to_code": "en", "package_version": "9.9", "type": "translate"}).encode()
+    return _zip(path, {"translate-fr_en-9_9/metadata.json": metadata,
+                       "translate-fr_en-9_9/model/model.bin": b"0123456789abcdef",
+                       "translate-fr_en-9_9/model/config.json": b"{}",
+                       "translate-fr_en-9_9/sentencepiece.model": b"not a sentencepiece model"})
+
+
+def test_a_package_whose_model_does_not_load_is_refused_and_the_working_one_is_kept(tmp_path: Path):
+    working = install_package_file(build_tiny_package(tmp_path / "good", from_code="fr"))
+    before = sorted(p.relative_to(working.path) for p in working.path.rglob("*"))
+
+    with pytest.raises(ModelInstallError, match="does not load|could not translate"):
+        install_package_file(_garbage_fr_package(tmp_path / "garbage.argosmodel"))
+
+    assert [(m.from_code, m.version, m.path) for m in list_installed_packages()] == [("fr", working.version, working.path)]
+    assert sorted(p.relative_to(working.path) for p in working.path.rglob("*")) == before
+    assert not [p for p in working.path.parent.iterdir() if p.name.startswith(".newsflow-install-")]
+
+
+def test_a_zip_bomb_is_refused_before_it_is_unpacked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("NEWSFLOW_MODEL_MAX_UNPACKED_MB", "8")
+    bomb = tmp_path / "bomb.argosmodel"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("p/metadata.json", GOOD_METADATA)
+        archive.writestr("p/model/model.bin", b"\0" * (32 * 1024 * 1024))
+        archive.writestr("p/sentencepiece.model", b"x")
+    assert bomb.stat().st_size < 1024 * 1024
+
+    with pytest.raises(ModelInstallError, match="unpacks to 32.0 MB, over the limit of 8.0 MB"):
+        install_package_file(bomb)
+    assert list_installed_packages() == []
+
+
+def test_an_archive_over_the_size_limit_is_refused(tmp_path: Path, tiny_package: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("NEWSFLOW_MODEL_MAX_MB", str(tiny_package.stat().st_size / 2 / 1024 / 1024))
+    with pytest.raises(ModelInstallError, match="over the limit"):
+        install_package_file(tiny_package)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ({"from_code": "indonesian", "to_code": "en"}, "language code"),
+        ({"from_code": "id", "to_code": "en/../x"}, "language code"),
+        ({"from_code": "id", "to_code": "en", "package_version": ["1"]}, "package_version"),
+    ],
+)
+def test_metadata_fields_are_checked(tmp_path: Path, metadata: dict, message: str):
+    files = {"p/metadata.json": json.dumps(metadata).encode(), "p/model/model.bin": b"x", "p/sentencepiece.model": b"x"}
+    with pytest.raises(ModelInstallError, match=message):
+        install_package_file(_zip(tmp_path / "bad.argosmodel", files))

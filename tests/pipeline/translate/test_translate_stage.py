@@ -113,7 +113,10 @@ def test_a_broken_model_marks_documents_failed_without_raising(tiny_package: Pat
 
     assert results[0].translation_status == "failed"
     assert results[0].text_en is None and results[0].translation_model is None
-    assert results[1].translation_status == "not_needed"
+    assert results[1].translation_status == "not_needed" and results[1].translation_failure is None
+    failure = results[0].translation_failure
+    assert failure.model == model.label
+    assert failure.reason.startswith(f"{model.label} does not load") and "newsflow models install id" in failure.reason, failure
 
 
 # --- with the word-by-word dictionary models: outputs that mean something -----------------
