@@ -8,9 +8,11 @@ been quiet for `settle_seconds`, so a burst of many files makes one batch, not o
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -18,6 +20,8 @@ from typing import Callable
 from pipeline.sources import is_hidden, is_leftover
 
 Snapshot = dict[str, tuple[int, int]]  # path -> (size, mtime_ns)
+
+logger = logging.getLogger(__name__)
 
 
 def snapshot_folder(folder: Path) -> Snapshot:
@@ -66,6 +70,11 @@ class ChangeCollector:
             self.known[path] = self.pending.pop(path)[0]
         return ready
 
+    def forget(self, paths: list[str]) -> None:
+        """Report these paths again (as new) on a later observation: their batch was not handed on."""
+        for path in paths:
+            self.known.pop(path, None)
+
 
 class SeedsWatcher:
     """A background thread that calls `on_batch(paths)` for each settled batch of changes."""
@@ -87,7 +96,7 @@ class SeedsWatcher:
             self.collector.known = snapshot_folder(folder)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="newsflow-seeds-watcher", daemon=True)
-        self.errors: list[BaseException] = []
+        self.errors: deque[BaseException] = deque(maxlen=20)  # the most recent failed triggers
 
     def start(self) -> "SeedsWatcher":
         self._thread.start()
@@ -106,4 +115,6 @@ class SeedsWatcher:
                     self.on_batch(batch)
                 except Exception as error:  # keep watching: one failed trigger must not end the service
                     self.errors.append(error)
+                    self.collector.forget(batch)  # and try these files again once they settle anew
+                    logger.warning("Could not start a run for %d new file(s), will retry: %s", len(batch), error)
             self._stop.wait(self.poll_seconds)

@@ -11,12 +11,27 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SEEDS_DIR = PROJECT_ROOT / "seeds"
 
 
+# Prefect's own scheduler settings, shortened so a schedule fires within seconds in a test: the
+# scheduler looks for deployments to schedule every second (defaults: 60 s, and 5 s for newly
+# applied ones) and creates runs only up to two minutes ahead (so an hourly schedule never fires
+# in a test: `newsflow status` tests make their "next run" themselves).
+SCHEDULER_TEST_SETTINGS = {
+    "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1",
+    "PREFECT_SERVER_SERVICES_SCHEDULER_RECENT_DEPLOYMENTS_LOOP_SECONDS": "1",
+    "PREFECT_SERVER_SERVICES_SCHEDULER_MIN_SCHEDULED_TIME": "PT30S",
+    "PREFECT_SERVER_SERVICES_SCHEDULER_MAX_SCHEDULED_TIME": "PT2M",
+}
+
+
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory):
     """`prefect server start` on a free loopback port with SQLite in a temp dir."""
     from flows.server import start_local_server
 
-    server = start_local_server(tmp_path_factory.mktemp("prefect-home"), ui=False)
+    with pytest.MonkeyPatch.context() as patch:  # the server process inherits this environment
+        for name, value in SCHEDULER_TEST_SETTINGS.items():
+            patch.setenv(name, value)
+        server = start_local_server(tmp_path_factory.mktemp("prefect-home"), ui=False)
     try:
         yield server
     finally:

@@ -1,23 +1,30 @@
-"""`newsflow serve` against a real Prefect server: schedule, file-arrival trigger, clean shutdown."""
+"""`newsflow serve` against a real Prefect server: the schedule fires on its own, nothing dropped
+into the seeds folder is missed (at start-up, while a run is going), file-arrival runs, clean stop.
+
+The session's server runs Prefect's scheduler every second (see SCHEDULER_TEST_SETTINGS in
+tests/conftest.py); every `newsflow serve` here is a real subprocess."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
+from contextlib import ExitStack, contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
 import httpx
 import pytest
 
+from pipeline.warehouse import exclusive_run
 from tests.conftest import PROJECT_ROOT, SEEDS_DIR
 
 pytestmark = pytest.mark.server
 
 DEPLOYMENT = "ingest/newsflow-ingest"
+FAR_AWAY = ["--cron", "0 3 1 1 *"]  # a schedule that does not fire while a test runs
 
 
 def descendants(pid: int) -> set[int]:
@@ -57,14 +64,88 @@ def wait_for(predicate, timeout: float, interval: float = 0.5):
     return predicate()
 
 
-def article_paths(warehouse: Path) -> set[str]:
+def query(warehouse: Path, sql: str) -> list[tuple]:
+    """Rows, or [] while the file does not exist yet or a run holds DuckDB's writer lock."""
     if not warehouse.exists():
-        return set()
+        return []
     try:
         with duckdb.connect(str(warehouse), read_only=True) as con:
-            return {row[0] for row in con.execute("select source_path from articles").fetchall()}
-    except duckdb.Error:  # a run holds the writer lock right now
-        return set()
+            return con.execute(sql).fetchall()
+    except duckdb.Error:
+        return []
+
+
+def article_paths(warehouse: Path) -> set[str]:
+    return {path for (path,) in query(warehouse, "select source_path from articles")}
+
+
+def articles_by_name(warehouse: Path) -> dict[str, tuple[str, str]]:
+    """file name -> (content_sha256, run_id)"""
+    rows = query(warehouse, "select source_path, content_sha256, run_id from articles")
+    return {Path(path).name: (sha, run_id) for path, sha, run_id in rows}
+
+
+def ingest_runs(warehouse: Path) -> dict[str, tuple[str, int]]:
+    """flow_run_id -> (status, files_seen)"""
+    return {flow_run_id: (status, seen) for flow_run_id, status, seen in query(warehouse, "select flow_run_id, status, files_seen from ingest_runs")}
+
+
+def copy_seed(target: Path, seed: str = "001_f168b2729dee8f19.txt", extra: str = "") -> Path:
+    target.write_bytes((SEEDS_DIR / seed).read_bytes() + extra.encode())
+    return target
+
+
+@contextmanager
+def prefect_api(prefect_server):
+    with httpx.Client(base_url=prefect_server.api_url, timeout=10) as api:
+        yield api
+
+
+def deployment(api: httpx.Client) -> dict | None:
+    response = api.get(f"/deployments/name/{DEPLOYMENT}")
+    return response.json() if response.status_code == 200 else None
+
+
+def flow_runs_into(api: httpx.Client, warehouse: Path) -> list[dict]:
+    """This test's runs of the served deployment (the deployment is shared by the session's tests)."""
+    found = deployment(api)
+    if found is None:
+        return []
+    runs = api.post("/flow_runs/filter", json={"flow_runs": {"deployment_id": {"any_": [found["id"]]}}, "limit": 200}).json()
+    return [run for run in runs if run["parameters"].get("warehouse") == str(warehouse)]
+
+
+def run_logs(api: httpx.Client, flow_run_id: str) -> list[str]:
+    logs = api.post("/logs/filter", json={"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200}).json()
+    return [log["message"] for log in logs]
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+@contextmanager
+def serving(prefect_server, prefect_env, seeds: Path, warehouse: Path, schedule: list[str], log_path: Path):
+    """`newsflow serve` as a subprocess, yielded once its deployment is registered; always stopped."""
+    log = open(log_path, "a")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "serve", *schedule, "--seeds", str(seeds), "--warehouse", str(warehouse), "--settle-seconds", "1"],
+        env=prefect_env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        with prefect_api(prefect_server) as api:
+            registered = lambda: (found := deployment(api)) and found["parameters"].get("warehouse") == str(warehouse) and not found["paused"]  # noqa: E731
+            assert wait_for(registered, 90), log_path.read_text()
+        yield process
+    finally:
+        stop(process)
+        log.close()
 
 
 @pytest.fixture
@@ -72,36 +153,23 @@ def served(prefect_server, prefect_env, tmp_path):
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     warehouse = tmp_path / "served.duckdb"
-    log = open(tmp_path / "serve.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "serve", "--cron", "*/30 * * * *", "--seeds", str(seeds),
-         "--warehouse", str(warehouse), "--settle-seconds", "1"],
-        env=prefect_env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
-    )
-    api = httpx.Client(base_url=prefect_server.api_url, timeout=10)
+    log = tmp_path / "serve.log"
+    with serving(prefect_server, prefect_env, seeds, warehouse, FAR_AWAY, log) as process, prefect_api(prefect_server) as api:
+        yield process, seeds, warehouse, api, lambda: deployment(api), log
 
-    def deployment():
-        response = api.get(f"/deployments/name/{DEPLOYMENT}")
-        return response.json() if response.status_code == 200 else None
 
+def rejection_reasons(warehouse: Path) -> dict[str, str]:
     try:
-        assert wait_for(deployment, 90), (tmp_path / "serve.log").read_text()
-        yield process, seeds, warehouse, api, deployment, tmp_path / "serve.log"
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        log.close()
-        api.close()
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            return {Path(path).name: reason for path, reason in con.execute("select path, reason from rejected_files").fetchall()}
+    except duckdb.Error:  # a run holds the writer lock right now
+        return {}
 
 
 def test_serve_deploys_on_a_schedule_ingests_new_files_and_stops_cleanly(served):
     process, seeds, warehouse, api, deployment, log = served
     schedules = deployment()["schedules"]
-    assert [s["schedule"]["cron"] for s in schedules] == ["*/30 * * * *"]
+    assert [s["schedule"]["cron"] for s in schedules] == [FAR_AWAY[1]]
     assert all(s["active"] for s in schedules) and deployment()["paused"] is False
 
     dropped = seeds / "arrived.txt"
@@ -110,7 +178,8 @@ def test_serve_deploys_on_a_schedule_ingests_new_files_and_stops_cleanly(served)
     assert wait_for(lambda: any(p.endswith("arrived.txt") for p in article_paths(warehouse)), 60), log.read_text()
     assert time.monotonic() - dropped_at < 60
 
-    runs = api.post("/flow_runs/filter", json={"flow_runs": {"tags": {"all_": ["file-arrival"]}}}).json()
+    file_arrival_runs = lambda: [run for run in flow_runs_into(api, warehouse) if "file-arrival" in run["tags"]]  # noqa: E731
+    runs = file_arrival_runs()
     assert len(runs) == 1
     assert runs[0]["parameters"]["paths"] == [str(dropped)]
     assert runs[0]["name"] == "files: arrived.txt"
@@ -119,14 +188,112 @@ def test_serve_deploys_on_a_schedule_ingests_new_files_and_stops_cleanly(served)
     for index in range(30):
         (seeds / f"burst_{index:02d}.txt").write_bytes((SEEDS_DIR / "000_c9229e0b42640eea.txt").read_bytes() + f"\nCopy {index}.".encode())
     assert wait_for(lambda: sum("burst_" in p for p in article_paths(warehouse)) == 30, 90), log.read_text()
-    runs = api.post("/flow_runs/filter", json={"flow_runs": {"tags": {"all_": ["file-arrival"]}}}).json()
-    assert 2 <= len(runs) <= 4
+    assert 2 <= len(file_arrival_runs()) <= 4
+
+    # A link dropped into the folder that leads out of it is rejected, not read.
+    (seeds / "passwd.txt").symlink_to("/etc/passwd")
+    assert wait_for(lambda: rejection_reasons(warehouse).get("passwd.txt") == "outside_folder", 60), log.read_text()
+    assert not any(p.endswith("passwd.txt") for p in article_paths(warehouse))
 
     children = descendants(process.pid)
     process.send_signal(signal.SIGINT)
     assert process.wait(30) is not None
     assert wait_for(lambda: not any(alive(pid) for pid in children), 15)
     assert deployment()["paused"] is True, "the deployment is paused while nothing serves it"
+
+
+def test_the_schedule_starts_completed_runs_on_its_own_each_recorded_in_ingest_runs(prefect_server, prefect_env, tmp_path):
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    copy_seed(seeds / "story.txt")
+    warehouse = tmp_path / "scheduled.duckdb"
+    log = tmp_path / "serve.log"
+
+    def completed_scheduled_runs() -> list[dict]:
+        runs = [run for run in flow_runs_into(api, warehouse) if run["auto_scheduled"] and run["state_type"] == "COMPLETED"]
+        return runs if len(runs) >= 2 else []
+
+    with serving(prefect_server, prefect_env, seeds, warehouse, ["--every", "5s"], log), prefect_api(prefect_server) as api:
+        assert [s["schedule"]["interval"] for s in deployment(api)["schedules"]] == [5.0]
+        runs = wait_for(completed_scheduled_runs, 90, interval=1)
+        assert runs, f"no two completed scheduled runs: {[(r['name'], r['state_type'], r['tags']) for r in flow_runs_into(api, warehouse)]}\n{log.read_text()}"
+        everything = flow_runs_into(api, warehouse)
+
+    # Nothing but the schedule (and the one reconcile run at start-up) started runs here.
+    assert not [run for run in everything if not run["auto_scheduled"] and "reconcile" not in run["tags"]]
+    assert all("auto-scheduled" in run["tags"] for run in runs)
+    # Two slots of the schedule in a row, five seconds apart, each a run the warehouse recorded.
+    slots = sorted(datetime.fromisoformat(run["expected_start_time"]) for run in runs)
+    assert (slots[1] - slots[0]).total_seconds() == 5.0
+    recorded = ingest_runs(warehouse)
+    assert all(recorded.get(run["id"]) == ("completed", 1) for run in runs), (recorded, [run["id"] for run in runs])
+
+
+def test_nothing_dropped_is_missed_neither_while_a_run_is_going_nor_while_serve_is_stopped(prefect_server, prefect_env, tmp_path):
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    copy_seed(seeds / "kept.txt")
+    changed = copy_seed(seeds / "changed.txt", seed="002_c6f1a40e5c75d036.txt")
+    warehouse = tmp_path / "news.duckdb"
+    log = tmp_path / "serve.log"
+    hourly = ["--every", "1h"]
+
+    # 1. A file lands while a run is going, after that run listed the folder: the next run takes it.
+    held = ExitStack()  # another ingest holds the warehouse: serve's reconcile run lists the folder, then waits
+    held.enter_context(exclusive_run(warehouse))
+    with held, serving(prefect_server, prefect_env, seeds, warehouse, hourly, log), prefect_api(prefect_server) as api:
+        reconcile_run = lambda: next((run for run in flow_runs_into(api, warehouse) if "reconcile" in run["tags"]), None)  # noqa: E731
+        listed = lambda: (run := reconcile_run()) and any(m.startswith("Found 2 files") for m in run_logs(api, run["id"])) and run  # noqa: E731
+        first_reconcile = wait_for(listed, 60)
+        assert first_reconcile, log.read_text()
+        copy_seed(seeds / "landed.txt", seed="004_2d2b0ea8dc19c5b8.txt")
+        time.sleep(1.5)  # the watcher sees it settle while the run still waits
+        assert reconcile_run()["state_type"] == "RUNNING"
+        held.close()
+        assert wait_for(lambda: {"kept.txt", "changed.txt", "landed.txt"} <= set(articles_by_name(warehouse)), 60), log.read_text()
+        runs = {run["id"]: run for run in flow_runs_into(api, warehouse)}
+    before = articles_by_name(warehouse)
+    assert ingest_runs(warehouse)[first_reconcile["id"]] == ("completed", 2), "the reconcile run did not list landed.txt"
+    landed_by = runs[before["landed.txt"][1]]
+    assert "file-arrival" in landed_by["tags"] and landed_by["parameters"]["paths"] == [str(seeds / "landed.txt")]
+
+    # 2. Files added or changed while nothing serves are ingested at start, long before the schedule;
+    # a file-arrival run that was due while nothing served is cancelled, not run on top of that.
+    copy_seed(seeds / "dropped.txt", seed="003_6fb78f9f111f2625.txt")
+    copy_seed(changed, seed="002_c6f1a40e5c75d036.txt", extra="\nA paragraph added while nothing was serving.")
+    with prefect_api(prefect_server) as api:
+        due = {"type": "SCHEDULED", "name": "Scheduled", "state_details": {"scheduled_time": datetime.now(timezone.utc).isoformat()}}
+        leftover = api.post(
+            f"/deployments/{deployment(api)['id']}/create_flow_run",
+            json={"name": "files: dropped.txt", "tags": ["file-arrival"], "parameters": {"paths": [str(seeds / "dropped.txt")], "warehouse": str(warehouse)}, "state": due},
+        ).json()
+    started = time.monotonic()
+    with serving(prefect_server, prefect_env, seeds, warehouse, hourly, log), prefect_api(prefect_server) as api:
+        caught_up = lambda: (now := articles_by_name(warehouse)) and "dropped.txt" in now and now["changed.txt"][0] != before["changed.txt"][0]  # noqa: E731
+        assert wait_for(caught_up, 30 - (time.monotonic() - started)), log.read_text()
+        assert time.monotonic() - started < 30
+        runs = {run["id"]: run for run in flow_runs_into(api, warehouse)}
+
+    after = articles_by_name(warehouse)
+    reconcile = runs[after["dropped.txt"][1]]
+    assert "reconcile" in reconcile["tags"] and reconcile["name"] == "reconcile: seeds/ at start"
+    assert after["changed.txt"][1] == reconcile["id"] and after["kept.txt"] == before["kept.txt"]
+    assert not [run for run in runs.values() if run["auto_scheduled"]], "the hourly schedule did not fire"
+    assert (runs[leftover["id"]]["state_type"], runs[leftover["id"]]["run_count"]) == ("CANCELLED", 0)
+    assert "reconcile run at start-up covers it" in runs[leftover["id"]]["state"]["message"]
+
+
+def test_serve_rejects_conflicting_or_malformed_schedules_in_one_line(tmp_path):
+    command = [sys.executable, "-m", "flows.cli", "serve", "--seeds", str(tmp_path / "seeds"), "--warehouse", str(tmp_path / "w.duckdb")]
+    for options, expected in (
+        (["--every", "10s", "--cron", "* * * * *"], "error: use either --cron or --every, not both"),
+        (["--every", "ten minutes"], "error: --every: 'ten minutes' is not an interval"),
+        (["--every", "0s"], "error: --every: '0s' is not an interval"),
+    ):
+        result = subprocess.run(command + options, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 1, result
+        lines = (result.stdout + result.stderr).strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(expected), lines
 
 
 def test_overlapping_runs_on_one_warehouse_neither_corrupt_nor_double_load(prefect_env, tmp_path):

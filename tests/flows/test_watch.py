@@ -54,3 +54,23 @@ def test_watcher_thread_reports_new_files_but_not_existing_ones(tmp_path):
         watcher.stop()
     assert batches == [[str(tmp_path / "new.txt")]]
     assert set(snapshot_folder(tmp_path)) == {str(tmp_path / "old.txt"), str(tmp_path / "new.txt")}
+
+
+def test_files_whose_run_could_not_be_started_are_reported_again(tmp_path):
+    attempts = []
+
+    def start_run(paths):
+        attempts.append(paths)
+        if len(attempts) == 1:
+            raise ConnectionError("Prefect API unreachable")
+
+    watcher = SeedsWatcher(tmp_path, start_run, poll_seconds=0.05, settle_seconds=0.2).start()
+    try:
+        (tmp_path / "new.txt").write_text("a new story")
+        deadline = time.monotonic() + 10
+        while len(attempts) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        watcher.stop()
+    assert attempts == [[str(tmp_path / "new.txt")]] * 2
+    assert [str(error) for error in watcher.errors] == ["Prefect API unreachable"]
