@@ -33,8 +33,9 @@ bench: $(STAMP)
 eval: $(STAMP)
 	$(BIN)/newsflow eval
 
+# `make server PORT=4300` for another port; Ctrl-C stops the server and its Prefect child.
 server: $(STAMP)
-	$(BIN)/newsflow server
+	$(BIN)/newsflow server $(if $(PORT),--port $(PORT))
 
 # Re-resolve the locked versions from pyproject.toml and requirements-argos.in (needs the package index).
 lock: $(STAMP)

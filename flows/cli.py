@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import sys
 import time
 from datetime import date, datetime
@@ -44,6 +45,30 @@ def _warehouse_path(warehouse: Optional[Path]) -> Path:
 WarehouseOption = typer.Option(None, "--warehouse", "-w", help="DuckDB file (default warehouse/news.duckdb or $NEWSFLOW_WAREHOUSE).")
 
 
+def _configure_prefect_for_a_run(verbose: bool):
+    """Point Prefect at its server; start the project's background server on first use."""
+    from flows.prefect_setup import configure_prefect
+    from flows.server import ServerStartError
+
+    try:
+        mode = configure_prefect(verbose=verbose, start_background=True)
+    except ServerStartError as error:
+        raise CommandError(f"could not start the project's Prefect server: {error}") from error
+    if mode.started_now:
+        err_console.print(
+            f"Started the project's Prefect server in the background: UI {mode.project_server.ui_url} "
+            f"(stops after {_idle_minutes_text()} without use; `newsflow server stop` stops it now)",
+            highlight=False,
+        )
+    return mode
+
+
+def _idle_minutes_text() -> str:
+    from flows.server import idle_minutes
+
+    return f"{idle_minutes():g} min"
+
+
 @app.command()
 def ingest(
     paths: list[str] = typer.Argument(None, help="Folders, globs or files (default: seeds/)."),
@@ -53,9 +78,8 @@ def ingest(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
 ) -> None:
     """Ingest documents into the warehouse through the Prefect `ingest` flow."""
-    from flows.prefect_setup import configure_prefect
-
-    mode = configure_prefect(verbose=verbose)
+    _check_inputs_exist(paths)
+    mode = _configure_prefect_for_a_run(verbose)
     started = time.perf_counter()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -91,6 +115,19 @@ def ingest(
     _print_summary(summary, mode.describe(), import_seconds + prefect_startup, time.perf_counter() - started)
 
 
+def _check_inputs_exist(paths: Optional[list[str]]) -> None:
+    """A mistyped path is an error before anything starts, not a rejected file."""
+    from pipeline.sources import missing_inputs
+
+    missing = missing_inputs(paths or [])
+    if missing:
+        names = ", ".join(missing)
+        raise CommandError(
+            f"{'this path does' if len(missing) == 1 else 'these paths do'} not exist (or match no file): {names}; "
+            "check the spelling, or run from the folder the paths are relative to"
+        )
+
+
 def _print_summary(summary, prefect_mode: str, prefect_startup: float, total_seconds: float) -> None:
     counts = Table(title=f"newsflow ingest — {summary.warehouse}", show_edge=False)
     for column in ("files seen", "inserted", "updated", "unchanged", "rejected"):
@@ -112,6 +149,14 @@ def _print_summary(summary, prefect_mode: str, prefect_startup: float, total_sec
             statuses.add_row(status, str(n))
         console.print(statuses)
 
+    if summary.translation_failures:
+        failures = Table(title="translation failed", show_edge=False)
+        failures.add_column("file")
+        failures.add_column("why, and what to do")
+        for path, reason in summary.translation_failures:
+            failures.add_row(path, reason)
+        console.print(failures)
+
     if summary.rejections:
         rejected = Table(title="rejected files", show_edge=False)
         rejected.add_column("file")
@@ -121,41 +166,117 @@ def _print_summary(summary, prefect_mode: str, prefect_startup: float, total_sec
             rejected.add_row(path, reason, detail)
         console.print(rejected)
 
+    if summary.interrupted_runs:
+        from flows.ingest import interrupted_runs_note
+
+        console.print(f"[yellow]{interrupted_runs_note(summary.interrupted_runs)}[/]")
     for command in summary.install_commands():
         console.print(f"[yellow]No translation model for some articles.[/] Install it with: [bold]{command}[/], then run [bold]newsflow translate --pending[/].")
     stages = ", ".join(f"{stage} {seconds:.2f}s" for stage, seconds in summary.stage_seconds.items())
     console.print(f"time: {total_seconds:.2f}s in all; flow {summary.seconds:.2f}s ({stages}); Prefect start-up {prefect_startup:.2f}s via {prefect_mode}")
 
 
-@app.command()
+# `ignore_unknown_options`: SQL that starts with a `--` comment is the query, not an unknown option.
+@app.command(context_settings={"ignore_unknown_options": True})
 def sql(
-    query: str = typer.Argument(..., help="SQL to run against the warehouse (read-only)."),
+    query: Optional[str] = typer.Argument(None, help="SQL to run (read-only); several statements run in order. `-` or none: read standard input."),
+    file: Optional[Path] = typer.Option(None, "--file", help="Read the SQL from this file (e.g. warehouse/queries.sql)."),
     warehouse: Optional[Path] = WarehouseOption,
-    output_format: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
+    output_format: str = typer.Option("table", "--format", "-f", help="table, csv or json (several statements: one JSON list per statement, in a list)."),
 ) -> None:
-    """Run a read-only SQL query and print the result."""
+    """Run read-only SQL against the warehouse and print each statement's result.
+
+    Only queries run (SELECT, WITH, FROM, VALUES, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN): nothing is
+    written, attached, installed or loaded, and no file but the warehouse is read. To write a
+    table or a query result to a file, use `newsflow export`.
+    """
     from pipeline.warehouse import Warehouse
 
     if output_format not in ("table", "csv", "json"):
         raise CommandError(f"unknown --format {output_format!r}: use table, csv or json")
+    text = _sql_input(query, file)
     with Warehouse.open(_warehouse_path(warehouse), read_only=True) as store:
-        columns, rows = store.query(query)
+        statements = store.checked_queries(text)
+        results = []
+        for number, statement in enumerate(statements, 1):
+            try:
+                result = store.run_statement(statement)
+            except Exception as error:
+                if len(statements) > 1:
+                    raise CommandError(f"statement {number} of {len(statements)} failed: {error}") from error
+                raise
+            if output_format == "json":
+                results.append(result)  # printed together: one JSON document
+            else:
+                _print_result(result, output_format, number, len(statements))
+    if output_format == "json":
+        documents = [[dict(zip(r.columns, row)) for row in r.rows] for r in results]
+        payload = documents[0] if len(documents) == 1 else documents
+        sys.stdout.write(json.dumps(payload, default=_json_default, ensure_ascii=False, indent=2) + "\n")
+
+
+def _sql_input(query: Optional[str], file: Optional[Path]) -> str:
+    """The SQL from the argument, --file, or standard input (`-`, or no argument with piped input)."""
+    if query is not None and file is not None:
+        raise CommandError("give the SQL either as an argument or with --file, not both")
+    if file is not None:
+        try:
+            return file.read_text(encoding="utf-8")
+        except OSError as error:
+            raise CommandError(f"cannot read --file {file}: {error.strerror or error}") from None
+    if query is not None and query != "-":
+        return query
+    if query is None and sys.stdin.isatty():
+        raise CommandError('no SQL given: `newsflow sql "select ..."`, `newsflow sql --file queries.sql`, or `newsflow sql < queries.sql`')
+    return sys.stdin.read()
+
+
+def _statement_heading(statement: str) -> str:
+    """The comment line right above a statement (what it is for), else its first line of SQL."""
+    import duckdb
+
+    tokens = duckdb.tokenize(statement)
+    start = tokens[0][0] if tokens else 0
+    comments = [line.strip() for line in statement[:start].splitlines() if line.strip()]
+    if comments:
+        return comments[-1]
+    return next((line.strip() for line in statement[start:].splitlines() if line.strip()), "")
+
+
+def _print_result(result, output_format: str, number: int, total: int) -> None:
     if output_format == "csv":
+        if number > 1:
+            sys.stdout.write("\n")  # a blank line between the results of several statements
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(columns)
-        writer.writerows(rows)
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(result.columns)
+        writer.writerows(result.rows)
         sys.stdout.write(buffer.getvalue())
-    elif output_format == "json":
-        sys.stdout.write(json.dumps([dict(zip(columns, row)) for row in rows], default=_json_default, ensure_ascii=False, indent=2) + "\n")
-    else:
-        table = Table(show_edge=False)
-        for column in columns:
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(*("NULL" if v is None else str(v) for v in row))
-        console.print(table)
-        console.print(f"{len(rows)} row{'s' if len(rows) != 1 else ''}", style="dim")
+        return
+    if total > 1:
+        console.print(f"statement {number} of {total}: {_statement_heading(result.statement)[:100]}", style="bold", highlight=False, markup=False)
+    table = Table(show_edge=False)
+    for column in result.columns:
+        table.add_column(column, overflow="fold")
+    for row in result.rows:
+        table.add_row(*("NULL" if v is None else str(v) for v in row))
+    console.print(table)
+    console.print(f"{len(result.rows)} row{'s' if len(result.rows) != 1 else ''}", style="dim")
+
+
+@app.command()
+def export(
+    table: Optional[str] = typer.Argument(None, help="Table or view to export, e.g. articles (or use --query)."),
+    to: Path = typer.Option(..., "--to", help="File to write; the format comes from its suffix (.parquet, .csv, .json, .jsonl)."),
+    query: Optional[str] = typer.Option(None, "--query", "-q", help="Export the result of this query instead of a table."),
+    file_format: Optional[str] = typer.Option(None, "--format", "-f", help="parquet, csv, json (one array) or jsonl (one object per line)."),
+    warehouse: Optional[Path] = WarehouseOption,
+) -> None:
+    """Write a table or a query result to a file (the front door's queries cannot write files)."""
+    from pipeline.export import export as export_rows
+
+    result = export_rows(_warehouse_path(warehouse), to, table=table, query=query, file_format=file_format)
+    console.print(f"exported {result.rows} row{'s' if result.rows != 1 else ''} to {result.path} ({result.file_format})", highlight=False)
 
 
 def _json_default(value):
@@ -193,11 +314,23 @@ def models_install(
 ) -> None:
     """Install translation models from the argos package index or from files."""
     from pipeline.translate import install_from_index, install_package_file
+    from pipeline.translate.packages import package_file_languages
 
     if not languages and not file:
         raise CommandError("name a language (e.g. `newsflow models install id`) or a file with --file PKG.argosmodel")
-    installed = [install_package_file(path) for path in file or []]
-    installed += [install_from_index(language, index_url=index_url) for language in languages or []]
+    if file:
+        # With --file, the files are the install: a named language must be one of theirs (no index).
+        covered = {path: package_file_languages(path) for path in file}
+        uncovered = [lang for lang in languages or [] if lang not in {source for source, _ in covered.values()}]
+        if uncovered:
+            holds = ", ".join(f"{path.name} translates {source}→{target}" for path, (source, target) in covered.items())
+            raise CommandError(
+                f"--file covers no {', '.join(uncovered)} model ({holds}); nothing was installed: "
+                f"pass the package file for {', '.join(uncovered)}, or install it from the index without --file"
+            )
+        installed = [install_package_file(path) for path in file]
+    else:
+        installed = [install_from_index(language, index_url=index_url) for language in languages]
     for model in installed:
         console.print(f"installed {model.name} {model.version} ({model.from_code} → {model.to_code}) at {model.path}")
 
@@ -211,9 +344,7 @@ def translate(
     """Fill in translations after a model was installed."""
     if not pending:
         raise CommandError("nothing to do: use `newsflow translate --pending`")
-    from flows.prefect_setup import configure_prefect
-
-    configure_prefect(verbose=verbose)
+    _configure_prefect_for_a_run(verbose)
     from flows.translate_pending import translate_pending
 
     result = translate_pending(warehouse=str(_warehouse_path(warehouse)))
@@ -222,7 +353,7 @@ def translate(
 
 @app.command("eval")
 def evaluate(
-    devdata: Optional[Path] = typer.Option(None, help="Labelled development data (default ../shared/devdata or $NEWSFLOW_DEVDATA)."),
+    devdata: Optional[Path] = typer.Option(None, help="Labelled development data (default tests/data/devdata in the checkout, or $NEWSFLOW_DEVDATA)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the full result as JSON here."),
 ) -> None:
     """Score extraction and language identification on labelled pages; compare with the stored baseline."""
@@ -230,7 +361,7 @@ def evaluate(
 
     code = eval_command(devdata, json_out)
     if code:
-        raise typer.Exit(code)
+        sys.exit(code)  # main() runs the app with standalone_mode=False, where a typer.Exit code is dropped
 
 
 @app.command()
@@ -267,61 +398,189 @@ def detect(
 
 
 @app.command()
-def server(
-    port: int = typer.Option(4200, help="Port on 127.0.0.1 for the API and UI."),
-) -> None:
-    """Start a local Prefect server (API and UI) with its database under the state folder."""
-    from flows.server import start_local_server
+def status(warehouse: Optional[Path] = WarehouseOption) -> None:
+    """Show the Prefect API in use, the ingest deployment and its schedule, the warehouse and the
+    translation models. Starts nothing and changes nothing."""
+    from flows.status import deployment_status, prefect_status, warehouse_status
+    from pipeline.translate import list_installed_packages
 
-    home = load_settings().state_dir / "prefect-server"
-    local = start_local_server(home, port=port, ui=True)
-    console.print(f"Prefect server on http://127.0.0.1:{port} (API {local.api_url}); database and log in {home}. Ctrl-C stops it.")
+    settings = load_settings()
+    prefect = prefect_status(settings.state_dir)
+    if prefect.source == "PREFECT_API_URL":
+        console.print(f"Prefect API: {prefect.api_url} (from PREFECT_API_URL): {'up' if prefect.up else 'NOT answering'}", highlight=False)
+    elif prefect.project_server is not None and prefect.up:
+        record = prefect.project_server
+        console.print(
+            f"Prefect API: {record.api_url} (the project's server, {record.mode}, pid {record.pid}, since {record.started_at}): up; "
+            f"UI {record.ui_url}",
+            highlight=False,
+        )
+    else:
+        console.print(
+            "Prefect API: no project server is running; the next `newsflow ingest` starts one in the background "
+            "(or run `newsflow server`)",
+            highlight=False,
+        )
+
+    if not prefect.up:
+        console.print("Deployment ingest/newsflow-ingest: unknown (no Prefect server is up)")
+    else:
+        try:
+            deployment = deployment_status(prefect.api_url)
+        except OSError as error:
+            console.print(f"Deployment ingest/newsflow-ingest: could not ask the server ({error})", highlight=False)
+        else:
+            if not deployment.found:
+                console.print("Deployment ingest/newsflow-ingest: not on this server (`newsflow serve` creates it)")
+            else:
+                schedules = "; ".join(f"{text} {'active' if active else 'inactive'}" for text, active in deployment.schedules) or "no schedule"
+                console.print(
+                    f"Deployment ingest/newsflow-ingest: {'PAUSED' if deployment.paused else 'active'}; {schedules}; "
+                    f"next run {deployment.next_run or 'none scheduled'}; "
+                    f"{'served by a running `newsflow serve`' if deployment.served else 'no runner serving it'}",
+                    highlight=False,
+                )
+
+    store = warehouse_status(_warehouse_path(warehouse))
+    if not store.exists:
+        console.print(f"Warehouse {store.path}: does not exist yet (`newsflow ingest` creates it)", highlight=False)
+    elif store.error:
+        console.print(f"Warehouse {store.path}: cannot be read now: {store.error}", highlight=False)
+    else:
+        total = sum(n for _, _, n in store.languages)
+        console.print(f"Warehouse {store.path}: {total} article{'s' if total != 1 else ''}", highlight=False)
+        if store.languages:
+            table = Table(show_edge=False)
+            for column, justify in (("language", "left"), ("translation", "left"), ("articles", "right")):
+                table.add_column(column, justify=justify)
+            for language, translation, n in store.languages:
+                table.add_row(language, translation, str(n))
+            console.print(table)
+        if store.runs:
+            runs = Table(title="last runs", show_edge=False)
+            for column in ("started", "status", "files", "inserted", "updated", "unchanged", "rejected"):
+                runs.add_column(column, justify="left" if column in ("started", "status") else "right")
+            for started_at, run_status, *counts in store.runs:
+                runs.add_row(str(started_at)[:19], run_status, *(str(n) for n in counts))
+            console.print(runs)
+        else:
+            console.print("No runs recorded yet.")
+
+    models = list_installed_packages()
+    if models:
+        console.print("Translation models: " + ", ".join(f"{m.from_code}→{m.to_code} ({m.name} {m.version})" for m in models), highlight=False)
+    else:
+        console.print("Translation models: none installed (`newsflow models install LANG`)")
+
+
+server_app = typer.Typer(help="Run or stop the project's local Prefect server (API and UI).")
+app.add_typer(server_app, name="server")
+
+
+@server_app.callback(invoke_without_command=True)
+def server(
+    ctx: typer.Context,
+    port: Optional[int] = typer.Option(None, help="Port on 127.0.0.1 for the API and UI (default $NEWSFLOW_SERVER_PORT or 4200)."),
+    start_timeout: Optional[float] = typer.Option(
+        None, help="Seconds to wait for the server to become healthy (default $NEWSFLOW_SERVER_START_TIMEOUT or 120)."
+    ),
+) -> None:
+    """Run the project's Prefect server in the foreground (Ctrl-C or SIGTERM stops it); `newsflow
+    ingest` and `newsflow serve` use it while it runs. `newsflow server stop` stops a server
+    running in the background."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import signal
+
+    from flows.server import ServerStartError, configured_port, start_project_server
+
+    def stop_on_signal(signum, frame):
+        raise KeyboardInterrupt
+
+    # SIGINT too: a shell starting this in the background (e.g. under make) may have ignored it.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop_on_signal)
+    local = None
     try:
-        local.process.wait()
+        local = start_project_server(load_settings().state_dir, port=port or configured_port(), startup_timeout=start_timeout)
+        ui_url = local.api_url.removesuffix("/api")
+        console.print(f"Prefect server UI {ui_url} (API {local.api_url}); database and log in {local.home}. Ctrl-C stops it.")
+        code = local.process.wait()
+    except ServerStartError as error:
+        raise CommandError(str(error)) from None
     except KeyboardInterrupt:
-        pass
+        console.print("Prefect server stopped.")
+        return
     finally:
-        local.stop()
+        if local is not None:
+            local.stop()
+    raise CommandError(f"the Prefect server exited by itself with code {code}; log: {local.log_path}")
+
+
+@server_app.command("stop")
+def server_stop() -> None:
+    """Stop the project's Prefect server (background or foreground) and wait until it is gone."""
+    from flows.server import stop_project_server
+
+    stopped = stop_project_server(load_settings().state_dir)
+    if stopped is None:
+        console.print("No project Prefect server is running.")
+    else:
+        console.print(f"Stopped the project's Prefect server at {stopped.ui_url} ({stopped.mode}, pid {stopped.pid}).")
 
 
 @app.command()
 def serve(
-    cron: Optional[str] = typer.Option(None, help="Schedule (default $NEWSFLOW_CRON or every 15 minutes)."),
+    cron: Optional[str] = typer.Option(None, help="Cron schedule (default $NEWSFLOW_CRON or every 15 minutes)."),
+    every: Optional[str] = typer.Option(None, "--every", help="Fixed interval instead of --cron, e.g. 10s, 15m, 1h."),
     seeds: Optional[Path] = typer.Option(None, help="Folder to watch and ingest (default seeds/ or $NEWSFLOW_SEEDS)."),
     warehouse: Optional[Path] = WarehouseOption,
     settle_seconds: float = typer.Option(2.0, help="Quiet time before a batch of new files is ingested."),
 ) -> None:
-    """Serve `ingest` on a schedule and on file arrival (a long-running process; Ctrl-C stops it)."""
+    """Serve `ingest` on a schedule and on file arrival, after one run over the whole seeds folder
+    (a long-running process; Ctrl-C stops it)."""
     import os
-    from urllib.parse import urlsplit
 
-    from flows.prefect_setup import configure_prefect, local_server_url
+    from flows.prefect_setup import configure_prefect
+    from flows.schedule import describe_schedule, parse_interval, schedule_for
 
+    if cron and every:
+        raise CommandError("use either --cron or --every, not both")
+    try:
+        interval = parse_interval(every) if every else None
+    except ValueError as error:
+        raise CommandError(f"--every: {error}") from None
     settings = load_settings()
     seeds_dir = (seeds or settings.seeds_dir).resolve()
     warehouse_path = _warehouse_path(warehouse).resolve()
     mode = configure_prefect(verbose=True)  # a service's log shows its runs
     local = None
     if mode.api_url is None:
-        from flows.server import start_local_server
+        from flows.server import start_project_server
 
-        port = urlsplit(local_server_url()).port
-        home = settings.state_dir / "prefect-server"
-        console.print(f"No Prefect server answered at {local_server_url()}: starting one (database in {home}).")
-        local = start_local_server(home, port=port, ui=True)
+        console.print("No project Prefect server is running: starting one.")
+        local = start_project_server(settings.state_dir)  # recorded, so `newsflow ingest` uses it too
+        console.print(f"Prefect server UI {local.api_url.removesuffix('/api')}; database and log in {local.home}.")
         os.environ["PREFECT_API_URL"] = local.api_url
-    from flows.serve import DEFAULT_CRON, serve_ingest
-
-    schedule = cron or os.environ.get("NEWSFLOW_CRON") or DEFAULT_CRON
-    console.print(f"Serving ingest: schedule '{schedule}', watching {seeds_dir}, warehouse {warehouse_path}, Prefect API {os.environ['PREFECT_API_URL']}")
     try:
-        serve_ingest(seeds_dir=seeds_dir, warehouse=warehouse_path, cron=schedule, settle_seconds=settle_seconds)
+        from flows.serve import serve_ingest  # imports Prefect: only once PREFECT_API_URL is set
+
+        try:
+            schedule = schedule_for(cron=None if interval else cron or os.environ.get("NEWSFLOW_CRON"), every=interval)
+        except ValueError as error:
+            raise CommandError(f"--cron: {error}") from None
+        console.print(
+            f"Serving ingest: schedule {describe_schedule(schedule)}, watching {seeds_dir}, warehouse {warehouse_path}, "
+            f"Prefect API {os.environ['PREFECT_API_URL']}; first a reconcile run over {seeds_dir}"
+        )
+        serve_ingest(seeds_dir=seeds_dir, warehouse=warehouse_path, schedule=schedule, settle_seconds=settle_seconds)
     finally:
         if local is not None:
             local.stop()
 
 
 def main() -> None:
+    _show_warehouse_waits()
     try:
         app(standalone_mode=False)
     except typer.Exit as exit_:
@@ -340,9 +599,46 @@ def main() -> None:
             sys.exit(error.exit_code)
         if "--verbose" in sys.argv or "-v" in sys.argv:
             raise
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        err_console.print(f"[red]error:[/] {message}", highlight=False)
+        err_console.print(f"[red]error:[/] {_error_message(error)}", highlight=False, markup=True)
         sys.exit(1)
+
+
+def _error_message(error: BaseException) -> str:
+    """The whole actionable message: every line (DuckDB's `Did you mean ...`), without link noise."""
+    from pydantic import ValidationError
+
+    from rich.markup import escape
+
+    if isinstance(error, ValidationError):
+        problems = []
+        for problem in error.errors(include_url=False):
+            where = ".".join(str(part) for part in problem.get("loc", ())) or error.title
+            given = f" (got {problem['input']!r})" if "input" in problem and not isinstance(problem["input"], dict) else ""
+            problems.append(f"{where}: {problem['msg']}{given}")
+        return escape(f"invalid {error.title}: " + "; ".join(problems))
+    text = str(error).strip() or type(error).__name__
+    lines = [line.rstrip() for line in text.splitlines() if not line.strip().startswith("For further information visit")]
+    return escape("\n".join(lines))
+
+
+class _OneLinePerWait(logging.Handler):
+    """Shows the warehouse's waiting messages (another run, a reader's lock) once each, on stderr."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self._last = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message != self._last:
+            self._last = message
+            err_console.print(message, style="yellow", highlight=False, markup=False)
+
+
+def _show_warehouse_waits() -> None:
+    warehouse_logger = logging.getLogger("pipeline.warehouse")
+    warehouse_logger.addHandler(_OneLinePerWait())
+    warehouse_logger.propagate = False  # not a second time through Prefect's console handler
 
 
 if __name__ == "__main__":

@@ -1,43 +1,47 @@
 """Prefect settings for newsflow processes, applied before Prefect is imported.
 
-With `PREFECT_API_URL` set, runs go to that server. Without it, a server started by
-`newsflow server` on the default local address is used when it answers; otherwise Prefect
-starts a temporary (ephemeral) server in-process, which costs seconds per process.
+Where runs go, in order:
+1. `PREFECT_API_URL` when it is set: that server, whatever it is.
+2. The project's own server recorded in the state folder (`newsflow server`, `newsflow serve`,
+   or the background server `newsflow ingest` started), when it verifiably is ours and healthy.
+3. With `start_background=True` (ingest, translate): the project's server, started now in the
+   background; it stops itself after NEWSFLOW_SERVER_IDLE_MINUTES (default 30) without use.
+4. Otherwise (or with NEWSFLOW_SERVER_IDLE_MINUTES=0): Prefect's temporary in-process server,
+   which costs seconds per process.
+Nothing else that happens to answer on a local port is ever used.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
-import urllib.request
 from dataclasses import dataclass
 
+from flows.server import (
+    ServerRecord,
+    ensure_background_server,
+    idle_minutes,
+    project_server,
+    server_is_healthy,  # noqa: F401  (kept importable from here)
+    touch_last_used,
+)
 from pipeline.settings import load_settings
-
-DEFAULT_SERVER_HOST = "127.0.0.1"
-DEFAULT_SERVER_PORT = 4200
-
 
 @dataclass(frozen=True)
 class PrefectMode:
     api_url: str | None  # None: ephemeral server
+    project_server: ServerRecord | None = None  # set when runs go to the project's own server
+    started_now: bool = False  # the project's background server was started by this call
 
     def describe(self) -> str:
-        return f"Prefect server {self.api_url}" if self.api_url else "temporary Prefect server (set PREFECT_API_URL or run `newsflow server` to skip its start-up)"
+        if self.project_server is not None:
+            return f"the project's Prefect server {self.project_server.ui_url}"
+        if self.api_url:
+            return f"Prefect server {self.api_url}"
+        return "temporary Prefect server (set PREFECT_API_URL or run `newsflow server` to skip its start-up)"
 
 
-def local_server_url() -> str:
-    return os.environ.get("NEWSFLOW_PREFECT_URL", f"http://{DEFAULT_SERVER_HOST}:{DEFAULT_SERVER_PORT}/api")
-
-
-def server_is_healthy(api_url: str, timeout: float = 0.5) -> bool:
-    try:
-        with urllib.request.urlopen(api_url.rstrip("/") + "/health", timeout=timeout) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-def configure_prefect(*, verbose: bool = False) -> PrefectMode:
+def configure_prefect(*, verbose: bool = False, start_background: bool = False) -> PrefectMode:
     settings = load_settings()
     os.environ.setdefault("PREFECT_HOME", str(settings.state_dir / "prefect"))
     os.makedirs(os.environ["PREFECT_HOME"], exist_ok=True)  # the ephemeral server's SQLite file lives there
@@ -48,7 +52,14 @@ def configure_prefect(*, verbose: bool = False) -> PrefectMode:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         os.environ.setdefault("PREFECT_LOGGING_TO_API_LEVEL", "INFO")
     api_url = os.environ.get("PREFECT_API_URL") or None
-    if api_url is None and server_is_healthy(local_server_url()):
-        api_url = local_server_url()
-        os.environ["PREFECT_API_URL"] = api_url
-    return PrefectMode(api_url=api_url)
+    if api_url is not None:
+        return PrefectMode(api_url=api_url)
+    record, started = project_server(settings.state_dir), False
+    if record is None and start_background and idle_minutes() > 0:
+        record, started = ensure_background_server(settings.state_dir)
+    if record is None:
+        return PrefectMode(api_url=None)
+    os.environ["PREFECT_API_URL"] = record.api_url
+    touch_last_used(settings.state_dir)
+    atexit.register(touch_last_used, settings.state_dir)  # idle time counts from the end of this command
+    return PrefectMode(api_url=record.api_url, project_server=record, started_now=started)

@@ -1,0 +1,75 @@
+"""`newsflow status` on the session's real Prefect server with a real warehouse, and with nothing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from flows.server import free_port
+from flows.status import DEPLOYMENT_PATH
+from tests.conftest import PROJECT_ROOT
+
+NEWSFLOW = [sys.executable, "-m", "flows.cli"]
+
+
+def newsflow(args, env):
+    result = subprocess.run(NEWSFLOW + args, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"{args} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def test_the_deployment_name_is_the_one_serve_deploys():
+    from flows.serve import deployment_path
+
+    assert DEPLOYMENT_PATH == deployment_path()
+
+
+@pytest.mark.server
+def test_status_shows_server_deployment_schedule_warehouse_and_models(prefect_server, prefect_env, tmp_path):
+    newsflow(["ingest", "seeds"], prefect_env)
+    api = httpx.Client(base_url=prefect_server.api_url, timeout=10)
+    flow_id = api.post("/flows/", json={"name": "ingest"}).json()["id"]
+    deployment = api.post("/deployments/", json={
+        "name": "newsflow-ingest", "flow_id": flow_id, "paused": False,
+        "schedules": [{"schedule": {"cron": "0 0 1 1 *", "timezone": "UTC"}, "active": True}],
+    }).json()
+    # The session server schedules only two minutes ahead (conftest), so the next run is made here.
+    next_run = api.post(f"/deployments/{deployment['id']}/create_flow_run", json={
+        "state": {"type": "SCHEDULED", "state_details": {"scheduled_time": "2027-01-01T00:00:00Z"}},
+    }).json()
+    try:
+        out = newsflow(["status"], prefect_env)
+        assert f"Prefect API: {prefect_server.api_url} (from PREFECT_API_URL): up" in out
+        assert "Deployment ingest/newsflow-ingest: active; cron '0 0 1 1 *' active; next run 2027-01-01T00:00:00" in out
+        assert f"Warehouse {prefect_env['NEWSFLOW_WAREHOUSE']}: 5 articles" in out
+        rows = [line.split() for line in out.splitlines()]
+        assert ["en", "│", "not_needed", "│", "4"] in rows and ["id", "│", "missing_model", "│", "1"] in rows
+        assert any(row[-12:] == ["│", "completed", "│", "5", "│", "5", "│", "0", "│", "0", "│", "0"] for row in rows), out
+        assert "Translation models: none installed" in out
+
+        api.post(f"/deployments/{deployment['id']}/pause_deployment").raise_for_status()
+        assert "Deployment ingest/newsflow-ingest: PAUSED" in newsflow(["status"], prefect_env)
+    finally:
+        api.delete(f"/flow_runs/{next_run['id']}")
+        api.delete(f"/deployments/{deployment['id']}")
+        api.close()
+
+
+def test_status_with_no_server_and_no_warehouse_says_so_and_starts_nothing(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")}
+    state, warehouse = tmp_path / "state", tmp_path / "news.duckdb"
+    env.update({"NEWSFLOW_STATE": str(state), "NEWSFLOW_WAREHOUSE": str(warehouse), "ARGOS_PACKAGES_DIR": str(tmp_path / "argos")})
+    out = newsflow(["status"], env)
+    assert "Prefect API: no project server is running; the next `newsflow ingest` starts one" in out
+    assert "Deployment ingest/newsflow-ingest: unknown (no Prefect server is up)" in out
+    assert f"Warehouse {warehouse}: does not exist yet" in out
+    assert not state.exists() and not warehouse.exists()
+
+    closed = f"http://127.0.0.1:{free_port()}/api"
+    out = newsflow(["status"], dict(env, PREFECT_API_URL=closed))
+    assert f"Prefect API: {closed} (from PREFECT_API_URL): NOT answering" in out
+    assert not state.exists()
