@@ -361,7 +361,7 @@ def evaluate(
 
     code = eval_command(devdata, json_out)
     if code:
-        sys.exit(code)  # main() runs the app with standalone_mode=False, where a typer.Exit code is dropped
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -582,7 +582,9 @@ def serve(
 def main() -> None:
     _show_warehouse_waits()
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # click returns the code of typer.Exit here instead of exiting
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except typer.Exit as exit_:
         sys.exit(exit_.exit_code)
     except typer.Abort:

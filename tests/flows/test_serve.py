@@ -171,6 +171,8 @@ def test_serve_deploys_on_a_schedule_ingests_new_files_and_stops_cleanly(served)
     schedules = deployment()["schedules"]
     assert [s["schedule"]["cron"] for s in schedules] == [FAR_AWAY[1]]
     assert all(s["active"] for s in schedules) and deployment()["paused"] is False
+    reconciled = lambda: [r for r in flow_runs_into(api, warehouse) if "reconcile" in r["tags"] and r["state_type"] == "COMPLETED"]  # noqa: E731
+    assert wait_for(reconciled, 60), log.read_text()  # else the start-up run may be the one that finds the file
 
     dropped = seeds / "arrived.txt"
     dropped.write_bytes((SEEDS_DIR / "001_f168b2729dee8f19.txt").read_bytes())
