@@ -38,6 +38,26 @@ class CommandError(Exception):
     """An error whose message is all the user needs: printed as one line, exit code 1."""
 
 
+class Terminated(BaseException):
+    """SIGTERM during a run: handled like Ctrl-C, with exit code 143."""
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM ends a run the way Ctrl-C does. While a flow runs Prefect swaps in its own handler,
+    and when it has recorded the crash it sends SIGTERM again, to this one."""
+    import signal
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+INTERRUPTED_NOTE = (
+    "what was stored is kept and the run is marked interrupted; run the same command again to load the rest."
+)
+
+
 def _warehouse_path(warehouse: Optional[Path]) -> Path:
     return warehouse if warehouse else load_settings().warehouse_path
 
@@ -79,6 +99,7 @@ def ingest(
 ) -> None:
     """Ingest documents into the warehouse through the Prefect `ingest` flow."""
     _check_inputs_exist(paths)
+    _stop_on_sigterm()
     mode = _configure_prefect_for_a_run(verbose)
     started = time.perf_counter()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -344,6 +365,7 @@ def translate(
     """Fill in translations after a model was installed."""
     if not pending:
         raise CommandError("nothing to do: use `newsflow translate --pending`")
+    _stop_on_sigterm()
     _configure_prefect_for_a_run(verbose)
     from flows.translate_pending import translate_pending
 
@@ -580,22 +602,24 @@ def serve(
 
 
 def main() -> None:
+    import click
+
     _show_warehouse_waits()
     try:
         code = app(standalone_mode=False)  # click returns the code of typer.Exit here instead of exiting
+        if code == 130:  # typer turns Ctrl-C into Exit(130)
+            raise KeyboardInterrupt
         if isinstance(code, int) and code:
             sys.exit(code)
     except typer.Exit as exit_:
         sys.exit(exit_.exit_code)
-    except typer.Abort:
-        err_console.print("aborted")
+    except (KeyboardInterrupt, typer.Abort, click.exceptions.Abort):  # click turns Ctrl-C into Abort
+        err_console.print(f"interrupted (Ctrl-C): {INTERRUPTED_NOTE}", highlight=False)
         sys.exit(130)
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        sys.exit(130)
+    except Terminated:
+        err_console.print(f"interrupted (SIGTERM): {INTERRUPTED_NOTE}", highlight=False)
+        sys.exit(143)
     except Exception as error:  # one clear line, not a traceback
-        import click
-
         if isinstance(error, click.ClickException):
             error.show()
             sys.exit(error.exit_code)

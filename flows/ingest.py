@@ -131,6 +131,13 @@ def record_run(warehouse_path: Path, summary: IngestSummary, started_at: datetim
         return []
 
 
+def _is_interrupt(error: BaseException) -> bool:
+    """Ctrl-C or SIGTERM (Prefect turns SIGTERM into TerminationSignal while a flow runs)."""
+    from prefect.exceptions import TerminationSignal
+
+    return isinstance(error, (KeyboardInterrupt, TerminationSignal))
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
@@ -220,8 +227,8 @@ def ingest(
                 counts = clock.run("warehouse", write_batch, docs, warehouse_path, summary.run_id)
                 _tally(summary, docs, counts)
                 _report("processed", len(batch))
-        except BaseException:
-            summary.status = "failed"
+        except BaseException as error:
+            summary.status = "interrupted" if _is_interrupt(error) else "failed"
             raise
         finally:
             summary.seconds = time.perf_counter() - started

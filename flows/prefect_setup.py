@@ -49,8 +49,11 @@ def configure_prefect(*, verbose: bool = False, start_background: bool = False) 
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        # Runs log to the API (the UI shows them); the console shows only newsflow's own summary
+        # and one-line errors, not Prefect's crash reports and tracebacks.
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
         os.environ.setdefault("PREFECT_LOGGING_TO_API_LEVEL", "INFO")
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     api_url = os.environ.get("PREFECT_API_URL") or None
     if api_url is not None:
         return PrefectMode(api_url=api_url)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -224,3 +225,37 @@ def test_a_killed_run_is_marked_interrupted_by_the_next_run_which_loads_the_rest
     assert runs[1][0] == "completed" and runs[1][1] == 80 - written
     assert query(warehouse, "select count(*), count(distinct source_path) from articles") == [(80, 80)]
     assert query(warehouse, "select count(*) from paragraphs p anti join articles a using (article_id)") == [(0,)]
+
+
+@pytest.mark.parametrize(("signum", "code", "name"), [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM")])
+def test_ctrl_c_or_sigterm_stops_a_run_at_once_with_one_line_and_the_run_marked_interrupted(prefect_env, warehouse, tmp_path, signum, code, name):
+    drop = tmp_path / "many"
+    drop.mkdir()
+    story = (SEEDS_DIR / "002_c6f1a40e5c75d036.txt").read_text(encoding="utf-8")
+    for index in range(60):
+        (drop / f"story_{index:02d}.txt").write_text(story.replace("unlikely", f"unlikely ({index})"), encoding="utf-8")
+    run = subprocess.Popen(NEWSFLOW + ["ingest", str(drop), "--batch-size", "3"], env=prefect_env, cwd=PROJECT_ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while run.poll() is None and time.monotonic() < deadline:
+        try:
+            if query(warehouse, "select count(*) from articles")[0][0] >= 3:
+                break
+        except (duckdb.Error, OSError):
+            pass
+        time.sleep(0.05)
+
+    run.send_signal(signum)
+    signalled = time.monotonic()
+    output = run.communicate(timeout=60)[0]
+    took = time.monotonic() - signalled
+
+    assert run.returncode == code, output
+    assert took < 10, f"{took:.1f} s to stop"  # about 1-2 s here; generous for a loaded machine
+    # (the test's own polling may make the run wait for the file a moment: it says so in one line)
+    lines = [line for line in output.splitlines() if line.strip() and not line.startswith("Waiting up to")]
+    assert lines == [f"interrupted ({name}): what was stored is kept and the run is marked interrupted; run the same command again to load the rest."]
+    (status, written), = query(warehouse, "select status, inserted from ingest_runs")
+    assert status == "interrupted" and 0 < written < 60
+    newsflow(["ingest", str(drop)], prefect_env)
+    assert query(warehouse, "select count(*), count(distinct source_path) from articles") == [(60, 60)]
