@@ -25,7 +25,14 @@ from pipeline.record import Document
 from pipeline.settings import load_settings
 from pipeline.sources import confining_folder, discover_files, display_path, input_folders, load_document
 from pipeline.translate import WarehouseTranslationCache, install_hint, missing_model_languages, translate_documents
-from pipeline.warehouse import InterruptedRun, RunCounts, Warehouse, exclusive_run
+from pipeline.warehouse import (
+    InterruptedRun,
+    RunCounts,
+    Warehouse,
+    WarehouseBusyError,
+    WarehouseDiskFullError,
+    exclusive_run,
+)
 
 ProgressListener = Callable[[str, int], None]
 _progress_listeners: list[ProgressListener] = []
@@ -78,6 +85,13 @@ class IngestSummary:
         return [install_hint(language) for language in sorted(self.missing_models)]
 
 
+def retry_unless_a_person_must_act(task, task_run, state) -> bool:
+    """Retry passing faults, not a full disk or a warehouse another process still holds after the
+    wait (waiting again would only multiply the wait): those end the run with their message."""
+    error = state.result(raise_on_failure=False)
+    return not isinstance(error, (WarehouseDiskFullError, WarehouseBusyError))
+
+
 @task(name="load files", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def load_files(paths: Sequence[Path], root: Path, max_bytes: int, folders: Sequence[Path] = ()) -> list[Document]:
     return [
@@ -85,7 +99,7 @@ def load_files(paths: Sequence[Path], root: Path, max_bytes: int, folders: Seque
     ]
 
 
-@task(name="skip unchanged", retries=3, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(name="skip unchanged", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
 def drop_unchanged(docs: Sequence[Document], warehouse_path: Path) -> tuple[list[Document], int]:
     """Documents whose bytes are already stored as they are: no stage needs to see them again."""
     if not warehouse_path.exists():
@@ -106,19 +120,19 @@ def detect_languages(docs: Sequence[Document]) -> list[Document]:
     return [detect_language(doc) for doc in docs]
 
 
-@task(name="translate", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@task(name="translate", retries=1, retry_delay_seconds=1, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
 def translate_batch(docs: Sequence[Document], warehouse_path: Path) -> list[Document]:
     cache = WarehouseTranslationCache(lambda: Warehouse.open(warehouse_path))
     return translate_documents(docs, target="en", cache=cache)
 
 
-@task(name="write to warehouse", retries=3, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(name="write to warehouse", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
 def write_batch(docs: Sequence[Document], warehouse_path: Path, run_id: str):
     with Warehouse.open(warehouse_path) as warehouse:
         return warehouse.write_batch(docs, run_id=run_id, ingested_at=_now())
 
 
-@task(name="record run", retries=3, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(name="record run", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
 def record_run(warehouse_path: Path, summary: IngestSummary, started_at: datetime, finished: bool) -> list[InterruptedRun]:
     """Start or finish this run's row; starting also closes the rows of runs that were killed
     (under the run lock no other run is active, so a run still marked running is dead)."""

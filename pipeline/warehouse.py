@@ -52,6 +52,21 @@ class WarehouseMissingError(WarehouseError):
     """A read-only open of a warehouse file that does not exist yet."""
 
 
+class WarehouseDiskFullError(WarehouseError):
+    """The disk holding the warehouse is full; what was committed before stays readable."""
+
+
+_DISK_FULL = "No space left on device"
+
+
+def _disk_full_message(path: Path) -> str:
+    return (
+        f"the disk holding {path} is full (No space left on device): the batch being written was rolled back "
+        "and everything stored before it is intact; free space there (or pass --warehouse to use another disk) "
+        "and run again to load the rest."
+    )
+
+
 class QueryRefusedError(WarehouseError):
     """A statement the read-only front door does not run; the message says why and what to use."""
 
@@ -504,10 +519,15 @@ class Warehouse:
             db.begin()
             try:
                 yield db
-            except BaseException:
-                db.rollback()
+                db.commit()
+            except duckdb.Error as error:
+                _rollback_quietly(db)
+                if _DISK_FULL in str(error):
+                    raise WarehouseDiskFullError(_disk_full_message(self.path)) from None
                 raise
-            db.commit()
+            except BaseException:
+                _rollback_quietly(db)
+                raise
 
     @contextmanager
     def _registered(self, **tables: pa.Table) -> Iterator[None]:
@@ -905,6 +925,13 @@ class Warehouse:
         return None
 
 
+def _rollback_quietly(db: duckdb.DuckDBPyConnection) -> None:
+    try:
+        db.rollback()
+    except duckdb.Error:  # a failed commit has already ended the transaction
+        pass
+
+
 def _connect_waiting_for_lock(
     path: Path, *, read_only: bool, lock_timeout_s: float, config: dict | None = None
 ) -> duckdb.DuckDBPyConnection:
@@ -918,6 +945,8 @@ def _connect_waiting_for_lock(
         try:
             return duckdb.connect(str(path), read_only=read_only, config=config or {})
         except duckdb.IOException as error:
+            if _DISK_FULL in str(error):
+                raise WarehouseDiskFullError(_disk_full_message(path)) from None
             if _LOCK_MESSAGE not in str(error):
                 raise
             holder = _lock_holder(str(error))
