@@ -259,3 +259,48 @@ def test_ctrl_c_or_sigterm_stops_a_run_at_once_with_one_line_and_the_run_marked_
     assert status == "interrupted" and 0 < written < 60
     newsflow(["ingest", str(drop)], prefect_env)
     assert query(warehouse, "select count(*), count(distinct source_path) from articles") == [(60, 60)]
+
+
+def _wait_for_articles(warehouse: Path, at_least: int, run: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120
+    while run.poll() is None and time.monotonic() < deadline:
+        try:
+            if query(warehouse, "select count(*) from articles")[0][0] >= at_least:
+                return
+        except (duckdb.Error, OSError):
+            pass
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("patience", ["60", "1"])
+def test_a_long_reader_during_a_run_makes_it_wait_or_stop_truthfully_never_lose_a_document(prefect_env, warehouse, tmp_path, patience):
+    drop = tmp_path / "many"
+    drop.mkdir()
+    story = (SEEDS_DIR / "002_c6f1a40e5c75d036.txt").read_text(encoding="utf-8")
+    for index in range(40):
+        (drop / f"story_{index:02d}.txt").write_text(story.replace("unlikely", f"unlikely ({index})"), encoding="utf-8")
+    env = dict(prefect_env, NEWSFLOW_LOCK_TIMEOUT_S=patience)
+    run = subprocess.Popen(NEWSFLOW + ["ingest", str(drop), "--batch-size", "4"], env=env, cwd=PROJECT_ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    _wait_for_articles(warehouse, 4, run)
+    reader = None
+    deadline = time.monotonic() + 30
+    while reader is None and time.monotonic() < deadline:  # an analyst's query that holds the file for 4 s
+        try:
+            reader = duckdb.connect(str(warehouse), read_only=True)
+        except duckdb.Error:
+            time.sleep(0.01)
+    time.sleep(4)
+    reader.close()
+    output = run.communicate(timeout=300)[0]
+
+    assert f"Waiting up to {patience} s for PID {os.getpid()}" in output
+    if patience == "60":  # the run waited for the reader and finished
+        assert run.returncode == 0, output
+    else:  # it gave up, saying who held the file and what to do
+        assert run.returncode == 1
+        (error,) = [line for line in output.splitlines() if line.startswith("error:")]
+        assert f"still in use by PID {os.getpid()}" in error and "NEWSFLOW_LOCK_TIMEOUT_S" in error
+        assert "Traceback" not in output
+        newsflow(["ingest", str(drop)], prefect_env)
+    assert query(warehouse, "select count(*), count(distinct source_path) from articles") == [(40, 40)]
