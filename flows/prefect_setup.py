@@ -32,10 +32,13 @@ class PrefectMode:
     api_url: str | None  # None: ephemeral server
     project_server: ServerRecord | None = None  # set when runs go to the project's own server
     started_now: bool = False  # the project's background server was started by this call
+    temporary: bool = False  # a server for this command alone, stopped when it ends
 
     def describe(self) -> str:
         if self.project_server is not None:
             return f"the project's Prefect server {self.project_server.ui_url}"
+        if self.temporary:
+            return "a temporary Prefect server for this run (NEWSFLOW_SERVER_IDLE_MINUTES=0; raise it to keep one running)"
         if self.api_url:
             return f"Prefect server {self.api_url}"
         return "temporary Prefect server (set PREFECT_API_URL or run `newsflow server` to skip its start-up)"
@@ -60,9 +63,23 @@ def configure_prefect(*, verbose: bool = False, start_background: bool = False) 
     record, started = project_server(settings.state_dir), False
     if record is None and start_background and idle_minutes() > 0:
         record, started = ensure_background_server(settings.state_dir)
+    if record is None and start_background:
+        return _temporary_server(settings.state_dir)
     if record is None:
         return PrefectMode(api_url=None)
     os.environ["PREFECT_API_URL"] = record.api_url
     touch_last_used(settings.state_dir)
     atexit.register(touch_last_used, settings.state_dir)  # idle time counts from the end of this command
     return PrefectMode(api_url=record.api_url, project_server=record, started_now=started)
+
+
+def _temporary_server(state_dir) -> PrefectMode:
+    """A Prefect server for this command alone, instead of Prefect's own ephemeral one: this one
+    is stopped when the command ends, and dies with it if it is killed (the parent-death signal),
+    where Prefect's ephemeral server would outlive a SIGKILL."""
+    from flows.server import start_local_server
+
+    server = start_local_server(state_dir / "prefect-temporary", ui=False)
+    atexit.register(server.stop)
+    os.environ["PREFECT_API_URL"] = server.api_url
+    return PrefectMode(api_url=server.api_url, temporary=True)

@@ -236,3 +236,40 @@ def test_runs_never_go_to_a_foreign_server_and_an_idle_server_stops_itself(proje
     finally:
         foreign.shutdown()
         foreign.server_close()
+
+
+def test_a_run_with_a_temporary_server_leaves_no_process_whether_it_ends_or_is_killed(project, tmp_path):
+    env, state, _ = project
+    env = dict(env, NEWSFLOW_SERVER_IDLE_MINUTES="0")  # no background server: one for this run alone
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    story = (PROJECT_ROOT / "seeds" / "002_c6f1a40e5c75d036.txt").read_text(encoding="utf-8")
+    for index in range(40):
+        (drop / f"story_{index:02d}.txt").write_text(story.replace("unlikely", f"unlikely ({index})"), encoding="utf-8")
+
+    def temporary_servers() -> set[int]:
+        """Prefect servers whose home is in this test's state folder."""
+        found = set()
+        for pid in processes_with_argument("prefect", "server", "start"):
+            try:
+                environment = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if str(state) in environment:
+                found.add(pid)
+        return found
+
+    finished = newsflow(["ingest", str(drop)], env)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    assert "temporary Prefect server for this run" in finished.stdout
+    assert not temporary_servers()
+
+    run = subprocess.Popen(NEWSFLOW + ["ingest", str(drop), "--batch-size", "2"], env=dict(env, NEWSFLOW_WAREHOUSE=str(tmp_path / "second.duckdb")),
+                           cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert wait_for(lambda: temporary_servers() and descendants(run.pid), 60)
+    children = descendants(run.pid)
+    run.kill()  # SIGKILL: no atexit, no finally
+    run.wait(10)
+    assert wait_for(lambda: not any(alive(pid) for pid in children), 15), "the temporary server outlived its run"
+    assert not temporary_servers()
+    assert not record(state), "a temporary server is not recorded for reuse"
