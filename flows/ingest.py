@@ -23,7 +23,7 @@ from pipeline.extract import extract_document
 from pipeline.language import detect_language
 from pipeline.record import Document
 from pipeline.settings import load_settings
-from pipeline.sources import confining_folder, discover_files, display_path, input_folders, load_document
+from pipeline.sources import confining_folder, discover_files, input_folders, load_document
 from pipeline.translate import WarehouseTranslationCache, install_hint, missing_model_languages, translate_documents
 from pipeline.warehouse import (
     InterruptedRun,

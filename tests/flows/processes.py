@@ -1,8 +1,21 @@
-"""Process helpers for tests that start servers: who descends from whom, who is still alive."""
+"""Helpers for tests that start processes and servers: who descends from whom, who is still
+alive, and waiting for something to become true."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.2):
+    """Poll `predicate` until it returns something true or `timeout` seconds pass; its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
 
 
 def descendants(pid: int) -> set[int]:

@@ -20,48 +20,12 @@ import pytest
 
 from pipeline.warehouse import exclusive_run
 from tests.conftest import PROJECT_ROOT, SEEDS_DIR
+from tests.flows.processes import alive, descendants, wait_for
 
 pytestmark = pytest.mark.server
 
 DEPLOYMENT = "ingest/newsflow-ingest"
 FAR_AWAY = ["--cron", "0 3 1 1 *"]  # a schedule that does not fire while a test runs
-
-
-def descendants(pid: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(parent, []).append(int(entry.name))
-    found, stack = set(), [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.add(child)
-            stack.append(child)
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def wait_for(predicate, timeout: float, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
 
 
 def query(warehouse: Path, sql: str) -> list[tuple]:

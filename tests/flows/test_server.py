@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -20,21 +19,11 @@ import pytest
 
 from flows.server import free_port, server_is_healthy, stop_project_server
 from tests.conftest import PROJECT_ROOT
-from tests.flows.processes import alive, descendants, processes_with_argument
+from tests.flows.processes import alive, descendants, processes_with_argument, wait_for
 
 pytestmark = pytest.mark.server
 
 NEWSFLOW = [sys.executable, "-m", "flows.cli"]
-
-
-def wait_for(predicate, timeout: float, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
 
 
 def answers(port: int) -> bool:

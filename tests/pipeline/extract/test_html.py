@@ -11,16 +11,15 @@ from pipeline.record import Document, split_paragraphs
 
 from .quality import token_f1
 
-DATA = Path(__file__).resolve().parent / "data"
 DEVDATA = Path(__file__).resolve().parents[2] / "data" / "devdata" / "extraction"
 
 
 def page(name: str) -> str:
-    return (DATA / f"{name}.html").read_text(encoding="utf-8", errors="replace")
+    return (DEVDATA / f"{name}.html").read_text(encoding="utf-8", errors="replace")
 
 
 def expected(name: str) -> str:
-    return (DATA / f"{name}.txt").read_text(encoding="utf-8")
+    return (DEVDATA / f"{name}.txt").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(
