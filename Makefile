@@ -27,6 +27,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.ingest_bench
+	# One very large text file (4 to 200 MB) through extract, language and the whole ingest (needs ~4 GB free).
+	$(BIN)/python -m bench.large_file_bench
 	# Translation: argostranslate per document vs newsflow vs one translate_batch call (builds bench/.venv-argos once).
 	$(BIN)/python -m bench.translate_bench
 

@@ -112,7 +112,8 @@ def drop_unchanged(docs: Sequence[Document], warehouse_path: Path) -> tuple[list
 
 @task(name="extract articles", cache_policy=NO_CACHE)
 def extract_articles(docs: Sequence[Document]) -> list[Document]:
-    return [extract_document(doc) for doc in docs]
+    # Nothing after extraction reads the raw page: let it go (for a large file, its whole size).
+    return [extract_document(doc).replace(raw_text=None) for doc in docs]
 
 
 @task(name="detect languages", cache_policy=NO_CACHE)

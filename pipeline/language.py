@@ -11,6 +11,14 @@ statistics. langdetect has no Malay profile: Malay scores as Indonesian, and a h
 of words that differ between the two splits that score. A document's language is the language
 of most of its body text; a short paragraph leans towards the document's language, so a caption
 or a two-word line does not flip, while a whole sentence in another language keeps its own.
+
+A body longer than LARGE_TEXT_CHARS (a long text, not a news article) is labelled in bounded
+time: about SAMPLE_CHARS of its paragraphs, evenly spaced over the whole text (so the same
+text always gets the same sample) and each read up to MAX_TEXT_CHARS, are scored exactly as
+above and decide the document's language; each sampled paragraph keeps its own label, and
+every other paragraph is labelled with the document's language at the confidence the sample
+supports, the share of sampled paragraphs in that language by Laplace's rule of succession
+((k + 1) / (n + 2)), so a label that was inferred and not measured never claims certainty.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.record import Document, ParagraphLanguage
+from pipeline.record import PARAGRAPH_SEPARATOR, Document, ParagraphLanguage
 
 UNDETERMINED = "und"
 LANGDETECT_SEED = 0  # kept for callers; exact scoring has nothing random left to seed
@@ -48,6 +56,10 @@ NGRAM_TEMPERATURE = 3.0
 # langdetect's smoothing for n-grams a language never showed (alpha / BASE_FREQ).
 NGRAM_SMOOTHING = 0.5 / 10000
 MAX_TEXT_CHARS = 10000  # langdetect's own cap: more text adds time, not certainty
+# Above this many characters of body text, paragraphs are labelled from a sample (see above).
+LARGE_TEXT_CHARS = 1_000_000
+SAMPLE_CHARS = 200_000  # about how much text the sample scores exactly (~0.5 s)
+MAX_SAMPLE_PARAGRAPHS = 2_000
 # How many times likelier a paragraph is to be in its document's language than in another.
 DOCUMENT_AFFINITY = 30.0
 # Letters a candidate language does not write: their presence rules it out (almost).
@@ -346,15 +358,65 @@ class LanguageIdentifier:
         paragraph_languages = tuple(_paragraph_language(score, document_language) for score in scores)
         return document, paragraph_languages
 
+    def identify_long_text(self, text: str) -> tuple[LanguageGuess, tuple[ParagraphLanguage, ...]]:
+        """Like `identify_paragraphs(split_paragraphs(text))`, in bounded time: an evenly spread
+        sample of paragraphs is scored, the others take the document's language (module docstring)."""
+        count = sum(1 for _ in _iter_paragraphs(text))
+        if count == 0:
+            return self.identify_paragraphs(())
+        wanted = max(1, min(count, MAX_SAMPLE_PARAGRAPHS, round(SAMPLE_CHARS * count / len(text))))
+        positions = sorted({i * count // wanted for i in range(wanted)})
+        # a sampled paragraph is read up to langdetect's own cap: one huge paragraph costs no more
+        sample = tuple(paragraph[:MAX_TEXT_CHARS] for paragraph in _paragraphs_at(text, positions))
+        document, sampled = self.identify_paragraphs(sample)
+        agreeing = sum(label.language == document.language for label in sampled)
+        inferred = ParagraphLanguage(
+            document.language, 0.0 if document.language == UNDETERMINED else round((agreeing + 1) / (len(sampled) + 2), 4)
+        )
+        labels = [inferred] * count  # one shared object: no per-paragraph memory
+        for position, label in zip(positions, sampled):
+            labels[position] = label
+        return document, tuple(labels)
+
     def annotate(self, doc: Document) -> Document:
         if doc.rejected:
             return doc
-        document, paragraph_languages = self.identify_paragraphs(doc.paragraphs)
+        if len(doc.text or "") > LARGE_TEXT_CHARS:
+            document, paragraph_languages = self.identify_long_text(doc.text)
+        else:
+            document, paragraph_languages = self.identify_paragraphs(doc.paragraphs)
         return doc.replace(
             language=document.language,
             language_confidence=document.confidence,
             paragraph_languages=paragraph_languages,
         )
+
+
+def _iter_paragraphs(text: str):
+    """`split_paragraphs(text)` one paragraph at a time, without a list of them all."""
+    start = 0
+    while True:
+        end = text.find(PARAGRAPH_SEPARATOR, start)
+        paragraph = (text[start:] if end < 0 else text[start:end]).strip()
+        if paragraph:
+            yield paragraph
+        if end < 0:
+            return
+        start = end + len(PARAGRAPH_SEPARATOR)
+
+
+def _paragraphs_at(text: str, positions: list[int]) -> tuple[str, ...]:
+    """The paragraphs at the given (sorted) positions of `split_paragraphs(text)`."""
+    wanted = iter(positions)
+    following = next(wanted, None)
+    found = []
+    for position, paragraph in enumerate(_iter_paragraphs(text)):
+        if position == following:
+            found.append(paragraph)
+            following = next(wanted, None)
+            if following is None:
+                break
+    return tuple(found)
 
 
 @dataclass(frozen=True)

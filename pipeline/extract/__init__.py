@@ -1,7 +1,8 @@
 """The extract stage: raw page text -> clean article body plus title, author, date, source.
 
 HTML goes through trafilatura (with fallbacks); plain-text page dumps go through the
-boilerplate line cleaner. A page with nothing article-like is rejected as `no_article`.
+boilerplate line cleaner (a text of over a million characters in windows, see `textdump`). A page
+with nothing article-like is rejected as `no_article`.
 """
 
 from __future__ import annotations

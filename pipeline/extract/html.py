@@ -41,10 +41,18 @@ def _units(text: str) -> float:
 
 
 def looks_like_article(text: str) -> bool:
-    """Some running prose, not only headings and links."""
-    paragraphs = [p for p in text.split("\n\n") if p.strip()]
-    prose = [p for p in paragraphs if LineEvidence(p).prose]
-    return bool(prose) and sum(_units(p) for p in prose) >= 15
+    """Some running prose, not only headings and links (read only as far as it takes to tell)."""
+    units, start = 0.0, 0
+    while start <= len(text):
+        end = text.find("\n\n", start)
+        end = len(text) if end < 0 else end
+        paragraph = text[start:end]
+        if paragraph.strip() and LineEvidence(paragraph).prose:
+            units += _units(paragraph)
+            if units >= 15:
+                return True
+        start = end + 2
+    return False
 
 
 def _paragraphs_from_lines(text: str | None) -> str:

@@ -43,10 +43,17 @@ BYLINE = re.compile(
 )
 
 
+ZERO_WIDTH = re.compile(r"[\u200b-\u200d\u2060\ufeff]")
+
+
 def normalise_line(line: str) -> str:
     line = unicodedata.normalize("NFC", line)
-    line = re.sub(r"[\u200b-\u200d\u2060\ufeff]", "", line)
+    line = ZERO_WIDTH.sub("", line)
     return re.sub(r"\s+", " ", line).strip()
+
+
+def ends_sentence(text: str) -> bool:
+    return bool(_TERMINAL.search(text))
 
 
 @dataclass(frozen=True)
@@ -82,7 +89,7 @@ class LineEvidence:
 
     @cached_property
     def terminal(self) -> bool:
-        return bool(_TERMINAL.search(self.text))
+        return ends_sentence(self.text)
 
     @cached_property
     def stopword_ratio(self) -> float:

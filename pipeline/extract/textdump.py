@@ -6,6 +6,16 @@ evidence (length, sentence shape, function words, navigation vocabulary, contact
 patterns), then the article is taken as the densest run of prose lines (a maximum-sum
 segment over line weights), so short lines between paragraphs survive as subheadings while
 runs of chrome before and after the article are cut.
+
+A dump longer than LARGE_DUMP_CHARS is not a copy of a news page (those are at most a few
+hundred KB) but a long text, and is read in windows so time and memory stay linear in its
+size: only the first and last EDGE_CHARS, where page chrome lives, are judged line by line as
+above (the article starts where the best run of prose reaching into the middle starts, and ends
+where the best run leaving it ends); everything between is kept, window by window, as
+paragraphs with the same normalisation (NFC, no zero-width characters, runs of spaces
+collapsed, citation marks removed; hard-wrapped lines joined when the edges are hard-wrapped),
+without per-line evidence. Repeated lines and link lists inside the middle are therefore
+kept, and a "Source: <url>" line counts only in the edges.
 """
 
 from __future__ import annotations
@@ -13,11 +23,12 @@ from __future__ import annotations
 import bisect
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from pipeline.extract.article import ExtractedArticle
 from pipeline.extract.dates import find_dates
-from pipeline.extract.lines import LineEvidence, normalise_line
+from pipeline.extract.lines import ZERO_WIDTH, LineEvidence, ends_sentence, normalise_line
 from pipeline.extract.metadata import (
     author_from_text,
     date_from_text,
@@ -27,7 +38,7 @@ from pipeline.extract.metadata import (
     title_key,
 )
 from pipeline.extract.vocabulary import STOPWORDS
-from pipeline.record import join_paragraphs
+from pipeline.record import PARAGRAPH_SEPARATOR, join_paragraphs
 
 SECTION_BREAK_WEIGHT = -40.0
 SHORT_LINE_WEIGHT = -3.0
@@ -35,11 +46,20 @@ BOILERPLATE_WEIGHT = 10.0
 # A run of this many consecutive non-prose lines inside the article is a list of links, not text.
 MENU_RUN = 3
 TITLE_SEARCH_LINES = 40
-_CITATION_MARKS = re.compile(r"(?<=[^\s\[])(?:\[(?:\d{1,3}|[a-z][^\[\]\n]{0,40}|citation needed)\])+")
+_CITATION_MARK = r"\[(?:\d{1,3}|[a-z][^\[\]\n]{0,40}|citation needed)\]"
+# Marks glued to a word: "[" then a look back at the character before it, so the regex engine
+# can jump from one "[" to the next instead of testing the look-behind at every character.
+_CITATION_MARKS = re.compile(r"\[(?<=[^\s\[]\[)" + _CITATION_MARK[2:] + "(?:" + _CITATION_MARK + ")*")
 BYLINE_LIKE = re.compile(r"^(?:\w+ )?(?:by|oleh|por|par|von|door|di)\s+[A-Z]|^\d+\s*(?:min|minute|menit|minuto|minuten)s?\b", re.I)
 _MID_SENTENCE_END = re.compile(r"[.!?]\s+[\(\w]")
 PHOTO_CREDIT = re.compile(r"\b(?:images?|photo\w*|foto\w*|getty|reuters|afp|ap|epa|shutterstock|credit)\b|/", re.I)
 _PARENTHETICAL_TAIL = re.compile(r"^\s*[\(\[（].{0,150}[\)\]）]\s*$")
+# Above this many characters a dump is a long text, not a page copy: windowed mode.
+LARGE_DUMP_CHARS = 1_000_000
+# How much of a large dump's start and end is judged line by line (page chrome lives there).
+EDGE_CHARS = 100_000
+# The middle of a large dump is normalised this many characters at a time.
+WINDOW_CHARS = 1_000_000
 
 
 @dataclass
@@ -63,10 +83,15 @@ def _read_lines(text: str) -> list[DumpLine]:
     return lines
 
 
-def _unwrap(lines: list[DumpLine]) -> list[DumpLine]:
-    """Join hard-wrapped lines (fixed-width text) back into paragraphs."""
+def _is_hard_wrapped(lines: list[DumpLine]) -> bool:
+    """Fixed-width text: nearly every long line stops at about the same width."""
     long_lines = [len(line.text) for line in lines if len(line.text) >= 40]
-    if len(long_lines) < 4 or sum(n <= 100 for n in long_lines) < 0.9 * len(long_lines):
+    return len(long_lines) >= 4 and sum(n <= 100 for n in long_lines) >= 0.9 * len(long_lines)
+
+
+def _unwrap(lines: list[DumpLine], hard_wrapped: bool | None = None) -> list[DumpLine]:
+    """Join hard-wrapped lines (fixed-width text) back into paragraphs."""
+    if not (_is_hard_wrapped(lines) if hard_wrapped is None else hard_wrapped):
         return lines
     out: list[DumpLine] = []
     for line in lines:
@@ -164,11 +189,12 @@ def densest_span(weights: list[float]) -> tuple[int, int] | None:
     return best_span
 
 
-def _body_lines(lines: list[DumpLine], start: int, end: int) -> list[int]:
-    """Indices of article lines inside the span: trims edges, drops chrome and link lists."""
-    while start <= end and not (lines[start].evidence.prose and not lines[start].evidence.bullet):
+def _body_lines(lines: list[DumpLine], start: int, end: int, trim_start: bool = True, trim_end: bool = True) -> list[int]:
+    """Indices of article lines inside the span: trims edges, drops chrome and link lists.
+    An edge that continues past `lines` (a window of a large dump) is not trimmed."""
+    while trim_start and start <= end and not (lines[start].evidence.prose and not lines[start].evidence.bullet):
         start += 1
-    while end >= start and not lines[end].evidence.sentence_like:
+    while trim_end and end >= start and not lines[end].evidence.sentence_like:
         end -= 1
     kept: list[int] = []
     run: list[int] = []
@@ -263,7 +289,13 @@ def strip_citation_marks(text: str) -> str:
 
 def clean_text_dump(text: str) -> ExtractedArticle:
     """The article in a plain-text page dump, with what metadata the dump shows."""
-    lines = _read_lines(text or "")
+    if text and len(text) > LARGE_DUMP_CHARS:
+        return _clean_large_dump(text)
+    return _clean_dump_lines(text or "")
+
+
+def _clean_dump_lines(text: str) -> ExtractedArticle:
+    lines = _read_lines(text)
     source_url = None
     kept_lines: list[DumpLine] = []
     for line in lines:
@@ -285,5 +317,143 @@ def clean_text_dump(text: str) -> ExtractedArticle:
         author=author_from_text(head, paragraphs),
         published_at=date_from_text(head, paragraphs),
         site_name=site_name_from_dateline(paragraphs[0]) or site_name_from_url(source_url),
+        source_url=source_url,
+    )
+
+
+# ------------------------------------------------------------------ large dumps, in windows
+
+
+def _edge_lines(text: str) -> tuple[list[DumpLine], str | None]:
+    """A window's lines without "Source: <url>" lines, and the first such URL."""
+    source_url, kept = None, []
+    for line in _read_lines(text):
+        url = source_url_line(line.text)
+        if url is not None:
+            source_url = source_url or url
+            continue
+        kept.append(line)
+    return kept, source_url
+
+
+def _article_start(weights: list[float]) -> int:
+    """Where the article starts in the first window, the middle (a long run of prose) following
+    it: the start of the best run of lines reaching the window's end, as `densest_span` would
+    find it; len(weights) when the article starts in the middle."""
+    running, start = 0.0, len(weights)
+    for i, weight in enumerate(weights):
+        if running <= 0 or weight == -math.inf:
+            running, start = weight, i
+        else:
+            running += weight
+    return start if running > 0 else len(weights)
+
+
+def _article_end(weights: list[float]) -> int:
+    """The last article line of the final window, the middle preceding it; -1 when none."""
+    best, best_end, running = 0.0, -1, 0.0
+    for i, weight in enumerate(weights):
+        if weight == -math.inf:  # a comment section opens: the article is over
+            break
+        running += weight
+        if running > best:
+            best, best_end = running, i
+    return best_end
+
+
+def _windows(text: str, size: int, start: int, stop: int):
+    """text[start:stop] in pieces of about `size` characters, cut at line breaks (which are left
+    out), without copying the whole range first."""
+    while start < stop:
+        end = text.find("\n", start + size, stop)
+        if end < 0:
+            yield text[start:stop]
+            return
+        yield text[start:end]
+        start = end + 1
+
+
+def _edge_cut(text: str, at: int, from_end: bool) -> int:
+    """Where the first window ends (`from_end` False) or the last one starts, just after a line
+    break near `at`: a blank line when there is one, so no hard-wrapped paragraph is cut in two;
+    -1 when there is no line break."""
+    if from_end:
+        cut = text.rfind("\n\n", max(0, at - WINDOW_CHARS), at)
+        cut = cut if cut >= 0 else text.rfind("\n", 0, at)
+    else:
+        cut = text.find("\n\n", at, at + WINDOW_CHARS)
+        cut = cut if cut >= 0 else text.find("\n", at)
+    return cut + 1 if cut >= 0 else -1
+
+
+def _middle_paragraphs(text: str, start: int, stop: int, hard_wrapped: bool):
+    """text[start:stop], the middle of a large dump, as blocks of paragraphs ("p\n\np..."), one per window."""
+    carried: list[str] = []  # the lines of a hard-wrapped paragraph, which may go on in the next window
+    carried_chars = 0
+    blank = False
+    for window in _windows(text, WINDOW_CHARS, start, stop):
+        window = ZERO_WIDTH.sub("", unicodedata.normalize("NFC", window))
+        # " ".join(line.split()) is normalise_line's whitespace rule: str.split and re's \s agree
+        lines = (" ".join(line.split()) for line in window.split("\n"))
+        if not hard_wrapped:
+            block = PARAGRAPH_SEPARATOR.join(filter(None, lines))
+        else:
+            paragraphs: list[str] = []
+            for line in lines:
+                if not line:
+                    blank = True
+                    continue
+                # `_unwrap`'s rule: the paragraph so far is long and not ended, and the line goes on in lower case
+                if (
+                    carried and not blank and carried_chars >= 45 and line[:1].islower()
+                    and not carried[-1].endswith(":") and not ends_sentence(carried[-1])
+                ):
+                    carried.append(line)
+                    carried_chars += 1 + len(line)
+                else:
+                    if carried:
+                        paragraphs.append(" ".join(carried))
+                    carried, carried_chars = [line], len(line)
+                blank = False
+            block = PARAGRAPH_SEPARATOR.join(paragraphs)
+        if block:
+            yield strip_citation_marks(block)
+    if carried:
+        yield strip_citation_marks(" ".join(carried))
+
+
+def _clean_large_dump(text: str) -> ExtractedArticle:
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    head_end = _edge_cut(text, EDGE_CHARS, from_end=False)
+    tail_start = _edge_cut(text, len(text) - EDGE_CHARS, from_end=True)
+    if head_end < 0 or tail_start < 0 or tail_start <= head_end:  # a few very long lines: no per-line cost to save
+        return _clean_dump_lines(text)
+    head, head_url = _edge_lines(text[:head_end])
+    tail, tail_url = _edge_lines(text[tail_start:])
+    source_url = head_url or tail_url
+    hard_wrapped = _is_hard_wrapped(head + tail)
+    head = _drop_repeats(_unwrap(head, hard_wrapped))
+    tail = _drop_repeats(_unwrap(tail, hard_wrapped))
+
+    start = _article_start([_weight(line.evidence) for line in head])
+    head_body = _body_lines(head, start, len(head) - 1, trim_end=False) if start < len(head) else []
+    end = _article_end([_weight(line.evidence) for line in tail])
+    tail_body = _body_lines(tail, 0, end, trim_start=False) if end >= 0 else []
+    blocks = [join_paragraphs(strip_citation_marks(head[i].text) for i in head_body)]
+    blocks += _middle_paragraphs(text, head_end, tail_start, hard_wrapped)
+    blocks.append(join_paragraphs(strip_citation_marks(tail[i].text) for i in tail_body))
+    body = join_paragraphs(blocks)
+    if not body:
+        return ExtractedArticle(text="", source_url=source_url, site_name=site_name_from_url(source_url))
+    opening = body[:20_000].split(PARAGRAPH_SEPARATOR)[:6]
+    body_start = head_body[0] if head_body else len(head)
+    head_texts = [line.text for line in head[max(0, body_start - TITLE_SEARCH_LINES) : body_start]]
+    return ExtractedArticle(
+        text=body,
+        title=_find_title(head, body_start, " ".join(opening)),
+        author=author_from_text(head_texts, opening),
+        published_at=date_from_text(head_texts, opening),
+        site_name=site_name_from_dateline(opening[0]) or site_name_from_url(source_url),
         source_url=source_url,
     )

@@ -155,3 +155,63 @@ def test_paragraph_languages_match_the_paragraph_count():
     assert document.language == "en"
     assert [p.language for p in languages] == [UNDETERMINED, "en", UNDETERMINED]
     assert identifier.identify_paragraphs(()) == (identifier.identify(""), ())
+
+
+# ------------------------------------------------------------------ long texts: a sample decides
+
+from pipeline import language  # noqa: E402
+from pipeline.record import split_paragraphs  # noqa: E402
+
+
+def long_text(paragraphs: int, every: int = 10) -> str:
+    """English paragraphs, an Indonesian one every `every`, each made distinct by its number."""
+    return join_paragraphs(
+        f"{INDONESIAN} Nomor {n}." if n % every == 0 else f"{ENGLISH} This is paragraph number {n}." for n in range(paragraphs)
+    )
+
+
+def test_a_long_text_is_labelled_from_an_evenly_spread_sample(monkeypatch):
+    monkeypatch.setattr(language, "SAMPLE_CHARS", 6_000)
+    text = long_text(1_500)
+    paragraphs = split_paragraphs(text)
+    document, labels = identifier.identify_long_text(text)
+    assert document.language == "en"
+    assert len(labels) == len(paragraphs)
+    inferred = labels[1]  # position 1 is not in the sample: the label every unsampled paragraph shares
+    sampled = [i for i, label in enumerate(labels) if label is not inferred]
+    assert 30 <= len(sampled) <= 60  # about SAMPLE_CHARS of text
+    assert sampled[0] < 50 and sampled[-1] > len(paragraphs) - 50  # spread over the whole text
+    # the sampled paragraphs carry their exact labels, Indonesian ones included
+    exact_document, exact = identifier.identify_paragraphs(tuple(paragraphs[i] for i in sampled))
+    assert exact_document == document
+    assert [labels[i] for i in sampled] == list(exact)
+    assert any(labels[i].language == "id" for i in sampled)
+    # the rest take the document's language, with the confidence the sample supports
+    agreeing = sum(label.language == "en" for label in exact)
+    assert inferred.language == "en"
+    assert inferred.confidence == round((agreeing + 1) / (len(exact) + 2), 4) < 1.0
+
+
+def test_a_long_document_gets_one_label_per_paragraph_and_the_same_labels_every_time():
+    text = long_text(7_000, every=4)
+    assert len(text) > language.LARGE_TEXT_CHARS
+    doc = Document(source_path="long.txt", text=text)
+    first, second = detect_language(doc), detect_language(doc)
+    assert first.language == "en"
+    assert len(first.paragraph_languages) == len(doc.paragraphs)
+    assert first.paragraph_languages == second.paragraph_languages
+    assert (first.language, first.language_confidence) == (second.language, second.language_confidence)
+    assert 0.5 < first.language_confidence < 1.0
+
+
+def test_a_long_text_in_another_language_is_that_language():
+    text = join_paragraphs(f"{INDONESIAN} Nomor {n}." for n in range(5_000))
+    assert len(text) > language.LARGE_TEXT_CHARS
+    doc = detect_language(Document(source_path="long.txt", text=text))
+    assert doc.language == "id"
+    assert {label.language for label in doc.paragraph_languages} == {"id"}
+
+
+def test_paragraph_iteration_agrees_with_split_paragraphs():
+    for text in ("", "\n\n", "a", "a\n\nb", "\n\na\n\n\n\nb \n\n  \n\nc\n", " x \n\n\n y ", "a\n\n\nb"):
+        assert tuple(language._iter_paragraphs(text)) == split_paragraphs(text), repr(text)

@@ -275,3 +275,116 @@ def test_glued_title_search_agrees_with_a_scan_of_every_line():
     ordered = sorted(set(keys))
     for key in set(keys):
         assert textdump._has_glued_variant(ordered, key) == _glued_variant_by_scan(keys, key), key
+
+
+# ------------------------------------------------------------------ long texts, read in windows
+
+LONG_HEADER = """Skip to content
+Home
+News
+World
+Subscribe
+Sign in
+HomeWorldCity council approves new flood barrier for the harbour district
+City council approves new flood barrier for the harbour district
+By Maria Lopez
+12 March 2024, 10:30 GMT
+Share on Facebook
+"""
+LONG_FOOTER = """Sign up for our newsletter to get the latest news in your inbox every morning.
+Related stories
+Harbour festival returns after five years
+Mayor announces new bus routes
+LEAVE A REPLY
+Please enter your comment!
+© 2024 Harbour Times. All rights reserved.
+Privacy Policy | Terms of Use | Contact
+"""
+LONG_CHROME = ("Skip to content", "Subscribe", "Share on Facebook", "newsletter", "Related stories", "Harbour festival", "All rights reserved", "Privacy Policy")
+
+
+def long_body(chars: int) -> list[str]:
+    """Distinct paragraphs (numbered sentences), a subheading now and then, about `chars` long."""
+    paragraphs, total, number = [], 0, 0
+    while total < chars:
+        number += 1
+        if number % 50 == 0:
+            paragraph = f"Part {number // 50} of the council's plan"
+        else:
+            paragraph = (
+                f"The council heard evidence number {number} about the barrier on Tuesday, and members asked how the "
+                f"harbour would change in the {number % 7 + 2} years the work is expected to take."
+            )
+        paragraphs.append(paragraph)
+        total += len(paragraph) + 1
+    return paragraphs
+
+
+def messy(paragraph: str, number: int) -> str:
+    """The same paragraph as a page dump might hold it: odd spaces, zero-width marks, a citation mark."""
+    if number % 3 == 0:
+        paragraph = paragraph.replace(" ", "  \t", 2)
+    if number % 5 == 0:
+        paragraph = "\u200b" + paragraph.replace("barrier", "barrier[12]", 1) + "  "
+    return paragraph
+
+
+def test_a_long_text_keeps_its_whole_body_and_drops_chrome_at_both_ends():
+    body = long_body(textdump.LARGE_DUMP_CHARS + 200_000)
+    lines = [messy(p, i) for i, p in enumerate(body)]
+    dump = LONG_HEADER + "\r\n".join(lines) + "\r\n\r\n" + LONG_FOOTER
+    assert len(dump) > textdump.LARGE_DUMP_CHARS  # the windowed mode
+    article = clean_text_dump(dump)
+    assert list(split_paragraphs(article.text)) == body  # in order, normalised, citation marks gone
+    for chrome in LONG_CHROME:
+        assert chrome not in article.text
+    assert article.title == "City council approves new flood barrier for the harbour district"
+    assert article.author == "Maria Lopez"
+    assert article.published_at == datetime(2024, 3, 12, 10, 30)
+
+
+def test_windows_agree_with_the_line_cleaner(monkeypatch):
+    """With small windows, a text with no repeated lines and no chrome inside comes out of the
+    windowed mode exactly as the line-by-line cleaner makes it, hard-wrapped text included."""
+    import textwrap
+
+    body = long_body(60_000)
+    flowing = LONG_HEADER + "\n".join(messy(p, i) for i, p in enumerate(body)) + "\n\n" + LONG_FOOTER
+    wrapped = LONG_HEADER + "\n" + "\n\n".join(textwrap.fill(p, 72) for p in body) + "\n\n" + LONG_FOOTER
+    expected = {name: textdump._clean_dump_lines(dump) for name, dump in (("flowing", flowing), ("wrapped", wrapped))}
+    monkeypatch.setattr(textdump, "LARGE_DUMP_CHARS", 20_000)
+    monkeypatch.setattr(textdump, "EDGE_CHARS", 4_000)
+    monkeypatch.setattr(textdump, "WINDOW_CHARS", 3_000)
+    for name, dump in (("flowing", flowing), ("wrapped", wrapped)):
+        article = clean_text_dump(dump)
+        assert article == expected[name], name
+        assert len(split_paragraphs(article.text)) == len(body)
+
+
+def test_a_long_text_comes_out_the_same_every_time():
+    dump = LONG_HEADER + "\n".join(long_body(textdump.LARGE_DUMP_CHARS + 50_000)) + "\n" + LONG_FOOTER
+    assert clean_text_dump(dump) == clean_text_dump(dump)
+
+
+def test_a_long_text_of_one_line_is_still_read():
+    line = " ".join(long_body(textdump.LARGE_DUMP_CHARS + 10_000))
+    article = clean_text_dump("Home\nNews\n" + line + "\n")
+    assert article.text == line
+
+
+def _citation_marks_by_look_behind(text: str) -> str:
+    """The definition: marks preceded by a character that is neither a space nor "["."""
+    import re
+
+    mark = r"\[(?:\d{1,3}|[a-z][^\[\]\n]{0,40}|citation needed)\]"
+    return re.sub(r"(?<=[^\s\[])(?:" + mark + ")+", "", text)
+
+
+def test_citation_marks_agree_with_their_definition():
+    import random
+
+    rng = random.Random(3)
+    pieces = ["a", "b", "Z", " ", "\n", "[", "]", "1", "23", "[1]", "[citation needed]", "[needs update]", ".", "x["]
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        assert strip_citation_marks(text) == _citation_marks_by_look_behind(text), text

@@ -1,0 +1,248 @@
+"""One very large text file through extract, language and the whole `newsflow ingest`.
+
+    python -m bench.large_file_bench [--sizes 4,8,16,200] [--repeat 3] [--no-ingest]
+
+Each file is generated at run time (never committed): a page dump whose body is tens of
+thousands of distinct paragraphs made of the seeds' sentences (English, with an Indonesian
+paragraph now and then), framed by real page chrome (menus, breadcrumb, share widgets,
+comment form, contact block) at its start and end. For every size it prints the extract and
+language stages in-process (median of --repeat runs, with the peak RSS of a fresh process per
+size), then the whole `newsflow ingest` of that one file (--max-file-mb raised above it) on a
+local Prefect server, timed with its peak RSS (the child's ru_maxrss, as `/usr/bin/time -v`
+reports it), and checks that the body was kept and the chrome dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.corpus import PROJECT_ROOT
+
+MB = 1024 * 1024
+
+HEADER_CHROME = """Skip to content
+Home
+News
+World
+Asia
+Business
+Sport
+Opinion
+Subscribe
+Sign in
+HomeAsiaJakarta gambles on embracing North Korea
+
+Jakarta gambles on embracing North Korea
+By Aniello Iannone
+October 28, 2025
+Share on Facebook
+Share on Twitter
+"""
+FOOTER_CHROME = """Aniello Iannone is a lecturer in Southeast Asian Politics, Universitas Diponegoro (UNDIP), Indonesia
+
+LEAVE A REPLY
+
+Please enter your comment!
+Please enter your name here
+
+Must Read
+
+spot_img
+Related stories
+Harbour festival returns after five years
+Mayor announces new bus routes
+[email protected] | + 86 10 6416 7544
+WhatsApp (message only): +44 7822 014058
+Download contact card
+© 2025 Example Times. All rights reserved.
+Privacy Policy | Terms of Use | Contact
+"""
+CHROME_MARKERS = ("Skip to content", "Share on Facebook", "LEAVE A REPLY", "All rights reserved", "Download contact card")
+SUBHEADINGS = ("Diplomatic ties", "The view from Jakarta", "What comes next", "Trade and aid", "A long history")
+
+
+def _sentences(text: str) -> list[str]:
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    pieces = [s for line in lines if len(line) > 80 for s in re.split(r"(?<=[.!?])\s+(?=[A-Z“\"])", line)]
+    return [s for s in pieces if 40 <= len(s) <= 400 and s[-1] in ".!?”\""]
+
+
+def sentence_pools() -> tuple[list[str], list[str]]:
+    seeds = sorted((PROJECT_ROOT / "seeds").glob("*.txt"))
+    english = [s for path in seeds[:4] for s in _sentences(path.read_text(encoding="utf-8"))]
+    indonesian = _sentences(seeds[4].read_text(encoding="utf-8"))
+    return english, indonesian
+
+
+_WRAP = re.compile(r"(.{1,72})(?: |$)")
+
+
+def large_text_dump(target_bytes: int, seed: int = 0, wrapped: bool = False) -> str:
+    """A page dump of about `target_bytes` UTF-8 bytes: chrome, a huge body, chrome. Deterministic.
+    `wrapped`: the body hard-wrapped at 72 columns, a blank line between paragraphs (a plain-text book)."""
+    rng = random.Random(seed)
+    english, indonesian = sentence_pools()
+    parts = [HEADER_CHROME, "\n"]
+    size = len(HEADER_CHROME.encode()) + len(FOOTER_CHROME.encode())
+    number = 0
+    while size < target_bytes:
+        number += 1
+        pool = indonesian if number % 25 == 0 else english
+        paragraph = " ".join(rng.choice(pool) for _ in range(rng.randint(2, 5)))
+        if wrapped:
+            paragraph = _WRAP.sub("\\1\n", paragraph) + "\n"
+        line = f"{paragraph}\n" if number % 40 else f"{paragraph}\n\n{rng.choice(SUBHEADINGS)}\n\n"
+        parts.append(line)
+        size += len(line.encode())
+    parts += ["\n", FOOTER_CHROME]
+    return "".join(parts)
+
+
+def write_large_dump(path: Path, size_mb: float, seed: int = 0, wrapped: bool = False) -> Path:
+    path.write_text(large_text_dump(int(size_mb * MB), seed, wrapped), encoding="utf-8")
+    return path
+
+
+def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
+def run_measured(command: list[str], env: dict | None = None) -> tuple[int, float, float, str, str]:
+    """Run a command; its exit code, wall seconds, peak RSS in MB (wait4's ru_maxrss of that child and
+    what it waited for, the figure `/usr/bin/time -v` shows), stdout and stderr."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return process.returncode, seconds, usage.ru_maxrss / 1024, out.read(), err.read()
+
+
+def stage_figures(path: str, repeat: int) -> dict:
+    """Run in a fresh process (`--stages-of`): extract and language timings and peak RSS."""
+    from pipeline.extract import extract_document
+    from pipeline.language import detect_language, shared_identifier
+    from pipeline.sources import load_document
+
+    shared_identifier()  # the model loads once, outside the timings
+    before = peak_rss_mb()
+    doc = load_document(Path(path), root=Path(path).parent, max_bytes=2 * Path(path).stat().st_size)
+    extract_seconds, language_seconds = [], []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        extracted = extract_document(doc)
+        extract_seconds.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        labelled = detect_language(extracted)
+        language_seconds.append(time.perf_counter() - started)
+    text = labelled.text or ""
+    return {
+        "extract": statistics.median(extract_seconds),
+        "language": statistics.median(language_seconds),
+        "peak_rss_mb": peak_rss_mb(),
+        "rss_before_mb": before,
+        "rejected": labelled.rejection.reason if labelled.rejection else None,
+        "paragraphs": len(labelled.paragraph_languages),
+        "language_of_document": labelled.language,
+        "body_kept_chars": len(text),
+        "chrome_left": [marker for marker in CHROME_MARKERS if marker in text],
+        "title": labelled.title,
+    }
+
+
+def ingest_figures(path: Path, size_mb: float, work: Path, api_url: str) -> dict:
+    warehouse = work / f"large-{size_mb:g}.duckdb"
+    env = dict(os.environ, PREFECT_API_URL=api_url, PREFECT_HOME=str(work / "prefect-client"), NEWSFLOW_STATE=str(work / "state"))
+    command = [sys.executable, "-m", "flows.cli", "ingest", str(path), "--warehouse", str(warehouse), "--max-file-mb", str(int(size_mb * 1.25) + 1)]
+    returncode, seconds, peak_mb, stdout, stderr = run_measured(command, env)
+    if returncode != 0:
+        raise SystemExit(f"ingest of {path} failed ({returncode}):\n{stdout}\n{stderr}")
+    from pipeline.warehouse import Warehouse
+
+    with Warehouse.open(warehouse, read_only=True) as store:
+        _, articles = store.query("select count(*), max(length(text)) from articles")
+        _, paragraphs = store.query("select count(*) from paragraphs") if _has_table(store, "paragraphs") else (None, [(None,)])
+    return {"seconds": seconds, "peak_rss_mb": peak_mb, "articles": articles[0][0], "text_chars": articles[0][1], "paragraph_rows": paragraphs[0][0], "summary": stdout.strip().splitlines()[-1:]}
+
+
+def _has_table(store, name: str) -> bool:
+    _, rows = store.query(f"select count(*) from information_schema.tables where table_name = '{name}'")
+    return rows[0][0] > 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="4,8,16,200", help="file sizes in MB, comma-separated")
+    parser.add_argument("--repeat", type=int, default=3, help="in-process runs per size (median)")
+    parser.add_argument("--no-ingest", action="store_true", help="skip the whole `newsflow ingest` runs")
+    parser.add_argument("--wrapped", action="store_true", help="hard-wrap the body at 72 columns (millions of short lines)")
+    parser.add_argument("--stages-of", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.stages_of:
+        print(json.dumps(stage_figures(args.stages_of, args.repeat)))
+        return
+
+    work = Path(tempfile.mkdtemp(prefix="newsflow-large-"))
+    server = None
+    try:
+        sizes = [float(size) for size in args.sizes.split(",")]
+        rows = []
+        for size_mb in sizes:
+            path = write_large_dump(work / f"large-{size_mb:g}mb.txt", size_mb, wrapped=args.wrapped)
+            repeat = args.repeat if size_mb <= 32 else 1
+            result = subprocess.run(
+                [sys.executable, "-m", "bench.large_file_bench", "--stages-of", str(path), "--repeat", str(repeat)],
+                cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
+            )
+            stages = json.loads(result.stdout.strip().splitlines()[-1])
+            row = {"mb": size_mb, "repeat": repeat, **stages}
+            if not args.no_ingest:
+                if server is None:
+                    from flows.server import start_local_server
+
+                    server = start_local_server(work / "prefect-server", ui=False)
+                row["ingest"] = ingest_figures(path, size_mb, work, server.api_url)
+            path.unlink()
+            rows.append(row)
+            _print_row(row)
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _print_row(row: dict) -> None:
+    line = (
+        f"{row['mb']:>6g} MB  extract {row['extract']:7.2f} s  language {row['language']:7.2f} s  "
+        f"({row['extract'] / row['mb']:.3f} + {row['language'] / row['mb']:.3f} s/MB, median of {row['repeat']})  "
+        f"stages peak RSS {row['peak_rss_mb']:.0f} MB"
+    )
+    ingest = row.get("ingest")
+    if ingest:
+        line += f"  | newsflow ingest {ingest['seconds']:6.2f} s, peak RSS {ingest['peak_rss_mb']:.0f} MB"
+    print(line)
+    print(
+        f"          {row['paragraphs']} paragraphs kept, language {row['language_of_document']}, title {row['title']!r}, "
+        f"chrome left: {row['chrome_left'] or 'none'}" + (f", rejected {row['rejected']}" if row["rejected"] else "")
+    )
+    if ingest:
+        print(f"          warehouse: {ingest['articles']} article of {ingest['text_chars']} chars, {ingest['paragraph_rows']} paragraph rows; {ingest['summary']}")
+
+
+if __name__ == "__main__":
+    main()
