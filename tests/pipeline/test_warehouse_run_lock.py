@@ -1,7 +1,11 @@
 import logging
+import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+import pytest
 
 from pipeline.warehouse import WarehouseRunLockTimeout, exclusive_run
 
@@ -46,3 +50,12 @@ def test_a_run_that_cannot_get_the_lock_in_time_says_so(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_run_lock_files_are_not_picked_up_by_git():
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists() or shutil.which("git") is None:
+        pytest.skip("not a git checkout")
+    for name in ("warehouse/news.duckdb.run.lock", "elsewhere/other.duckdb.run.lock"):
+        ignored = subprocess.run(["git", "check-ignore", "-q", name], cwd=root)
+        assert ignored.returncode == 0, f"{name} would show up in git status"
