@@ -29,6 +29,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.ingest_bench
 	# One very large text file (4 to 200 MB) through extract, language and the whole ingest (needs ~4 GB free).
 	$(BIN)/python -m bench.large_file_bench
+	# Soak: 20,000 generated documents through the real `newsflow ingest`, per 1,000-document window (~17 min, ~4 GB of disk).
+	$(BIN)/python -m bench.soak_bench --json bench/results/soak.json
 	# Translation: argostranslate per document vs newsflow vs one translate_batch call (builds bench/.venv-argos once).
 	$(BIN)/python -m bench.translate_bench
 

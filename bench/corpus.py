@@ -27,6 +27,13 @@ def source_documents() -> list[tuple[str, str, str]]:
     return documents
 
 
+def with_closing_line(content: str, suffix: str, line: str) -> str:
+    """`content` with `line` added at the end of its text (a last paragraph in an HTML page)."""
+    if suffix == ".html":
+        return content.replace("</body>", f"<p>{line}</p></body>", 1) if "</body>" in content else content + f"<p>{line}</p>"
+    return content + f"\n{line}\n"
+
+
 def build_corpus(target: Path, count: int = 2000) -> list[Path]:
     if target.exists():
         shutil.rmtree(target)
@@ -35,12 +42,7 @@ def build_corpus(target: Path, count: int = 2000) -> list[Path]:
     paths = []
     for index in range(count):
         name, suffix, content = documents[index % len(documents)]
-        marker = f"Corpus copy {index} of {name}."
-        if suffix == ".html":
-            body = content.replace("</body>", f"<p>{marker}</p></body>", 1) if "</body>" in content else content + f"<p>{marker}</p>"
-        else:
-            body = content + f"\n{marker}\n"
         path = target / f"{index:05d}_{name}{suffix}"
-        path.write_text(body, encoding="utf-8")
+        path.write_text(with_closing_line(content, suffix, f"Corpus copy {index} of {name}."), encoding="utf-8")
         paths.append(path)
     return paths
