@@ -1,6 +1,6 @@
 """A generated benchmark corpus: text dumps and HTML pages in several languages.
 
-Built from the five seeds and the real pages in ../shared/devdata/extraction. Each copy gets
+Built from the five seeds and the real pages of the development data (tests/data/devdata/extraction). Each copy gets
 a distinct closing line so every file has its own fingerprint and is ingested for real.
 """
 
@@ -9,16 +9,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from pipeline.evaluation import default_devdata
 from pipeline.extract import html_to_text_dump
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEVDATA = PROJECT_ROOT.parent / "shared" / "devdata"
 
 
 def source_documents() -> list[tuple[str, str, str]]:
     """(name, suffix, content) for every seed and devdata page, plus a text dump of each page."""
     documents = [(path.stem, ".txt", path.read_text(encoding="utf-8")) for path in sorted((PROJECT_ROOT / "seeds").glob("*.txt"))]
-    extraction = DEVDATA / "extraction"
+    extraction = default_devdata() / "extraction"
     if extraction.is_dir():
         for page in sorted(extraction.glob("*.html")):
             html = page.read_text(encoding="utf-8", errors="replace")

@@ -3,7 +3,7 @@
     python -m bench.translate_bench [--copies 3] [--no-argos]
 
 All runs translate the same Indonesian documents (seed 004 and the Indonesian sentences of
-../shared/devdata/langid, copied `--copies` times with a marker so no sentence repeats) with the
+the development data's langid set, tests/data/devdata/langid, copied `--copies` times with a marker so no sentence repeats) with the
 same package, each in its own process (so peak memory is its own):
 
 - argos per document: `argostranslate.translate.translate(text, "id", "en")` once per document,
@@ -37,7 +37,6 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = BENCH_DIR.parent
-DEVDATA = PROJECT_ROOT.parent / "shared" / "devdata"
 ARGOS_VENV = BENCH_DIR / ".venv-argos"
 TORCH_PIN = "torch==2.13.0"  # the CPU wheel in the local wheel folder; never the CUDA build
 ARGOS_PIN = "argostranslate==1.11.0"
@@ -54,7 +53,9 @@ def source_paragraphs() -> list[list[str]]:
     seed = (PROJECT_ROOT / "seeds" / "004_2d2b0ea8dc19c5b8.txt").read_text(encoding="utf-8")
     seed_paragraphs = [line.strip() for line in seed.splitlines() if len(line.split()) >= 12]
     documents = [seed_paragraphs[i : i + 4] for i in range(0, len(seed_paragraphs), 4)]
-    dev = DEVDATA / "langid" / "dev.tsv"
+    from pipeline.evaluation import default_devdata
+
+    dev = default_devdata() / "langid" / "dev.tsv"
     if dev.exists():
         sentences = [
             parts[2].strip()
