@@ -220,10 +220,8 @@ def _last_used_file(state_dir: Path) -> Path:
 
 
 def touch_last_used(state_dir: Path) -> None:
-    path = _last_used_file(state_dir)
     try:
-        path.touch()
-        os.utime(path)
+        _last_used_file(state_dir).touch()  # touch() also sets the time of an existing file
     except OSError:
         pass
 
@@ -419,11 +417,7 @@ def stop_project_server(state_dir: Path, *, timeout: float = 30.0) -> ServerReco
                 kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-    try:
-        if json.loads(record_file(state_dir).read_text()).get("pid") == record.pid:
-            record_file(state_dir).unlink()
-    except (OSError, ValueError):
-        pass
+    remove_record(record_file(state_dir), owner_pid=record.pid)
     return record
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from flows.server import process_alive
+
 
 def wait_for(predicate, timeout: float, interval: float = 0.2):
     """Poll `predicate` until it returns something true or `timeout` seconds pass; its last value."""
@@ -37,12 +39,7 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
-def alive(pid: int) -> bool:
-    try:
-        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+alive = process_alive  # the same check the server code uses
 
 
 def processes_with_argument(*arguments: str) -> set[int]:
