@@ -576,21 +576,26 @@ def serve(
     seeds_dir = (seeds or settings.seeds_dir).resolve()
     warehouse_path = _warehouse_path(warehouse).resolve()
     mode = configure_prefect(verbose=True)  # a service's log shows its runs
+    port = None
+    if mode.api_url is None:  # serve starts the project's server; Prefect must see its URL at import
+        from flows.server import HOST, configured_port, free_port, port_in_use
+
+        port = configured_port() if not port_in_use(HOST, configured_port()) else free_port(HOST)
+        os.environ["PREFECT_API_URL"] = f"http://{HOST}:{port}/api"
+    try:  # checked before any server is started for it
+        schedule = schedule_for(cron=None if interval else cron or os.environ.get("NEWSFLOW_CRON"), every=interval)
+    except ValueError as error:
+        raise CommandError(f"--cron: {error}") from None
     local = None
-    if mode.api_url is None:
+    if port is not None:
         from flows.server import start_project_server
 
         console.print("No project Prefect server is running: starting one.")
-        local = start_project_server(settings.state_dir)  # recorded, so `newsflow ingest` uses it too
+        local = start_project_server(settings.state_dir, port=port)  # recorded, so `newsflow ingest` uses it too
         console.print(f"Prefect server UI {local.api_url.removesuffix('/api')}; database and log in {local.home}.")
-        os.environ["PREFECT_API_URL"] = local.api_url
     try:
-        from flows.serve import serve_ingest  # imports Prefect: only once PREFECT_API_URL is set
+        from flows.serve import serve_ingest
 
-        try:
-            schedule = schedule_for(cron=None if interval else cron or os.environ.get("NEWSFLOW_CRON"), every=interval)
-        except ValueError as error:
-            raise CommandError(f"--cron: {error}") from None
         console.print(
             f"Serving ingest: schedule {describe_schedule(schedule)}, watching {seeds_dir}, warehouse {warehouse_path}, "
             f"Prefect API {os.environ['PREFECT_API_URL']}; first a reconcile run over {seeds_dir}"

@@ -6,8 +6,9 @@ Where runs go, in order:
    or the background server `newsflow ingest` started), when it verifiably is ours and healthy.
 3. With `start_background=True` (ingest, translate): the project's server, started now in the
    background; it stops itself after NEWSFLOW_SERVER_IDLE_MINUTES (default 30) without use.
-4. Otherwise (or with NEWSFLOW_SERVER_IDLE_MINUTES=0): Prefect's temporary in-process server,
-   which costs seconds per process.
+4. With NEWSFLOW_SERVER_IDLE_MINUTES=0 (ingest, translate): a temporary server for this command
+   alone, stopped when it ends and killed with it. Without `start_background` (serve): None,
+   and the caller starts the project's server.
 Nothing else that happens to answer on a local port is ever used.
 """
 
