@@ -51,6 +51,17 @@ def server_is_healthy(api_url: str, timeout: float = 0.5) -> bool:
         return False
 
 
+def api_request(api_url: str, path: str, body: dict | None = None, *, timeout: float = 5.0):
+    """A Prefect REST call (POST with a JSON body, else GET) and its decoded JSON answer."""
+    request = urllib.request.Request(
+        api_url.rstrip("/") + path,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
 def configured_startup_timeout() -> float:
     return float(os.environ.get("NEWSFLOW_SERVER_START_TIMEOUT") or DEFAULT_STARTUP_TIMEOUT_S)
 
@@ -423,21 +434,15 @@ def stop_project_server(state_dir: Path, *, timeout: float = 30.0) -> ServerReco
 
 def _flows_busy(api_url: str) -> bool:
     """A flow run is pending or running on the server, or a runner (`newsflow serve`) polls it."""
-    def post(path: str, body: dict):
-        request = urllib.request.Request(
-            api_url.rstrip("/") + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
-
     # A run whose process was killed stays RUNNING on the server forever: only recent runs count.
     since = (datetime.now(timezone.utc) - timedelta(hours=ACTIVE_RUN_MAX_HOURS)).isoformat()
     try:
-        active = post(
+        active = api_request(
+            api_url,
             "/flow_runs/count",
             {"flow_runs": {"state": {"type": {"any_": ["PENDING", "RUNNING", "CANCELLING"]}}, "expected_start_time": {"after_": since}}},
         )
-        served = any(d.get("status") == "READY" for d in post("/deployments/filter", {}))
+        served = any(d.get("status") == "READY" for d in api_request(api_url, "/deployments/filter", {}, timeout=10))
     except (OSError, ValueError):
         return False
     return bool(active) or served

@@ -14,7 +14,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flows.server import ServerRecord, project_server, read_record, server_is_healthy
+from flows.server import ServerRecord, api_request, project_server, read_record, server_is_healthy
 
 DEPLOYMENT_PATH = "ingest/newsflow-ingest"  # flows.serve.deployment_path(), without importing Prefect
 
@@ -56,16 +56,6 @@ def prefect_status(state_dir: Path) -> PrefectStatus:
     return PrefectStatus(api_url=None, source="none", up=False, project_server=stale)
 
 
-def _api(api_url: str, path: str, body: dict | None = None):
-    request = urllib.request.Request(
-        api_url.rstrip("/") + path,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.loads(response.read())
-
-
 def _describe_schedule(schedule: dict) -> str:
     if schedule.get("cron"):
         return f"cron '{schedule['cron']}'" + (f" ({schedule['timezone']})" if schedule.get("timezone") not in (None, "UTC") else "")
@@ -78,12 +68,12 @@ def _describe_schedule(schedule: dict) -> str:
 
 def deployment_status(api_url: str) -> DeploymentStatus:
     try:
-        deployment = _api(api_url, f"/deployments/name/{DEPLOYMENT_PATH}")
+        deployment = api_request(api_url, f"/deployments/name/{DEPLOYMENT_PATH}")
     except urllib.error.HTTPError as error:
         if error.code == 404:
             return DeploymentStatus(found=False)
         raise
-    next_runs = _api(
+    next_runs = api_request(
         api_url,
         "/flow_runs/filter",
         {
