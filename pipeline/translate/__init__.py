@@ -4,15 +4,29 @@
 - `segment`: offline sentence segmentation, lossless
 - `engine`: a loaded package translating lists of sentences
 - `protect`: URLs, e-mail addresses, numbers and Latin-script names survive translation
-- `cache`: the translation cache protocol, in memory and in the warehouse
-- `stage`: `translate_documents`, the stage itself (direct or pivot routes)
+- `cache`: the translation cache protocol, in memory, in the warehouse, and prefetched for a worker
+- `stage`: `translate_documents`, the stage itself (direct or pivot routes), and
+  `sentences_to_translate`, what it will look up in the cache
 - `build_package`: synthetic packages (seeded random weights) for tests and the benchmark
 - `dictionary_model`: a hand-built transformer translating word by word, for faithfulness tests
 """
 
-from pipeline.translate.cache import MemoryTranslationCache, TranslationCache, WarehouseTranslationCache
-
-from pipeline.translate.engine import TranslationEngine, engine_for, unload_engines
+from pipeline.translate.cache import (
+    MemoryTranslationCache,
+    PrefetchedTranslationCache,
+    TranslationCache,
+    WarehouseTranslationCache,
+    prefetch,
+    store_new,
+)
+from pipeline.translate.engine import (
+    TranslationEngine,
+    TranslationSetupError,
+    engine_for,
+    translate_device,
+    translate_threads,
+    unload_engines,
+)
 from pipeline.translate.packages import (
     InstalledModel,
     ModelInstallError,
@@ -23,10 +37,17 @@ from pipeline.translate.packages import (
     list_installed_packages,
 )
 from pipeline.translate.segment import split_long_sentence, split_sentences
-from pipeline.translate.stage import TranslationRoute, find_route, missing_model_languages, translate_documents
+from pipeline.translate.stage import (
+    TranslationRoute,
+    find_route,
+    missing_model_languages,
+    sentences_to_translate,
+    translate_documents,
+)
 
 __all__ = [
     "MemoryTranslationCache",
+    "PrefetchedTranslationCache",
     "TranslationCache",
     "TranslationRoute",
     "WarehouseTranslationCache",
@@ -34,6 +55,7 @@ __all__ = [
     "InstalledModel",
     "ModelInstallError",
     "TranslationEngine",
+    "TranslationSetupError",
     "engine_for",
     "find_model",
     "install_from_index",
@@ -41,8 +63,13 @@ __all__ = [
     "install_package_file",
     "list_installed_packages",
     "missing_model_languages",
+    "prefetch",
+    "sentences_to_translate",
     "split_long_sentence",
     "split_sentences",
+    "store_new",
+    "translate_device",
     "translate_documents",
+    "translate_threads",
     "unload_engines",
 ]

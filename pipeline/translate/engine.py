@@ -3,6 +3,10 @@
 One `TranslationEngine` (a loaded `ctranslate2.Translator` and its SentencePiece processor)
 exists per installed package per process: `engine_for(model)` caches them, because loading a
 real model takes seconds and hundreds of megabytes.
+
+Where it runs comes from the environment: `NEWSFLOW_TRANSLATE_DEVICE` (`auto`, `cpu` or `cuda`;
+`translate_device`) and, on the CPU, `NEWSFLOW_TRANSLATE_THREADS`, else the cores shared out
+among `NEWSFLOW_WORKERS_PER_HOST` worker processes (`translate_threads`).
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pipeline.translate.packages import InstalledModel
@@ -22,12 +26,85 @@ MAX_INPUT_TOKENS = 200
 DEFAULT_BEAM_SIZE = 2
 DEFAULT_MAX_BATCH_SIZE = 32  # sentences per translate_batch call
 
+DEVICE_ENV = "NEWSFLOW_TRANSLATE_DEVICE"
+THREADS_ENV = "NEWSFLOW_TRANSLATE_THREADS"
+WORKERS_PER_HOST_ENV = "NEWSFLOW_WORKERS_PER_HOST"
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class TranslationSetupError(RuntimeError):
+    """The translation settings cannot work on this machine (a bad value, CUDA without a GPU);
+    the message says what to change."""
+
 
 def cpu_count() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def cuda_device_count() -> int:
+    """CUDA devices CTranslate2 can use (0 without a GPU, a driver or CTranslate2's CUDA libraries)."""
+    import ctranslate2
+
+    try:
+        return ctranslate2.get_cuda_device_count()
+    except Exception:  # a broken CUDA install reads as no device
+        return 0
+
+
+def translate_device(environ: Mapping[str, str] = os.environ, *, cuda_devices: int | None = None) -> str:
+    """"cpu" or "cuda": what `NEWSFLOW_TRANSLATE_DEVICE` (default `auto`) asks for on this machine.
+
+    `auto` is "cuda" when CTranslate2 sees a CUDA device, else "cpu". `cuda` without a device
+    raises `TranslationSetupError`. `cuda_devices` stands for `cuda_device_count()`.
+    """
+    requested = (environ.get(DEVICE_ENV) or "auto").strip().lower()
+    if requested not in DEVICES:
+        raise TranslationSetupError(
+            f"{DEVICE_ENV}={environ.get(DEVICE_ENV)!r} is not a translation device; use one of "
+            f"{', '.join(DEVICES)} (auto: CUDA when CTranslate2 sees an NVIDIA GPU, else the CPU)."
+        )
+    if requested == "cpu":
+        return "cpu"
+    devices = cuda_device_count() if cuda_devices is None else cuda_devices
+    if requested == "auto":
+        return "cuda" if devices > 0 else "cpu"
+    if devices == 0:
+        raise TranslationSetupError(
+            f"{DEVICE_ENV}=cuda, but CTranslate2 sees no CUDA device on this machine (it needs an "
+            "NVIDIA GPU, its driver and the CUDA 12 runtime libraries). Set "
+            f"{DEVICE_ENV}=auto or cpu to translate on the CPU, or fix the GPU setup (`nvidia-smi` "
+            "should list the GPU)."
+        )
+    return "cuda"
+
+
+def _whole_number(environ: Mapping[str, str], name: str) -> int | None:
+    raw = (environ.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise TranslationSetupError(f"{name}={raw!r} must be a whole number of at least 1.")
+    return value
+
+
+def translate_threads(environ: Mapping[str, str] = os.environ, *, cores: int | None = None) -> int:
+    """CPU threads for each translator: `NEWSFLOW_TRANSLATE_THREADS` when set, else this
+    machine's cores (`cores` stands for `cpu_count()`) shared out among the
+    `NEWSFLOW_WORKERS_PER_HOST` worker processes on it (default 1), so that workers translating
+    at the same time do not oversubscribe the cores; at least 1.
+    """
+    threads = _whole_number(environ, THREADS_ENV)
+    if threads is not None:
+        return threads
+    workers = _whole_number(environ, WORKERS_PER_HOST_ENV) or 1
+    return max(1, (cpu_count() if cores is None else cores) // workers)
 
 
 def best_compute_type(device: str = "cpu") -> str:
@@ -60,6 +137,7 @@ class TranslationEngine:
         *,
         beam_size: int = DEFAULT_BEAM_SIZE,
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+        device: str | None = None,
         intra_threads: int | None = None,
         compute_type: str | None = None,
         max_input_tokens: int = MAX_INPUT_TOKENS,
@@ -73,16 +151,19 @@ class TranslationEngine:
         self.max_batch_size = max_batch_size
         self.max_input_tokens = max_input_tokens
         self.decoding_length = decoding_length  # input tokens -> decoding bound (the benchmark fixes it)
-        self.compute_type = compute_type or best_compute_type()
+        # `device` and `intra_threads` default to the environment's settings (see the module's doc).
+        self.device = translate_device({DEVICE_ENV: device} if device else os.environ)
+        self.intra_threads = intra_threads or translate_threads()
+        self.compute_type = compute_type or best_compute_type(self.device)
         self.translator = ctranslate2.Translator(
             str(model.path / "model"),
-            device="cpu",
+            device=self.device,
             compute_type=self.compute_type,
             inter_threads=1,
-            intra_threads=intra_threads or cpu_count(),
+            intra_threads=self.intra_threads,
         )
         self.tokenizer = sentencepiece.SentencePieceProcessor(model_file=str(model.path / "sentencepiece.model"))
-        self._lock = threading.Lock()  # one translate call at a time: it already uses every core
+        self._lock = threading.Lock()  # one translate call at a time: it already uses all its threads
         # What this engine has done, for logs and for tests that prove a cache spared it work.
         self.calls = 0
         self.sentences_translated = 0

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from pipeline.record import PARAGRAPH_SEPARATOR, Document, TranslationFailure
 from pipeline.translate.cache import TranslationCache
-from pipeline.translate.engine import TranslationEngine, engine_for
+from pipeline.translate.engine import TranslationEngine, TranslationSetupError, engine_for
 from pipeline.translate.packages import InstalledModel, install_hint, list_installed_packages, version_key
 from pipeline.translate.protect import translate_protected
 from pipeline.translate.segment import split_sentences
@@ -114,6 +114,69 @@ def _route(by_pair: dict[tuple[str, str], InstalledModel], source: str, target: 
     return TranslationRoute((by_pair[(source, pivots[0])], by_pair[(pivots[0], target)]))
 
 
+def _newest_by_pair(models: Iterable[InstalledModel]) -> dict[tuple[str, str], InstalledModel]:
+    by_pair: dict[tuple[str, str], InstalledModel] = {}
+    for model in models:
+        pair = (model.from_code, model.to_code)
+        if pair not in by_pair or version_key(model.version) > version_key(by_pair[pair].version):
+            by_pair[pair] = model
+    return by_pair
+
+
+@dataclass(frozen=True)
+class _LanguageBatch:
+    """The documents of one language that have a route, with their paragraphs planned."""
+
+    route: TranslationRoute
+    indices: tuple[int, ...]  # positions in the input
+    docs: tuple[Document, ...]
+    plans: tuple[list[_ParagraphPlan], ...]  # per document
+
+    def sentences(self) -> list[str]:
+        """The unique sentences to look up in the cache and translate, in first-seen order."""
+        return _unique_sentences(self.plans)
+
+
+@dataclass(frozen=True)
+class _TranslationPlan:
+    settled: dict[int, Document]  # decided without a model: not_needed, missing_model (input position -> result)
+    batches: tuple[_LanguageBatch, ...]
+
+
+def _plan_translation(
+    docs: Sequence[Document], target: str, models: Iterable[InstalledModel] | None
+) -> _TranslationPlan:
+    """What `translate_documents` will do, without loading any model."""
+    settled: dict[int, Document] = {}
+    pending: dict[str, list[int]] = {}
+    routes: dict[str, TranslationRoute | None] = {}
+    by_pair: dict[tuple[str, str], InstalledModel] | None = None
+    for index, doc in enumerate(docs):
+        if doc.rejected:
+            continue
+        language = doc.language or UNDETERMINED
+        if language in (target, UNDETERMINED) or not (doc.text or "").strip():
+            settled[index] = doc.replace(text_en=doc.text, translation_status=NOT_NEEDED, translation_model=None)
+            continue
+        if by_pair is None:  # listing packages imports argos: only when something needs it
+            by_pair = _newest_by_pair(list_installed_packages() if models is None else models)
+        if language not in routes:
+            routes[language] = _route(by_pair, language, target)
+        if routes[language] is None:
+            settled[index] = doc.replace(text_en=None, translation_status=MISSING_MODEL, translation_model=None)
+            continue
+        pending.setdefault(language, []).append(index)
+
+    batches = []
+    for language, indices in pending.items():
+        route = routes[language]
+        assert route is not None
+        language_docs = tuple(docs[i] for i in indices)
+        plans = tuple(_plan_paragraphs(doc, target) for doc in language_docs)
+        batches.append(_LanguageBatch(route, tuple(indices), language_docs, plans))
+    return _TranslationPlan(settled, tuple(batches))
+
+
 def _chain(engines: list[TranslationEngine]):
     def translate(sentences: list[str]) -> list[str]:
         for engine in engines:
@@ -155,10 +218,8 @@ def _translate_sentences(
     return translations
 
 
-def _translate_language(
-    docs: list[Document], route: TranslationRoute, target: str, cache: TranslationCache | None
-) -> list[Document]:
-    plans = [_plan_paragraphs(doc, target) for doc in docs]
+def _translate_language(batch: _LanguageBatch, cache: TranslationCache | None) -> list[Document]:
+    route, docs, plans = batch.route, batch.docs, batch.plans
     label = route.label
 
     def translated(doc: Document, doc_plans: list[_ParagraphPlan], translations: dict[str, str]) -> Document:
@@ -175,6 +236,10 @@ def _translate_language(
     reinstall = " and ".join(f"`{install_hint(model.from_code)}`" for model in route.models)
     try:
         engines = [engine_for(model) for model in route.models]
+    except TranslationSetupError as error:  # the machine's settings, not the package: reinstalling would not help
+        logger.error("could not load translation model %s: %s", label, error)
+        reason = f"{label} was not loaded: {error} Then run `newsflow translate --pending`."
+        return [failed(doc, reason) for doc in docs]
     except Exception as error:
         logger.exception("could not load translation model %s", label)
         reason = (
@@ -184,7 +249,7 @@ def _translate_language(
         return [failed(doc, reason) for doc in docs]
 
     try:
-        translations = _translate_sentences(_unique_sentences(plans), engines, label, cache)
+        translations = _translate_sentences(batch.sentences(), engines, label, cache)
         return [translated(doc, p, translations) for doc, p in zip(docs, plans)]
     except Exception:
         logger.exception("batch translation with %s failed; retrying document by document", label)
@@ -204,15 +269,6 @@ def _translate_language(
     return results
 
 
-def _newest_by_pair(models: Iterable[InstalledModel]) -> dict[tuple[str, str], InstalledModel]:
-    by_pair: dict[tuple[str, str], InstalledModel] = {}
-    for model in models:
-        pair = (model.from_code, model.to_code)
-        if pair not in by_pair or version_key(model.version) > version_key(by_pair[pair].version):
-            by_pair[pair] = model
-    return by_pair
-
-
 def translate_documents(
     docs: Sequence[Document],
     *,
@@ -229,33 +285,32 @@ def translate_documents(
     (see `protect`). With a `cache`, sentences it holds are not translated again, and new
     translations are added to it.
     """
+    plan = _plan_translation(docs, target, models)
     results = list(docs)
-    pending: dict[str, list[int]] = {}
-    routes: dict[str, TranslationRoute | None] = {}
-    by_pair: dict[tuple[str, str], InstalledModel] | None = None
-    for index, doc in enumerate(docs):
-        if doc.rejected:
-            continue
-        language = doc.language or UNDETERMINED
-        if language in (target, UNDETERMINED) or not (doc.text or "").strip():
-            results[index] = doc.replace(text_en=doc.text, translation_status=NOT_NEEDED, translation_model=None)
-            continue
-        if by_pair is None:  # listing packages imports argos: only when something needs it
-            by_pair = _newest_by_pair(list_installed_packages() if models is None else models)
-        if language not in routes:
-            routes[language] = _route(by_pair, language, target)
-        if routes[language] is None:
-            results[index] = doc.replace(text_en=None, translation_status=MISSING_MODEL, translation_model=None)
-            continue
-        pending.setdefault(language, []).append(index)
-
-    for language, indices in pending.items():
-        route = routes[language]
-        assert route is not None
-        translated = _translate_language([docs[i] for i in indices], route, target, cache)
-        for index, doc in zip(indices, translated):
+    for index, doc in plan.settled.items():
+        results[index] = doc
+    for batch in plan.batches:
+        for index, doc in zip(batch.indices, _translate_language(batch, cache)):
             results[index] = doc
     return results
+
+
+def sentences_to_translate(
+    docs: Sequence[Document],
+    *,
+    target: str = "en",
+    models: Iterable[InstalledModel] | None = None,
+) -> dict[str, list[str]]:
+    """The sentences `translate_documents(docs, target=target, models=models)` will look up in
+    its cache, keyed by the label it looks them up under (the route's, e.g. "translate-id_en 1.9"
+    or "translate-ms_id 1.0 + translate-id_en 1.9"). Languages without a route are left out.
+    Planning only: no model is loaded, so a process that must not translate (the one holding
+    the warehouse) can read the cache for a batch before sending the batch to a worker.
+    """
+    needed: dict[str, dict[str, None]] = {}
+    for batch in _plan_translation(docs, target, models).batches:
+        needed.setdefault(batch.route.label, {}).update(dict.fromkeys(batch.sentences()))
+    return {label: list(sentences) for label, sentences in needed.items()}
 
 
 def missing_model_languages(docs: Iterable[Document]) -> dict[str, int]:
