@@ -17,7 +17,7 @@ import re
 import stat
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from pipeline.record import Document
@@ -51,32 +51,54 @@ def discover_files(inputs: Sequence[str | Path], *, base: Path | None = None) ->
     Relative inputs are taken relative to `base` (default: the current directory).
     Hidden names and editor/partial-download leftovers are skipped while walking and
     globbing; explicitly named paths are kept as given, even when they do not exist,
-    so that the loader can report them.
+    so that the loader can report them. (`iter_files` finds the same files one at a time.)
     """
-    base_dir = Path(os.path.abspath(base if base is not None else os.getcwd()))
-    found: dict[str, Path] = {}
+    return sorted(iter_files(inputs, base=base), key=str)
 
-    def add(path: Path) -> None:
-        absolute = Path(os.path.abspath(path))
-        found.setdefault(str(absolute), absolute)
+
+def iter_files(inputs: Sequence[str | Path], *, base: Path | None = None) -> Iterator[Path]:
+    """The files of `discover_files`, found one at a time in a fixed order (each input in turn,
+    each folder walked in name order), so a folder of a million files is never listed whole.
+
+    A file reached through two inputs is given once. Only what is needed for that is kept:
+    the paths named explicitly or by a glob, and the folders walked (a file inside an
+    earlier folder is known by its folder, not remembered one by one)."""
+    base_dir = Path(os.path.abspath(base if base is not None else os.getcwd()))
+    walked: list[str] = []
+    named: set[str] = set()
+
+    def fresh(path: Path) -> Path | None:
+        absolute = os.path.abspath(path)
+        if absolute in named or any(_within(absolute, folder) and absolute != folder for folder in walked):
+            return None
+        named.add(absolute)
+        return Path(absolute)
+
+    def walk(folder: Path) -> Iterator[Path]:
+        absolute = os.path.abspath(folder)
+        if any(_within(absolute, earlier) for earlier in walked):
+            return
+        earlier_named, earlier_walked = set(named), list(walked)  # a folder inside this one, walked first
+        walked.append(absolute)
+        for file in _walk_folder(Path(absolute)):
+            if str(file) not in earlier_named and not any(_within(str(file), inner) for inner in earlier_walked):
+                yield file
 
     for item in inputs:
         raw = os.path.expanduser(str(item))
         path = Path(raw) if os.path.isabs(raw) else base_dir / raw
         if path.is_dir():
-            for file in _walk_folder(path):
-                add(file)
+            yield from walk(path)
         elif path.exists() or path.is_symlink() or not _GLOB_MAGIC.search(raw):
-            add(path)
+            if (file := fresh(path)) is not None:
+                yield file
         else:
             for match in sorted(glob.glob(raw, root_dir=base_dir, recursive=True)):
                 matched = Path(match) if os.path.isabs(match) else base_dir / match
                 if matched.is_dir():
-                    for file in _walk_folder(matched):
-                        add(file)
-                elif not is_leftover(matched.name):
-                    add(matched)
-    return [found[key] for key in sorted(found)]
+                    yield from walk(matched)
+                elif not is_leftover(matched.name) and (file := fresh(matched)) is not None:
+                    yield file
 
 
 def missing_inputs(inputs: Sequence[str | Path], *, base: Path | None = None) -> list[str]:
@@ -113,13 +135,12 @@ def is_leftover(name: str) -> bool:
     )
 
 
-def _walk_folder(top: Path) -> list[Path]:
-    files: list[Path] = []
-    seen_dirs: set[str] = set()
+def _walk_folder(top: Path) -> Iterator[Path]:
+    seen_dirs: set[str] = set()  # folders only: a symlink loop or a folder linked twice
     top_real = os.path.realpath(top)
     for dirpath, dirnames, filenames in os.walk(top, followlinks=True):
         real = os.path.realpath(dirpath)
-        if real in seen_dirs:  # a symlink loop or a folder linked twice
+        if real in seen_dirs:
             dirnames[:] = []
             continue
         seen_dirs.add(real)
@@ -128,11 +149,10 @@ def _walk_folder(top: Path) -> list[Path]:
         # listed, so that it ends as a rejection rather than as files from elsewhere.
         leaving = [d for d in visible if not _within(os.path.realpath(os.path.join(dirpath, d)), top_real)]
         dirnames[:] = [d for d in visible if d not in leaving]
-        files.extend(Path(dirpath) / name for name in leaving)
-        files.extend(
-            Path(dirpath) / name for name in filenames if not is_hidden(name) and not is_leftover(name)
-        )
-    return files
+        listed = [name for name in leaving]
+        listed += [name for name in filenames if not is_hidden(name) and not is_leftover(name)]
+        for name in sorted(listed):
+            yield Path(dirpath) / name
 
 
 def input_folders(inputs: Sequence[str | Path], *, base: Path | None = None) -> list[Path]:

@@ -703,3 +703,39 @@ def test_confining_folder_is_the_innermost_input_folder_holding_the_path(tmp_pat
     assert confining_folder(inner / "x.txt", [outer, inner]) == inner
     assert confining_folder(outer / "x.txt", [outer, inner]) == outer
     assert confining_folder(tmp_path / "x.txt", [outer, inner]) is None
+
+
+# --------------------------------------------------------------------------- iter_files (streaming discovery)
+
+
+def test_iter_files_streams_the_same_files_as_discover_files_each_once(tmp_path):
+    from pipeline.sources import iter_files
+
+    seeds = tmp_path / "seeds"
+    (seeds / "b" / "c").mkdir(parents=True)
+    for name in ("z.txt", "a.txt", "b/y.html", "b/c/x.txt", ".hidden.txt", "b/draft.swp"):
+        (seeds / name).write_text("text")
+    inputs = [seeds / "b", seeds, seeds / "a.txt", "seeds/**/*.txt"]
+    streamed = list(iter_files(inputs, base=tmp_path))
+    assert len(streamed) == len(set(streamed)) == 4  # the inner folder, then the rest of the outer one
+    assert sorted(streamed) == discover_files(inputs, base=tmp_path)
+    assert streamed[:2] == [seeds / "b" / "y.html", seeds / "b" / "c" / "x.txt"] or streamed[:2] == [
+        seeds / "b" / "c" / "x.txt",
+        seeds / "b" / "y.html",
+    ]
+
+
+def test_iter_files_is_lazy_a_huge_folder_is_not_listed_before_the_first_file(tmp_path):
+    from pipeline.sources import iter_files
+
+    seeds = tmp_path / "seeds"
+    for index in range(50):
+        folder = seeds / f"d{index:02d}"
+        folder.mkdir(parents=True)
+        (folder / "a.txt").write_text("text")
+    found = iter_files([seeds])
+    first = next(found)
+    assert first == seeds / "d00" / "a.txt"
+    # the walk has not listed the last folder yet: a file put there now is still found
+    (seeds / "d49" / "late.txt").write_text("text")
+    assert list(found)[-1] == seeds / "d49" / "late.txt"
