@@ -94,7 +94,13 @@ def ingest(
     paths: list[str] = typer.Argument(None, help="Folders, globs or files (default: seeds/)."),
     warehouse: Optional[Path] = WarehouseOption,
     max_file_mb: Optional[float] = typer.Option(None, help="Reject files larger than this (default 20 MB)."),
-    batch_size: Optional[int] = typer.Option(None, help="Documents per task batch (default 256)."),
+    batch_size: Optional[int] = typer.Option(None, help="Documents per task batch (default 32)."),
+    workers: Optional[int] = typer.Option(
+        None, "--workers", min=1, help="Local worker processes for the stages (default: every core; 1: in this process)."
+    ),
+    dask_address: Optional[str] = typer.Option(
+        None, "--dask-address", envvar="NEWSFLOW_DASK_ADDRESS", help="Run the stages on this Dask cluster (tcp://HOST:PORT)."
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
 ) -> None:
     """Ingest documents into the warehouse through the Prefect `ingest` flow."""
@@ -116,7 +122,7 @@ def ingest(
     def on_progress(event: str, n: int) -> None:
         if not first_event:
             first_event.append(time.perf_counter())
-        if event == "discovered":
+        if event == "discovered":  # files found so far: the total grows while discovery goes on
             progress.update(task_id, total=n)
         else:
             progress.advance(task_id, n)
@@ -129,6 +135,8 @@ def ingest(
                 warehouse=str(warehouse) if warehouse else None,
                 max_file_bytes=int(max_file_mb * 1024 * 1024) if max_file_mb else None,
                 batch_size=batch_size,
+                workers=workers,
+                dask_address=dask_address,
             )
     finally:
         remove_progress_listener(on_progress)
@@ -194,7 +202,12 @@ def _print_summary(summary, prefect_mode: str, prefect_startup: float, total_sec
     for command in summary.install_commands():
         console.print(f"[yellow]No translation model for some articles.[/] Install it with: [bold]{command}[/], then run [bold]newsflow translate --pending[/].")
     stages = ", ".join(f"{stage} {seconds:.2f}s" for stage, seconds in summary.stage_seconds.items())
-    console.print(f"time: {total_seconds:.2f}s in all; flow {summary.seconds:.2f}s ({stages}); Prefect start-up {prefect_startup:.2f}s via {prefect_mode}")
+    where = ", ".join(f"{worker} {n} batches" for worker, n in sorted(summary.batches_by_worker.items()))
+    console.print(f"stages ran on {summary.workers}" + (f" (host:pid {where})" if where else ""))
+    console.print(
+        f"time: {total_seconds:.2f}s in all; flow {summary.seconds:.2f}s (process time by stage: {stages}); "
+        f"Prefect start-up {prefect_startup:.2f}s via {prefect_mode}"
+    )
 
 
 # `ignore_unknown_options`: SQL that starts with a `--` comment is the query, not an unknown option.

@@ -1,18 +1,26 @@
 """The `ingest` flow: seeds/ -> sources -> extract -> language -> translate -> warehouse.
 
-Orchestration only: each task runs one pipeline stage over a batch of documents.
-The warehouse is opened per write, so readers can query between batches and the
-single-writer rule of DuckDB holds for every task.
+Orchestration only: each task runs one pipeline stage over a small batch of documents.
+Files are found one at a time and batches stream through the stages: the CPU-bound ones
+(load, extract, language, translate) are submitted to worker processes (`task_runners`),
+a bounded number of batches in flight, while the flow process writes finished batches in
+the order they were found. Only the flow process opens the warehouse: it reads what a batch
+needs (stored fingerprints, cached translations) before submitting it and writes the results
+after, one open per step, so readers can query between batches and DuckDB's single-writer
+rule holds however many workers there are.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -23,8 +31,11 @@ from pipeline.extract import extract_document
 from pipeline.language import detect_language
 from pipeline.record import Document
 from pipeline.settings import load_settings
-from pipeline.sources import confining_folder, discover_files, input_folders, load_document
+from pipeline.sources import confining_folder, display_path, input_folders, iter_files, load_document
 from pipeline.translate import WarehouseTranslationCache, install_hint, missing_model_languages, translate_documents
+from pipeline.translate.cache import PrefetchedTranslationCache, prefetch
+from pipeline.translate.stage import sentences_to_translate
+from flows.task_runners import SMALL_RUN_FILES, Done, Workers, this_worker_host, workers_per_host
 from pipeline.warehouse import (
     InterruptedRun,
     RunCounts,
@@ -39,7 +50,8 @@ _progress_listeners: list[ProgressListener] = []
 
 
 def add_progress_listener(listener: ProgressListener) -> None:
-    """Called as listener(event, n): ("discovered", total) once, then ("processed", k) per batch."""
+    """Called as listener(event, n): ("discovered", files found so far) as discovery goes on, and
+    ("processed", k) as each batch of k files is written."""
     _progress_listeners.append(listener)
 
 
@@ -69,6 +81,8 @@ class IngestSummary:
     translation_failures: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     stage_seconds: dict[str, float] = field(default_factory=dict)
     interrupted_runs: list[InterruptedRun] = field(default_factory=list)
+    workers: str = ""  # where the stages ran
+    batches_by_worker: dict[str, int] = field(default_factory=dict)  # "host:pid" -> batches it worked on
     seconds: float = 0.0
     status: str = "completed"
 
@@ -92,45 +106,84 @@ def retry_unless_a_person_must_act(task, task_run, state) -> bool:
     return not isinstance(error, (WarehouseDiskFullError, WarehouseBusyError))
 
 
+@dataclass
+class DocumentBatch:
+    """A batch on its way through the stages, with what the summary needs to know about it."""
+
+    docs: list[Document]
+    unchanged: int = 0  # files dropped because their bytes are stored as they are
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # summed over the processes that ran them
+    ran_on: tuple[str, ...] = ()  # "host:pid" of each process that worked on it
+
+    def after(self, stage: str, started: float, docs: list[Document]) -> "DocumentBatch":
+        seconds = dict(self.stage_seconds)
+        seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - started
+        here = f"{socket.gethostname()}:{os.getpid()}"
+        ran_on = self.ran_on if here in self.ran_on else (*self.ran_on, here)
+        return DocumentBatch(docs=docs, unchanged=self.unchanged, stage_seconds=seconds, ran_on=ran_on)
+
+
 @task(name="load files", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
-def load_files(paths: Sequence[Path], root: Path, max_bytes: int, folders: Sequence[Path] = ()) -> list[Document]:
-    return [
-        load_document(path, root=root, max_bytes=max_bytes, folder=confining_folder(path, folders)) for path in paths
-    ]
-
-
-@task(name="skip unchanged", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
-def drop_unchanged(docs: Sequence[Document], warehouse_path: Path) -> tuple[list[Document], int]:
-    """Documents whose bytes are already stored as they are: no stage needs to see them again."""
-    if not warehouse_path.exists():
-        return list(docs), 0
-    with Warehouse.open(warehouse_path) as warehouse:
-        known = warehouse.known_fingerprints([doc.source_path for doc in docs])
-    changed = [doc for doc in docs if doc.rejected or known.get(doc.source_path) != doc.content_sha256]
-    return changed, len(docs) - len(changed)
+def load_files(
+    paths: Sequence[Path], root: Path, max_bytes: int, folders: Sequence[Path], stored: dict[str, str]
+) -> DocumentBatch:
+    """Read and decode; files whose bytes are `stored` (path -> sha256, read by the flow) as they
+    are go no further: no stage needs to see them again."""
+    started = time.perf_counter()
+    docs = [load_document(path, root=root, max_bytes=max_bytes, folder=confining_folder(path, folders)) for path in paths]
+    changed = [doc for doc in docs if doc.rejected or stored.get(doc.source_path) != doc.content_sha256]
+    return DocumentBatch(docs=[], unchanged=len(docs) - len(changed)).after("sources", started, changed)
 
 
 @task(name="extract articles", cache_policy=NO_CACHE)
-def extract_articles(docs: Sequence[Document]) -> list[Document]:
+def extract_articles(batch: DocumentBatch) -> DocumentBatch:
+    started = time.perf_counter()
     # Nothing after extraction reads the raw page: let it go (for a large file, its whole size).
-    return [extract_document(doc).replace(raw_text=None) for doc in docs]
+    return batch.after("extract", started, [extract_document(doc).replace(raw_text=None) for doc in batch.docs])
 
 
 @task(name="detect languages", cache_policy=NO_CACHE)
-def detect_languages(docs: Sequence[Document]) -> list[Document]:
-    return [detect_language(doc) for doc in docs]
+def detect_languages(batch: DocumentBatch) -> DocumentBatch:
+    started = time.perf_counter()
+    return batch.after("language", started, [detect_language(doc) for doc in batch.docs])
 
 
-@task(name="translate", retries=1, retry_delay_seconds=1, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
-def translate_batch(docs: Sequence[Document], warehouse_path: Path) -> list[Document]:
-    cache = WarehouseTranslationCache(lambda: Warehouse.open(warehouse_path))
-    return translate_documents(docs, target="en", cache=cache)
+@task(name="translate", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def translate_batch(
+    batch: DocumentBatch, cache: PrefetchedTranslationCache, workers_by_host: dict[str, int]
+) -> tuple[DocumentBatch, PrefetchedTranslationCache]:
+    """Translate with the cached sentences the flow read for this batch; the new translations
+    travel back in the cache for the flow to store. Models load once per worker process."""
+    started = time.perf_counter()
+    host = this_worker_host()
+    if host is not None:  # share this machine's cores with the other workers on it
+        os.environ["NEWSFLOW_WORKERS_PER_HOST"] = str(workers_by_host.get(host, 1))
+    docs = translate_documents(batch.docs, target="en", cache=cache)
+    return batch.after("translate", started, docs), cache
 
 
 @task(name="write to warehouse", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
-def write_batch(docs: Sequence[Document], warehouse_path: Path, run_id: str):
+def write_batch(docs: Sequence[Document], warehouse_path: Path, run_id: str, translations: PrefetchedTranslationCache | None = None):
+    """The batch's articles and rejections, and the translations its worker made (for the cache)."""
     with Warehouse.open(warehouse_path) as warehouse:
+        for model, pairs in (translations.new_pairs() if translations is not None else {}).items():
+            warehouse.store_translations(model, pairs)
         return warehouse.write_batch(docs, run_id=run_id, ingested_at=_now())
+
+
+@task(name="skip unchanged", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
+def stored_fingerprints(warehouse_path: Path, source_paths: list[str]) -> dict[str, str]:
+    """source path -> sha256 of the bytes stored for it (the workers do not open the warehouse)."""
+    if not warehouse_path.exists():
+        return {}
+    with Warehouse.open(warehouse_path) as warehouse:
+        return warehouse.known_fingerprints(source_paths)
+
+
+@task(name="read translation cache", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
+def cached_translations(warehouse_path: Path, needed: dict[str, list[str]]) -> PrefetchedTranslationCache:
+    """The cached translations of the sentences a batch will ask for, read before it goes to a worker."""
+    return prefetch(WarehouseTranslationCache(lambda: Warehouse.open(warehouse_path)), needed)
 
 
 @task(name="record run", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
@@ -167,27 +220,27 @@ def _describe_inputs(inputs: Sequence[str], shown: int = 3) -> str:
     return ", ".join(inputs[:shown]) + more
 
 
-def _batches(items: Sequence, size: int):
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _batches(items: Iterable, size: int) -> Iterator[list]:
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
-class _StageClock:
-    def __init__(self, seconds: dict[str, float]):
-        self.seconds = seconds
-
-    def run(self, stage: str, fn, *args):
-        started = time.perf_counter()
-        result = fn(*args)
-        self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - started
-        return result
-
-
-def _tally(summary: IngestSummary, docs: Sequence[Document], counts) -> None:
+def _tally(summary: IngestSummary, batch: DocumentBatch, counts) -> None:
     summary.inserted += counts.inserted
     summary.updated += counts.updated
-    summary.unchanged += counts.unchanged
+    summary.unchanged += counts.unchanged + batch.unchanged
     summary.rejected += counts.rejected
+    for stage, seconds in batch.stage_seconds.items():
+        summary.stage_seconds[stage] = summary.stage_seconds.get(stage, 0.0) + seconds
+    for worker in batch.ran_on:
+        summary.batches_by_worker[worker] = summary.batches_by_worker.get(worker, 0) + 1
+    docs = batch.docs
     for doc in docs:
         if doc.rejected:
             summary.rejections.append((doc.source_path, doc.rejection.reason, doc.rejection.detail))
@@ -201,6 +254,87 @@ def _tally(summary: IngestSummary, docs: Sequence[Document], counts) -> None:
         summary.missing_models[language] = summary.missing_models.get(language, 0) + n
 
 
+@dataclass
+class _InFlight:
+    """One batch between submission and its write: its files, then its futures."""
+
+    files: int
+    prepared: object  # future of the language stage's DocumentBatch
+    translated: object | None = None  # future of (DocumentBatch, PrefetchedTranslationCache), once submitted
+
+
+class _BatchPipeline:
+    """Submits batches through the stages with at most `in_flight` of them unwritten, and writes
+    them in the order they were submitted, so a run's result does not depend on which worker
+    finishes first."""
+
+    def __init__(self, runner, *, warehouse_path: Path, summary: IngestSummary, load_options: dict):
+        self.runner = runner
+        self.warehouse_path = warehouse_path
+        self.summary = summary
+        self.load_options = load_options
+        self.window: deque[_InFlight] = deque()
+        self.workers_by_host = workers_per_host(runner)
+        # Two batches per worker keep every worker busy while the flow writes; more would only
+        # hold more documents in memory.
+        self.in_flight = 2 * max(1, sum(self.workers_by_host.values())) + 1
+
+    def add(self, paths: list[Path], root: Path) -> None:
+        clock = time.perf_counter()
+        stored = stored_fingerprints(self.warehouse_path, [display_path(path, root) for path in paths])
+        self._flow_seconds("skip unchanged", clock)
+        loaded = self.runner.submit(load_files, {"paths": paths, "root": root, "stored": stored, **self.load_options})
+        extracted = self.runner.submit(extract_articles, {"batch": loaded})
+        prepared = self.runner.submit(detect_languages, {"batch": extracted})
+        self.window.append(_InFlight(files=len(paths), prepared=prepared))
+        while len(self.window) >= self.in_flight:
+            self._write_oldest()
+
+    def finish(self) -> None:
+        while self.window:
+            self._write_oldest()
+
+    def _write_oldest(self) -> None:
+        for waiting in list(self.window)[1:]:  # start translations that are ready, so workers stay busy
+            if waiting.translated is None and _is_done(waiting.prepared):
+                self._submit_translation(waiting)
+        oldest = self.window[0]
+        if oldest.translated is None:
+            self._submit_translation(oldest)
+        batch, translations = oldest.translated.result()
+        clock = time.perf_counter()
+        counts = write_batch(batch.docs, self.warehouse_path, self.summary.run_id, translations)
+        self._flow_seconds("warehouse", clock)
+        self.window.popleft()
+        _tally(self.summary, batch, counts)
+        _report("processed", oldest.files)
+
+    def _submit_translation(self, waiting: _InFlight) -> None:
+        batch: DocumentBatch = waiting.prepared.result()
+        needed = sentences_to_translate(batch.docs, target="en")
+        if not any(needed.values()):
+            # nothing to send a model: statuses only (not_needed, missing_model), done here
+            clock = time.perf_counter()
+            docs = translate_documents(batch.docs)
+            self._flow_seconds("translate", clock)
+            waiting.translated = Done((DocumentBatch(docs, batch.unchanged, batch.stage_seconds, batch.ran_on), None))
+            return
+        clock = time.perf_counter()
+        cache = cached_translations(self.warehouse_path, needed)
+        self._flow_seconds("read translation cache", clock)
+        waiting.translated = self.runner.submit(
+            translate_batch, {"batch": batch, "cache": cache, "workers_by_host": self.workers_by_host}
+        )
+
+    def _flow_seconds(self, stage: str, started: float) -> None:
+        seconds = self.summary.stage_seconds
+        seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - started
+
+
+def _is_done(future) -> bool:
+    return getattr(future, "wrapped_future", future).done()  # a Dask future inside a Prefect one
+
+
 @flow(name="ingest", log_prints=False, validate_parameters=False)
 def ingest(
     paths: list[str] | None = None,
@@ -208,9 +342,13 @@ def ingest(
     max_file_bytes: int | None = None,
     batch_size: int | None = None,
     confine_to: list[str] | None = None,
+    workers: int | None = None,
+    dask_address: str | None = None,
 ) -> IngestSummary:
     """`confine_to`: folders, besides those among `paths`, whose files may not link out of them
-    (the served deployment names its drop folder, since it is given the files it saw arrive)."""
+    (the served deployment names its drop folder, since it is given the files it saw arrive).
+    `workers`: local worker processes (default NEWSFLOW_WORKERS, else every core; 1 runs the
+    stages in the flow's own process); `dask_address`: run them on that Dask cluster instead."""
     settings = load_settings()
     warehouse_path = Path(warehouse) if warehouse else settings.warehouse_path
     inputs = list(paths) if paths else [str(settings.seeds_dir)]
@@ -221,37 +359,54 @@ def ingest(
     started = time.perf_counter()
     started_at = _now()
     summary = IngestSummary(run_id=_flow_run_id() or uuid.uuid4().hex, warehouse=str(warehouse_path))
-    clock = _StageClock(summary.stage_seconds)
-
-    files = clock.run("discover", discover_files, inputs)
     folders = input_folders(inputs) + [Path(folder) for folder in confine_to or []]
-    summary.files_seen = len(files)
-    _report("discovered", len(files))
-    logger.info("Found %d files in %s", len(files), _describe_inputs(inputs))
+    found = _counted(iter_files(inputs), summary)
+    # Look ahead just far enough to tell a small run, which is not worth starting workers for.
+    ahead = [path for _, path in zip(range(SMALL_RUN_FILES), found)]
+    chosen = Workers.choose(
+        workers=workers if workers is not None else settings.workers,
+        dask_address=dask_address or settings.dask_address,
+        files_ahead=len(ahead),
+    )
+    summary.workers = chosen.describe()
+    logger.info("Ingesting %s on %s", _describe_inputs(inputs), summary.workers)
     waiting = lambda: logger.warning("Waiting for another ingest run on %s to finish", warehouse_path)  # noqa: E731
     with exclusive_run(warehouse_path, on_wait=waiting):
         summary.interrupted_runs = record_run(warehouse_path, summary, started_at, finished=False)
         try:
-            for batch in _batches(files, size):
-                docs = clock.run("sources", load_files, batch, settings.home, max_bytes, folders)
-                docs, unchanged = clock.run("skip unchanged", drop_unchanged, docs, warehouse_path)
-                summary.unchanged += unchanged
-                docs = clock.run("extract", extract_articles, docs)
-                docs = clock.run("language", detect_languages, docs)
-                docs = clock.run("translate", translate_batch, docs, warehouse_path)
-                counts = clock.run("warehouse", write_batch, docs, warehouse_path, summary.run_id)
-                _tally(summary, docs, counts)
-                _report("processed", len(batch))
+            with chosen.task_runner() as runner:
+                pipeline = _BatchPipeline(
+                    runner,
+                    warehouse_path=warehouse_path,
+                    summary=summary,
+                    load_options={"max_bytes": max_bytes, "folders": folders},
+                )
+                for batch in _batches(_chain(ahead, found), size):
+                    pipeline.add(batch, settings.home)
+                pipeline.finish()
         except BaseException as error:
             summary.status = "interrupted" if _is_interrupt(error) else "failed"
             raise
         finally:
             summary.seconds = time.perf_counter() - started
             record_run(warehouse_path, summary, started_at, finished=True)
+    logger.info("Found %d files in %s", summary.files_seen, _describe_inputs(inputs))
     create_markdown_artifact(key="ingest-summary", markdown=summary_markdown(summary), description="newsflow ingest run")
     for command in summary.install_commands():
         logger.warning("No translation model installed; to translate these articles run: %s", command)
     return summary
+
+
+def _counted(paths: Iterator[Path], summary: IngestSummary) -> Iterator[Path]:
+    for path in paths:
+        summary.files_seen += 1
+        _report("discovered", summary.files_seen)
+        yield path
+
+
+def _chain(first: list, rest: Iterator) -> Iterator:
+    yield from first
+    yield from rest
 
 
 def interrupted_runs_note(runs: Sequence[InterruptedRun]) -> str:
@@ -291,8 +446,11 @@ def summary_markdown(summary: IngestSummary) -> str:
     if summary.rejections:
         lines += ["", "| rejected file | reason | what to do |", "|---|---|---|"]
         lines += [f"| `{path}` | {reason} | {detail} |" for path, reason, detail in summary.rejections]
-    lines += ["", "| stage | seconds |", "|---|---:|"]
+    lines += ["", f"Stages ran on {summary.workers}.", "", "| stage | process seconds |", "|---|---:|"]
     lines += [f"| {stage} | {seconds:.3f} |" for stage, seconds in summary.stage_seconds.items()]
+    if len(summary.batches_by_worker) > 1:
+        lines += ["", "| worker process | batches |", "|---|---:|"]
+        lines += [f"| `{worker}` | {n} |" for worker, n in sorted(summary.batches_by_worker.items())]
     return "\n".join(lines)
 
 

@@ -19,7 +19,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEXT_SUFFIXES = frozenset({".txt", ".text", ".md"})
 HTML_SUFFIXES = frozenset({".html", ".htm", ".xhtml"})
 DEFAULT_MAX_FILE_BYTES = 20 * 1024 * 1024
-DEFAULT_BATCH_SIZE = 256
+DEFAULT_BATCH_SIZE = 32  # small: batches stream through the workers, and progress moves per batch
 
 
 def _env(name: str, default: str) -> str:
@@ -55,6 +55,10 @@ class Settings:
         default_factory=lambda: int(_env("NEWSFLOW_MAX_FILE_BYTES", str(DEFAULT_MAX_FILE_BYTES)))
     )
     batch_size: int = field(default_factory=lambda: int(_env("NEWSFLOW_BATCH_SIZE", str(DEFAULT_BATCH_SIZE))))
+    # Local worker processes for the stages (None: every core, once a run is big enough), or a
+    # Dask scheduler to run them on instead.
+    workers: int | None = field(default_factory=lambda: int(_env("NEWSFLOW_WORKERS", "0")) or None)
+    dask_address: str | None = field(default_factory=lambda: _env("NEWSFLOW_DASK_ADDRESS", "") or None)
     state_dir: Path = field(default_factory=lambda: Path(_env("NEWSFLOW_STATE", str(project_home() / ".state"))))
 
 

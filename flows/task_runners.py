@@ -1,0 +1,113 @@
+"""Where the ingest stages run: in the flow's own process, on a Dask `LocalCluster` of worker
+processes started for the run, or on a Dask cluster the user started (`--dask-address`).
+
+The stages are CPU-bound Python, so threads would not help: more cores means more processes.
+Whatever runs them, the flow process stays the only one that opens the warehouse.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.translate.engine import cpu_count
+
+# Below this many files, starting worker processes takes longer than the work itself, so a run
+# with the default worker count stays in-process (asking for --workers or a Dask address does not).
+SMALL_RUN_FILES = 64
+
+
+@dataclass(frozen=True)
+class Workers:
+    """How many local worker processes (`count`; 1: in the flow's process), or a Dask scheduler's address."""
+
+    count: int
+    dask_address: str | None = None
+
+    @classmethod
+    def choose(cls, *, workers: int | None, dask_address: str | None, files_ahead: int) -> "Workers":
+        """`workers` None: all local cores, unless the run is small (fewer than SMALL_RUN_FILES files)."""
+        if dask_address:
+            return cls(count=0, dask_address=dask_address)
+        if workers is None:
+            return cls(count=1 if files_ahead < SMALL_RUN_FILES else cpu_count())
+        return cls(count=max(1, workers))
+
+    @property
+    def in_process(self) -> bool:
+        return self.dask_address is None and self.count <= 1
+
+    def describe(self) -> str:
+        if self.dask_address:
+            return f"the Dask cluster at {self.dask_address}"
+        if self.in_process:
+            return "the flow's own process (--workers 1)"
+        return f"{self.count} local worker processes (a Dask LocalCluster)"
+
+    def task_runner(self):
+        """A started-on-entry task runner, or an `InProcess` runner for --workers 1."""
+        if self.in_process:
+            return InProcess()
+        from prefect_dask import DaskTaskRunner
+
+        if self.dask_address:
+            return DaskTaskRunner(address=self.dask_address)
+        return DaskTaskRunner(
+            cluster_class="distributed.LocalCluster",
+            cluster_kwargs={
+                "n_workers": self.count,
+                "threads_per_worker": 1,
+                "processes": True,
+                "dashboard_address": None,
+                "silence_logs": logging.ERROR,
+            },
+        )
+
+
+def workers_per_host(runner) -> dict[str, int]:
+    """Worker processes per machine of a Dask runner ("tcp://10.0.0.5" -> 2), so the translate
+    stage can share a machine's cores among the workers on it; empty when in-process."""
+    client = getattr(runner, "client", None)
+    if client is None:
+        return {}
+    addresses = client.scheduler_info(n_workers=-1)["workers"]
+    return dict(Counter(address.rsplit(":", 1)[0] for address in addresses))
+
+
+def this_worker_host() -> str | None:
+    """The host part of the Dask worker running this code ("tcp://10.0.0.5"), None outside one."""
+    try:
+        from distributed import get_worker
+
+        return get_worker().address.rsplit(":", 1)[0]
+    except (ImportError, ValueError):
+        return None
+
+
+class Done:
+    """A finished result, shaped like a Prefect future (`result()`, `done()`)."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def result(self) -> Any:
+        return self.value
+
+    def done(self) -> bool:
+        return True
+
+
+class InProcess:
+    """Runs each task as it is submitted, in the flow's own thread: one core, easy to debug."""
+
+    def __enter__(self) -> "InProcess":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        return None
+
+    def submit(self, task, parameters: dict[str, Any]) -> Done:
+        resolved = {name: value.result() if isinstance(value, Done) else value for name, value in parameters.items()}
+        return Done(task(**resolved))

@@ -1,0 +1,239 @@
+"""The stages on real worker processes: a Dask LocalCluster started by `--workers 2`, and a
+cluster a user started with `dask scheduler` and `dask worker`. Each run must store exactly what
+the in-process run stores, the work must have run on the workers, and a worker killed mid-run
+must cost neither a document nor a duplicate."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import psutil
+import pytest
+
+from bench.corpus import build_corpus
+from pipeline.translate.build_package import build_tiny_package
+from tests.conftest import PROJECT_ROOT
+from tests.flows.processes import descendants, wait_for
+
+pytestmark = pytest.mark.server
+
+NEWSFLOW = [sys.executable, "-m", "flows.cli"]
+DASK = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+DASK_WORKER = [sys.executable, "-m", "distributed.cli.dask_worker"]
+
+# What a user can see of an article and of a rejection: everything but when and by which run.
+ARTICLE_COLUMNS = (
+    "article_id, source_path, source_url, content_sha256, title, author, published_at, site_name, language, "
+    "round(language_confidence, 6), text, text_en, translation_status, translation_model"
+)
+
+
+def newsflow(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    result = subprocess.run(NEWSFLOW + args, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"newsflow {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def content(warehouse: Path) -> dict[str, list[tuple]]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return {
+            "articles": con.execute(f"SELECT {ARTICLE_COLUMNS} FROM articles ORDER BY source_path").fetchall(),
+            "paragraphs": con.execute(
+                "SELECT article_id, position, text, language, round(language_confidence, 6) FROM paragraphs ORDER BY ALL"
+            ).fetchall(),
+            "rejected": con.execute("SELECT path, sha256, reason, detail FROM rejected_files ORDER BY ALL").fetchall(),
+            "translation_cache": con.execute("SELECT model, source, translation FROM translation_cache ORDER BY ALL").fetchall(),
+        }
+
+
+def worker_pids(output: str) -> dict[int, int]:
+    """pid -> batches, from the summary line "stages ran on ... (host:pid H:P N batches, ...)"."""
+    return {int(pid): int(n) for pid, n in re.findall(r":(\d+) (\d+) batches", output)}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cpu_seconds(pids) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """Text dumps and HTML pages in several languages (Indonesian among them), and bad input."""
+    drop = tmp_path_factory.mktemp("parallel") / "drop"
+    build_corpus(drop, 48)
+    (drop / "empty.txt").write_bytes(b"")
+    (drop / "picture.html").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    return drop
+
+
+@pytest.fixture(scope="module")
+def module_env(prefect_server, tmp_path_factory) -> dict[str, str]:
+    """One environment for every run here, with the test Indonesian model installed."""
+    home = tmp_path_factory.mktemp("parallel-home")
+    env = dict(os.environ)
+    env.update(
+        {
+            "PREFECT_API_URL": prefect_server.api_url,
+            "PREFECT_HOME": str(home / "prefect-client"),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "ARGOS_PACKAGES_DIR": str(home / "argos-packages"),
+            "XDG_CACHE_HOME": str(home / "cache"),
+            "XDG_CONFIG_HOME": str(home / "config"),
+            "XDG_DATA_HOME": str(home / "data"),
+            "NEWSFLOW_HOME": str(home),
+        }
+    )
+    env.pop("NEWSFLOW_WORKERS", None)
+    env.pop("NEWSFLOW_DASK_ADDRESS", None)
+    newsflow(["models", "install", "--file", str(build_tiny_package(home / "package"))], env)
+    return env
+
+
+@pytest.fixture(scope="module")
+def in_process(corpus, module_env, tmp_path_factory) -> dict[str, list[tuple]]:
+    warehouse = tmp_path_factory.mktemp("in-process") / "news.duckdb"
+    result = newsflow(["ingest", str(corpus), "--warehouse", str(warehouse), "--workers", "1"], module_env)
+    assert "the flow's own process" in result.stdout
+    stored = content(warehouse)
+    assert len(stored["articles"]) == 48 and len(stored["rejected"]) == 2
+    assert any(row[12] == "translated" for row in stored["articles"]), "the corpus must exercise translation"
+    return stored
+
+
+def run_watching_processes(args: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess, set[int]]:
+    """Run newsflow, noting every process that descends from it while it runs."""
+    process = subprocess.Popen(NEWSFLOW + args, env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen: set[int] = set()
+    while process.poll() is None:
+        seen |= descendants(process.pid)
+        time.sleep(0.05)
+    stdout, stderr = process.communicate()
+    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    assert result.returncode == 0, f"exited {result.returncode}\n{stdout}\n{stderr}"
+    return result, seen | {process.pid}
+
+
+def test_two_local_worker_processes_store_exactly_what_one_process_stores(corpus, module_env, in_process, tmp_path):
+    warehouse = tmp_path / "news.duckdb"
+    result, family = run_watching_processes(
+        ["ingest", str(corpus), "--warehouse", str(warehouse), "--workers", "2", "--batch-size", "8"], module_env
+    )
+    assert content(warehouse) == in_process
+
+    assert "2 local worker processes" in result.stdout
+    ran_on = worker_pids(result.stdout)
+    newsflow_pid = min(family)  # the CLI process itself
+    assert len(ran_on) == 2, result.stdout  # both workers took batches...
+    assert all(pid in family and pid != newsflow_pid for pid in ran_on), (ran_on, family)  # ...in processes of its own
+    # and nothing it started outlives it
+    assert wait_for(lambda: not any(psutil.pid_exists(pid) for pid in family), timeout=10)
+
+
+def test_a_second_parallel_run_finds_everything_unchanged(corpus, module_env, tmp_path):
+    warehouse = tmp_path / "news.duckdb"
+    newsflow(["ingest", str(corpus), "--warehouse", str(warehouse), "--workers", "2"], module_env)
+    again = newsflow(["ingest", str(corpus), "--warehouse", str(warehouse), "--workers", "2"], module_env)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        runs = con.execute("SELECT inserted, updated, unchanged, rejected, status FROM ingest_runs ORDER BY started_at").fetchall()
+    assert runs == [(48, 0, 0, 2, "completed"), (0, 0, 48, 2, "completed")], again.stdout
+
+
+def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(corpus, module_env, in_process, tmp_path):
+    warehouse = tmp_path / "news.duckdb"
+    args = ["ingest", str(corpus), "--warehouse", str(warehouse), "--workers", "2", "--batch-size", "4"]
+    process = subprocess.Popen(NEWSFLOW + args, env=module_env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # A worker is a process the CLI spawned (its nannies run inside it) that has started working.
+        def busy_worker():
+            for pid in descendants(process.pid):
+                try:
+                    worker = psutil.Process(pid)
+                    if "spawn_main" in " ".join(worker.cmdline()):
+                        if sum(worker.cpu_times()[:2]) > 2.5:  # past its imports, into the stages
+                            return worker
+                except psutil.NoSuchProcess:
+                    continue
+            return None
+
+        worker = wait_for(busy_worker, timeout=120, interval=0.05)
+        assert worker is not None and process.poll() is None, "the run ended before a worker could be killed"
+        worker.send_signal(signal.SIGKILL)
+        stdout, stderr = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, f"{stdout}\n{stderr}"
+    assert content(warehouse) == in_process
+
+
+@pytest.fixture
+def user_started_cluster(module_env):
+    """`dask scheduler` and two `dask worker` processes on 127.0.0.1, as the README tells a user."""
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    started = [subprocess.Popen(DASK + ["--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], env=module_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        for _ in range(2):
+            started.append(
+                subprocess.Popen(
+                    DASK_WORKER + [address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard"],
+                    env=module_env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        from distributed import Client
+
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address, started[1:]
+    finally:
+        family = set()
+        for process in started:
+            family |= descendants(process.pid) | {process.pid}
+        for process in reversed(started):
+            process.terminate()
+        for process in reversed(started):
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        for pid in family:
+            if psutil.pid_exists(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_user_started_dask_cluster_does_the_work_and_stores_the_same(corpus, module_env, in_process, user_started_cluster, tmp_path):
+    address, dask_workers = user_started_cluster
+    worker_processes = set()
+    for process in dask_workers:
+        worker_processes |= descendants(process.pid) | {process.pid}
+    before = cpu_seconds(worker_processes)
+    warehouse = tmp_path / "news.duckdb"
+    result = newsflow(["ingest", str(corpus), "--warehouse", str(warehouse), "--dask-address", address], module_env)
+    assert content(warehouse) == in_process
+    assert f"the Dask cluster at {address}" in result.stdout
+    ran_on = worker_pids(result.stdout)
+    assert len(ran_on) == 2 and set(ran_on) <= worker_processes, (ran_on, worker_processes, result.stdout)
+    # the workers, not the flow, spent the CPU time of the stages
+    assert cpu_seconds(worker_processes) - before > 2.0
