@@ -369,7 +369,11 @@ def ingest(
         files_ahead=len(ahead),
     )
     summary.workers = chosen.describe()
-    logger.info("Ingesting %s on %s", _describe_inputs(inputs), summary.workers)
+    if len(ahead) < SMALL_RUN_FILES:
+        logger.info("Found %d files in %s", len(ahead), _describe_inputs(inputs))
+    else:
+        logger.info("Found %d files in %s so far; the rest are listed as the run goes", len(ahead), _describe_inputs(inputs))
+    logger.info("The stages run on %s", summary.workers)
     waiting = lambda: logger.warning("Waiting for another ingest run on %s to finish", warehouse_path)  # noqa: E731
     with exclusive_run(warehouse_path, on_wait=waiting):
         summary.interrupted_runs = record_run(warehouse_path, summary, started_at, finished=False)
@@ -390,7 +394,7 @@ def ingest(
         finally:
             summary.seconds = time.perf_counter() - started
             record_run(warehouse_path, summary, started_at, finished=True)
-    logger.info("Found %d files in %s", summary.files_seen, _describe_inputs(inputs))
+    logger.info("Ingested %d files from %s", summary.files_seen, _describe_inputs(inputs))
     create_markdown_artifact(key="ingest-summary", markdown=summary_markdown(summary), description="newsflow ingest run")
     for command in summary.install_commands():
         logger.warning("No translation model installed; to translate these articles run: %s", command)

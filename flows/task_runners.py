@@ -60,7 +60,9 @@ class Workers:
                 "n_workers": self.count,
                 "threads_per_worker": 1,
                 "processes": True,
-                "dashboard_address": None,
+                # loopback only; the scheduler's HTTP endpoint on a free port, never a fixed 8787
+                "host": "127.0.0.1",
+                "dashboard_address": "127.0.0.1:0",
                 "silence_logs": logging.ERROR,
             },
         )
