@@ -571,10 +571,22 @@ def serve(
     seeds: Optional[Path] = typer.Option(None, help="Folder to watch and ingest (default seeds/ or $NEWSFLOW_SEEDS)."),
     warehouse: Optional[Path] = WarehouseOption,
     settle_seconds: float = typer.Option(2.0, help="Quiet time before a batch of new files is ingested."),
+    workers: Optional[int] = typer.Option(
+        None, "--workers", min=1, help="Local worker processes for each run's stages (default: every core; 1: in the run's process)."
+    ),
+    dask_address: Optional[str] = typer.Option(
+        None, "--dask-address", envvar="NEWSFLOW_DASK_ADDRESS", help="Run each run's stages on this Dask cluster (tcp://HOST:PORT)."
+    ),
 ) -> None:
     """Serve `ingest` on a schedule and on file arrival, after one run over the whole seeds folder
     (a long-running process; Ctrl-C stops it)."""
     import os
+
+    # Each served run is a process of its own started from this one: it reads these as its settings.
+    if workers is not None:
+        os.environ["NEWSFLOW_WORKERS"] = str(workers)
+    if dask_address:
+        os.environ["NEWSFLOW_DASK_ADDRESS"] = dask_address
 
     from flows.prefect_setup import configure_prefect
     from flows.schedule import describe_schedule, parse_interval, schedule_for

@@ -8,7 +8,11 @@ Whatever runs them, the flow process stays the only one that opens the warehouse
 from __future__ import annotations
 
 import logging
+import os
+import signal
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,26 +50,47 @@ class Workers:
             return "the flow's own process (--workers 1)"
         return f"{self.count} local worker processes (a Dask LocalCluster)"
 
-    def task_runner(self):
-        """A started-on-entry task runner, or an `InProcess` runner for --workers 1."""
+    @contextmanager
+    def task_runner(self) -> Iterator:
+        """The started task runner: `InProcess` for --workers 1, else prefect-dask's DaskTaskRunner
+        on the given cluster or on a LocalCluster started here and stopped on the way out."""
         if self.in_process:
-            return InProcess()
+            yield InProcess()
+            return
         from prefect_dask import DaskTaskRunner
 
         if self.dask_address:
-            return DaskTaskRunner(address=self.dask_address)
-        return DaskTaskRunner(
-            cluster_class="distributed.LocalCluster",
-            cluster_kwargs={
-                "n_workers": self.count,
-                "threads_per_worker": 1,
-                "processes": True,
-                # loopback only; the scheduler's HTTP endpoint on a free port, never a fixed 8787
-                "host": "127.0.0.1",
-                "dashboard_address": "127.0.0.1:0",
-                "silence_logs": logging.ERROR,
-            },
+            with DaskTaskRunner(address=self.dask_address) as runner:
+                yield runner
+            return
+        from distributed import LocalCluster
+
+        cluster = LocalCluster(
+            n_workers=self.count,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",  # loopback only
+            dashboard_address="127.0.0.1:0",  # the scheduler's HTTP endpoint on a free port, never a fixed 8787
+            silence_logs=logging.ERROR,
         )
+        with cluster, DaskTaskRunner(cluster=cluster) as runner:
+            try:
+                yield runner
+            except BaseException:
+                # Ctrl-C or a failure: a graceful close waits seconds for the tasks running on the
+                # workers; what they were doing is not needed any more.
+                _kill_worker_processes(cluster)
+                raise
+
+
+def _kill_worker_processes(cluster) -> None:
+    for nanny in list(cluster.workers.values()):
+        pid = getattr(getattr(getattr(nanny, "process", None), "process", None), "pid", None)
+        if pid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def workers_per_host(runner) -> dict[str, int]:
@@ -103,12 +128,6 @@ class Done:
 
 class InProcess:
     """Runs each task as it is submitted, in the flow's own thread: one core, easy to debug."""
-
-    def __enter__(self) -> "InProcess":
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        return None
 
     def submit(self, task, parameters: dict[str, Any]) -> Done:
         resolved = {name: value.result() if isinstance(value, Done) else value for name, value in parameters.items()}
