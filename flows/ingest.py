@@ -106,24 +106,29 @@ def retry_unless_a_person_must_act(task, task_run, state) -> bool:
     return not isinstance(error, (WarehouseDiskFullError, WarehouseBusyError))
 
 
-@dataclass
 class DocumentBatch:
-    """A batch on its way through the stages, with what the summary needs to know about it."""
+    """A batch on its way through the stages, with what the summary needs to know about it.
 
-    docs: list[Document]
-    unchanged: int = 0  # files dropped because their bytes are stored as they are
-    stage_seconds: dict[str, float] = field(default_factory=dict)  # summed over the processes that ran them
-    ran_on: tuple[str, ...] = ()  # "host:pid" of each process that worked on it
+    A plain class, not a dataclass, on purpose: Prefect walks dataclasses, lists and dicts given
+    to a task looking for futures, field by field and document by document, which cost more
+    than the stages themselves; an object of a plain class it passes as it is."""
+
+    __slots__ = ("docs", "unchanged", "stage_seconds", "ran_on")
+
+    def __init__(self, docs: list[Document], unchanged: int = 0, stage_seconds: dict[str, float] | None = None, ran_on: tuple[str, ...] = ()):
+        self.docs = docs
+        self.unchanged = unchanged  # files dropped because their bytes are stored as they are
+        self.stage_seconds = dict(stage_seconds or {})  # summed over the processes that ran them
+        self.ran_on = ran_on  # "host:pid" of each process that worked on it
 
     def after(self, stage: str, started: float, docs: list[Document]) -> "DocumentBatch":
         seconds = dict(self.stage_seconds)
         seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - started
         here = f"{socket.gethostname()}:{os.getpid()}"
         ran_on = self.ran_on if here in self.ran_on else (*self.ran_on, here)
-        return DocumentBatch(docs=docs, unchanged=self.unchanged, stage_seconds=seconds, ran_on=ran_on)
+        return DocumentBatch(docs, self.unchanged, seconds, ran_on)
 
 
-@task(name="load files", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def load_files(
     paths: Sequence[Path], root: Path, max_bytes: int, folders: Sequence[Path], stored: dict[str, str]
 ) -> DocumentBatch:
@@ -132,20 +137,28 @@ def load_files(
     started = time.perf_counter()
     docs = [load_document(path, root=root, max_bytes=max_bytes, folder=confining_folder(path, folders)) for path in paths]
     changed = [doc for doc in docs if doc.rejected or stored.get(doc.source_path) != doc.content_sha256]
-    return DocumentBatch(docs=[], unchanged=len(docs) - len(changed)).after("sources", started, changed)
+    return DocumentBatch([], unchanged=len(docs) - len(changed)).after("sources", started, changed)
 
 
-@task(name="extract articles", cache_policy=NO_CACHE)
 def extract_articles(batch: DocumentBatch) -> DocumentBatch:
     started = time.perf_counter()
     # Nothing after extraction reads the raw page: let it go (for a large file, its whole size).
     return batch.after("extract", started, [extract_document(doc).replace(raw_text=None) for doc in batch.docs])
 
 
-@task(name="detect languages", cache_policy=NO_CACHE)
 def detect_languages(batch: DocumentBatch) -> DocumentBatch:
     started = time.perf_counter()
     return batch.after("language", started, [detect_language(doc) for doc in batch.docs])
+
+
+# One task for the three stages rather than a task each: a Prefect task run on a Dask worker
+# costs a few hundred milliseconds of bookkeeping (measured: 100 empty tasks, 20 s on two
+# workers), as much as the stages take for a small batch.
+@task(name="load, extract, detect language", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def prepare_batch(
+    paths: Sequence[Path], root: Path, max_bytes: int, folders: Sequence[Path], stored: dict[str, str]
+) -> DocumentBatch:
+    return detect_languages(extract_articles(load_files(paths, root, max_bytes, folders, stored)))
 
 
 @task(name="translate", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
@@ -163,12 +176,12 @@ def translate_batch(
 
 
 @task(name="write to warehouse", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
-def write_batch(docs: Sequence[Document], warehouse_path: Path, run_id: str, translations: PrefetchedTranslationCache | None = None):
+def write_batch(batch: DocumentBatch, warehouse_path: Path, run_id: str, translations: PrefetchedTranslationCache | None = None):
     """The batch's articles and rejections, and the translations its worker made (for the cache)."""
     with Warehouse.open(warehouse_path) as warehouse:
         for model, pairs in (translations.new_pairs() if translations is not None else {}).items():
             warehouse.store_translations(model, pairs)
-        return warehouse.write_batch(docs, run_id=run_id, ingested_at=_now())
+        return warehouse.write_batch(batch.docs, run_id=run_id, ingested_at=_now())
 
 
 @task(name="skip unchanged", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
@@ -283,9 +296,7 @@ class _BatchPipeline:
         clock = time.perf_counter()
         stored = stored_fingerprints(self.warehouse_path, [display_path(path, root) for path in paths])
         self._flow_seconds("skip unchanged", clock)
-        loaded = self.runner.submit(load_files, {"paths": paths, "root": root, "stored": stored, **self.load_options})
-        extracted = self.runner.submit(extract_articles, {"batch": loaded})
-        prepared = self.runner.submit(detect_languages, {"batch": extracted})
+        prepared = self.runner.submit(prepare_batch, {"paths": paths, "root": root, "stored": stored, **self.load_options})
         self.window.append(_InFlight(files=len(paths), prepared=prepared))
         while len(self.window) >= self.in_flight:
             self._write_oldest()
@@ -303,7 +314,7 @@ class _BatchPipeline:
             self._submit_translation(oldest)
         batch, translations = oldest.translated.result()
         clock = time.perf_counter()
-        counts = write_batch(batch.docs, self.warehouse_path, self.summary.run_id, translations)
+        counts = write_batch(batch, self.warehouse_path, self.summary.run_id, translations)
         self._flow_seconds("warehouse", clock)
         self.window.popleft()
         _tally(self.summary, batch, counts)
