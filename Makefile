@@ -31,6 +31,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.large_file_bench
 	# Soak: 20,000 generated documents through the real `newsflow ingest`, per 1,000-document window (~17 min, ~4 GB of disk).
 	$(BIN)/python -m bench.soak_bench --json bench/results/soak.json
+	# Scaling: 2,000 docs with --workers 1 / all cores / a user-started Dask cluster, HTML vs trafilatura alone, 1k/5k/20k docs (~60 min on 2 cores, ~5 GB in /tmp).
+	$(BIN)/python -m bench.scale_bench --json bench/results/scale.json
 	# Translation: argostranslate per document vs newsflow vs one translate_batch call (builds bench/.venv-argos once).
 	$(BIN)/python -m bench.translate_bench
 
