@@ -94,7 +94,7 @@ def ingest(
     paths: list[str] = typer.Argument(None, help="Folders, globs or files (default: seeds/)."),
     warehouse: Optional[Path] = WarehouseOption,
     max_file_mb: Optional[float] = typer.Option(None, help="Reject files larger than this (default 20 MB)."),
-    batch_size: Optional[int] = typer.Option(None, help="Documents per task batch (default 32)."),
+    batch_size: Optional[int] = typer.Option(None, help="Documents per task batch (default 64)."),
     workers: Optional[int] = typer.Option(
         None, "--workers", min=1, help="Local worker processes for the stages (default: every core; 1: in this process)."
     ),

@@ -184,7 +184,9 @@ def write_batch(batch: DocumentBatch, warehouse_path: Path, run_id: str, transla
         return warehouse.write_batch(batch.docs, run_id=run_id, ingested_at=_now())
 
 
-@task(name="skip unchanged", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
+# The two reads below run once per batch in the flow process, as plain calls rather than Prefect
+# tasks: a task run's bookkeeping costs the flow process more than the read, and the flow process
+# is the one every batch waits for. (Warehouse.open waits for a busy file by itself.)
 def stored_fingerprints(warehouse_path: Path, source_paths: list[str]) -> dict[str, str]:
     """source path -> sha256 of the bytes stored for it (the workers do not open the warehouse)."""
     if not warehouse_path.exists():
@@ -193,7 +195,6 @@ def stored_fingerprints(warehouse_path: Path, source_paths: list[str]) -> dict[s
         return warehouse.known_fingerprints(source_paths)
 
 
-@task(name="read translation cache", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
 def cached_translations(warehouse_path: Path, needed: dict[str, list[str]]) -> PrefetchedTranslationCache:
     """The cached translations of the sentences a batch will ask for, read before it goes to a worker."""
     return prefetch(WarehouseTranslationCache(lambda: Warehouse.open(warehouse_path)), needed)

@@ -19,7 +19,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEXT_SUFFIXES = frozenset({".txt", ".text", ".md"})
 HTML_SUFFIXES = frozenset({".html", ".htm", ".xhtml"})
 DEFAULT_MAX_FILE_BYTES = 20 * 1024 * 1024
-DEFAULT_BATCH_SIZE = 32  # small: batches stream through the workers, and progress moves per batch
+DEFAULT_BATCH_SIZE = 64  # small: batches stream through the workers, and progress moves per batch
 
 
 def _env(name: str, default: str) -> str:
