@@ -38,20 +38,33 @@ def prefect_server(tmp_path_factory):
         server.stop()
 
 
-@pytest.fixture
-def prefect_env(prefect_server, tmp_path) -> dict[str, str]:
-    """Environment for a newsflow subprocess that talks to the test server."""
+def newsflow_env(api_url: str, root: Path, **extra: str) -> dict[str, str]:
+    """Environment for a newsflow subprocess that talks to the Prefect server at `api_url`, with
+    every per-user folder (Prefect's client state, models, caches) under `root`.
+
+    NEWSFLOW_WORKERS=1: the stages run in-process unless a test asks for workers
+    (tests/flows/test_parallel_ingest.py does, with --workers and --dask-address); a test about
+    something else should not pay for starting a cluster on each run.
+    """
     env = dict(os.environ)
     env.update(
         {
-            "PREFECT_API_URL": prefect_server.api_url,
-            "PREFECT_HOME": str(tmp_path / "prefect-client"),
+            "PREFECT_API_URL": api_url,
+            "PREFECT_HOME": str(root / "prefect-client"),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "ARGOS_PACKAGES_DIR": str(tmp_path / "argos-packages"),
-            "XDG_CACHE_HOME": str(tmp_path / "cache"),
-            "XDG_CONFIG_HOME": str(tmp_path / "config"),
-            "XDG_DATA_HOME": str(tmp_path / "data"),
-            "NEWSFLOW_WAREHOUSE": str(tmp_path / "news.duckdb"),
+            "ARGOS_PACKAGES_DIR": str(root / "argos-packages"),
+            "XDG_CACHE_HOME": str(root / "cache"),
+            "XDG_CONFIG_HOME": str(root / "config"),
+            "XDG_DATA_HOME": str(root / "data"),
+            "NEWSFLOW_WORKERS": "1",
+            **extra,
         }
     )
+    env.pop("NEWSFLOW_DASK_ADDRESS", None)
     return env
+
+
+@pytest.fixture
+def prefect_env(prefect_server, tmp_path) -> dict[str, str]:
+    """Environment for a newsflow subprocess that talks to the test server."""
+    return newsflow_env(prefect_server.api_url, tmp_path, NEWSFLOW_WAREHOUSE=str(tmp_path / "news.duckdb"))

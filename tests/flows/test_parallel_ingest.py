@@ -20,7 +20,7 @@ import pytest
 
 from bench.corpus import build_corpus
 from pipeline.translate.build_package import build_tiny_package
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, newsflow_env
 from tests.flows.processes import descendants, wait_for
 
 pytestmark = pytest.mark.server
@@ -90,21 +90,8 @@ def corpus(tmp_path_factory) -> Path:
 def module_env(prefect_server, tmp_path_factory) -> dict[str, str]:
     """One environment for every run here, with the test Indonesian model installed."""
     home = tmp_path_factory.mktemp("parallel-home")
-    env = dict(os.environ)
-    env.update(
-        {
-            "PREFECT_API_URL": prefect_server.api_url,
-            "PREFECT_HOME": str(home / "prefect-client"),
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "ARGOS_PACKAGES_DIR": str(home / "argos-packages"),
-            "XDG_CACHE_HOME": str(home / "cache"),
-            "XDG_CONFIG_HOME": str(home / "config"),
-            "XDG_DATA_HOME": str(home / "data"),
-            "NEWSFLOW_HOME": str(home),
-        }
-    )
-    env.pop("NEWSFLOW_WORKERS", None)
-    env.pop("NEWSFLOW_DASK_ADDRESS", None)
+    env = newsflow_env(prefect_server.api_url, home, NEWSFLOW_HOME=str(home))
+    env.pop("NEWSFLOW_WORKERS")  # the runs here say where their stages run
     newsflow(["models", "install", "--file", str(build_tiny_package(home / "package"))], env)
     return env
 

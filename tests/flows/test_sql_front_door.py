@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, newsflow_env
 
 pytestmark = pytest.mark.server
 
@@ -47,19 +46,11 @@ def shop(prefect_server, tmp_path_factory):
     root = tmp_path_factory.mktemp("front-door")
     home = root / "home"
     home.mkdir()
-    env = dict(os.environ)
-    env.update(
-        {
-            "PREFECT_API_URL": prefect_server.api_url,
-            "PREFECT_HOME": str(root / "prefect-client"),
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "ARGOS_PACKAGES_DIR": str(root / "argos-packages"),
-            "XDG_CACHE_HOME": str(root / "cache"),
-            "XDG_CONFIG_HOME": str(root / "config"),
-            "XDG_DATA_HOME": str(root / "data"),
-            "HOME": str(home),  # where DuckDB would install extensions: must stay empty
-            "NEWSFLOW_WAREHOUSE": str(root / "data-dir" / "news.duckdb"),
-        }
+    env = newsflow_env(
+        prefect_server.api_url,
+        root,
+        HOME=str(home),  # where DuckDB would install extensions: must stay empty
+        NEWSFLOW_WAREHOUSE=str(root / "data-dir" / "news.duckdb"),
     )
     warehouse = Path(env["NEWSFLOW_WAREHOUSE"])
     newsflow(["ingest", "seeds"], env)

@@ -1,0 +1,20 @@
+"""Where the stages run, as chosen for a run (the runs themselves: test_parallel_ingest.py)."""
+
+from flows.task_runners import SMALL_RUN_FILES, Workers
+from pipeline.translate.engine import cpu_count
+
+
+def test_by_default_a_big_run_uses_every_core_and_a_small_one_stays_in_process():
+    big = Workers.choose(workers=None, dask_address=None, files_ahead=SMALL_RUN_FILES)
+    assert big.count == cpu_count() and big.in_process == (cpu_count() == 1)
+    small = Workers.choose(workers=None, dask_address=None, files_ahead=SMALL_RUN_FILES - 1)
+    assert small.in_process and "own process" in small.describe()
+
+
+def test_asking_for_workers_or_a_cluster_is_honoured_whatever_the_run_size():
+    asked = Workers.choose(workers=2, dask_address=None, files_ahead=3)
+    assert asked.count == 2 and not asked.in_process and "2 local worker processes" in asked.describe()
+    assert Workers.choose(workers=1, dask_address=None, files_ahead=10_000).in_process
+    remote = Workers.choose(workers=4, dask_address="tcp://10.0.0.5:8786", files_ahead=3)
+    assert remote.dask_address == "tcp://10.0.0.5:8786" and not remote.in_process
+    assert "the Dask cluster at tcp://10.0.0.5:8786" == remote.describe()
