@@ -37,6 +37,7 @@ from pipeline.translate.cache import PrefetchedTranslationCache, prefetch
 from pipeline.translate.stage import sentences_to_translate
 from flows.task_runners import SMALL_RUN_FILES, Done, Workers, this_worker_host, workers_per_host
 from pipeline.warehouse import (
+    BatchCounts,
     InterruptedRun,
     RunCounts,
     Warehouse,
@@ -176,12 +177,20 @@ def translate_batch(
 
 
 @task(name="write to warehouse", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
-def write_batch(batch: DocumentBatch, warehouse_path: Path, run_id: str, translations: PrefetchedTranslationCache | None = None):
-    """The batch's articles and rejections, and the translations its worker made (for the cache)."""
+def write_batch(
+    batch: DocumentBatch,
+    warehouse_path: Path,
+    run_id: str,
+    translations: PrefetchedTranslationCache | None = None,
+    then_look_up: Sequence[str] = (),
+) -> tuple[BatchCounts, dict[str, str]]:
+    """The batch's articles and rejections, and the translations its worker made (for the cache);
+    then the fingerprints stored for `then_look_up` (the next batch's files), in the same open."""
     with Warehouse.open(warehouse_path) as warehouse:
         for model, pairs in (translations.new_pairs() if translations is not None else {}).items():
             warehouse.store_translations(model, pairs)
-        return warehouse.write_batch(batch.docs, run_id=run_id, ingested_at=_now())
+        counts = warehouse.write_batch(batch.docs, run_id=run_id, ingested_at=_now())
+        return counts, (warehouse.known_fingerprints(then_look_up) if then_look_up else {})
 
 
 # The two reads below run once per batch in the flow process, as plain calls rather than Prefect
@@ -291,22 +300,26 @@ class _BatchPipeline:
         self.workers_by_host = workers_per_host(runner)
         # Two batches per worker keep every worker busy while the flow writes; more would only
         # hold more documents in memory.
-        self.in_flight = 2 * max(1, sum(self.workers_by_host.values())) + 1
+        self.in_flight = 2 * max(1, sum(self.workers_by_host.values()))
 
     def add(self, paths: list[Path], root: Path) -> None:
-        clock = time.perf_counter()
-        stored = stored_fingerprints(self.warehouse_path, [display_path(path, root) for path in paths])
-        self._flow_seconds("skip unchanged", clock)
+        source_paths = [display_path(path, root) for path in paths]
+        if len(self.window) >= self.in_flight:
+            stored = self._write_oldest(then_look_up=source_paths)  # one open of the warehouse for both
+        else:
+            clock = time.perf_counter()
+            stored = stored_fingerprints(self.warehouse_path, source_paths)
+            self._flow_seconds("skip unchanged", clock)
         prepared = self.runner.submit(prepare_batch, {"paths": paths, "root": root, "stored": stored, **self.load_options})
         self.window.append(_InFlight(files=len(paths), prepared=prepared))
-        while len(self.window) >= self.in_flight:
-            self._write_oldest()
 
     def finish(self) -> None:
         while self.window:
             self._write_oldest()
 
-    def _write_oldest(self) -> None:
+    def _write_oldest(self, then_look_up: list[str] | None = None) -> dict[str, str]:
+        """Write the oldest batch once it is through the stages; with `then_look_up`, also read
+        the fingerprints stored for those paths (the next batch's) in the same open."""
         for waiting in list(self.window)[1:]:  # start translations that are ready, so workers stay busy
             if waiting.translated is None and _is_done(waiting.prepared):
                 self._submit_translation(waiting)
@@ -315,11 +328,12 @@ class _BatchPipeline:
             self._submit_translation(oldest)
         batch, translations = oldest.translated.result()
         clock = time.perf_counter()
-        counts = write_batch(batch, self.warehouse_path, self.summary.run_id, translations)
+        counts, stored = write_batch(batch, self.warehouse_path, self.summary.run_id, translations, then_look_up or [])
         self._flow_seconds("warehouse", clock)
         self.window.popleft()
         _tally(self.summary, batch, counts)
         _report("processed", oldest.files)
+        return stored
 
     def _submit_translation(self, waiting: _InFlight) -> None:
         batch: DocumentBatch = waiting.prepared.result()
