@@ -299,8 +299,9 @@ class _BatchPipeline:
         self.window: deque[_InFlight] = deque()
         self.workers_by_host = workers_per_host(runner)
         # Two batches per worker keep every worker busy while the flow writes; more would only
-        # hold more documents in memory.
-        self.in_flight = 2 * max(1, sum(self.workers_by_host.values()))
+        # hold more documents in memory. In-process, a batch is done when submitted: write it then.
+        workers = sum(self.workers_by_host.values())
+        self.in_flight = 2 * workers if workers else 1
 
     def add(self, paths: list[Path], root: Path) -> None:
         source_paths = [display_path(path, root) for path in paths]
