@@ -56,6 +56,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.corpus import PROJECT_ROOT, build_corpus
+from bench.soak_bench import isolated_environment as soak_environment
 from bench.processes import ProcessTreeSampler, stop_group, user_cluster
 
 TARGET_SPEEDUP = 1.7
@@ -95,17 +96,9 @@ class Run:
 
 
 def isolated_environment(work: Path, api_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "NEWSFLOW_", "ARGOS_", "DASK_"))}
-    env.update(
-        NEWSFLOW_HOME=str(work),
-        NEWSFLOW_STATE=str(work / "state"),
-        PREFECT_API_URL=api_url,
-        ARGOS_PACKAGES_DIR=str(work / "argos-packages"),
-        XDG_DATA_HOME=str(work / "xdg-data"),
-        XDG_CONFIG_HOME=str(work / "xdg-config"),
-        XDG_CACHE_HOME=str(work / "xdg-cache"),
-        PYTHONUNBUFFERED="1",
-    )
+    """The soak benchmark's isolated environment, on the shared Prefect server, with no Dask settings."""
+    env = {k: v for k, v in soak_environment(work).items() if not k.startswith("DASK_") and k != "NEWSFLOW_SERVER_PORT"}
+    env.update(NEWSFLOW_HOME=str(work), PREFECT_API_URL=api_url)
     return env
 
 

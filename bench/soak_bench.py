@@ -45,10 +45,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.corpus import PROJECT_ROOT, source_documents, with_closing_line
+from pipeline.settings import DEFAULT_BATCH_SIZE as PROJECT_BATCH_SIZE
 
 CORPUS_DIR = PROJECT_ROOT / "bench" / ".corpus" / "soak"
 INDONESIAN_SEED = "004_2d2b0ea8dc19c5b8"
-PROJECT_BATCH_SIZE = 256  # pipeline.settings.DEFAULT_BATCH_SIZE
 PROBE_FLAG = "--as-newsflow"
 COPY_SENTENCE_START = "Ini adalah salinan korpus nomor"
 _DIGITS_ID = ("nol", "satu", "dua", "tiga", "empat", "lima", "enam", "tujuh", "delapan", "sembilan")
