@@ -32,7 +32,13 @@ from pipeline.language import detect_language
 from pipeline.record import Document
 from pipeline.settings import load_settings
 from pipeline.sources import confining_folder, display_path, input_folders, iter_files, load_document
-from pipeline.translate import WarehouseTranslationCache, install_hint, missing_model_languages, translate_documents
+from pipeline.translate import (
+    WarehouseTranslationCache,
+    install_hint,
+    list_installed_packages,
+    missing_model_languages,
+    translate_documents,
+)
 from pipeline.translate.cache import PrefetchedTranslationCache, prefetch
 from pipeline.translate.stage import sentences_to_translate
 from flows.task_runners import SMALL_RUN_FILES, Done, Workers, this_worker_host, workers_per_host
@@ -298,6 +304,7 @@ class _BatchPipeline:
         self.load_options = load_options
         self.window: deque[_InFlight] = deque()
         self.workers_by_host = workers_per_host(runner)
+        self._models = None
         # Two batches per worker keep every worker busy while the flow writes; more would only
         # hold more documents in memory. In-process, a batch is done when submitted: write it then.
         workers = sum(self.workers_by_host.values())
@@ -338,11 +345,11 @@ class _BatchPipeline:
 
     def _submit_translation(self, waiting: _InFlight) -> None:
         batch: DocumentBatch = waiting.prepared.result()
-        needed = sentences_to_translate(batch.docs, target="en")
+        needed = sentences_to_translate(batch.docs, target="en", models=self._installed_models(batch))
         if not any(needed.values()):
             # nothing to send a model: statuses only (not_needed, missing_model), done here
             clock = time.perf_counter()
-            docs = translate_documents(batch.docs)
+            docs = translate_documents(batch.docs, models=self._installed_models(batch))
             self._flow_seconds("translate", clock)
             waiting.translated = Done((DocumentBatch(docs, batch.unchanged, batch.stage_seconds, batch.ran_on), None))
             return
@@ -352,6 +359,13 @@ class _BatchPipeline:
         waiting.translated = self.runner.submit(
             translate_batch, {"batch": batch, "cache": cache, "workers_by_host": self.workers_by_host}
         )
+
+    def _installed_models(self, batch: DocumentBatch):
+        """The installed packages, listed once per run and only once a batch needs a model
+        (listing imports argostranslate); None lets the stage list them itself."""
+        if self._models is None and any(doc.language not in (None, "en", "und") for doc in batch.docs if not doc.rejected):
+            self._models = list_installed_packages()
+        return self._models
 
     def _flow_seconds(self, stage: str, started: float) -> None:
         seconds = self.summary.stage_seconds
