@@ -22,7 +22,15 @@ $(STAMP): requirements.lock requirements-dev.lock requirements-argos.lock pyproj
 run: $(STAMP)
 	$(BIN)/newsflow ingest seeds
 
-test: $(STAMP)
+# The report test opens the page in Debian's Chromium; as root, `make test` installs it when missing.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the report test"; \
+		apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; \
+	else echo "no $(CHROMIUM): the report's browser test will be skipped (install Debian's chromium package)"; fi
+
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
