@@ -41,7 +41,7 @@ from pipeline.translate import (
 )
 from pipeline.translate.cache import PrefetchedTranslationCache, prefetch
 from pipeline.translate.stage import sentences_to_translate
-from flows.task_runners import SMALL_RUN_FILES, Done, Workers, this_worker_host, workers_per_host
+from flows.task_runners import SMALL_RUN_FILES, Done, Workers, reuse_prefect_tls_contexts, this_worker_host, workers_per_host
 from pipeline.warehouse import (
     BatchCounts,
     InterruptedRun,
@@ -391,6 +391,7 @@ def ingest(
     `workers`: local worker processes (default NEWSFLOW_WORKERS, else every core; 1 runs the
     stages in the flow's own process); `dask_address`: run them on that Dask cluster instead."""
     settings = load_settings()
+    reuse_prefect_tls_contexts()
     warehouse_path = Path(warehouse) if warehouse else settings.warehouse_path
     inputs = list(paths) if paths else [str(settings.seeds_dir)]
     max_bytes = max_file_bytes or settings.max_file_bytes

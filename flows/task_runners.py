@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +30,7 @@ class Workers:
 
     count: int
     dask_address: str | None = None
+    small_run: bool = False  # in-process because the run is small, not because it was asked
 
     @classmethod
     def choose(cls, *, workers: int | None, dask_address: str | None, files_ahead: int) -> "Workers":
@@ -36,7 +38,9 @@ class Workers:
         if dask_address:
             return cls(count=0, dask_address=dask_address)
         if workers is None:
-            return cls(count=1 if files_ahead < SMALL_RUN_FILES else cpu_count())
+            if files_ahead < SMALL_RUN_FILES:
+                return cls(count=1, small_run=True)
+            return cls(count=cpu_count())
         return cls(count=max(1, workers))
 
     @property
@@ -46,6 +50,8 @@ class Workers:
     def describe(self) -> str:
         if self.dask_address:
             return f"the Dask cluster at {self.dask_address}"
+        if self.in_process and self.small_run:
+            return f"the flow's own process (fewer than {SMALL_RUN_FILES} files: not worth starting workers)"
         if self.in_process:
             return "the flow's own process (--workers 1)"
         return f"{self.count} local worker processes (a Dask LocalCluster)"
@@ -59,8 +65,11 @@ class Workers:
             return
         from prefect_dask import DaskTaskRunner
 
+        from flows.dask_plugins import ReuseTlsContexts
+
         if self.dask_address:
             with DaskTaskRunner(address=self.dask_address) as runner:
+                runner.client.register_plugin(ReuseTlsContexts())
                 yield runner
             return
         from distributed import LocalCluster
@@ -74,6 +83,7 @@ class Workers:
             silence_logs=logging.ERROR,
         )
         with cluster, DaskTaskRunner(cluster=cluster) as runner:
+            runner.client.register_plugin(ReuseTlsContexts())
             try:
                 yield runner
             except BaseException:
@@ -81,6 +91,38 @@ class Workers:
                 # workers; what they were doing is not needed any more.
                 _kill_worker_processes(cluster)
                 raise
+
+
+def reuse_prefect_tls_contexts() -> None:
+    """Prefect builds a new TLS context, reading the whole CA bundle, for every API client it
+    makes, and a task run on a Dask worker makes a client per task: measured here, about a third
+    of the bookkeeping of a small task on a worker. Give Prefect's client module a
+    `create_default_context` that builds each distinct context once per process. (Upstream:
+    PrefectHQ/prefect#19106 lets callers pass a context; Prefect 3.9 does not yet.)"""
+    import prefect.client.orchestration as orchestration
+
+    if not isinstance(orchestration.ssl, _SslReusingContexts):
+        orchestration.ssl = _SslReusingContexts(orchestration.ssl)
+
+
+class _SslReusingContexts:
+    """The `ssl` module, except that create_default_context returns one context per argument set."""
+
+    def __init__(self, ssl_module):
+        self._ssl = ssl_module
+        self._contexts: dict[tuple, Any] = {}
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ssl, name)
+
+    def create_default_context(self, purpose=None, *, cafile=None, capath=None, cadata=None):
+        purpose = purpose if purpose is not None else self._ssl.Purpose.SERVER_AUTH
+        key = (purpose, cafile, capath, cadata)
+        with self._lock:
+            if key not in self._contexts:
+                self._contexts[key] = self._ssl.create_default_context(purpose, cafile=cafile, capath=capath, cadata=cadata)
+            return self._contexts[key]
 
 
 def _kill_worker_processes(cluster) -> None:

@@ -1,6 +1,11 @@
 """Where the stages run, as chosen for a run (the runs themselves: test_parallel_ingest.py)."""
 
-from flows.task_runners import SMALL_RUN_FILES, Workers
+import ssl
+
+import certifi
+
+from flows.dask_plugins import ReuseTlsContexts
+from flows.task_runners import SMALL_RUN_FILES, Workers, reuse_prefect_tls_contexts
 from pipeline.translate.engine import cpu_count
 
 
@@ -8,7 +13,8 @@ def test_by_default_a_big_run_uses_every_core_and_a_small_one_stays_in_process()
     big = Workers.choose(workers=None, dask_address=None, files_ahead=SMALL_RUN_FILES)
     assert big.count == cpu_count() and big.in_process == (cpu_count() == 1)
     small = Workers.choose(workers=None, dask_address=None, files_ahead=SMALL_RUN_FILES - 1)
-    assert small.in_process and "own process" in small.describe()
+    assert small.in_process and f"fewer than {SMALL_RUN_FILES} files" in small.describe()
+    assert "--workers 1" in Workers.choose(workers=1, dask_address=None, files_ahead=3).describe()
 
 
 def test_asking_for_workers_or_a_cluster_is_honoured_whatever_the_run_size():
@@ -18,3 +24,16 @@ def test_asking_for_workers_or_a_cluster_is_honoured_whatever_the_run_size():
     remote = Workers.choose(workers=4, dask_address="tcp://10.0.0.5:8786", files_ahead=3)
     assert remote.dask_address == "tcp://10.0.0.5:8786" and not remote.in_process
     assert "the Dask cluster at tcp://10.0.0.5:8786" == remote.describe()
+
+
+def test_prefect_clients_in_a_process_share_one_tls_context_per_certificate_set():
+    import prefect.client.orchestration as orchestration
+
+    ReuseTlsContexts().setup(worker=None)  # what every Dask worker runs when it starts
+    reuse_prefect_tls_contexts()  # twice is harmless
+    made = orchestration.ssl.create_default_context(cafile=certifi.where())
+    assert isinstance(made, ssl.SSLContext)
+    assert orchestration.ssl.create_default_context(cafile=certifi.where()) is made
+    assert orchestration.ssl.create_default_context() is not made  # another certificate set, another context
+    assert orchestration.ssl.CERT_NONE == ssl.CERT_NONE  # the rest of the module is the real one
+    assert ssl.create_default_context(cafile=certifi.where()) is not made  # nobody else's ssl changed
