@@ -300,17 +300,91 @@ def _print_result(result, output_format: str, number: int, total: int) -> None:
 
 @app.command()
 def export(
-    table: Optional[str] = typer.Argument(None, help="Table or view to export, e.g. articles (or use --query)."),
-    to: Path = typer.Option(..., "--to", help="File to write; the format comes from its suffix (.parquet, .csv, .json, .jsonl)."),
-    query: Optional[str] = typer.Option(None, "--query", "-q", help="Export the result of this query instead of a table."),
-    file_format: Optional[str] = typer.Option(None, "--format", "-f", help="parquet, csv, json (one array) or jsonl (one object per line)."),
+    table: Optional[str] = typer.Argument(None, help="Table or view to export (default: articles, with their paragraphs' languages)."),
+    output: Optional[Path] = typer.Option(
+        None, "--output", "-o", "--to", help="File to write (default ./articles.<format>); the format comes from its suffix unless --format says."
+    ),
+    where: Optional[str] = typer.Option(None, "--where", help="Only the articles matching this SQL condition, e.g. \"language = 'id'\"."),
+    query: Optional[str] = typer.Option(None, "--query", "-q", help="Export the result of this query instead."),
+    file_format: Optional[str] = typer.Option(None, "--format", "-f", help="parquet (default), csv, jsonl (one object per line) or json (one array)."),
     warehouse: Optional[Path] = WarehouseOption,
 ) -> None:
-    """Write a table or a query result to a file (the front door's queries cannot write files)."""
+    """Write the articles, a table or a query result to a file, streaming (the front door's queries cannot write files)."""
     from pipeline.export import export as export_rows
 
-    result = export_rows(_warehouse_path(warehouse), to, table=table, query=query, file_format=file_format)
+    result = export_rows(_warehouse_path(warehouse), output, table=table, query=query, where=where, file_format=file_format)
     console.print(f"exported {result.rows} row{'s' if result.rows != 1 else ''} to {result.path} ({result.file_format})", highlight=False)
+
+
+@app.command()
+def search(
+    words: str = typer.Argument(..., help='What to look for, e.g. "kim jong un", in any language the articles are in.'),
+    language: Optional[str] = typer.Option(None, "--language", "-l", help="Only articles in this language (ISO 639-1, e.g. id)."),
+    since: Optional[datetime] = typer.Option(
+        None, "--since", formats=["%Y-%m-%d"], help="Only articles published on or after this day (undated ones are left out)."
+    ),
+    limit: int = typer.Option(20, "--limit", "-n", min=1, help="At most this many articles."),
+    all_words: bool = typer.Option(False, "--all-words", help="Only articles with every word (default: any word, best first)."),
+    output_format: str = typer.Option("table", "--format", "-f", help="table or json."),
+    warehouse: Optional[Path] = WarehouseOption,
+) -> None:
+    """Find articles by their words (BM25 over titles and texts, original and English), best first."""
+    from rich.text import Text
+
+    from pipeline.search import search_warehouse
+
+    if output_format not in ("table", "json"):
+        raise CommandError(f"unknown --format {output_format!r}: use table or json")
+    hits, index = search_warehouse(
+        _warehouse_path(warehouse), words, language=language, since=since.date() if since else None, limit=limit, all_words=all_words
+    )
+    if not index.current:
+        err_console.print(
+            f"note: the search index was built at {index.built_at:%Y-%m-%d %H:%M} UTC and the articles changed since; "
+            "the next `newsflow ingest` run brings it up to date",
+            style="yellow",
+            highlight=False,
+        )
+    if output_format == "json":
+        payload = [dict(vars(hit)) for hit in hits]
+        sys.stdout.write(json.dumps(payload, default=_json_default, ensure_ascii=False, indent=2) + "\n")
+        return
+    table = Table(show_edge=False, show_lines=True)
+    for column, justify in (("score", "right"), ("title", "left"), ("language", "left"), ("date", "left"), ("source", "left"), ("snippet", "left")):
+        table.add_column(column, justify=justify, overflow="fold")
+    for hit in hits:
+        date_text = f"{hit.published_at:%Y-%m-%d}" if hit.published_at else ""
+        cells = (f"{hit.score:.2f}", hit.title or "(no title)", hit.language, date_text, hit.site_name or hit.source_path, hit.snippet)
+        table.add_row(*(Text(cell) for cell in cells))  # Text: brackets in articles are not markup
+    console.print(table, highlight=False)
+    console.print(f"{len(hits)} article{'s' if len(hits) != 1 else ''}", style="dim")
+
+
+@app.command()
+def duplicates(
+    warehouse: Optional[Path] = WarehouseOption,
+    output_format: str = typer.Option("table", "--format", "-f", help="table or json."),
+    min_similarity: float = typer.Option(
+        0.0, "--min-similarity", min=0.0, max=1.0, help="Only duplicates at least this similar to their cluster's first article (0..1)."
+    ),
+) -> None:
+    """List clusters of the same story: syndicated copies and translations, with their first-seen article."""
+    from pipeline.duplicates import DuplicatesNotBuilt, clusters_as_json, clusters_table, duplicate_clusters
+    from pipeline.warehouse import Warehouse
+
+    if output_format not in ("table", "json"):
+        raise CommandError(f"unknown --format {output_format!r}: use table or json")
+    with Warehouse.open(_warehouse_path(warehouse), read_only=True) as store:
+        try:
+            clusters = duplicate_clusters(store.query, min_similarity)
+        except DuplicatesNotBuilt as error:
+            raise CommandError(str(error)) from None
+    if output_format == "json":
+        sys.stdout.write(json.dumps(clusters_as_json(clusters), ensure_ascii=False, indent=2) + "\n")
+        return
+    console.print(clusters_table(clusters), highlight=False)
+    copies = sum(len(cluster.duplicates) for cluster in clusters)
+    console.print(f"{len(clusters)} cluster{'s' if len(clusters) != 1 else ''}, {copies} duplicate{'s' if copies != 1 else ''}", style="dim")
 
 
 def _json_default(value):
@@ -508,6 +582,93 @@ def status(warehouse: Optional[Path] = WarehouseOption) -> None:
         console.print("Translation models: none installed (`newsflow models install LANG`)")
 
 
+sources_app = typer.Typer(help="Follow news on the web: feeds, sitemaps and pages, polled by each scheduled run.", no_args_is_help=True)
+app.add_typer(sources_app, name="sources")
+
+
+@sources_app.command("add")
+def sources_add(
+    url: str = typer.Argument(..., help="A feed (RSS, Atom, JSON Feed), a sitemap (or index), or a page; a page announcing a feed means its feed."),
+    kind: Optional[str] = typer.Option(None, "--kind", help="feed, sitemap or page (default: detected by fetching the URL once)."),
+    every: str = typer.Option("30m", "--every", help="Poll it at most this often, e.g. 30m, 2h, 1d."),
+    language: Optional[str] = typer.Option(None, "--language", help="Its language (ISO 639-1, e.g. id), if known."),
+    warehouse: Optional[Path] = WarehouseOption,
+) -> None:
+    """Follow a feed, sitemap or page: each scheduled run of `newsflow serve` polls it when due."""
+    from pipeline.warehouse import Warehouse
+    from pipeline.web import FetchSettings, detect_source
+    from pipeline.web.discover import KINDS, canonical_url
+    from pipeline.web.fetch import FetchError
+    from pipeline.web.sources import add_source, format_every, parse_every
+
+    try:
+        every_seconds = parse_every(every)
+    except ValueError as error:
+        raise CommandError(f"--every: {error}") from None
+    if kind is not None and kind not in KINDS:
+        raise CommandError(f"unknown --kind {kind!r}: use feed, sitemap or page")
+    source_url, source_kind = canonical_url(url), kind
+    if kind is None:
+        try:
+            source_kind, feeds = detect_source(url, FetchSettings())
+        except FetchError as error:
+            raise CommandError(f"could not tell what {url} is: {error.detail} (give --kind to add it anyway)") from None
+        if feeds:
+            source_url, source_kind = feeds[0], "feed"
+            others = f"; it also announces {', '.join(feeds[1:])}" if feeds[1:] else ""
+            console.print(f"{url} is a page announcing a feed: following the feed {source_url}{others}", highlight=False)
+    with Warehouse.open(_warehouse_path(warehouse)) as store:
+        new = add_source(store._db, source_url, kind=source_kind, every_seconds=every_seconds, language=language)
+    console.print(
+        f"{'Following' if new else 'Updated'} {source_url} ({source_kind}, polled at most every {format_every(every_seconds)}"
+        f"{f', language {language}' if language else ''}); each scheduled run of `newsflow serve` polls it when due.",
+        highlight=False,
+    )
+
+
+@sources_app.command("list")
+def sources_list(warehouse: Optional[Path] = WarehouseOption) -> None:
+    """The followed sources: when each was last polled, what it found, and which keep failing."""
+    from pipeline.warehouse import Warehouse, WarehouseMissingError
+    from pipeline.web.sources import format_every, list_sources
+
+    try:
+        with Warehouse.open(_warehouse_path(warehouse), read_only=True) as store:
+            sources = list_sources(store._db)
+    except WarehouseMissingError:
+        sources = []
+    if not sources:
+        console.print("No web sources followed yet: `newsflow sources add URL` follows a feed, sitemap or page.")
+        return
+    table = Table(show_edge=False)
+    for column in ("url", "kind", "every", "last polled", "status", "articles", "failures"):
+        table.add_column(column, overflow="fold", justify="right" if column in ("articles", "failures") else "left")
+    for source in sources:
+        status = source.last_status or "not polled yet"
+        table.add_row(
+            source.url, source.kind, format_every(source.every_seconds), str(source.last_polled_at or "never")[:19],
+            f"FAILING: {status}" if source.failing else status, str(source.articles_found), str(source.consecutive_failures),
+        )
+    console.print(table)
+    for source in sources:
+        if source.failing:
+            console.print(f"{source.url} failed {source.consecutive_failures} polls in a row: {source.last_detail}", style="yellow", highlight=False)
+
+
+@sources_app.command("remove")
+def sources_remove(url: str = typer.Argument(..., help="The URL as `newsflow sources list` shows it."), warehouse: Optional[Path] = WarehouseOption) -> None:
+    """Stop following a source (articles already stored stay)."""
+    from pipeline.warehouse import Warehouse
+    from pipeline.web.discover import canonical_url
+    from pipeline.web.sources import remove_source
+
+    with Warehouse.open(_warehouse_path(warehouse)) as store:
+        removed = remove_source(store._db, canonical_url(url))
+    if not removed:
+        raise CommandError(f"{url} is not followed (`newsflow sources list` shows what is)")
+    console.print(f"No longer following {canonical_url(url)}; its articles stay in the warehouse.", highlight=False)
+
+
 server_app = typer.Typer(help="Run or stop the project's local Prefect server (API and UI).")
 app.add_typer(server_app, name="server")
 
@@ -629,6 +790,19 @@ def serve(
     finally:
         if local is not None:
             local.stop()
+
+
+@app.command()
+def report(
+    output: Path = typer.Option(Path("report.html"), "--output", "-o", help="HTML file to write (replaced whole)."),
+    warehouse: Optional[Path] = WarehouseOption,
+) -> None:
+    """Write one self-contained HTML page (opens offline) that pictures the archive: articles per day,
+    translation coverage, top sites, duplicate clusters, rejected files and the last runs."""
+    from pipeline.report import write_report
+
+    result = write_report(_warehouse_path(warehouse), output)
+    console.print(f"wrote {result.path} ({result.articles} article{'s' if result.articles != 1 else ''}, {result.charts} chart{'s' if result.charts != 1 else ''}): open it in a browser", highlight=False)
 
 
 def main() -> None:

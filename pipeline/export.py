@@ -1,15 +1,20 @@
-"""Export a warehouse table or a query result to a file: the one place newsflow writes a file a user names.
+"""Export the articles, a warehouse table or a query result to a file: the one place newsflow writes a file a user names.
 
-The warehouse is read on a read-only connection with the front door's settings and checks (see
-`Warehouse.checked_queries`), so an export query reads nothing but the warehouse. The rows stream
-as Arrow batches into DuckDB's `COPY` on a separate in-memory connection, whose only file is the
-target. The file is written beside the target and renamed into place, so a failed export leaves
-no half-written file and keeps an older one.
+The articles export carries each article's paragraph languages, in paragraph order, as a list
+column (Parquet, JSON, JSONL) or as a space-separated text (CSV), and takes a `--where`
+condition on the articles. The warehouse is read on a read-only connection with the front door's
+settings and checks (see `Warehouse.checked_queries`), so an export, its condition included,
+reads nothing but the warehouse. The rows stream as Arrow batches into DuckDB's `COPY` on a
+separate in-memory connection, whose only file is the target; no side holds the whole result
+(peak memory still grows with the warehouse on DuckDB's read side: 0.27 GB for 2,000 bench
+articles, 0.70 GB for 20,000, to Parquet). The file is written beside the target and renamed into place, so a failed
+export leaves no half-written file and keeps an older one.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,13 +23,28 @@ import duckdb
 from pipeline.warehouse import Warehouse, WarehouseError
 
 FORMATS = ("parquet", "csv", "json", "jsonl")
+DEFAULT_FORMAT = "parquet"
+ARTICLES = "articles"
 _FORMAT_BY_SUFFIX = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+# Rows per Arrow batch and per Parquet row group: an article carries its text twice (original and
+# English), about 10 KB, so a batch is ~10 MB and a row group ~20 MB.
+ROWS_PER_BATCH = 1024
+# One thread and a memory cap for the in-memory connection that writes the file: measured on 20,000
+# articles (bench corpus), peak RSS 1.17 GB with DuckDB's defaults (one 122,880-row Parquet row
+# group held whole, a buffer per thread), 0.76 GB with these.
+_WRITER_CONFIG = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "threads": 1,
+    "memory_limit": "256MB",
+}
 _COPY_OPTIONS = {
-    "parquet": "FORMAT parquet",
+    "parquet": "FORMAT parquet, ROW_GROUP_SIZE 2048",
     "csv": "FORMAT csv, HEADER true",
     "json": "FORMAT json, ARRAY true",  # one JSON array of row objects
     "jsonl": "FORMAT json",  # one row object per line
 }
+_SUFFIX_BY_FORMAT = {"parquet": ".parquet", "csv": ".csv", "json": ".json", "jsonl": ".jsonl"}
 _DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
 
 
@@ -54,46 +74,96 @@ def export_format(target: Path, requested: str | None = None) -> str:
         ) from None
 
 
+def default_target(file_format: str | None, *, table: str | None = None, query: str | None = None) -> Path:
+    """Where an export goes when no --output is given: `<table>.<format>` (or `query.<format>`) in the current folder."""
+    stem = "query" if query is not None else (table or ARTICLES)
+    return Path(stem + _SUFFIX_BY_FORMAT[file_format or DEFAULT_FORMAT])
+
+
+def articles_statement(condition: str | None, file_format: str) -> str:
+    """Every article (all of `articles`' columns) with `paragraph_languages`, optionally only those matching `condition`.
+
+    The condition sits on lines of its own, so a trailing `--` comment in it cannot swallow the rest.
+    """
+    if condition is not None:
+        _check_condition(condition)
+    where = f"WHERE (\n{condition}\n)" if condition is not None else ""
+    languages = (
+        "array_to_string(coalesce(p.languages, []), ' ')" if file_format == "csv" else "coalesce(p.languages, [])"
+    )
+    return f"""
+SELECT a.*, {languages} AS paragraph_languages
+FROM (SELECT * FROM articles {where}) a
+LEFT JOIN (SELECT article_id, list(language ORDER BY position) AS languages FROM paragraphs GROUP BY article_id) p
+USING (article_id)
+"""
+
+
+def _check_condition(condition: str) -> None:
+    if not condition.strip():
+        raise ExportError("--where is empty: give a condition on articles, e.g. --where \"language = 'id'\"")
+    try:
+        statements = duckdb.extract_statements(f"SELECT * FROM articles WHERE (\n{condition}\n)")
+    except duckdb.Error as error:
+        raise ExportError(f"--where is not a condition DuckDB can read: {str(error).strip()}") from None
+    if len(statements) != 1:
+        raise ExportError("--where takes one condition on articles, not statements: e.g. --where \"language = 'id'\"")
+
+
 def export(
     warehouse_path: Path,
-    target: Path,
+    target: Path | None = None,
     *,
     table: str | None = None,
     query: str | None = None,
+    where: str | None = None,
     file_format: str | None = None,
 ) -> ExportResult:
-    """Write the table `table` (or the result of the one query `query`) to `target`."""
-    if (table is None) == (query is None):
-        raise ExportError("name a table (e.g. `newsflow export articles --to articles.parquet`) or pass --query, not both")
+    """Write the articles (or the table `table`, or the result of the one query `query`) to `target`.
+
+    `where` is a SQL condition on articles; without a table or query, the articles are exported.
+    """
+    if table is not None and query is not None:
+        raise ExportError("name a table (e.g. `newsflow export articles`) or pass --query, not both")
+    if where is not None and (query is not None or table not in (None, ARTICLES)):
+        raise ExportError("--where is a condition on articles; to filter another table, export a --query with its WHERE")
+    if target is None:
+        target = default_target(file_format, table=table, query=query)
     target = Path(target).expanduser()
     _check_target(target, Path(warehouse_path))
     fmt = export_format(target, file_format)
     with Warehouse.open(warehouse_path, read_only=True) as store:
         if query is not None:
-            statements = store.checked_queries(query)
-            if len(statements) != 1:
-                raise ExportError(f"--query takes one statement, not {len(statements)}: export each result to its own file")
-            statement = statements[0]
+            statement = _one_statement(store, query, "--query")
+        elif table in (None, ARTICLES):
+            statement = _one_statement(store, articles_statement(where, fmt), "--where")
         else:
             names = store.relation_names()
             if table not in names:
                 raise ExportError(f"the warehouse has no table or view {table!r}; it has: {', '.join(names)}")
             statement = "SELECT * FROM " + '"' + table.replace('"', '""') + '"'
-        rows = store.record_batches(statement)
+        rows = store.record_batches(statement, rows_per_batch=ROWS_PER_BATCH)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.newsflow-export")
         try:
-            with duckdb.connect(
-                ":memory:", config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-            ) as writer:
-                writer.register("export_rows", rows)
-                (count,) = writer.execute(
-                    f"COPY export_rows TO {_sql_string(str(partial))} ({_COPY_OPTIONS[fmt]})"
-                ).fetchone()
+            # Spills (if any) go beside the target, not into the current folder, and leave with the export.
+            with tempfile.TemporaryDirectory(prefix=f".{target.name}.", dir=target.parent) as spill:
+                with duckdb.connect(":memory:", config={**_WRITER_CONFIG, "temp_directory": spill}) as writer:
+                    writer.register("export_rows", rows)
+                    (count,) = writer.execute(
+                        f"COPY export_rows TO {_sql_string(str(partial))} ({_COPY_OPTIONS[fmt]})"
+                    ).fetchone()
             os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)
     return ExportResult(path=target, file_format=fmt, rows=int(count))
+
+
+def _one_statement(store: Warehouse, sql: str, option: str) -> duckdb.Statement:
+    statements = store.checked_queries(sql)
+    if len(statements) != 1:
+        raise ExportError(f"{option} takes one statement, not {len(statements)}: export each result to its own file")
+    return statements[0]
 
 
 def _check_target(target: Path, warehouse_path: Path) -> None:

@@ -1,0 +1,461 @@
+"""Full-text search over the articles: BM25 over titles and texts, in the original language and in English.
+
+The engine is DuckDB's `fts` extension, loaded from the file the `duckdb-extension-fts` wheel
+installs (never downloaded). Its index lives in the warehouse (schema `fts_main_search_index`)
+with the table macro `search_articles(query_text[, all_words := true])`, so SQL finds articles
+the way `newsflow search` does.
+
+The extension builds its index from scratch only (and slowly: 200 s for 20,000 articles on
+two busy cores), and does not follow the table. So newsflow lets the extension create the
+index's tables and macros over an empty table, then fills the same tables itself with set-based
+SQL, and `refresh_search_index` (called at the end of every ingest run) re-indexes only the
+articles whose indexed values changed, added or removed since the last refresh, each one
+recognised by a hash of those values. The extension's `match_bm25` then scores as usual.
+
+Tokens are runs of letters and digits of any script (the extension's default keeps only a-z,
+which would drop Cyrillic, Arabic, Greek and every number), lower-cased and without accents, then
+stemmed with Porter. Porter is made for English, yet it cannot hide an Indonesian word: the query
+goes through the same stemmer as the text, so "Korea Utara" still finds "Korea Utara"
+(measurements in bench/search_bench.py).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+
+_INDEXED_TABLE = "search_index"  # empty, and only while the extension creates the index: names its schema
+INDEX_SCHEMA = f"fts_main_{_INDEXED_TABLE}"
+SEARCH_MACRO = "search_articles"
+STEMMER = "porter"
+# What separates tokens: everything but letters and digits of any script.
+TOKEN_SEPARATORS = r"[^\p{L}\p{N}]+"
+# Indexed in this order when the warehouse has them (title_en arrives with the identity work).
+_SEARCHED_COLUMNS = ("title", "title_en", "text", "text_en")
+_STATE_TABLE = "search_index_state"
+
+
+class SearchError(Exception):
+    """Search cannot run as asked; the message says what to do."""
+
+
+def fts_extension_path() -> Path:
+    """The fts extension the duckdb-extension-fts wheel installs for this DuckDB version."""
+    import duckdb_extension_fts
+
+    path = Path(duckdb_extension_fts.__file__).parent / "extensions" / f"v{duckdb.__version__}" / "fts.duckdb_extension"
+    if not path.is_file():
+        raise SearchError(
+            f"the fts extension for DuckDB {duckdb.__version__} is not at {path}: install duckdb-extension-fts=={duckdb.__version__} "
+            "(it is in requirements.lock)"
+        )
+    return path
+
+
+def load_search_extension(connection: duckdb.DuckDBPyConnection) -> None:
+    """Load fts from the wheel's file. Read-only connections must do this before their configuration is locked."""
+    connection.execute("LOAD " + _sql_string(str(fts_extension_path())))
+
+
+# --- the index ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchIndexRefresh:
+    rebuilt: bool  # the whole index was made anew (first time, or new settings)
+    reindexed: int  # articles (re)tokenised: new, changed, or all of them on a rebuild
+    removed: int  # articles no longer in the warehouse, or indexed with older values
+    articles: int  # articles in the index now
+    seconds: float
+
+    @property
+    def changed(self) -> bool:
+        return self.rebuilt or bool(self.reindexed or self.removed)
+
+
+@dataclass(frozen=True)
+class SearchIndexStatus:
+    exists: bool
+    current: bool  # every article is indexed with its values as they are now
+    articles_indexed: int
+    built_at: datetime | None  # last refresh that changed the index
+
+
+def searched_columns(connection: duckdb.DuckDBPyConnection) -> list[str]:
+    present = {
+        name
+        for (name,) in connection.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = 'main' AND table_name = 'articles'"
+        ).fetchall()
+    }
+    return [column for column in _SEARCHED_COLUMNS if column in present]
+
+
+def _index_settings(columns: list[str]) -> str:
+    """Everything the index is built with: a change here means a rebuild."""
+    return f"fts {duckdb.__version__}; stemmer {STEMMER}; tokens {TOKEN_SEPARATORS}; columns {','.join(columns)}"
+
+
+def _fingerprints_sql(columns: list[str]) -> str:
+    """article_id and a hash of every value search sees, per article."""
+    return f"SELECT article_id, hash(article_id, {', '.join(columns)}) AS fingerprint FROM articles"
+
+
+def _stored_state(connection: duckdb.DuckDBPyConnection) -> tuple | None:
+    """(settings, built_at) of the index, or None when there is none."""
+    (tables,) = connection.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND ((schema_name = 'main' AND table_name = ?) OR (schema_name = ? AND table_name = 'docs'))",
+        [_STATE_TABLE, INDEX_SCHEMA],
+    ).fetchone()
+    if tables < 2:
+        return None
+    return connection.execute(f"SELECT settings, built_at FROM {_STATE_TABLE}").fetchone()
+
+
+def _stale_counts(connection: duckdb.DuckDBPyConnection, columns: list[str]) -> tuple[int, int]:
+    """(articles to tokenise, indexed documents to drop): new or changed articles, and documents
+    of removed articles or of older values."""
+    return connection.execute(
+        f"""
+        WITH now AS ({_fingerprints_sql(columns)})
+        SELECT count(*) FILTER (WHERE d.docid IS NULL), count(*) FILTER (WHERE now.article_id IS NULL)
+        FROM now FULL JOIN {INDEX_SCHEMA}.docs d ON d.name = now.article_id AND d.fingerprint = now.fingerprint
+        """
+    ).fetchone()
+
+
+def search_index_status(connection: duckdb.DuckDBPyConnection) -> SearchIndexStatus:
+    """Whether the warehouse has a search index and whether it matches the articles now (reads only)."""
+    state = _stored_state(connection)
+    if state is None:
+        return SearchIndexStatus(exists=False, current=False, articles_indexed=0, built_at=None)
+    settings, built_at = state
+    columns = searched_columns(connection)
+    (indexed,) = connection.execute(f"SELECT count(*) FROM {INDEX_SCHEMA}.docs").fetchone()
+    current = settings == _index_settings(columns) and _stale_counts(connection, columns) == (0, 0)
+    return SearchIndexStatus(exists=True, current=current, articles_indexed=int(indexed), built_at=built_at)
+
+
+def refresh_search_index(connection: duckdb.DuckDBPyConnection, *, rebuild: bool = False) -> SearchIndexRefresh:
+    """Bring the search index up to date with `articles`, in one transaction, on a writable connection.
+
+    Articles whose indexed values are unchanged keep their entries; new and changed ones are
+    tokenised, removed ones dropped. The first refresh (or one with new index settings, or
+    `rebuild`) makes the index anew. Nothing changed: one scan of the indexed columns, no write.
+    """
+    started = time.perf_counter()
+    load_search_extension(connection)
+    columns = searched_columns(connection)
+    settings = _index_settings(columns)
+    state = _stored_state(connection)
+    rebuilt = rebuild or state is None or state[0] != settings
+    if not rebuilt and _stale_counts(connection, columns) == (0, 0):
+        (articles,) = connection.execute(f"SELECT count(*) FROM {INDEX_SCHEMA}.docs").fetchone()
+        return SearchIndexRefresh(False, 0, 0, int(articles), time.perf_counter() - started)
+    connection.begin()
+    try:
+        if rebuilt:
+            _create_empty_index(connection, columns)
+        reindexed, removed = _update_index(connection, columns)
+        (articles,) = connection.execute(f"SELECT count(*) FROM {INDEX_SCHEMA}.docs").fetchone()
+        connection.execute(f"CREATE OR REPLACE TABLE {_STATE_TABLE} (settings VARCHAR, built_at TIMESTAMP, seconds DOUBLE)")
+        connection.execute(
+            f"INSERT INTO {_STATE_TABLE} VALUES (?, current_timestamp::TIMESTAMP, ?)", [settings, time.perf_counter() - started]
+        )
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
+    return SearchIndexRefresh(rebuilt, reindexed, removed, int(articles), time.perf_counter() - started)
+
+
+def _create_empty_index(connection: duckdb.DuckDBPyConnection, columns: list[str]) -> None:
+    """The extension's schema (tables, stopwords, tokenize and match_bm25 macros) over an empty
+    table with the indexed columns; then the macro `search_articles`."""
+    typed = ", ".join(f"{column} VARCHAR" for column in columns)
+    connection.execute(f"CREATE OR REPLACE TABLE {_INDEXED_TABLE} (article_id VARCHAR, {typed})")
+    field_list = ", ".join(_sql_string(column) for column in columns)
+    connection.execute(
+        f"PRAGMA create_fts_index({_sql_string(_INDEXED_TABLE)}, 'article_id', {field_list}, stemmer = {_sql_string(STEMMER)}, "
+        f"stopwords = 'english', ignore = {_sql_string(TOKEN_SEPARATORS)}, strip_accents = 1, lower = 1, overwrite = 1)"
+    )
+    connection.execute(f"DROP TABLE {_INDEXED_TABLE}")
+    connection.execute(f"ALTER TABLE {INDEX_SCHEMA}.docs ADD COLUMN fingerprint UBIGINT")
+    connection.execute(_search_macro_sql(columns))
+
+
+def _update_index(connection: duckdb.DuckDBPyConnection, columns: list[str]) -> tuple[int, int]:
+    """Drop the documents of removed or changed articles, tokenise new and changed ones, and keep
+    `dict.df` and `stats` what the extension's own build would make of the same articles."""
+    schema = INDEX_SCHEMA
+    connection.execute(f"CREATE OR REPLACE TEMP TABLE search_now AS {_fingerprints_sql(columns)}")
+    connection.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE search_gone AS
+        SELECT d.docid FROM {schema}.docs d LEFT JOIN search_now n ON n.article_id = d.name
+        WHERE n.fingerprint IS DISTINCT FROM d.fingerprint
+        """
+    )
+    connection.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE search_fresh AS
+        SELECT n.article_id, n.fingerprint,
+               (SELECT coalesce(max(docid) + 1, 0) FROM {schema}.docs) + row_number() OVER (ORDER BY n.article_id) - 1 AS docid
+        FROM search_now n LEFT JOIN {schema}.docs d ON d.name = n.article_id AND d.fingerprint = n.fingerprint
+        WHERE d.docid IS NULL
+        """
+    )
+    (removed,) = connection.execute("SELECT count(*) FROM search_gone").fetchone()
+    (reindexed,) = connection.execute("SELECT count(*) FROM search_fresh").fetchone()
+    if removed:
+        connection.execute(
+            f"""
+            UPDATE {schema}.dict SET df = df - gone.documents
+            FROM (SELECT termid, count(DISTINCT docid) AS documents FROM {schema}.terms
+                  WHERE docid IN (SELECT docid FROM search_gone) GROUP BY termid) gone
+            WHERE dict.termid = gone.termid
+            """
+        )
+        connection.execute(f"DELETE FROM {schema}.terms WHERE docid IN (SELECT docid FROM search_gone)")
+        connection.execute(f"DELETE FROM {schema}.docs WHERE docid IN (SELECT docid FROM search_gone)")
+        connection.execute(f"DELETE FROM {schema}.dict WHERE df <= 0")
+    if reindexed:
+        tokenized = " UNION ALL ".join(
+            f"SELECT f.docid, {fieldid} AS fieldid, unnest({schema}.tokenize(a.{column})) AS w "
+            f"FROM search_fresh f JOIN articles a USING (article_id)"
+            for fieldid, column in enumerate(columns)
+        )
+        # Each distinct word is stemmed once: stemming every occurrence is most of the extension's build time.
+        connection.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE search_fresh_terms AS
+            WITH words AS (
+                SELECT docid, fieldid, w FROM ({tokenized})
+                WHERE w IS NOT NULL AND len(w) > 0 AND w NOT IN (SELECT sw FROM {schema}.stopwords)
+            ),
+            stems AS (SELECT w, stem(w, {_sql_string(STEMMER)}) AS term FROM (SELECT DISTINCT w FROM words))
+            SELECT words.docid, words.fieldid, stems.term FROM words JOIN stems USING (w)
+            """
+        )
+        connection.execute(
+            f"""
+            INSERT INTO {schema}.dict (termid, term, df)
+            SELECT (SELECT coalesce(max(termid) + 1, 0) FROM {schema}.dict) + row_number() OVER (ORDER BY term) - 1, term, 0
+            FROM (SELECT DISTINCT term FROM search_fresh_terms) new_terms
+            WHERE NOT EXISTS (SELECT 1 FROM {schema}.dict d WHERE d.term = new_terms.term)
+            """
+        )
+        connection.execute(
+            f"""
+            INSERT INTO {schema}.terms (docid, fieldid, termid)
+            SELECT t.docid, t.fieldid, d.termid FROM search_fresh_terms t JOIN {schema}.dict d USING (term)
+            """
+        )
+        connection.execute(
+            f"""
+            UPDATE {schema}.dict SET df = df + fresh.documents
+            FROM (SELECT term, count(DISTINCT docid) AS documents FROM search_fresh_terms GROUP BY term) fresh
+            WHERE dict.term = fresh.term
+            """
+        )
+        connection.execute(
+            f"""
+            INSERT INTO {schema}.docs (docid, name, len, fingerprint)
+            SELECT f.docid, f.article_id, coalesce(lengths.len, 0), f.fingerprint
+            FROM search_fresh f LEFT JOIN (SELECT docid, count(*) AS len FROM search_fresh_terms GROUP BY docid) lengths USING (docid)
+            """
+        )
+        connection.execute("DROP TABLE search_fresh_terms")
+    connection.execute(f"DELETE FROM {schema}.stats")
+    connection.execute(f"INSERT INTO {schema}.stats SELECT count(docid), sum(len) / count(len) FROM {schema}.docs")
+    for table in ("search_now", "search_gone", "search_fresh"):
+        connection.execute(f"DROP TABLE {table}")
+    return int(reindexed), int(removed)
+
+
+def _search_macro_sql(columns: list[str]) -> str:
+    title = "coalesce(a.title_en, a.title)" if "title_en" in columns else "a.title"
+    return f"""
+        CREATE OR REPLACE MACRO {SEARCH_MACRO}(query_text, all_words := false) AS TABLE
+        SELECT a.article_id, hits.score, {title} AS title, a.language, a.published_at, a.site_name,
+               a.source_path, a.source_url
+        FROM (
+            SELECT article_id, {INDEX_SCHEMA}.match_bm25(article_id, query_text, conjunctive := all_words) AS score
+            FROM articles
+        ) hits
+        JOIN articles a USING (article_id)
+        WHERE hits.score IS NOT NULL
+        ORDER BY hits.score DESC, a.article_id
+    """
+
+
+# --- searching ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    article_id: str
+    score: float
+    title: str | None  # the English title where there is one, else the original
+    language: str
+    published_at: datetime | None
+    site_name: str | None
+    source_path: str
+    source_url: str | None
+    snippet: str  # the text around the first hit, English text first, then the original
+
+
+def search(
+    connection: duckdb.DuckDBPyConnection,
+    query: str,
+    *,
+    language: str | None = None,
+    since: date | None = None,
+    limit: int = 20,
+    all_words: bool = False,
+) -> list[SearchHit]:
+    """The best `limit` articles for `query`, best first; `since` keeps articles published on or after that day."""
+    if not query.strip():
+        raise SearchError('give the words to search for, e.g. newsflow search "kim jong un"')
+    try:
+        stems = _query_stems(connection, query)
+    except duckdb.CatalogException as error:
+        if "fts extension" in str(error):
+            raise SearchError(
+                "this connection has not loaded the fts extension: open it with Warehouse.open, "
+                "or run pipeline.search.load_search_extension(connection) first"
+            ) from None
+        if INDEX_SCHEMA not in str(error):
+            raise
+        raise SearchError(
+            "the warehouse has no search index yet: every `newsflow ingest` run builds it at its end "
+            "(files already stored are not ingested again)"
+        ) from None
+    rows = connection.execute(
+        f"""
+        WITH best AS (
+            SELECT * FROM {SEARCH_MACRO}($query, all_words := $all_words)
+            WHERE ($language IS NULL OR language = $language) AND ($since IS NULL OR published_at >= $since)
+            ORDER BY score DESC, article_id
+            LIMIT $limit
+        )
+        SELECT b.article_id, b.score, b.title, b.language, b.published_at, b.site_name, b.source_path, b.source_url,
+               a.text_en, a.text
+        FROM best b JOIN articles a USING (article_id)
+        ORDER BY b.score DESC, b.article_id
+        """,
+        {"query": query, "all_words": all_words, "language": language, "since": since, "limit": limit},
+    ).fetchall()
+    return [SearchHit(*row[:8], snippet=first_snippet([row[8], row[9]], stems)) for row in rows]
+
+
+def _query_stems(connection: duckdb.DuckDBPyConnection, query: str) -> list[tuple[str, str]]:
+    """(token, stem) for each query token the index uses: tokenised, stopwords left out and stemmed as it does."""
+    rows = connection.execute(
+        f"SELECT DISTINCT token, stem(token, {_sql_string(STEMMER)}) FROM "
+        f"(SELECT unnest({INDEX_SCHEMA}.tokenize(?)) AS token) "
+        f"WHERE token <> '' AND token NOT IN (SELECT sw FROM {INDEX_SCHEMA}.stopwords)",
+        [query],
+    ).fetchall()
+    return [(token, stem) for token, stem in rows]
+
+
+def _word_pattern(token: str, stem: str) -> str:
+    """A regex for the words of a text that a query token hits: the part the token and its stem
+    share plus a short ending, so "diplomats" hits "diplomatic" and "countries" hits "country";
+    a token of three letters or fewer hits only itself ("un" is not "unique")."""
+    if len(token) <= 3:
+        return re.escape(token) + r"(?!\w)"
+    shared = 0
+    for a, b in zip(token, stem):
+        if a != b:
+            break
+        shared += 1
+    prefix = token[: max(shared, 3)]
+    if prefix.endswith("i") and len(prefix) > 3:  # Porter's y -> i: "countries" and "country" are both "countri"
+        prefix = prefix[:-1]
+    return re.escape(prefix) + r"\w{0,5}(?!\w)"
+
+
+def snippet(text: str, stems: list[tuple[str, str]], width: int = 200) -> str | None:
+    """About `width` characters of `text` where the most query tokens hit (the first such place),
+    or None when none does."""
+    patterns = [re.compile(r"(?<!\w)" + _word_pattern(token, stem), re.IGNORECASE) for token, stem in stems if token]
+    if not text or not patterns:
+        return None
+    flat = " ".join(text.split())
+    hits = _hits(flat, patterns) or _hits(_without_accents(flat), patterns)  # the index ignores accents
+    if not hits:
+        return None
+    hit_start, hit_end = _densest_hit(hits, reach=width * 2 // 3)
+    start = max(0, hit_start - width // 3)
+    end = min(len(flat), max(start + width, hit_end))
+    if start > 0:  # whole words only
+        space = flat.find(" ", start, hit_start)
+        start = space + 1 if space >= 0 else start
+    if end < len(flat):
+        space = flat.rfind(" ", hit_end, end)
+        end = space if space >= 0 else end
+    return ("…" if start > 0 else "") + flat[start:end] + ("…" if end < len(flat) else "")
+
+
+def _hits(text: str, patterns: list[re.Pattern]) -> list[tuple[int, int, int]]:
+    return sorted((match.start(), match.end(), number) for number, pattern in enumerate(patterns) for match in pattern.finditer(text))
+
+
+def _densest_hit(hits: list[tuple[int, int, int]], reach: int) -> tuple[int, int]:
+    """(start, end) of the first hit followed, within `reach` characters, by the most distinct tokens.
+    `hits` are (start, end, token number), sorted; one pass with a sliding window."""
+    counts: dict[int, int] = {}
+    best, best_distinct, last = hits[0], 0, 0
+    for first in hits:
+        while last < len(hits) and hits[last][0] < first[0] + reach:
+            counts[hits[last][2]] = counts.get(hits[last][2], 0) + 1
+            last += 1
+        if len(counts) > best_distinct:
+            best, best_distinct = first, len(counts)
+        counts[first[2]] -= 1
+        if not counts[first[2]]:
+            del counts[first[2]]
+    return best[0], best[1]
+
+
+def first_snippet(texts: list[str | None], stems: list[tuple[str, str]], width: int = 200) -> str:
+    """The snippet of the first text with a hit; else the start of the first text there is (the hit was in a title)."""
+    for text in texts:
+        found = snippet(text or "", stems, width)
+        if found:
+            return found
+    first = " ".join(next((text for text in texts if text), "").split())
+    return first[:width].rsplit(" ", 1)[0] + "…" if len(first) > width else first
+
+
+def _without_accents(text: str) -> str:
+    """Same length as `text`, so positions still match: each accented letter loses its marks."""
+    if text.isascii():
+        return text
+    import unicodedata
+
+    bare = {ord(char): unicodedata.normalize("NFKD", char)[0] for char in set(text) if not char.isascii() and char.isalpha()}
+    return text.translate(bare)
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def search_warehouse(warehouse_path: Path, query: str, **options) -> tuple[list[SearchHit], SearchIndexStatus]:
+    """`search` on a read-only open of the warehouse, with the index's status (to tell a stale index)."""
+    from pipeline.warehouse import Warehouse
+
+    with Warehouse.open(warehouse_path, read_only=True) as store:
+        connection = store._db  # search runs its own parameterised SQL on the open connection
+        status = search_index_status(connection)
+        return search(connection, query, **options), status

@@ -1,0 +1,275 @@
+"""Full-text search: what a reader finds, in which order, with which snippet; the index follows the articles.
+
+Most tests store the five seeds through the real stages (load, extract, language) in a temporary
+warehouse; the last ones run the real `newsflow ingest`, `newsflow search` and `newsflow sql`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipeline.extract import extract_document
+from pipeline.language import detect_language
+from pipeline.record import Document
+from pipeline.search import (
+    TOKEN_SEPARATORS,
+    SearchError,
+    first_snippet,
+    refresh_search_index,
+    search,
+    search_index_status,
+    searched_columns,
+    snippet,
+)
+from pipeline.sources import load_document
+from pipeline.warehouse import Warehouse
+from tests.conftest import PROJECT_ROOT, SEEDS_DIR, newsflow_env
+
+INDONESIAN_SEED = "seeds/004_2d2b0ea8dc19c5b8.txt"
+NEWSFLOW = [sys.executable, "-m", "flows.cli"]
+
+
+def seed_documents() -> list[Document]:
+    """The five seeds as the ingest stores them (no translation model here: the Indonesian one has no English text)."""
+    return [
+        detect_language(extract_document(load_document(path, root=PROJECT_ROOT, max_bytes=20_000_000)))
+        for path in sorted(SEEDS_DIR.glob("*.txt"))
+    ]
+
+
+def store_documents(path: Path, docs: list[Document]) -> None:
+    with Warehouse.open(path) as store:
+        store.write_batch(docs, run_id="test", ingested_at=datetime.now(timezone.utc))
+
+
+@pytest.fixture(scope="module")
+def seeds():
+    return seed_documents()
+
+
+@pytest.fixture
+def warehouse(tmp_path, seeds):
+    """A warehouse holding the five seeds, with its search index built; yields its writable connection."""
+    path = tmp_path / "news.duckdb"
+    store_documents(path, seeds)
+    with Warehouse.open(path) as store:
+        refresh_search_index(store._db)
+        yield store._db
+
+
+def paths(hits) -> list[str]:
+    return [hit.source_path for hit in hits]
+
+
+def test_pyongyang_finds_all_five_seeds(warehouse):
+    hits = search(warehouse, "Pyongyang")
+    assert sorted(paths(hits)) == sorted(f"seeds/{p.name}" for p in SEEDS_DIR.glob("*.txt"))
+    assert [hit.score for hit in hits] == sorted((hit.score for hit in hits), reverse=True)
+    assert all("pyongyang" in hit.snippet.lower() for hit in hits)
+
+
+def test_indonesian_words_find_the_indonesian_article_by_its_original_text(warehouse):
+    (text_en,) = warehouse.execute("SELECT text_en FROM articles WHERE source_path = ?", [INDONESIAN_SEED]).fetchone()
+    assert text_en is None, "no translation model here: only the original words can find it"
+    hits = search(warehouse, "Korea Utara")
+    assert hits[0].source_path == INDONESIAN_SEED
+    assert hits[0].language == "id"
+    assert "Korea Utara" in hits[0].snippet
+    assert paths(search(warehouse, "Korea Utara", all_words=True)) == [INDONESIAN_SEED]
+    assert paths(search(warehouse, "bertemu")) == [INDONESIAN_SEED]
+
+
+def test_english_word_forms_find_each_other(warehouse):
+    """Porter stemming: the query "diplomats" finds "diplomatic" and "diplomat"."""
+    assert len(search(warehouse, "diplomats")) == len(search(warehouse, "diplomatic")) >= 4
+
+
+def test_language_since_and_limit_narrow_the_hits(warehouse):
+    assert paths(search(warehouse, "Pyongyang", language="id")) == [INDONESIAN_SEED]
+    assert search(warehouse, "Pyongyang", language="fr") == []
+    dated = search(warehouse, "Pyongyang", since=date(2025, 10, 1))
+    assert dated and all(hit.published_at >= datetime(2025, 10, 1) for hit in dated)
+    assert len(dated) < 5, "undated seeds are left out of a --since search"
+    assert paths(search(warehouse, "Pyongyang", limit=2)) == paths(search(warehouse, "Pyongyang"))[:2]
+
+
+def test_the_sql_macro_ranks_like_search(warehouse):
+    rows = warehouse.execute("SELECT source_path, score FROM search_articles('kim jong un')").fetchall()
+    assert [path for path, _ in rows] == paths(search(warehouse, "kim jong un"))
+    assert warehouse.execute("SELECT count(*) FROM search_articles('no such word anywhere')").fetchone() == (0,)
+
+
+def test_refresh_reindexes_only_the_articles_that_changed(tmp_path, seeds):
+    path = tmp_path / "news.duckdb"
+    store_documents(path, seeds[:4])
+    with Warehouse.open(path) as store:
+        first = refresh_search_index(store._db)
+        assert (first.rebuilt, first.reindexed, first.articles) == (True, 4, 4)
+        assert not refresh_search_index(store._db).changed
+        assert search(store._db, "Korea Utara", all_words=True) == []
+    store_documents(path, seeds[4:])
+    with Warehouse.open(path) as store:
+        status = search_index_status(store._db)
+        assert status.exists and not status.current and status.articles_indexed == 4
+        added = refresh_search_index(store._db)
+        assert (added.rebuilt, added.reindexed, added.removed, added.articles) == (False, 1, 0, 5)
+        assert search_index_status(store._db).current
+        assert paths(search(store._db, "Korea Utara", all_words=True)) == [INDONESIAN_SEED]
+        store._db.execute("UPDATE articles SET text_en = 'North Korea met Russia' WHERE source_path = ?", [INDONESIAN_SEED])
+        translated = refresh_search_index(store._db)
+        assert (translated.reindexed, translated.removed, translated.articles) == (1, 1, 5), "a new English text is searchable"
+        assert INDONESIAN_SEED in paths(search(store._db, "Russia"))
+        store._db.execute("DELETE FROM articles WHERE source_path = ?", [INDONESIAN_SEED])
+        pruned = refresh_search_index(store._db)
+        assert (pruned.reindexed, pruned.removed, pruned.articles) == (0, 1, 4)
+        assert search(store._db, "Korea Utara", all_words=True) == []
+
+
+def test_updating_the_index_scores_as_a_fresh_build_does(tmp_path, seeds):
+    """The index kept up to date article by article is the one the extension would build from scratch."""
+    path = tmp_path / "news.duckdb"
+    store_documents(path, seeds[:2])
+    with Warehouse.open(path) as store:
+        refresh_search_index(store._db)
+    store_documents(path, seeds[2:])
+    with Warehouse.open(path) as store:
+        store._db.execute("DELETE FROM articles WHERE source_path = ?", [seeds[0].source_path])
+        refresh_search_index(store._db)
+        queries = ["Pyongyang", "kim jong un", "Korea Utara", "diplomats", "Jakarta Sukarno"]
+        updated = {q: [(h.source_path, round(h.score, 9)) for h in search(store._db, q)] for q in queries}
+        assert refresh_search_index(store._db, rebuild=True).rebuilt
+        assert {q: [(h.source_path, round(h.score, 9)) for h in search(store._db, q)] for q in queries} == updated
+        fields = ", ".join(f"'{column}'" for column in searched_columns(store._db))
+        store._db.execute(f"PRAGMA create_fts_index('articles', 'article_id', {fields}, ignore = '{TOKEN_SEPARATORS}')")
+        extension_scores = dict(
+            store._db.execute(
+                "SELECT source_path, round(fts_main_articles.match_bm25(article_id, 'kim jong un'), 9) AS s FROM articles WHERE s IS NOT NULL"
+            ).fetchall()
+        )
+        assert dict(updated["kim jong un"]) == extension_scores
+
+
+def test_a_warehouse_without_an_index_says_what_to_do(tmp_path, seeds):
+    path = tmp_path / "news.duckdb"
+    store_documents(path, seeds)
+    with Warehouse.open(path) as store:
+        assert not search_index_status(store._db).exists
+        with pytest.raises(SearchError, match="newsflow ingest"):
+            search(store._db, "Pyongyang")
+
+
+def test_an_empty_warehouse_gets_an_index_that_finds_nothing(tmp_path):
+    with Warehouse.open(tmp_path / "news.duckdb") as store:
+        assert refresh_search_index(store._db).articles == 0
+        assert search(store._db, "Pyongyang") == []
+
+
+def test_words_of_any_script_and_numbers_are_searchable(tmp_path, seeds):
+    russian = seeds[0].replace(
+        source_path="extra/ru.txt",
+        content_sha256="f" * 64,
+        language="ru",
+        text="Путин встретился с министром иностранных дел КНДР в 2025 году.\n\nВстреча прошла в Кремле.",
+        text_en=None,
+        title="Встреча в Кремле",
+        translation_status="missing_model",
+        paragraph_languages=(),
+    )
+    path = tmp_path / "news.duckdb"
+    store_documents(path, [*seeds, russian])
+    with Warehouse.open(path) as store:
+        refresh_search_index(store._db)
+        assert paths(search(store._db, "Кремле")) == ["extra/ru.txt"]
+        assert search(store._db, "Кремле")[0].title == "Встреча в Кремле"
+        assert "extra/ru.txt" in paths(search(store._db, "2025"))
+
+
+# --- snippets (pure) ---------------------------------------------------------------------------
+
+
+def test_snippet_shows_the_words_around_the_hit():
+    text = "Opening words. " * 30 + "The minister landed in Pyongyang on Saturday. " + "Closing words. " * 30
+    found = snippet(text, [("pyongyang", "pyongyang")], width=80)
+    assert "landed in Pyongyang on Saturday" in found
+    assert found.startswith("…") and found.endswith("…") and len(found) <= 82
+
+
+def test_snippet_prefers_the_place_with_the_most_query_words():
+    text = "Kim visited. " + "Filler text here. " * 20 + "Leader Kim Jong Un spoke." + " More filler." * 20
+    assert "Kim Jong Un" in snippet(text, [("kim", "kim"), ("jong", "jong"), ("un", "un")], width=60)
+
+
+def test_snippet_matches_word_forms_but_not_other_words_sharing_a_short_start():
+    stems = [("countries", "countri"), ("un", "un")]
+    assert "country" in snippet("A unique story about one country.", stems)
+    assert snippet("A unique and unusual story.", [("un", "un")]) is None
+
+
+def test_snippet_ignores_accents_like_the_index():
+    assert "Café" in snippet("We met at the Café de Flore.", [("cafe", "cafe")])
+
+
+def test_a_hit_in_the_title_only_shows_the_start_of_the_text():
+    assert first_snippet([None, "First words of the body. " * 20], [("absent", "absent")], width=40).startswith("First words")
+
+
+# --- end to end: the real ingest, `newsflow search` and `newsflow sql` ----------------------------
+
+
+def newsflow(args, env, check=True):
+    result = subprocess.run(NEWSFLOW + args, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    if check and result.returncode != 0:
+        raise AssertionError(f"newsflow {args} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.mark.server
+def test_search_after_a_real_ingest_and_after_the_next_run(prefect_server, tmp_path):
+    env = newsflow_env(prefect_server.api_url, tmp_path, NEWSFLOW_WAREHOUSE=str(tmp_path / "data" / "news.duckdb"), HOME=str(tmp_path))
+    newsflow(["ingest", "seeds"], env)
+
+    everywhere = json.loads(newsflow(["search", "Pyongyang", "--format", "json"], env).stdout)
+    assert sorted(hit["source_path"] for hit in everywhere) == sorted(f"seeds/{p.name}" for p in SEEDS_DIR.glob("*.txt"))
+    table = newsflow(["search", "Korea Utara", "--limit", "1"], env)
+    assert "Trump ke Jepang, Putin Bertemu Menlu Korea Utara" in table.stdout and "1 article" in table.stdout
+    assert table.stderr == "", "a current index: no note"
+
+    # The front door: a read-only connection with its configuration locked still runs the macro.
+    via_sql = newsflow(["sql", "select source_path from search_articles('Korea Utara') limit 1", "--format", "json"], env)
+    assert json.loads(via_sql.stdout) == [{"source_path": INDONESIAN_SEED}]
+    refused = newsflow(["sql", "LOAD fts"], env, check=False)
+    assert refused.returncode == 1 and "refused" in refused.stderr
+
+    # The next run's new article is searchable once that run ends.
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "rason.txt").write_text(
+        "Rason trade zone reopens\n\nThe Rason special economic zone reopened to Chinese traders on Monday, "
+        "officials in Pyongyang said.\n",
+        encoding="utf-8",
+    )
+    newsflow(["ingest", str(extra)], env)
+    found = json.loads(newsflow(["search", "Rason", "--format", "json"], env).stdout)
+    assert [Path(hit["source_path"]).name for hit in found] == ["rason.txt"]
+    assert not list(Path(tmp_path).glob(".duckdb")), "DuckDB installed nothing in HOME"
+
+
+def test_the_command_says_when_the_index_is_missing_or_behind(tmp_path, seeds):
+    path = tmp_path / "news.duckdb"
+    store_documents(path, seeds[:4])
+    env = dict(os.environ, NEWSFLOW_WAREHOUSE=str(path))
+    missing = newsflow(["search", "Pyongyang"], env, check=False)
+    assert missing.returncode == 1 and "no search index yet" in missing.stderr
+    with Warehouse.open(path) as store:
+        refresh_search_index(store._db)
+    store_documents(path, seeds[4:])
+    behind = newsflow(["search", "Korea Utara", "--all-words", "--format", "json"], env)
+    assert json.loads(behind.stdout) == [] and "the next `newsflow ingest` run brings it up to date" in behind.stderr
