@@ -2,9 +2,13 @@
 -- The three tables articles, ingest_runs and rejected_files are the public data contract
 -- (see DESIGN.md): their names and columns do not change.
 
+-- One row of `articles` is one article: one piece of content, however many files or places it was
+-- found in. A file whose canonical source_url or whose normalised text matches a stored article
+-- joins that article (see article_sources) instead of making a row; a changed file at a known
+-- path updates its article. source_path is the latest place the article was seen.
 CREATE TABLE IF NOT EXISTS articles (
-    article_id          VARCHAR PRIMARY KEY,   -- stable: sha256 of source_path
-    source_path         VARCHAR NOT NULL UNIQUE,
+    article_id          VARCHAR PRIMARY KEY,   -- stable: from the path (and content) it was first seen with
+    source_path         VARCHAR NOT NULL UNIQUE,  -- 'seeds/...' inside the drop folder, else absolute
     source_url          VARCHAR,
     content_sha256      VARCHAR NOT NULL,
     title               VARCHAR,
@@ -20,6 +24,31 @@ CREATE TABLE IF NOT EXISTS articles (
     ingested_at         TIMESTAMP NOT NULL,
     run_id              VARCHAR NOT NULL
 );
+
+-- English title (the translation of title, or title itself for English articles; NULL without a model).
+ALTER TABLE articles ADD COLUMN IF NOT EXISTS title_en VARCHAR;
+
+-- Every place an article was seen: one row per source path (a path belongs to one article at a
+-- time). present = false once the file is gone from a folder a run scanned; `newsflow prune`
+-- deletes articles none of whose places are present.
+CREATE TABLE IF NOT EXISTS article_sources (
+    source_path         VARCHAR PRIMARY KEY,
+    article_id          VARCHAR NOT NULL,
+    content_sha256      VARCHAR NOT NULL,      -- the bytes last seen there
+    text_fingerprint    VARCHAR,               -- text_fingerprint(text) of what was extracted from them
+    first_seen          TIMESTAMP NOT NULL,
+    last_seen           TIMESTAMP NOT NULL,
+    present             BOOLEAN NOT NULL DEFAULT true
+);
+
+-- The same text, whatever its spacing or letter case: how a renamed or copied file finds its article.
+CREATE OR REPLACE MACRO text_fingerprint(body) AS sha256(lower(trim(regexp_replace(body, '\s+', ' ', 'g'))));
+
+-- A warehouse made before article_sources existed: each article's one known place (once).
+INSERT INTO article_sources (source_path, article_id, content_sha256, text_fingerprint, first_seen, last_seen, present)
+SELECT a.source_path, a.article_id, a.content_sha256, text_fingerprint(a.text), a.ingested_at, a.ingested_at, true
+FROM articles a
+WHERE (SELECT count(*) FROM article_sources) = 0;
 
 CREATE TABLE IF NOT EXISTS ingest_runs (
     run_id          VARCHAR PRIMARY KEY,
