@@ -209,6 +209,8 @@ def _print_summary(summary, prefect_mode: str, prefect_startup: float, total_sec
             console.print(f"  gone: {path}", highlight=False, markup=False)
         if len(summary.gone) > 20:
             console.print(f"  … and {len(summary.gone) - 20} more (SELECT * FROM article_sources WHERE NOT present)", highlight=False)
+    for note in summary.derived:
+        console.print(note, highlight=False)
     if summary.interrupted_runs:
         from flows.ingest import interrupted_runs_note
 
@@ -460,6 +462,10 @@ def prune(
         raise CommandError(f"no warehouse at {path}: nothing to prune")
     with Warehouse.open(path) as store:
         result = store.prune(dry_run=dry_run)
+        if result.articles and not dry_run:
+            from flows.ingest import refresh_derived_tables
+
+            refresh_derived_tables(store)  # the pruned articles leave the duplicates and the search index
     verb = "would delete" if dry_run else "deleted"
     console.print(
         f"{verb} {result.articles} article{'s' if result.articles != 1 else ''} with no file left, "

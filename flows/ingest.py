@@ -27,9 +27,11 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from pipeline.duplicates import refresh_duplicates
 from pipeline.extract import extract_document
 from pipeline.language import detect_language
 from pipeline.record import Document
+from pipeline.search import refresh_search_index
 from pipeline.settings import load_settings
 from pipeline.sources import confining_folder, display_path, input_folders, iter_files, load_document
 from pipeline.translate import (
@@ -83,6 +85,7 @@ class IngestSummary:
     rejected: int = 0
     joined: int = 0  # files that joined an article stored under another path (renamed, copied, syndicated)
     gone: list[str] = field(default_factory=list)  # places of stored articles no longer in a scanned folder
+    derived: list[str] = field(default_factory=list)  # what changed in the duplicates and the search index
     languages: dict[str, int] = field(default_factory=dict)
     translation_statuses: dict[str, int] = field(default_factory=dict)
     missing_models: dict[str, int] = field(default_factory=dict)
@@ -220,11 +223,31 @@ def cached_translations(warehouse_path: Path, needed: dict[str, list[str]]) -> P
 
 
 @task(name="after the run: gone files, duplicates, search index", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
-def after_run(warehouse_path: Path, scanned_folders: list[str], seen_since: datetime) -> list[str]:
+def after_run(warehouse_path: Path, scanned_folders: list[str], seen_since: datetime) -> tuple[list[str], list[str]]:
     """Once every file is written: mark the places in the scanned folders that were not seen in
-    this run as gone (returned), and bring the derived tables up to date."""
+    this run as gone, and bring the derived tables (duplicates, search index) up to date.
+    Returns (gone places, one line per derived table that changed)."""
     with Warehouse.open(warehouse_path) as warehouse:
-        return warehouse.mark_missing(scanned_folders, seen_since=seen_since)
+        gone = warehouse.mark_missing(scanned_folders, seen_since=seen_since)
+        return gone, refresh_derived_tables(warehouse)
+
+
+def refresh_derived_tables(warehouse: Warehouse) -> list[str]:
+    """Duplicates and the search index, brought up to date with the articles (each reads only
+    what changed since its last refresh); one line for each that changed."""
+    notes = []
+    duplicates = refresh_duplicates(warehouse.connection)
+    if duplicates.signatures_computed or duplicates.signatures_dropped:
+        notes.append(
+            f"duplicates: {duplicates.duplicates} articles in {duplicates.clusters} clusters "
+            f"({duplicates.signatures_computed} newly compared, {duplicates.seconds:.1f}s)"
+        )
+    search = refresh_search_index(warehouse.connection)
+    if search.changed:
+        notes.append(
+            f"search index: {search.articles} articles, {search.reindexed} (re)indexed, {search.removed} removed ({search.seconds:.1f}s)"
+        )
+    return notes
 
 
 @task(name="record run", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
@@ -447,7 +470,7 @@ def ingest(
                     pipeline.add(batch, settings.seeds_dir)
                 pipeline.finish()
             scanned = [display_path(folder, settings.seeds_dir) for folder in input_folders(inputs)]
-            summary.gone = after_run(warehouse_path, scanned_folders=scanned, seen_since=started_at)
+            summary.gone, summary.derived = after_run(warehouse_path, scanned_folders=scanned, seen_since=started_at)
         except BaseException as error:
             summary.status = "interrupted" if _is_interrupt(error) else "failed"
             raise
@@ -522,6 +545,7 @@ def summary_markdown(summary: IngestSummary) -> str:
     if summary.rejections:
         lines += ["", "| rejected file | reason | what to do |", "|---|---|---|"]
         lines += [f"| `{path}` | {reason} | {detail} |" for path, reason, detail in summary.rejections]
+    lines += [f"\n{note}" for note in summary.derived]
     lines += ["", f"Stages ran on {summary.workers}.", "", "| stage | process seconds |", "|---|---:|"]
     lines += [f"| {stage} | {seconds:.3f} |" for stage, seconds in summary.stage_seconds.items()]
     if len(summary.batches_by_worker) > 1:

@@ -78,6 +78,20 @@ READ_ONLY_CONFIG = {
     "autoload_known_extensions": False,
     "lock_configuration": True,
 }
+# A read-only connection opens with extensions off but not yet locked: `_lock_read_only` loads the
+# search extension from its wheel (its functions back the `search_articles` macro), then applies
+# READ_ONLY_CONFIG, so nothing else can be loaded or changed afterwards.
+_READ_ONLY_OPEN_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+
+def _lock_read_only(connection: duckdb.DuckDBPyConnection) -> None:
+    from pipeline.search import load_search_extension
+
+    load_search_extension(connection)
+    for name, value in READ_ONLY_CONFIG.items():  # lock_configuration last
+        # Connections to one file in one process share its settings: another may have locked them already.
+        if connection.execute("SELECT current_setting(?)", [name]).fetchone()[0] != value:
+            connection.execute(f"SET {name} = {str(value).lower()}")
 
 @dataclass(frozen=True)
 class QueryResult:
@@ -462,8 +476,14 @@ class Warehouse:
             )
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
-        config = READ_ONLY_CONFIG if read_only else {}
+        config = _READ_ONLY_OPEN_CONFIG if read_only else {}
         connection = _connect_waiting_for_lock(path, read_only=read_only, lock_timeout_s=lock_timeout_s, config=config)
+        if read_only:
+            try:
+                _lock_read_only(connection)
+            except BaseException:
+                connection.close()
+                raise
         warehouse = cls(path, connection, read_only=read_only)
         if not read_only:
             try:
@@ -484,6 +504,11 @@ class Warehouse:
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The open DuckDB connection, for stages that run their own SQL (search, duplicates)."""
+        return self._db
 
     @property
     def _db(self) -> duckdb.DuckDBPyConnection:
@@ -960,13 +985,16 @@ class Warehouse:
         """The warehouse's tables and views, sorted."""
         _, rows = self.query(
             """
-            SELECT table_name FROM duckdb_tables() WHERE NOT internal AND database_name = current_database()
+            SELECT table_name FROM duckdb_tables()
+            WHERE NOT internal AND database_name = current_database() AND schema_name = 'main'
             UNION
-            SELECT view_name FROM duckdb_views() WHERE NOT internal AND database_name = current_database()
+            SELECT view_name FROM duckdb_views()
+            WHERE NOT internal AND database_name = current_database() AND schema_name = 'main'
             ORDER BY 1
             """
         )
         return [name for (name,) in rows]
+
 
 def _rollback_quietly(db: duckdb.DuckDBPyConnection) -> None:
     try:

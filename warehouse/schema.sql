@@ -102,6 +102,27 @@ CREATE TABLE IF NOT EXISTS translation_failures (
     failed_at           TIMESTAMP NOT NULL
 );
 
+-- Per-article shingles and MinHash signature for duplicate detection (pipeline/duplicates.py),
+-- recomputed only when the text compared (text_en, else text) changes.
+CREATE TABLE IF NOT EXISTS article_signatures (
+    article_id          VARCHAR PRIMARY KEY,
+    text_sha256         VARCHAR NOT NULL,      -- sha256 of the text compared: coalesce(text_en, text)
+    signature_version   VARCHAR NOT NULL,      -- shingle and MinHash settings the row was made with
+    shingle_count       INTEGER NOT NULL,
+    shingles            BLOB NOT NULL,         -- sorted distinct 32-bit shingle hashes, little-endian
+    signature           BLOB NOT NULL          -- datasketch LeanMinHash, serialized
+);
+
+-- Near-duplicate articles, linked, not deleted: one row per article that duplicates another.
+-- duplicate_of is the cluster's representative (its earliest-ingested article), so
+-- `SELECT duplicate_of, count(*) FROM duplicates GROUP BY 1` lists the clusters.
+CREATE TABLE IF NOT EXISTS duplicates (
+    article_id          VARCHAR PRIMARY KEY,
+    duplicate_of        VARCHAR NOT NULL,
+    similarity          DOUBLE NOT NULL,       -- |shared shingles| / |shingles of the shorter text|, 0..1
+    method              VARCHAR NOT NULL       -- same_text | near_copy | translation (languages differ)
+);
+
 -- How many articles each language has, and how many of them have an English text yet.
 CREATE OR REPLACE VIEW articles_by_language AS
 SELECT
