@@ -93,6 +93,32 @@ def evaluate_langid(
     }
 
 
+def speed_against_langdetect(texts: list[str], identifier: LanguageIdentifier | None = None) -> dict[str, float]:
+    """Texts per second of the language stage and of langdetect itself (seeded, `detect`) on the same texts."""
+    from langdetect import DetectorFactory, detect
+    from langdetect.lang_detect_exception import LangDetectException
+
+    identifier = identifier or shared_identifier()
+
+    def langdetect_one(text: str) -> None:
+        DetectorFactory.seed = 0
+        try:
+            detect(text)
+        except LangDetectException:  # no features in the text: langdetect's own "und"
+            pass
+
+    speeds = {}
+    for name, identify in (("language", identifier.identify), ("langdetect", langdetect_one)):
+        if texts:
+            identify(texts[0])  # loads the profiles outside the timing
+        started = time.perf_counter()
+        for text in texts:
+            identify(text)
+        elapsed = time.perf_counter() - started
+        speeds[name] = round(len(texts) / elapsed, 1) if elapsed > 0 else float("inf")
+    return speeds
+
+
 def _mean_confidence_per_kind(texts: list[LabelledText], guesses) -> dict[str, float]:
     """Set beside the accuracy per kind: an honest detector's mean confidence is close to it."""
     confidences: dict[str, list[float]] = defaultdict(list)
@@ -141,12 +167,19 @@ if __name__ == "__main__":
     parser.add_argument("--half", choices=HALVES, default="all")
     parser.add_argument("--misses", action="store_true", help="print every misidentified text")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--langdetect", action="store_true", help="also time langdetect on the same texts")
     arguments = parser.parse_args()
     report = evaluate_langid(arguments.tsv_path, half=arguments.half)
+    if arguments.langdetect:
+        texts = [item.text for item in select_half(read_labelled_texts(arguments.tsv_path), arguments.half)]
+        report["speed_against_langdetect"] = speed_against_langdetect(texts)
     if arguments.json:
         print(json.dumps(report, ensure_ascii=False, indent=1))
     else:
         print(format_report(report))
+        if arguments.langdetect:
+            speeds = report["speed_against_langdetect"]
+            print(f"same texts: language stage {speeds['language']} texts/s, langdetect {speeds['langdetect']} texts/s")
         if arguments.misses:
             for miss in report["misses"]:
                 print(f"  {miss['expected']}->{miss['got']} [{miss['kind']}] {miss['text']}")

@@ -7,10 +7,14 @@ faster, and honest on short text, where a prior of how common each language is i
 what a two-word fragment alone cannot.
 
 Scripts that settle the language on their own (Hangul, kana, Thai, ...) are answered without
-statistics. langdetect has no Malay profile: Malay scores as Indonesian, and a hand-written list
-of words that differ between the two splits that score. A document's language is the language
-of most of its body text; a short paragraph leans towards the document's language, so a caption
-or a two-word line does not flip, while a whole sentence in another language keeps its own.
+statistics. langdetect has no Malay profile: Malay scores as Indonesian, and a learned model
+(`MalayIndonesianModel`, naive Bayes over words, word pairs and letter n-grams, trained by
+`pipeline.language_training` on professional translations of the same news into both) splits
+that score by the text's own log-odds of Malay. A document's language is the language of most
+of its body text, and between Malay and Indonesian the evidence of all its text decides; a short
+paragraph leans towards the document's language, so a caption or a two-word line does not flip,
+while a whole sentence in another language keeps its own. A Malay or Indonesian sentence with no
+evidence either way takes its document's one at a confidence that says it was a close call.
 
 A body longer than LARGE_TEXT_CHARS (a long text, not a news article) is labelled in bounded
 time: about SAMPLE_CHARS of its paragraphs, evenly spaced over the whole text (so the same
@@ -24,13 +28,14 @@ supports, the share of sampled paragraphs in that language by Laplace's rule of 
 from __future__ import annotations
 
 import functools
+import gzip
 import json
 import math
 import re
 import threading
 import unicodedata
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,16 +45,20 @@ from pipeline.record import PARAGRAPH_SEPARATOR, Document, ParagraphLanguage
 UNDETERMINED = "und"
 LANGDETECT_SEED = 0  # kept for callers; exact scoring has nothing random left to seed
 LANGUAGE_DATA = Path(__file__).resolve().parent / "language_data"
+MALAY_INDONESIAN_MODEL = LANGUAGE_DATA / "malay_indonesian_model.json.gz"
 
-# How common each language is in the news this pipeline expects, relative to 1 for the rest.
-# It only decides when the text itself cannot: a sentence outweighs it many times over.
+# How common each language is in the news this pipeline expects, relative to OTHER_LANGUAGE_PRIOR
+# for the rest of langdetect's 55. It only decides when the text itself cannot: a sentence
+# outweighs it many times over, while a two-word fragment that fits Marathi as well as Hindi,
+# or Afrikaans as well as Dutch, is the language news is far more often written in.
 NEWS_PRIOR: dict[str, float] = {
     "en": 8.0,
     **dict.fromkeys(("es", "fr", "de", "ru", "pt", "it", "ar", "zh", "ja", "hi", "id"), 4.0),
     **dict.fromkeys(
-        ("nl", "tr", "pl", "fa", "ko", "vi", "uk", "th", "ro", "el", "cs", "sv", "hu", "he", "bn", "ur", "ms"), 2.0
+        ("nl", "tr", "pl", "fa", "ko", "vi", "uk", "th", "ro", "el", "cs", "sv", "hu", "he", "bn", "ur", "ms", "tl"), 2.0
     ),
 }
+OTHER_LANGUAGE_PRIOR = 0.1
 # Each letter yields three overlapping n-grams (1-, 2- and 3-gram); counting all three as
 # independent evidence makes short texts look three times surer than they are.
 NGRAM_TEMPERATURE = 3.0
@@ -62,6 +71,12 @@ SAMPLE_CHARS = 200_000  # about how much text the sample scores exactly (~0.5 s)
 MAX_SAMPLE_PARAGRAPHS = 2_000
 # How many times likelier a paragraph is to be in its document's language than in another.
 DOCUMENT_AFFINITY = 30.0
+# Between Malay and Indonesian the lean is mild: a paragraph with no evidence of its own takes the
+# document's one at a confidence near 3/4, a close call; its own evidence beyond 3:1 keeps it.
+RELATED_DOCUMENT_AFFINITY = 3.0
+# Below this share of Malay/Indonesian in a text's posterior, the split between them is the prior's.
+MALAY_INDONESIAN_MIN_SHARE = 0.001
+WORD_CACHE_SIZE = 50_000  # words whose Malay/Indonesian log-odds are remembered
 # Letters a candidate language does not write: their presence rules it out (almost).
 _FOREIGN_LETTERS = {
     "ru": set("іїєґјљњѓќѕџ"),
@@ -220,38 +235,49 @@ def _mostly_upper_case(text: str) -> bool:
     return upper >= sum(c.islower() for c in text) and len(re.findall(r"\b[^\W\d_]{2,}\b", text)) >= 2
 
 
-@dataclass(frozen=True)
-class MalayIndonesianMarkers:
-    """Words that tell Malay from Indonesian, and how much each one counts."""
+def malay_indonesian_features(text: str) -> set[str]:
+    """What the Malay/Indonesian model reads: words, word pairs and letter 2-4-grams of words, lower case."""
+    words = [w.lower() for w in _WORD.findall(text)]
+    features = {f"p {a} {b}" for a, b in zip(words, words[1:])}
+    for word in set(words):
+        features.update(_word_features(word))
+    return features
 
-    malay: frozenset[str]
-    indonesian: frozenset[str]
-    malay_suffixes: tuple[str, ...]
-    indonesian_suffixes: tuple[str, ...]
-    log_odds_per_word: float = math.log(8.0)
+
+def _word_features(word: str) -> list[str]:
+    padded = f" {word} "
+    return [f"w {word}"] + [f"c {padded[i:i + n]}" for n in range(2, 5) for i in range(len(padded) - n + 1)]
+
+
+@dataclass(frozen=True)
+class MalayIndonesianModel:
+    """Log-odds of Malay over Indonesian from the features a text contains (binarised naive Bayes,
+    calibrated): positive means Malay, 0 means no evidence either way. Trained by
+    `python -m pipeline.language_training` on professional translations of the same news into both."""
+
+    weights: dict[str, float]
+    _word_cache: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def load(cls, path: Path = LANGUAGE_DATA / "malay_indonesian.json") -> "MalayIndonesianMarkers":
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return cls(
-            frozenset(data["ms_words"]),
-            frozenset(data["id_words"]),
-            tuple(data.get("ms_suffixes", ())),
-            tuple(data.get("id_suffixes", ())),
-        )
+    def load(cls, path: Path = MALAY_INDONESIAN_MODEL) -> "MalayIndonesianModel":
+        return cls(json.loads(gzip.decompress(path.read_bytes()))["weights"])
 
     def malay_log_odds(self, text: str) -> float:
-        """Evidence for Malay over Indonesian: positive means Malay, 0 means none either way."""
+        """The sum of the weights of the text's features; a letter n-gram shared by two different
+        words counts for each (each word's sum is cached: news repeats its words)."""
+        weights = self.weights
         words = [w.lower() for w in _WORD.findall(text)]
-        terms = words + [f"{a} {b}" for a, b in zip(words, words[1:])]
-        malay = sum(t in self.malay for t in terms) + sum(_ends_with(w, self.malay_suffixes) for w in words)
-        indonesian = sum(t in self.indonesian for t in terms)
-        indonesian += sum(_ends_with(w, self.indonesian_suffixes) for w in words)
-        return (malay - indonesian) * self.log_odds_per_word
+        pairs = {f"p {a} {b}" for a, b in zip(words, words[1:])}
+        # fsum: exact, so the order a set is walked in (it varies between processes) cannot change the result
+        return math.fsum([*map(self._word_log_odds, set(words)), *(weights.get(pair, 0.0) for pair in pairs)])
 
-
-def _ends_with(word: str, suffixes: tuple[str, ...]) -> bool:
-    return len(word) > 6 and word.endswith(suffixes)
+    def _word_log_odds(self, word: str) -> float:
+        cached = self._word_cache.get(word)
+        if cached is None:
+            if len(self._word_cache) >= WORD_CACHE_SIZE:
+                self._word_cache.clear()
+            cached = self._word_cache[word] = math.fsum(self.weights.get(f, 0.0) for f in _word_features(word))
+        return cached
 
 
 class LanguageIdentifier:
@@ -259,14 +285,25 @@ class LanguageIdentifier:
 
     _init_lock = threading.Lock()
     _model: _NgramModel | None = None
-    _markers: MalayIndonesianMarkers | None = None
+    _malay_indonesian: MalayIndonesianModel | None = None
 
-    def __init__(self, seed: int = LANGDETECT_SEED, prior: dict[str, float] | None = None):
+    def __init__(
+        self,
+        seed: int = LANGDETECT_SEED,
+        prior: dict[str, float] | None = None,
+        malay_indonesian: MalayIndonesianModel | None = None,
+    ):
         self.seed = seed
         self._ensure_model()
+        self.malay_indonesian = malay_indonesian or self._malay_indonesian
         self.prior = dict(NEWS_PRIOR if prior is None else prior)
+        self._malay_prior_log_odds = math.log(
+            self.prior.get("ms", OTHER_LANGUAGE_PRIOR) / self.prior.get("id", OTHER_LANGUAGE_PRIOR)
+        )
         model = self._model
-        self._log_prior = np.log(np.array([self.prior.get(lang, 1.0) for lang in model.languages], dtype=np.float64))
+        self._log_prior = np.log(
+            np.array([self.prior.get(lang, OTHER_LANGUAGE_PRIOR) for lang in model.languages], dtype=np.float64)
+        )
         # zh-cn and zh-tw share "zh": split its prior so the two columns do not count it twice
         for language, columns in model.columns_of.items():
             self._log_prior[columns] -= math.log(len(columns))
@@ -276,7 +313,7 @@ class LanguageIdentifier:
         with cls._init_lock:
             if cls._model is None:
                 cls._model = _NgramModel()
-                cls._markers = MalayIndonesianMarkers.load()
+                cls._malay_indonesian = MalayIndonesianModel.load()
 
     def probabilities(self, text: str) -> dict[str, float]:
         """Language → probability for one text; empty when it carries no linguistic signal."""
@@ -302,7 +339,11 @@ class LanguageIdentifier:
             return _Score({candidates[0]: share} if candidates else {}, False, letters)
         if candidates:
             posterior = {language: p * share for language, p in posterior.items()}
-        return _Score(posterior, not candidates or len(candidates) > 1, letters)
+        malay_evidence = 0.0
+        if posterior.get("id", 0.0) >= MALAY_INDONESIAN_MIN_SHARE:
+            malay_evidence = self.malay_indonesian.malay_log_odds(cleaned)
+        _split_malay_indonesian(posterior, self._malay_prior_log_odds + malay_evidence)
+        return _Score(posterior, not candidates or len(candidates) > 1, letters, malay_evidence)
 
     def _posterior(self, text: str, candidates: tuple[str, ...] | None) -> dict[str, float]:
         model = self._model
@@ -323,17 +364,7 @@ class LanguageIdentifier:
         for language, weight in zip(model.languages, weights.tolist()):
             if weight > 1e-9:
                 posterior[language] += weight
-        if "id" in posterior:
-            self._split_malay(posterior, text)
-        return dict(posterior)
-
-    def _split_malay(self, posterior: dict[str, float], text: str) -> None:
-        """langdetect's Indonesian profile stands for both Indonesian and Malay: divide it by the words used."""
-        log_odds = math.log(self.prior.get("ms", 1.0) / self.prior.get("id", 1.0)) + self._markers.malay_log_odds(text)
-        malay_share = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, log_odds))))
-        combined = posterior.pop("id")
-        posterior["id"] = combined * (1.0 - malay_share)
-        posterior["ms"] = combined * malay_share
+        return dict(posterior)  # "id" is langdetect's profile of Indonesian and Malay together
 
     def identify(self, text: str) -> LanguageGuess:
         return _best_guess(self._score(text).probabilities)
@@ -349,10 +380,11 @@ class LanguageIdentifier:
         if not votes or total == 0:
             undetermined = ParagraphLanguage(UNDETERMINED, 0.0)
             return LanguageGuess(UNDETERMINED, 0.0), tuple(undetermined for _ in paragraphs)
-        if "ms" in votes:
-            # Malay and Indonesian differ in a word here and there: pool the evidence of the whole document
-            votes["id"] += votes.pop("ms")
-            self._split_malay(votes, "\n".join(paragraphs))
+        if "ms" in votes or "id" in votes:
+            # Malay and Indonesian differ in a word here and there: pool the evidence of all the text,
+            # each paragraph's as far as it is Malay or Indonesian at all
+            evidence = sum(score.malay_indonesian_share * score.malay_evidence for score in scores)
+            _split_malay_indonesian(votes, self._malay_prior_log_odds + evidence)
         document_language, vote = max(votes.items(), key=lambda item: item[1])
         document = LanguageGuess(document_language, round(min(1.0, vote / total), 4))
         paragraph_languages = tuple(_paragraph_language(score, document_language) for score in scores)
@@ -424,6 +456,21 @@ class _Score:
     probabilities: dict[str, float]
     statistical: bool  # False when the script alone settled it
     letters: int  # how much body text stands behind it: a paragraph's weight in its document
+    malay_evidence: float = 0.0  # the text's own log-odds of Malay over Indonesian, no prior
+
+    @property
+    def malay_indonesian_share(self) -> float:
+        return self.probabilities.get("ms", 0.0) + self.probabilities.get("id", 0.0)
+
+
+def _split_malay_indonesian(probabilities: dict[str, float], malay_log_odds: float) -> None:
+    """langdetect's Indonesian profile stands for Indonesian and Malay together: divide their
+    combined probability by the log-odds of Malay."""
+    combined = probabilities.pop("ms", 0.0) + probabilities.pop("id", 0.0)
+    if combined:
+        malay_share = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, malay_log_odds))))
+        probabilities["id"] = combined * (1.0 - malay_share)
+        probabilities["ms"] = combined * malay_share
 
 
 def _best_guess(probabilities: dict[str, float]) -> LanguageGuess:
@@ -438,16 +485,26 @@ def _paragraph_language(score: _Score, document_language: str) -> ParagraphLangu
 
     A short paragraph that fits the document's language well enough inherits it; a sentence that
     is clearly another language (an English disclaimer in an Indonesian article) keeps its own.
+    Malay and Indonesian count as one language for that lean; between the two, a paragraph's own
+    evidence decides, and without any it takes the document's one as a close call
+    (RELATED_DOCUMENT_AFFINITY).
     """
-    probabilities = score.probabilities
-    if score.statistical and document_language in probabilities:
+    probabilities = dict(score.probabilities)
+    related = document_language in ("ms", "id")
+    leaning_to = "id" if related else document_language
+    if related and ("id" in probabilities or "ms" in probabilities):
+        probabilities["id"] = probabilities.pop("id", 0.0) + probabilities.pop("ms", 0.0)
+    if score.statistical and leaning_to in probabilities:
         total = sum(probabilities.values())
         leaning = {
-            language: p * (DOCUMENT_AFFINITY if language == document_language else 1.0)
+            language: p * (DOCUMENT_AFFINITY if language == leaning_to else 1.0)
             for language, p in probabilities.items()
         }
         scale = total / sum(leaning.values())
         probabilities = {language: p * scale for language, p in leaning.items()}
+    if related:
+        lean = math.log(RELATED_DOCUMENT_AFFINITY) * (1 if document_language == "ms" else -1)
+        _split_malay_indonesian(probabilities, score.malay_evidence + lean)
     guess = _best_guess(probabilities)
     return ParagraphLanguage(guess.language, guess.confidence)
 

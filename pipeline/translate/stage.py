@@ -3,7 +3,9 @@
 Sentences of all documents in one language go to the engine in one call (CTranslate2 is far
 faster on large batches than document by document); repeated sentences (bylines, captions)
 are translated once, and with a cache not even once more across runs. A language without a
-direct package goes through a pivot language when both halves are installed. URLs, e-mail
+direct package goes through a pivot language when both halves are installed, and Malay and
+Indonesian, which share most of their words, go through each other's model when neither a
+package nor a pivot exists for their own (`RELATED_LANGUAGES`). URLs, e-mail
 addresses, numbers and Latin-script names are protected (`protect`). The stage never raises: a document ends up `not_needed`, `translated`,
 `missing_model` or `failed`, and rejected documents pass through untouched.
 """
@@ -29,6 +31,10 @@ TRANSLATED = "translated"
 MISSING_MODEL = "missing_model"
 FAILED = "failed"
 UNDETERMINED = "und"
+# Languages whose texts a model of the other reads well enough, used only when a language has
+# neither a package nor a pivot of its own: a Malay article (or a paragraph the language stage
+# called Malay in an Indonesian one) is translated by the Indonesian model rather than not at all.
+RELATED_LANGUAGES: dict[str, tuple[str, ...]] = {"ms": ("id",), "id": ("ms",)}
 
 
 @dataclass(frozen=True)
@@ -100,21 +106,38 @@ class TranslationRoute:
     """The packages a text goes through, in order: one, or two through a pivot language."""
 
     models: tuple[InstalledModel, ...]
+    read_as: tuple[str, str] | None = None  # (language, related language whose models read it)
 
     @property
     def label(self) -> str:
-        """What `Document.translation_model` records, e.g. "translate-ms_id 1.0 + translate-id_en 1.9"."""
-        return " + ".join(model.label for model in self.models)
+        """What `Document.translation_model` records, e.g. "translate-ms_id 1.0 + translate-id_en 1.9",
+        or "translate-id_en 1.9 (ms read as id)" when a related language's model stands in."""
+        label = " + ".join(model.label for model in self.models)
+        return f"{label} ({self.read_as[0]} read as {self.read_as[1]})" if self.read_as else label
 
 
 def find_route(models: Iterable[InstalledModel], source: str, target: str = "en") -> TranslationRoute | None:
     """The newest direct `source`->`target` package, else a pivot `source`->`pivot`->`target`
-    (the pivot with the alphabetically first code when several would do), else None."""
+    (the pivot with the alphabetically first code when several would do), else the same for a
+    related language (`RELATED_LANGUAGES`), else None."""
     by_pair = _newest_by_pair(models)
     return _route(by_pair, source, target)
 
 
 def _route(by_pair: dict[tuple[str, str], InstalledModel], source: str, target: str) -> TranslationRoute | None:
+    own = _own_route(by_pair, source, target)
+    if own is not None:
+        return own
+    for related in RELATED_LANGUAGES.get(source, ()):
+        if related == target:
+            continue
+        route = _own_route(by_pair, related, target)
+        if route is not None:
+            return TranslationRoute(route.models, read_as=(source, related))
+    return None
+
+
+def _own_route(by_pair: dict[tuple[str, str], InstalledModel], source: str, target: str) -> TranslationRoute | None:
     direct = by_pair.get((source, target))
     if direct is not None:
         return TranslationRoute((direct,))

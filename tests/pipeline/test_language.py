@@ -1,3 +1,4 @@
+from pipeline import language
 from pipeline.language import LanguageIdentifier, UNDETERMINED, detect_language, length_certainty
 from pipeline.record import Document, join_paragraphs
 
@@ -96,6 +97,52 @@ def test_malay_document_pools_the_words_of_all_its_paragraphs():
     assert [p.language for p in doc.paragraph_languages] == ["ms"] * 3
 
 
+MALAY_PARAGRAPHS = [
+    "Beliau berkata bahawa rundingan akan diteruskan minggu depan.",
+    "Pihak berkuasa tempatan akan mengumumkan jadual baharu tidak lama lagi.",
+]
+INDONESIAN_PARAGRAPHS = [
+    "Pemerintah akan memberikan bantuan kepada warga yang terdampak banjir.",
+    "Polisi menahan tiga orang pria yang diduga terlibat dalam kasus tersebut.",
+]
+NO_EVIDENCE = "Semua orang menunggu di sana."  # the same words in Malay and in Indonesian
+
+
+def test_a_sentence_with_no_evidence_either_way_takes_its_documents_language_as_a_close_call():
+    alone = identifier.identify(NO_EVIDENCE)
+    assert alone.language in ("ms", "id") and alone.confidence < 0.75
+    for paragraphs, expected in ((MALAY_PARAGRAPHS, "ms"), (INDONESIAN_PARAGRAPHS, "id")):
+        document, labels = identifier.identify_paragraphs((*paragraphs, NO_EVIDENCE))
+        assert document.language == expected
+        assert [label.language for label in labels] == [expected] * 3
+        assert 0.5 < labels[-1].confidence < 0.8  # inherited, and it says so
+        assert min(label.confidence for label in labels[:2]) > labels[-1].confidence
+
+
+def test_a_clearly_indonesian_sentence_in_a_malay_document_keeps_its_own_language():
+    paragraphs = (*MALAY_PARAGRAPHS, MALAY, "Polisi menahan tiga orang pria.")
+    document, labels = identifier.identify_paragraphs(paragraphs)
+    assert document.language == "ms"
+    assert [label.language for label in labels] == ["ms", "ms", "ms", "id"]
+
+
+def test_the_documents_language_comes_from_all_its_text():
+    # one clearly Malay paragraph outweighs two that lean Indonesian only slightly
+    slight = ("Harga beras naik sejak awal bulan.", "Hujan turun sepanjang hari di ibu kota.")
+    assert {identifier.identify(text).language for text in slight} == {"id"}
+    document, labels = identifier.identify_paragraphs((*slight, MALAY))
+    assert document.language == "ms"
+    assert [label.language for label in labels] == ["ms", "ms", "ms"]
+
+
+def test_the_malay_indonesian_model_reads_words_and_their_letters():
+    model = language.MalayIndonesianModel.load()
+    assert len(model.weights) > 10_000
+    assert model.malay_log_odds("kerajaan bahawa") > 2 > -2 > model.malay_log_odds("pemerintah bahwa")
+    assert model.malay_log_odds("") == 0.0
+    assert {"w polis", "p menahan tiga", "c pol"} <= language.malay_indonesian_features("Polis menahan tiga")
+
+
 def test_probabilities_sum_to_at_most_one_and_favour_the_answer():
     probabilities = identifier.probabilities(ENGLISH)
     assert max(probabilities, key=probabilities.get) == "en"
@@ -159,7 +206,6 @@ def test_paragraph_languages_match_the_paragraph_count():
 
 # ------------------------------------------------------------------ long texts: a sample decides
 
-from pipeline import language  # noqa: E402
 from pipeline.record import split_paragraphs  # noqa: E402
 
 

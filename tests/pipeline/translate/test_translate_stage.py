@@ -193,3 +193,34 @@ def test_the_title_is_translated_with_the_text_and_english_titles_stay(dictionar
     assert none.title_en is None
     (missing,) = translate_documents([doc("f.txt", "fr", ["Bonjour."]).replace(title="Le titre")], models=[])
     assert missing.title_en is None
+def test_a_malay_document_without_a_malay_model_is_read_by_the_indonesian_one(dictionary_packages):
+    install_package_file(dictionary_packages["id_en"])
+
+    (result,) = translate_documents([doc("ms.txt", "ms", [SEED_004_SENTENCES[0]])])
+
+    assert result.translation_status == "translated"
+    assert result.translation_model == "translate-id_en 1.9 (ms read as id)"
+    assert result.text_en.startswith("Jakarta, IDN Times - President Russia Vladimir Putin met with")
+    assert missing_model_languages([result]) == {}
+
+
+def test_a_malay_paragraph_inside_an_indonesian_article_is_translated_with_it(dictionary_packages):
+    install_package_file(dictionary_packages["id_en"])
+    source = doc("mixed.txt", "id", [SEED_004_SENTENCES[0], WRITTEN_SENTENCES[0]], ["id", "ms"])
+
+    (result,) = translate_documents([source])
+
+    assert (result.translation_status, result.translation_model) == ("translated", "translate-id_en 1.9")
+    assert result.text_en.split("\n\n")[1] == "Price ticket rose to Rp 2,1 million, said the spokesperson to reporters."
+
+
+def test_a_related_language_stands_in_only_when_the_language_has_no_route_of_its_own(
+    dictionary_packages, installed_model: InstalledModel
+):
+    pivot_half = install_package_file(dictionary_packages["ms_id"])
+    assert find_route([pivot_half, installed_model], "ms").label == "translate-ms_id 1.0 + translate-id_en 1.9"
+    assert find_route([installed_model], "ms").label == "translate-id_en 1.9 (ms read as id)"
+    assert find_route([installed_model], "ms").models == (installed_model,)
+    assert find_route([installed_model], "id").read_as is None
+    assert find_route([installed_model], "fr") is None
+    assert find_route([pivot_half], "ms", target="id").label == "translate-ms_id 1.0"

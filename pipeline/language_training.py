@@ -1,0 +1,218 @@
+"""Train the Malay/Indonesian model of the language stage, and measure it by cross-validation.
+
+    python -m pipeline.language_training            # cross-validate, then train on all and write the weights
+    python -m pipeline.language_training --check    # cross-validate only
+
+The data is `tests/data/devdata/langid/ntrex_ms_id.tsv`: professional translations of the same
+news sentences into Malay and Indonesian (`lang<TAB>line<TAB>text`, one line id per pair). The
+model is binarised naive Bayes over `language.malay_indonesian_features` (words, word pairs,
+letter 2-4-grams): each feature's weight is log P(feature | ms) - log P(feature | id), with
+additive smoothing, and the sum over a text's features is scaled by one factor fitted on
+held-out scores (naive Bayes counts overlapping n-grams as independent, so its raw sums are far
+too sure). The scaled weights go to `language_data/malay_indonesian_model.json.gz`.
+
+Cross-validation splits by line id: a sentence and its translation are always on the same side,
+so the model is never tested on the content it was trained on in the other language. Every fold's
+scale is fitted inside its own training part (two halves scoring each other), never on the fold.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.language import (
+    MALAY_INDONESIAN_MODEL,
+    LanguageIdentifier,
+    MalayIndonesianModel,
+    malay_indonesian_features,
+)
+from pipeline.settings import PROJECT_ROOT
+
+PARALLEL_SENTENCES = PROJECT_ROOT / "tests" / "data" / "devdata" / "langid" / "ntrex_ms_id.tsv"
+FOLDS = 10
+SMOOTHING = 0.1  # added to every feature count, per language
+MIN_WEIGHT = 0.1  # after scaling: lighter weights are dropped from the committed file
+WEIGHT_DECIMALS = 3
+# Length classes of the cross-validated report, by words in the sentence.
+LENGTH_CLASSES = ((10, "short (<=10 words)"), (25, "medium (11-25 words)"), (math.inf, "long (>25 words)"))
+
+
+@dataclass(frozen=True)
+class ParallelSentence:
+    language: str
+    line: int
+    text: str
+
+
+def read_parallel_sentences(path: str | Path = PARALLEL_SENTENCES) -> list[ParallelSentence]:
+    sentences = []
+    for row in Path(path).read_text(encoding="utf-8").splitlines():
+        fields = row.split("\t", 2)
+        if len(fields) == 3 and fields[1].isdigit():
+            sentences.append(ParallelSentence(fields[0], int(fields[1]), fields[2].strip()))
+    return sentences
+
+
+def naive_bayes_weights(examples: list[tuple[str, set[str]]]) -> dict[str, float]:
+    """Unscaled log-odds of Malay over Indonesian per feature, from (language, feature set) pairs."""
+    counts = {"ms": Counter(), "id": Counter()}
+    for language, features in examples:
+        counts[language].update(features)
+    seen = counts["ms"] + counts["id"]
+    vocabulary = list(seen)
+    totals = {
+        language: sum(counts[language][f] for f in vocabulary) + SMOOTHING * len(vocabulary) for language in counts
+    }
+    log_ratio_of_totals = math.log(totals["id"] / totals["ms"])
+    return {
+        feature: math.log((counts["ms"][feature] + SMOOTHING) / (counts["id"][feature] + SMOOTHING)) + log_ratio_of_totals
+        for feature in vocabulary
+    }
+
+
+def _raw_score(weights: dict[str, float], features: set[str]) -> float:
+    return math.fsum(weights.get(feature, 0.0) for feature in features)
+
+
+def fit_scale(scored: list[tuple[str, float]]) -> float:
+    """The factor on held-out raw scores that makes sigmoid(factor * score) the best probability of Malay."""
+    labels = np.array([language == "ms" for language, _ in scored], dtype=np.float64)
+    scores = np.array([score for _, score in scored], dtype=np.float64)
+    best_scale, best_loss = 1.0, math.inf
+    for scale in np.exp(np.linspace(math.log(0.005), math.log(2.0), 121)):
+        z = scale * scores
+        # log(1 + e^-z) for Malay, log(1 + e^z) for Indonesian
+        loss = np.mean(np.logaddexp(0.0, np.where(labels == 1.0, -z, z)))
+        if loss < best_loss:
+            best_scale, best_loss = float(scale), float(loss)
+    return best_scale
+
+
+def train_model(examples: list[tuple[str, set[str]]], lines: list[int]) -> MalayIndonesianModel:
+    """Weights from all examples, scaled by a factor fitted with two halves (by line id) scoring each other."""
+    halves = [[i for i, line in enumerate(lines) if line % 2 == half] for half in (0, 1)]
+    held_out = []
+    for trained, scored in (halves, halves[::-1]):
+        weights = naive_bayes_weights([examples[i] for i in trained])
+        held_out += [(examples[i][0], _raw_score(weights, examples[i][1])) for i in scored]
+    scale = fit_scale(held_out)
+    weights = naive_bayes_weights(examples)
+    scaled = {feature: round(w * scale, WEIGHT_DECIMALS) for feature, w in weights.items()}
+    return MalayIndonesianModel({f: w for f, w in sorted(scaled.items()) if abs(w) >= MIN_WEIGHT})
+
+
+def fold_split(sentences: list[ParallelSentence], folds: int) -> list[tuple[list[int], list[int]]]:
+    """(training, tested) sentence positions per fold, by line id: a line's two translations
+    are always on the same side."""
+    return [
+        (
+            [i for i, s in enumerate(sentences) if s.line % folds != fold],
+            [i for i, s in enumerate(sentences) if s.line % folds == fold],
+        )
+        for fold in range(folds)
+    ]
+
+
+def length_class(text: str) -> str:
+    words = len(text.split())
+    return next(name for limit, name in LENGTH_CLASSES if words <= limit)
+
+
+def cross_validate(
+    sentences: list[ParallelSentence] | None = None, folds: int = FOLDS, identifier_options: dict | None = None
+) -> dict:
+    """Accuracy of the whole language stage (`identify`) on every sentence, each scored by a
+    Malay/Indonesian model trained without its line: per language, per length class, and of
+    the Malay/Indonesian model alone between the two."""
+    sentences = read_parallel_sentences() if sentences is None else sentences
+    features = [malay_indonesian_features(s.text) for s in sentences]
+    hits: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    by_length: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    model_alone: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    misses = []
+    for training, tested in fold_split(sentences, folds):
+        model = train_model(
+            [(sentences[i].language, features[i]) for i in training], [sentences[i].line for i in training]
+        )
+        identifier = LanguageIdentifier(malay_indonesian=model, **(identifier_options or {}))
+        for sentence, sentence_features in ((sentences[i], features[i]) for i in tested):
+            guess = identifier.identify(sentence.text).language
+            hit = guess == sentence.language
+            for table, key in ((hits, sentence.language), (by_length, f"{sentence.language} {length_class(sentence.text)}")):
+                table[key][0] += hit
+                table[key][1] += 1
+            alone = "ms" if _raw_score(model.weights, sentence_features) > 0 else "id"
+            model_alone[sentence.language][0] += alone == sentence.language
+            model_alone[sentence.language][1] += 1
+            if not hit:
+                misses.append({"expected": sentence.language, "got": guess, "line": sentence.line, "text": sentence.text})
+    return {
+        "folds": folds,
+        "count": len(sentences),
+        "accuracy": _rate(sum(h for h, _ in hits.values()), len(sentences)),
+        "per_language": {language: _rate(*counts) for language, counts in sorted(hits.items())},
+        "per_length": {key: _rate(*counts) for key, counts in sorted(by_length.items())},
+        "length_counts": {key: counts[1] for key, counts in sorted(by_length.items())},
+        "model_alone": {language: _rate(*counts) for language, counts in sorted(model_alone.items())},
+        "misses": sorted(misses, key=lambda miss: (miss["line"], miss["expected"])),
+    }
+
+
+def _rate(hits: int, total: int) -> float:
+    return round(hits / total, 4) if total else 0.0
+
+
+def write_model(model: MalayIndonesianModel, path: Path = MALAY_INDONESIAN_MODEL) -> None:
+    about = (
+        "Log-odds of Malay (ms) over Indonesian (id) per feature of pipeline.language.malay_indonesian_features "
+        "(w = word, p = word pair, c = letters of a word, space-padded), calibrated; a text's log-odds is the sum over "
+        "the features it contains. Written by `python -m pipeline.language_training` from "
+        "tests/data/devdata/langid/ntrex_ms_id.tsv (NTREX-128, CC BY-SA 4.0); do not edit by hand."
+    )
+    payload = {"about": about, "weights": model.weights}
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":")) + "\n"
+    path.write_bytes(gzip.compress(text.encode("utf-8"), mtime=0))  # mtime=0: the same weights, the same bytes
+
+
+def format_cross_validation(result: dict) -> str:
+    lines = [
+        f"{result['folds']}-fold cross-validation by line id, {result['count']} sentences: "
+        f"accuracy {result['accuracy']:.4f}",
+        "per language: " + ", ".join(f"{k}={v:.4f}" for k, v in result["per_language"].items()),
+        "model alone (ms vs id only): " + ", ".join(f"{k}={v:.4f}" for k, v in result["model_alone"].items()),
+    ]
+    lines += [f"  {key:<28} {value:.4f}  ({result['length_counts'][key]} sentences)" for key, value in result["per_length"].items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=PARALLEL_SENTENCES)
+    parser.add_argument("--check", action="store_true", help="cross-validate only; write nothing")
+    parser.add_argument("--misses", action="store_true", help="print every cross-validated miss")
+    arguments = parser.parse_args(argv)
+    sentences = read_parallel_sentences(arguments.data)
+    result = cross_validate(sentences)
+    print(format_cross_validation(result))
+    if arguments.misses:
+        for miss in result["misses"]:
+            print(f"  {miss['expected']}->{miss['got']} [{miss['line']}] {miss['text']}")
+    if not arguments.check:
+        model = train_model(
+            [(s.language, malay_indonesian_features(s.text)) for s in sentences], [s.line for s in sentences]
+        )
+        write_model(model)
+        print(f"wrote {len(model.weights)} weights to {MALAY_INDONESIAN_MODEL}")
+
+
+if __name__ == "__main__":
+    main()
