@@ -223,31 +223,44 @@ def cached_translations(warehouse_path: Path, needed: dict[str, list[str]]) -> P
 
 
 @task(name="after the run: gone files, duplicates, search index", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
-def after_run(warehouse_path: Path, scanned_folders: list[str], seen_since: datetime) -> tuple[list[str], list[str]]:
+def after_run(
+    warehouse_path: Path, scanned_folders: list[str], seen_since: datetime, articles_changed: bool
+) -> tuple[list[str], list[str]]:
     """Once every file is written: mark the places in the scanned folders that were not seen in
-    this run as gone, and bring the derived tables (duplicates, search index) up to date.
-    Returns (gone places, one line per derived table that changed)."""
+    this run as gone, and bring the derived tables (duplicates, search index) up to date. Returns (gone places, one line per derived table that changed)."""
     with Warehouse.open(warehouse_path) as warehouse:
         gone = warehouse.mark_missing(scanned_folders, seen_since=seen_since)
-        return gone, refresh_derived_tables(warehouse)
+        return gone, refresh_derived_tables(warehouse, articles_changed=articles_changed)
 
 
-def refresh_derived_tables(warehouse: Warehouse) -> list[str]:
+def refresh_derived_tables(warehouse: Warehouse, *, articles_changed: bool = True) -> list[str]:
     """Duplicates and the search index, brought up to date with the articles (each reads only
-    what changed since its last refresh); one line for each that changed."""
+    what changed since its last refresh); one line for each that changed. Clustering duplicates
+    costs seconds on a large warehouse even when nothing changed, so a run that changed no
+    article skips it unless some article has never been compared."""
     notes = []
-    duplicates = refresh_duplicates(warehouse.connection)
-    if duplicates.signatures_computed or duplicates.signatures_dropped:
+    if articles_changed or _articles_never_compared(warehouse):
+        duplicates = refresh_duplicates(warehouse.connection)
+    else:
+        duplicates = None
+    if duplicates is not None and (duplicates.signatures_computed or duplicates.signatures_dropped):
         notes.append(
             f"duplicates: {duplicates.duplicates} articles in {duplicates.clusters} clusters "
             f"({duplicates.signatures_computed} newly compared, {duplicates.seconds:.1f}s)"
         )
-    search = refresh_search_index(warehouse.connection)
+    search = refresh_search_index(warehouse.connection)  # an unchanged run costs one scan of hashes
     if search.changed:
         notes.append(
             f"search index: {search.articles} articles, {search.reindexed} (re)indexed, {search.removed} removed ({search.seconds:.1f}s)"
         )
     return notes
+
+
+def _articles_never_compared(warehouse: Warehouse) -> bool:
+    (missing,) = warehouse.connection.execute(
+        "SELECT count(*) FROM articles a WHERE NOT EXISTS (SELECT 1 FROM article_signatures s WHERE s.article_id = a.article_id)"
+    ).fetchone()
+    return missing > 0
 
 
 @task(name="record run", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
@@ -470,7 +483,9 @@ def ingest(
                     pipeline.add(batch, settings.seeds_dir)
                 pipeline.finish()
             scanned = [display_path(folder, settings.seeds_dir) for folder in input_folders(inputs)]
-            summary.gone, summary.derived = after_run(warehouse_path, scanned_folders=scanned, seen_since=started_at)
+            summary.gone, summary.derived = after_run(
+                warehouse_path, scanned, started_at, articles_changed=bool(summary.inserted or summary.updated)
+            )
         except BaseException as error:
             summary.status = "interrupted" if _is_interrupt(error) else "failed"
             raise
