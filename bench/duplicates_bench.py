@@ -1,0 +1,130 @@
+"""Duplicate-detection benchmark: `refresh_duplicates` on the benchmark corpus.
+
+    python -m bench.duplicates_bench [--docs 2000 20000] [--json bench/results/duplicates.json]
+
+The documents are the benchmark corpus (bench/corpus.py: the seeds and the development data's
+pages, each copy with its own closing line). Each distinct source goes through the real stages
+once (load, extract, language) and its copies differ by that closing paragraph, so the warehouse
+holds what an ingest of the corpus would store (English text for English pages, none for the
+others: no translation model), without paying for the ingest. Every copy of a source is a near-
+duplicate of the others, so this is the heavy case: almost every article lands in a cluster.
+
+For each size:
+- first: a refresh on a warehouse without signatures (every signature computed, then detection);
+- unchanged: the next refresh, nothing changed (what each ingest run pays when no file changed);
+- +1% new: a refresh after 1% more articles arrived (their signatures only, then detection).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+
+from bench.corpus import source_documents, with_closing_line
+from pipeline.duplicates import refresh_duplicates
+from pipeline.extract import extract_document
+from pipeline.language import detect_language
+from pipeline.record import Document
+from pipeline.sources import load_document
+from pipeline.warehouse import Warehouse
+
+
+def stage_documents() -> list[tuple[str, Document]]:
+    """(name, document) for every distinct corpus source, through the real load, extract and language stages."""
+    documents = []
+    with tempfile.TemporaryDirectory(prefix="newsflow-duplicates-bench-") as folder:
+        for name, suffix, content in source_documents():
+            path = Path(folder) / f"{name}{suffix}"
+            path.write_text(content, encoding="utf-8")
+            doc = detect_language(extract_document(load_document(path, root=Path(folder), max_bytes=50_000_000)))
+            if not doc.rejected and doc.text:
+                documents.append((name, doc))
+    return documents
+
+
+def corpus_copies(sources: list[tuple[str, Document]], start: int, count: int) -> list[Document]:
+    """Documents `start` .. `start + count - 1` of the corpus, each copy with its own closing paragraph."""
+    copies = []
+    for index in range(start, start + count):
+        name, doc = sources[index % len(sources)]
+        text = with_closing_line(doc.text, ".txt", "\n" + f"Corpus copy {index} of {name}.").rstrip("\n")
+        copies.append(
+            doc.replace(
+                source_path=f"corpus/{index:05d}_{name}",
+                content_sha256=f"{index:064x}",
+                text=text,
+                text_en=text if doc.language == "en" else None,
+            )
+        )
+    return copies
+
+
+def write(path: Path, docs: list[Document], at: datetime) -> None:
+    with Warehouse.open(path) as store:
+        for offset in range(0, len(docs), 1000):
+            store.write_batch(docs[offset : offset + 1000], run_id=f"bench-{at:%H%M%S}", ingested_at=at)
+
+
+def timed_refresh(path: Path):
+    with duckdb.connect(str(path)) as connection:
+        started = time.perf_counter()
+        refresh = refresh_duplicates(connection)
+        return time.perf_counter() - started, refresh
+
+
+def bench_size(sources: list[tuple[str, Document]], count: int, folder: Path) -> list[dict]:
+    path = folder / f"duplicates-{count}.duckdb"
+    start = datetime(2025, 10, 1)
+    write(path, corpus_copies(sources, 0, count), start)
+    rows = []
+    for label in ("first", "unchanged"):
+        seconds, refresh = timed_refresh(path)
+        rows.append({"docs": count, "refresh": label, "seconds": seconds, **vars(refresh)})
+    added = max(1, count // 100)
+    write(path, corpus_copies(sources, count, added), start + timedelta(hours=1))
+    seconds, refresh = timed_refresh(path)
+    rows.append({"docs": count + added, "refresh": "+1% new", "seconds": seconds, **vars(refresh)})
+    path.unlink()
+    return rows
+
+
+def print_table(rows: list[dict]) -> None:
+    header = f"{'docs':>6}  {'refresh':<10} {'seconds':>8} {'docs/s':>8} {'signed':>7} {'checked':>8} {'clusters':>8} {'duplicates':>10}"
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        print(
+            f"{row['docs']:>6}  {row['refresh']:<10} {row['seconds']:>8.2f} {row['docs'] / row['seconds']:>8.0f} "
+            f"{row['signatures_computed']:>7} {row['pairs_checked']:>8} "
+            f"{row['clusters']:>8} {row['duplicates']:>10}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, nargs="+", default=[2000, 20000])
+    parser.add_argument("--json", type=Path, help="Also write the rows here.")
+    args = parser.parse_args(argv)
+    sources = stage_documents()
+    print(f"duplicate detection on the benchmark corpus ({len(sources)} distinct sources, copies with their own closing line)")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="newsflow-duplicates-bench-") as folder:
+        for count in args.docs:
+            rows.extend(bench_size(sources, count, Path(folder)))
+    print_table(rows)
+    print(f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,266 @@
+"""Duplicate detection: edited copies and translations linked to the first-seen article, distinct stories never."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime, timedelta
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from pipeline.duplicates import MIN_SIMILARITY, refresh_duplicates
+from pipeline.duplicates_eval import evaluate_duplicates
+from pipeline.extract import clean_text_dump
+from pipeline.warehouse import schema_sql
+from tests.conftest import PROJECT_ROOT, SEEDS_DIR
+
+SEED_NAMES = sorted(path.name for path in SEEDS_DIR.glob("*.txt"))
+START = datetime(2025, 10, 11, 8, 0)
+
+
+def seed_text(name: str) -> str:
+    return (SEEDS_DIR / name).read_text(encoding="utf-8")
+
+
+def edited_copy_of_seed_001() -> str:
+    """Seed 001 as another site would carry it: its own menu and footer, a new headline, a paragraph cut."""
+    lines = seed_text("001_f168b2729dee8f19.txt").splitlines()
+    assert lines[0].startswith("HomeAsia") and lines[2] == "Jakarta gambles on embracing North Korea"
+    body_end = lines.index("LEAVE A REPLY")
+    body = [line for line in lines[3:body_end] if not line.startswith("Engaging Pyongyang, a state under heavy UN sanctions")]
+    assert len(body) == len(lines[3:body_end]) - 1
+    menu = ["Menu", "News", "World", "Asia-Pacific", "Opinion", "Subscribe", "Sign in", ""]
+    footer = ["", "Share this article", "Facebook", "Twitter", "WhatsApp", "© 2025 The Southeast Asia Review. All rights reserved.", "Privacy policy | Terms of use"]
+    return "\n".join(menu + ["Indonesia's quiet bet on Pyongyang", ""] + body + footer) + "\n"
+
+
+def warehouse_with(articles: list[dict]) -> duckdb.DuckDBPyConnection:
+    """An in-memory warehouse (the real schema) with these articles, ingested one minute apart in list order."""
+    connection = duckdb.connect()
+    connection.execute(schema_sql())
+    for offset, article in enumerate(articles):
+        insert(connection, article, START + timedelta(minutes=offset))
+    return connection
+
+
+def insert(connection: duckdb.DuckDBPyConnection, article: dict, ingested_at: datetime) -> None:
+    language = article.get("language", "en")
+    text_en = article.get("text_en", article["text"] if language == "en" else None)
+    row = pa.table(
+        {
+            "article_id": [article["id"]],
+            "source_path": [f"seeds/{article['id']}.txt"],
+            "content_sha256": [article["id"]],
+            "title": [article.get("title")],
+            "language": [language],
+            "text": [article["text"]],
+            "text_en": pa.array([text_en], pa.string()),
+            "translation_status": ["not_needed" if language == "en" else "translated" if text_en else "missing_model"],
+            "ingested_at": [ingested_at],
+            "run_id": ["test"],
+        }
+    )
+    connection.register("new_article", row)
+    connection.execute(f"INSERT INTO articles ({', '.join(row.column_names)}) SELECT * FROM new_article")
+    connection.unregister("new_article")
+
+
+def links(connection) -> dict[str, tuple[str, float, str]]:
+    rows = connection.execute("SELECT article_id, duplicate_of, similarity, method FROM duplicates").fetchall()
+    return {article_id: (duplicate_of, similarity, method) for article_id, duplicate_of, similarity, method in rows}
+
+
+def cleaned(raw: str) -> str:
+    return clean_text_dump(raw).text
+
+
+def test_an_edited_copy_links_to_its_seed_and_no_two_seeds_link():
+    articles = [{"id": name[:3], "text": cleaned(seed_text(name))} for name in SEED_NAMES]
+    articles.append({"id": "copy", "text": cleaned(edited_copy_of_seed_001())})
+    connection = warehouse_with(articles)
+
+    refresh = refresh_duplicates(connection)
+
+    found = links(connection)
+    assert set(found) == {"copy"}
+    duplicate_of, similarity, method = found["copy"]
+    assert (duplicate_of, method) == ("001", "near_copy")
+    assert similarity >= 0.9
+    assert (refresh.articles, refresh.signatures_computed, refresh.clusters, refresh.duplicates) == (6, 6, 1, 1)
+
+
+def test_a_translation_links_through_its_english_text_and_an_untranslated_one_does_not():
+    english = cleaned(seed_text("000_c9229e0b42640eea.txt"))
+    # What an id->en model gives back: the same story, some words and word order changed.
+    translated_back = english.replace("agreed to explore", "agreed to look into").replace("said that", "stated that").replace(
+        "chief diplomats met", "top diplomats met"
+    )
+    connection = warehouse_with(
+        [
+            {"id": "en-original", "text": english},
+            {"id": "id-translated", "language": "id", "text": "Indonesia dan Korea Utara sepakat ...", "text_en": translated_back},
+            {"id": "id-untranslated", "language": "id", "text": cleaned(seed_text("004_2d2b0ea8dc19c5b8.txt")), "text_en": None},
+        ]
+    )
+    refresh_duplicates(connection)
+    found = links(connection)
+    assert set(found) == {"id-translated"}
+    assert found["id-translated"][0] == "en-original" and found["id-translated"][2] == "translation"
+
+
+def test_a_translation_identical_to_the_original_in_english_is_still_a_translation():
+    english = cleaned(seed_text("000_c9229e0b42640eea.txt"))
+    connection = warehouse_with([{"id": "en", "text": english}, {"id": "id", "language": "id", "text": "Indonesia dan Korea Utara ...", "text_en": english}])
+    refresh_duplicates(connection)
+    assert links(connection) == {"id": ("en", 1.0, "translation")}
+
+
+def test_the_cluster_points_at_its_earliest_ingested_article_not_the_first_id():
+    text = cleaned(seed_text("002_c6f1a40e5c75d036.txt"))
+    connection = warehouse_with([{"id": "zzz-first", "text": text}, {"id": "aaa-later", "text": text + "\n\nA closing line added by the second site."}])
+    refresh_duplicates(connection)
+    assert links(connection) == {"aaa-later": ("zzz-first", 1.0, "near_copy")}
+
+
+def test_a_copy_quoting_a_short_earlier_story_joins_its_own_story_and_keeps_the_two_apart():
+    brief_paragraphs = cleaned(seed_text("000_c9229e0b42640eea.txt")).split("\n\n")[:3]
+    brief = "\n\n".join(brief_paragraphs)
+    quoted = max(brief_paragraphs, key=len)
+    story = cleaned(seed_text("002_c6f1a40e5c75d036.txt")).split("\n\n")
+    copy_quoting_the_brief = "\n\n".join(story[:2] + [quoted] + story[2:])
+    connection = warehouse_with(
+        [{"id": "brief", "text": brief}, {"id": "story", "text": "\n\n".join(story)}, {"id": "copy", "text": copy_quoting_the_brief}]
+    )
+    refresh_duplicates(connection)
+    # The copy shares two thirds of the brief's shingles, but it is the story's copy: it joins the
+    # story, and the brief stays a story of its own.
+    found = links(connection)
+    assert set(found) == {"copy"}
+    assert found["copy"][0] == "story" and found["copy"][1] > 0.95
+
+
+def test_refresh_computes_signatures_only_for_new_or_changed_texts_and_forgets_deleted_articles():
+    texts = {name[:3]: cleaned(seed_text(name)) for name in SEED_NAMES}
+    connection = warehouse_with([{"id": key, "text": value} for key, value in texts.items()])
+    assert refresh_duplicates(connection).signatures_computed == 5
+    assert refresh_duplicates(connection).signatures_computed == 0
+
+    insert(connection, {"id": "copy", "text": texts["003"]}, START + timedelta(hours=1))
+    second = refresh_duplicates(connection)
+    assert second.signatures_computed == 1
+    assert links(connection) == {"copy": ("003", 1.0, "same_text")}
+
+    # A translation arriving later changes the text compared: the signature is recomputed.
+    connection.execute("UPDATE articles SET text_en = ? WHERE article_id = '004'", [texts["000"]])
+    assert refresh_duplicates(connection).signatures_computed == 1
+    assert links(connection)["004"][0] == "000"
+
+    connection.execute("DELETE FROM articles WHERE article_id IN ('003', '004')")
+    last = refresh_duplicates(connection)
+    assert last.signatures_dropped == 2 and last.signatures_computed == 0
+    assert links(connection) == {}
+    assert connection.execute("SELECT count(*) FROM article_signatures").fetchone() == (4,)
+
+
+def test_texts_too_short_to_compare_are_never_linked():
+    connection = warehouse_with([{"id": "a", "text": "Pyongyang, Saturday."}, {"id": "b", "text": "Pyongyang, Saturday."}])
+    refresh = refresh_duplicates(connection)
+    assert refresh.too_short == 2 and links(connection) == {}
+
+
+def test_refresh_creates_its_tables_on_an_empty_warehouse():
+    connection = warehouse_with([])
+    refresh = refresh_duplicates(connection)
+    assert refresh.articles == 0 and links(connection) == {}
+
+
+def test_labelled_set_meets_the_precision_and_recall_targets():
+    result = evaluate_duplicates(sweep=())
+    assert result["precision"] >= 0.95, result["wrong_links"]
+    assert result["recall"] >= 0.9, result["missed"]
+    assert result["seed_pairs_linked"] == []
+    assert set(result["recall_by_edit"]) == {
+        "headline", "paragraph_dropped", "paragraph_added", "quote_from_other_story", "boilerplate",
+        "headline+paragraph_dropped+boilerplate", "translated",
+    }
+    assert result["min_similarity"] == MIN_SIMILARITY
+
+
+NEWSFLOW = [sys.executable, "-m", "flows.cli"]
+
+
+def newsflow(args, env, check=True):
+    result = subprocess.run(NEWSFLOW + args, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{args} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.mark.server
+def test_ingested_edited_copy_is_listed_as_a_duplicate_of_its_seed(prefect_env, tmp_path):
+    warehouse = tmp_path / "news.duckdb"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "jakarta-quiet-bet.txt").write_text(edited_copy_of_seed_001(), encoding="utf-8")
+    newsflow(["ingest", "seeds", "--warehouse", str(warehouse)], prefect_env)
+    newsflow(["ingest", str(elsewhere), "--warehouse", str(warehouse)], prefect_env)
+    with duckdb.connect(str(warehouse)) as connection:  # what the flow does at the end of a run
+        refresh_duplicates(connection)
+
+    listing = json.loads(newsflow(["duplicates", "--warehouse", str(warehouse), "--format", "json"], prefect_env).stdout)
+
+    assert len(listing) == 1
+    cluster = listing[0]
+    assert cluster["duplicate_of"]["source_path"].endswith("seeds/001_f168b2729dee8f19.txt")
+    assert cluster["duplicate_of"]["title"] == "Jakarta gambles on embracing North Korea"
+    (copy,) = cluster["duplicates"]
+    assert copy["source_path"].endswith("jakarta-quiet-bet.txt")
+    assert copy["method"] == "near_copy" and copy["similarity"] >= 0.9
+
+    table = newsflow(["duplicates", "--warehouse", str(warehouse)], prefect_env).stdout
+    assert "Jakarta gambles on embracing North Korea" in table and "jakarta-quiet-bet.txt" in table
+    assert "1 cluster, 1 duplicate" in table
+
+
+def test_duplicates_on_a_warehouse_without_the_table_says_what_to_run(tmp_path):
+    warehouse = tmp_path / "old.duckdb"
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute(schema_sql())
+    result = newsflow(["duplicates", "--warehouse", str(warehouse)], None, check=False)
+    assert result.returncode == 1
+    assert "newsflow ingest" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_listing_leaves_out_duplicates_below_the_minimum_similarity():
+    from pipeline.duplicates import duplicate_clusters
+
+    english = cleaned(seed_text("000_c9229e0b42640eea.txt"))
+    other = cleaned(seed_text("003_6fb78f9f111f2625.txt"))
+    paragraphs = other.split("\n\n")
+    connection = warehouse_with(
+        [
+            {"id": "wire", "text": english, "title": "Indonesia, North Korea agree to explore partnership"},
+            {"id": "reprint", "text": english},
+            {"id": "history", "text": other, "title": "Indonesia–North Korea relations"},
+            # The same history with a third of its paragraphs replaced by another story's: a weaker link.
+            {"id": "rewrite", "text": "\n\n".join(paragraphs[: 2 * len(paragraphs) // 3] + [cleaned(seed_text("002_c6f1a40e5c75d036.txt"))])},
+        ]
+    )
+    refresh_duplicates(connection)
+
+    def query(sql):
+        result = connection.execute(sql)
+        return [c[0] for c in result.description], result.fetchall()
+
+    everything = duplicate_clusters(query)
+    assert {(c.representative.article_id, tuple(d.article_id for d in c.duplicates)) for c in everything} == {
+        ("history", ("rewrite",)), ("wire", ("reprint",))
+    }
+    assert 0.4 <= next(c for c in everything if c.representative.article_id == "history").duplicates[0].similarity < 0.95
+    strict = duplicate_clusters(query, min_similarity=0.95)
+    assert [(c.representative.title, [d.article_id for d in c.duplicates]) for c in strict] == [
+        ("Indonesia, North Korea agree to explore partnership", ["reprint"])
+    ]

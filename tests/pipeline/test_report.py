@@ -1,0 +1,237 @@
+"""`newsflow report`: the page an editor opens, checked in a real headless Chromium against the warehouse it shows."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipeline.warehouse import Warehouse
+from tests.browser import CHROMIUM, chromium, processes_using, visit
+from tests.conftest import PROJECT_ROOT, SEEDS_DIR, newsflow_env
+
+NEWSFLOW = [sys.executable, "-m", "flows.cli"]
+CHARTS_DRAWN = "document.body.dataset.chartsRendered !== undefined"
+CHARTS = ("per-day", "translation", "sites", "rejections", "runs")
+
+# A page whose site name tries to break out of the report's HTML and its <script> block.
+HOSTILE_SITE_NAME = """</script><img src=x onerror="document.title='hijacked'"> Coast News"""
+HOSTILE_PAGE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8">
+<title>Harbour reopens after storm</title>
+<meta property="og:site_name" content="&lt;/script&gt;&lt;img src=x onerror=&quot;document.title='hijacked'&quot;&gt; Coast News">
+<meta property="article:published_time" content="2025-10-28T09:30:00Z">
+</head><body><article>
+<h1>Harbour reopens after storm</h1>
+<p>The harbour reopened on Tuesday morning after three days of closure, the port authority said, as crews cleared debris left by the storm that hit the coast at the weekend.</p>
+<p>Fishing boats returned to their moorings before noon, and the first ferry of the day left for the islands with a full load of passengers and supplies.</p>
+<p>Officials said the breakwater had held, but two cranes would stay out of service until engineers could inspect their foundations later this week.</p>
+</article></body></html>
+"""
+
+
+def newsflow(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    result = subprocess.run(NEWSFLOW + args, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    if result.returncode != 0:
+        raise AssertionError(f"newsflow {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def query(warehouse: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        return connection.execute(sql).fetchall()
+
+
+@pytest.fixture(scope="module")
+def ingested(prefect_server, tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """A warehouse made by a real `newsflow ingest` of the five seeds, one HTML page and three files it rejects."""
+    root = tmp_path_factory.mktemp("report")
+    inbox = root / "inbox"
+    shutil.copytree(SEEDS_DIR, inbox)
+    (inbox / "empty.txt").write_bytes(b"")
+    (inbox / "blank.txt").write_text("   \n\n", encoding="utf-8")
+    (inbox / "photo.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64))
+    (inbox / "harbour.html").write_text(HOSTILE_PAGE, encoding="utf-8")
+    env = newsflow_env(prefect_server.api_url, root, NEWSFLOW_HOME=str(root / "home"))
+    warehouse = root / "news.duckdb"
+    newsflow(["ingest", str(inbox), "--warehouse", str(warehouse)], env)
+    return warehouse, env
+
+
+@pytest.fixture(scope="module")
+def report_page(ingested, tmp_path_factory) -> Path:
+    warehouse, env = ingested
+    output = tmp_path_factory.mktemp("report-page") / "report.html"
+    printed = newsflow(["report", "--warehouse", str(warehouse), "--output", str(output)], env)
+    assert f"wrote {output}" in printed.stdout
+    return output
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not CHROMIUM.exists():
+        pytest.skip(f"no {CHROMIUM}: install Debian's chromium package (`make test` does, as root) to check the report in a browser")
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with chromium(profile) as context:
+        running = processes_using(profile)
+        assert running, "the browser should be running with its own profile"
+        assert all(os.path.realpath(f"/proc/{pid}/exe").startswith("/usr/lib/chromium/") for pid in running), "Debian's Chromium"
+        yield context
+    assert processes_using(profile) == [], "the browser left processes behind"
+
+
+def cells(page, key: str) -> list[list[str]]:
+    """The rows of the numbers table under chart `key`, as text."""
+    return page.eval_on_selector_all(
+        f'table[data-numbers="{key}"] tbody tr', "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
+    )
+
+
+def bars(page, key: str) -> int:
+    """How many bars chart `key` drew (Vega's SVG renderer: one <path> per rect mark item)."""
+    return page.eval_on_selector_all(f'[data-chart="{key}"] svg g.mark-rect path', "paths => paths.length")
+
+
+@pytest.mark.server
+def test_the_page_opens_offline_and_draws_every_chart(report_page, browser, tmp_path):
+    page, seen = visit(browser, report_page.as_uri(), ready=CHARTS_DRAWN)
+    page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+
+    assert seen.errors == []
+    assert seen.requests == [report_page.as_uri()], "the page must load nothing but itself"
+    assert page.title().startswith("newsflow report")  # the hostile site name did not run
+    charts = page.eval_on_selector_all("[data-chart]", "nodes => nodes.map(n => n.dataset.chart)")
+    assert [key for key in charts if key != "duplicates"] == list(CHARTS)  # duplicates: only once clusters exist
+    assert page.evaluate("document.body.dataset.chartsRendered") == str(len(charts))
+    for key in charts:
+        assert page.locator(f'[data-chart="{key}"] svg').count() == 1, key
+        assert bars(page, key) > 0, f"chart {key} has no bars"
+    for section in page.locator("section").all():
+        assert "?" in section.locator("p.question").inner_text(), "every section asks the question its chart answers"
+    assert (tmp_path / "report.png").stat().st_size > 10_000
+    page.close()
+
+
+@pytest.mark.server
+def test_the_numbers_shown_are_the_warehouse_numbers(ingested, report_page, browser):
+    warehouse, _ = ingested
+    page, seen = visit(browser, report_page.as_uri(), ready=CHARTS_DRAWN)
+    assert seen.errors == []
+
+    (articles,) = query(warehouse, "SELECT count(*) FROM articles")[0]
+    assert articles == 6
+    assert page.get_attribute("p.headline", "data-articles") == "6"
+
+    per_day = query(warehouse, "SELECT CAST(published_at AS DATE)::VARCHAR, language, count(*) FROM articles WHERE published_at IS NOT NULL GROUP BY ALL ORDER BY 1, 2")
+    languages = page.eval_on_selector_all('table[data-numbers="per-day"] th', "cells => cells.map(c => c.textContent)")[1:]
+    shown = [(row[0], language, int(n)) for row in cells(page, "per-day") for language, n in zip(languages, row[1:]) if n != "0"]
+    assert shown == per_day
+    assert len(per_day) == 2 and bars(page, "per-day") == len(per_day)
+    (undated,) = query(warehouse, "SELECT count(*) FROM articles WHERE published_at IS NULL")[0]
+    assert page.get_attribute("[data-undated]", "data-undated") == str(undated)
+
+    coverage = {
+        language: [str(n) for n in counts]
+        for language, *counts in query(
+            warehouse,
+            """SELECT language, count(*) FILTER (translation_status = 'translated'), count(*) FILTER (translation_status = 'not_needed'),
+                      count(*) FILTER (translation_status = 'missing_model'), count(*) FILTER (translation_status = 'failed'), count(*)
+               FROM articles GROUP BY language""",
+        )
+    }
+    assert {row[0]: row[1:] for row in cells(page, "translation")} == coverage
+    assert coverage["id"][2] == "1" and coverage["en"][1] == "5"  # missing_model; not_needed
+    assert bars(page, "translation") == query(warehouse, "SELECT count(DISTINCT (language, translation_status)) FROM articles")[0][0]
+
+    sites = query(warehouse, "SELECT coalesce(site_name, '(no site name)'), count(*) FROM articles GROUP BY 1 ORDER BY 2 DESC, 1")
+    assert cells(page, "sites") == [[site, str(n)] for site, n in sites]
+    assert HOSTILE_SITE_NAME in [site for site, _ in sites]  # shown as text, not run
+    assert bars(page, "sites") == len(sites)
+
+    rejections = query(warehouse, "SELECT reason, count(DISTINCT path) FROM rejected_files GROUP BY 1 ORDER BY 2 DESC, 1")
+    assert rejections == [("empty_file", 2), ("binary_file", 1)]
+    assert [row[:2] for row in cells(page, "rejections")] == [[reason, str(n)] for reason, n in rejections]
+    assert bars(page, "rejections") == 2
+
+    runs = query(warehouse, "SELECT status, files_seen, inserted, updated, unchanged, rejected FROM ingest_runs ORDER BY started_at DESC")
+    assert [row[1:2] + row[3:] for row in cells(page, "runs")] == [[status, *map(str, counts)] for status, *counts in runs]
+    assert bars(page, "runs") == 2  # inserted and rejected: the zero counts draw nothing
+
+    has_duplicates_table = query(warehouse, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'duplicates'")[0][0]
+    clusters = query(warehouse, "SELECT count(DISTINCT duplicate_of) FROM duplicates WHERE article_id <> duplicate_of")[0][0] if has_duplicates_table else 0
+    assert len(cells(page, "duplicates")) == min(clusters, 15)
+    assert bars(page, "duplicates") == min(clusters, 15)
+    page.close()
+
+
+@pytest.mark.server
+def test_duplicate_clusters_are_listed_once_detection_has_run(ingested, browser, tmp_path):
+    warehouse, env = ingested
+    copy = tmp_path / "news.duckdb"
+    shutil.copy(warehouse, copy)
+    ids = [article_id for (article_id,) in query(copy, "SELECT article_id FROM articles ORDER BY ingested_at, source_path")]
+    with duckdb.connect(str(copy)) as connection:  # a warehouse from before duplicate detection
+        connection.execute("DROP TABLE IF EXISTS duplicates")
+    output = tmp_path / "before.html"
+    newsflow(["report", "--warehouse", str(copy), "--output", str(output)], env)
+    page, seen = visit(browser, output.as_uri(), ready=CHARTS_DRAWN)
+    assert seen.errors == []
+    duplicates = page.locator('section[data-section="duplicates"]')
+    assert "No duplicate detection yet" in duplicates.inner_text() and duplicates.locator("[data-chart]").count() == 0
+    page.close()
+
+    with duckdb.connect(str(copy)) as connection:  # the table duplicate detection writes
+        connection.execute("CREATE TABLE duplicates (article_id VARCHAR, duplicate_of VARCHAR, similarity DOUBLE, method VARCHAR)")
+        connection.executemany(
+            "INSERT INTO duplicates VALUES (?, ?, ?, ?)",
+            [(ids[1], ids[0], 0.91, "near_copy"), (ids[2], ids[0], 0.85, "translation"), (ids[4], ids[3], 1.0, "same_text")],
+        )
+    output = tmp_path / "report.html"
+    newsflow(["report", "--warehouse", str(copy), "--output", str(output)], env)
+
+    page, seen = visit(browser, output.as_uri(), ready=CHARTS_DRAWN)
+    assert seen.errors == [] and seen.requests == [output.as_uri()]
+    rows = cells(page, "duplicates")
+    languages = dict(query(copy, "SELECT article_id, language FROM articles"))
+    expected_languages = [", ".join(sorted({languages[ids[i]] for i in members})) for members in ((0, 1, 2), (3, 4))]
+    assert [row[:1] + row[3:] for row in rows] == [
+        [ids[0], "3", expected_languages[0], "near_copy, translation", "0.85"],
+        [ids[3], "2", expected_languages[1], "same_text", "1.00"],
+    ]
+    assert "2 clusters; 3 articles are duplicates of another." in page.locator('section[data-section="duplicates"]').inner_text()
+    assert bars(page, "duplicates") == 2
+    page.close()
+
+
+def test_an_empty_warehouse_makes_a_page_that_says_so(browser, tmp_path):
+    warehouse = tmp_path / "empty.duckdb"
+    Warehouse.open(warehouse).close()  # the schema, no rows
+    output = tmp_path / "report.html"
+    env = dict(os.environ, NEWSFLOW_HOME=str(tmp_path / "home"))
+    printed = newsflow(["report", "--warehouse", str(warehouse), "--output", str(output)], env)
+    assert "0 articles, 0 charts" in printed.stdout
+
+    page, seen = visit(browser, output.as_uri(), ready=CHARTS_DRAWN)
+    assert seen.errors == [] and seen.requests == [output.as_uri()]
+    assert "This warehouse has no articles yet" in page.locator("p.headline").inner_text()
+    assert page.locator("[data-chart]").count() == 0
+    assert page.evaluate("document.body.dataset.chartsRendered") == "0"
+    duplicates = page.locator('section[data-section="duplicates"]')
+    assert duplicates.locator("p.empty").count() == 1 and duplicates.locator("[data-chart]").count() == 0
+    page.screenshot(path=str(tmp_path / "empty.png"), full_page=True)
+    page.close()
+
+
+@pytest.mark.server
+def test_the_report_opens_the_warehouse_read_only(ingested, tmp_path):
+    """Making a report while nothing else runs leaves the file as it was; the front door's settings apply."""
+    warehouse, env = ingested
+    before = warehouse.stat().st_mtime_ns, warehouse.read_bytes()
+    newsflow(["report", "--warehouse", str(warehouse), "--output", str(tmp_path / "r.html")], env)
+    assert (warehouse.stat().st_mtime_ns, warehouse.read_bytes()) == before
+    assert not list(tmp_path.glob(".*partial"))
