@@ -43,6 +43,10 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.scale_bench --json bench/results/scale.json
 	# Translation: argostranslate per document vs newsflow vs one translate_batch call (builds bench/.venv-argos once).
 	$(BIN)/python -m bench.translate_bench
+	# Duplicate detection: refresh_duplicates on the 2,000- and 20,000-document corpus (first, unchanged, +1% new).
+	$(BIN)/python -m bench.duplicates_bench --json bench/results/duplicates.json
+	# Search: index build / refresh / query times on 2,000 and 20,000 corpus articles (~15 min on 2 cores).
+	$(BIN)/python -m bench.search_bench --json bench/results/search.json
 
 eval: $(STAMP)
 	$(BIN)/newsflow eval

@@ -1,12 +1,16 @@
 """A generated benchmark corpus: text dumps and HTML pages in several languages.
 
 Built from the five seeds and the real pages of the development data (tests/data/devdata/extraction). Each copy gets
-a distinct closing line so every file has its own fingerprint and is ingested for real.
+a distinct closing line and its own page addresses, so every file has its own fingerprint and is
+its own article.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 import shutil
+from functools import lru_cache
 from pathlib import Path
 
 from pipeline.evaluation import default_devdata
@@ -27,11 +31,45 @@ def source_documents() -> list[tuple[str, str, str]]:
     return documents
 
 
+_PAGE_ADDRESS = re.compile(r"""(https?://[^\s"'<>?#]+)(\?[^\s"'<>#]*)?""")
+
+
 def with_closing_line(content: str, suffix: str, line: str) -> str:
-    """`content` with `line` added at the end of its text (a last paragraph in an HTML page)."""
+    """`content` with `line` added inside its article text (a closing line alone would be cut as
+    boilerplate, and newsflow takes two files with the same text for the same article), and every
+    web address in it made the copy's own (a `copy` query parameter from `line`: the same page
+    address is the same article too). Each copy is its own article."""
+    copy = hashlib.sha256(line.encode("utf-8")).hexdigest()[:12]
+    anchor = _article_anchor(content, suffix)
+    content = _PAGE_ADDRESS.sub(lambda m: f"{m.group(1)}{m.group(2) + '&' if m.group(2) else '?'}copy={copy}", content)
+    if anchor and anchor in content:
+        return content.replace(anchor, f"{anchor} {line}")  # every copy of it: the page may repeat its text in metadata first
     if suffix == ".html":
         return content.replace("</body>", f"<p>{line}</p></body>", 1) if "</body>" in content else content + f"<p>{line}</p>"
     return content + f"\n{line}\n"
+
+
+@lru_cache(maxsize=None)
+def _article_anchor(content: str, suffix: str) -> str | None:
+    """A stretch of the page's raw content that the extracted article text keeps: the end of its
+    first sentence found verbatim in the page, else a shorter stretch of it found verbatim."""
+    from pipeline.extract import extract_document
+    from pipeline.record import Document
+
+    fmt = "html" if suffix == ".html" else "text"
+    doc = extract_document(Document(source_path="page" + suffix, raw_text=content, content_format=fmt, content_sha256="-"))
+    paragraphs = (doc.text or "").split("\n\n")
+    for paragraph in paragraphs:
+        for end in range(min(len(paragraph), 300), 30, -1):
+            if paragraph[end - 1] in ".。!?！？။" and paragraph[end - 30 : end] in content:
+                return paragraph[end - 30 : end]
+    for width in (30, 16, 10):
+        for paragraph in paragraphs:
+            for start in range(0, max(0, len(paragraph) - width), 3):
+                window = paragraph[start : start + width]
+                if window.strip() == window and window in content:
+                    return window
+    return None
 
 
 def build_corpus(target: Path, count: int = 2000) -> list[Path]:

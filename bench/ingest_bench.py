@@ -57,7 +57,7 @@ def batches(items, size=256):
 def bench_stages(corpus_dir: Path, repeat: int) -> tuple[list[tuple[str, int, float]], int]:
     rows = []
     paths = discover_files([corpus_dir])
-    t, docs = timed(lambda: [load_document(p, root=PROJECT_ROOT, max_bytes=DEFAULT_MAX_FILE_BYTES) for p in paths], repeat)
+    t, docs = timed(lambda: [load_document(p, drop_folder=PROJECT_ROOT, max_bytes=DEFAULT_MAX_FILE_BYTES) for p in paths], repeat)
     rows.append(("sources", len(paths), t))
     t, docs = timed(lambda: [extract_document(d) for d in docs], repeat)
     rows.append(("extract", len(docs), t))

@@ -336,7 +336,7 @@ def check_counts(inputs: list[Input], counts: dict) -> list[str]:
         problems.append(f"ingest_runs {runs} != [{expected_run}]")
     by_source = defaultdict(Counter)
     for item in inputs:
-        outcome = outcomes.get(display_path(item.path, PROJECT_ROOT))
+        outcome = outcomes.get(display_path(item.path, PROJECT_ROOT / "seeds"))
         if outcome is None:
             problems.append(f"{item.path.name}: neither an article nor a rejection")
             continue

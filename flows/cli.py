@@ -195,6 +195,22 @@ def _print_summary(summary, prefect_mode: str, prefect_startup: float, total_sec
             rejected.add_row(path, reason, detail)
         console.print(rejected)
 
+    if summary.joined:
+        console.print(
+            f"{summary.joined} file{'s' if summary.joined != 1 else ''} joined an article already stored under another path "
+            "(same page address or same text: see article_sources)",
+            highlight=False,
+        )
+    if summary.gone:
+        from flows.ingest import gone_note
+
+        console.print(f"[yellow]{gone_note(summary.gone)}[/]", highlight=False)
+        for path in summary.gone[:20]:
+            console.print(f"  gone: {path}", highlight=False, markup=False)
+        if len(summary.gone) > 20:
+            console.print(f"  … and {len(summary.gone) - 20} more (SELECT * FROM article_sources WHERE NOT present)", highlight=False)
+    for note in summary.derived:
+        console.print(note, highlight=False)
     if summary.interrupted_runs:
         from flows.ingest import interrupted_runs_note
 
@@ -504,6 +520,32 @@ def detect(
     for item, guess in zip(texts, guesses):
         table.add_row(guess.language, f"{guess.confidence:.3f}", item[:80])
     console.print(table)
+
+
+@app.command()
+def prune(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be deleted, delete nothing."),
+    warehouse: Optional[Path] = WarehouseOption,
+) -> None:
+    """Delete the articles whose files are all gone (marked not present by a run over their
+    folder), with their paragraphs, and forget the places of files that are gone."""
+    from pipeline.warehouse import Warehouse
+
+    path = _warehouse_path(warehouse)
+    if not path.exists():
+        raise CommandError(f"no warehouse at {path}: nothing to prune")
+    with Warehouse.open(path) as store:
+        result = store.prune(dry_run=dry_run)
+        if result.articles and not dry_run:
+            from flows.ingest import refresh_derived_tables
+
+            refresh_derived_tables(store)  # the pruned articles leave the duplicates and the search index
+    verb = "would delete" if dry_run else "deleted"
+    console.print(
+        f"{verb} {result.articles} article{'s' if result.articles != 1 else ''} with no file left, "
+        f"and {result.places} place{'s' if result.places != 1 else ''} of files that are gone",
+        highlight=False,
+    )
 
 
 @app.command()

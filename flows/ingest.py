@@ -27,9 +27,11 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from pipeline.duplicates import refresh_duplicates
 from pipeline.extract import extract_document
 from pipeline.language import detect_language
 from pipeline.record import Document
+from pipeline.search import refresh_search_index
 from pipeline.settings import load_settings
 from pipeline.sources import confining_folder, display_path, input_folders, iter_files, load_document
 from pipeline.translate import (
@@ -81,6 +83,9 @@ class IngestSummary:
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
+    joined: int = 0  # files that joined an article stored under another path (renamed, copied, syndicated)
+    gone: list[str] = field(default_factory=list)  # places of stored articles no longer in a scanned folder
+    derived: list[str] = field(default_factory=list)  # what changed in the duplicates and the search index
     languages: dict[str, int] = field(default_factory=dict)
     translation_statuses: dict[str, int] = field(default_factory=dict)
     missing_models: dict[str, int] = field(default_factory=dict)
@@ -137,12 +142,12 @@ class DocumentBatch:
 
 
 def load_files(
-    paths: Sequence[Path], root: Path, max_bytes: int, folders: Sequence[Path], stored: dict[str, str]
+    paths: Sequence[Path], drop_folder: Path, max_bytes: int, folders: Sequence[Path], stored: dict[str, str]
 ) -> DocumentBatch:
     """Read and decode; files whose bytes are `stored` (path -> sha256, read by the flow) as they
     are go no further: no stage needs to see them again."""
     started = time.perf_counter()
-    docs = [load_document(path, root=root, max_bytes=max_bytes, folder=confining_folder(path, folders)) for path in paths]
+    docs = [load_document(path, drop_folder=drop_folder, max_bytes=max_bytes, folder=confining_folder(path, folders)) for path in paths]
     changed = [doc for doc in docs if doc.rejected or stored.get(doc.source_path) != doc.content_sha256]
     return DocumentBatch([], unchanged=len(docs) - len(changed)).after("sources", started, changed)
 
@@ -163,9 +168,9 @@ def detect_languages(batch: DocumentBatch) -> DocumentBatch:
 # workers), as much as the stages take for a small batch.
 @task(name="load, extract, detect language", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def prepare_batch(
-    paths: Sequence[Path], root: Path, max_bytes: int, folders: Sequence[Path], stored: dict[str, str]
+    paths: Sequence[Path], drop_folder: Path, max_bytes: int, folders: Sequence[Path], stored: dict[str, str]
 ) -> DocumentBatch:
-    return detect_languages(extract_articles(load_files(paths, root, max_bytes, folders, stored)))
+    return detect_languages(extract_articles(load_files(paths, drop_folder, max_bytes, folders, stored)))
 
 
 @task(name="translate", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
@@ -189,13 +194,15 @@ def write_batch(
     run_id: str,
     translations: PrefetchedTranslationCache | None = None,
     then_look_up: Sequence[str] = (),
+    seen_paths: Sequence[str] = (),
 ) -> tuple[BatchCounts, dict[str, str]]:
     """The batch's articles and rejections, and the translations its worker made (for the cache);
-    then the fingerprints stored for `then_look_up` (the next batch's files), in the same open."""
+    then the fingerprints stored for `then_look_up` (the next batch's files), in the same open.
+    `seen_paths`: all the batch's paths, so the unchanged ones count as still there."""
     with Warehouse.open(warehouse_path) as warehouse:
         for model, pairs in (translations.new_pairs() if translations is not None else {}).items():
             warehouse.store_translations(model, pairs)
-        counts = warehouse.write_batch(batch.docs, run_id=run_id, ingested_at=_now())
+        counts = warehouse.write_batch(batch.docs, run_id=run_id, ingested_at=_now(), seen_paths=seen_paths)
         return counts, (warehouse.known_fingerprints(then_look_up) if then_look_up else {})
 
 
@@ -213,6 +220,47 @@ def stored_fingerprints(warehouse_path: Path, source_paths: list[str]) -> dict[s
 def cached_translations(warehouse_path: Path, needed: dict[str, list[str]]) -> PrefetchedTranslationCache:
     """The cached translations of the sentences a batch will ask for, read before it goes to a worker."""
     return prefetch(WarehouseTranslationCache(lambda: Warehouse.open(warehouse_path)), needed)
+
+
+@task(name="after the run: gone files, duplicates, search index", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
+def after_run(
+    warehouse_path: Path, scanned_folders: list[str], seen_since: datetime, articles_changed: bool
+) -> tuple[list[str], list[str]]:
+    """Once every file is written: mark the places in the scanned folders that were not seen in
+    this run as gone, and bring the derived tables (duplicates, search index) up to date. Returns (gone places, one line per derived table that changed)."""
+    with Warehouse.open(warehouse_path) as warehouse:
+        gone = warehouse.mark_missing(scanned_folders, seen_since=seen_since)
+        return gone, refresh_derived_tables(warehouse, articles_changed=articles_changed)
+
+
+def refresh_derived_tables(warehouse: Warehouse, *, articles_changed: bool = True) -> list[str]:
+    """Duplicates and the search index, brought up to date with the articles (each reads only
+    what changed since its last refresh); one line for each that changed. Clustering duplicates
+    costs seconds on a large warehouse even when nothing changed, so a run that changed no
+    article skips it unless some article has never been compared."""
+    notes = []
+    if articles_changed or _articles_never_compared(warehouse):
+        duplicates = refresh_duplicates(warehouse.connection)
+    else:
+        duplicates = None
+    if duplicates is not None and (duplicates.signatures_computed or duplicates.signatures_dropped):
+        notes.append(
+            f"duplicates: {duplicates.duplicates} articles in {duplicates.clusters} clusters "
+            f"({duplicates.signatures_computed} newly compared, {duplicates.seconds:.1f}s)"
+        )
+    search = refresh_search_index(warehouse.connection)  # an unchanged run costs one scan of hashes
+    if search.changed:
+        notes.append(
+            f"search index: {search.articles} articles, {search.reindexed} (re)indexed, {search.removed} removed ({search.seconds:.1f}s)"
+        )
+    return notes
+
+
+def _articles_never_compared(warehouse: Warehouse) -> bool:
+    (missing,) = warehouse.connection.execute(
+        "SELECT count(*) FROM articles a WHERE NOT EXISTS (SELECT 1 FROM article_signatures s WHERE s.article_id = a.article_id)"
+    ).fetchone()
+    return missing > 0
 
 
 @task(name="record run", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
@@ -265,6 +313,7 @@ def _tally(summary: IngestSummary, batch: DocumentBatch, counts) -> None:
     summary.updated += counts.updated
     summary.unchanged += counts.unchanged + batch.unchanged
     summary.rejected += counts.rejected
+    summary.joined += counts.joined
     for stage, seconds in batch.stage_seconds.items():
         summary.stage_seconds[stage] = summary.stage_seconds.get(stage, 0.0) + seconds
     for worker in batch.ran_on:
@@ -288,6 +337,7 @@ class _InFlight:
     """One batch between submission and its write: its files, then its futures."""
 
     files: int
+    source_paths: list[str]  # as stored
     prepared: object  # future of the language stage's DocumentBatch
     translated: object | None = None  # future of (DocumentBatch, PrefetchedTranslationCache), once submitted
 
@@ -310,16 +360,16 @@ class _BatchPipeline:
         workers = sum(self.workers_by_host.values())
         self.in_flight = 2 * workers if workers else 1
 
-    def add(self, paths: list[Path], root: Path) -> None:
-        source_paths = [display_path(path, root) for path in paths]
+    def add(self, paths: list[Path], drop_folder: Path) -> None:
+        source_paths = [display_path(path, drop_folder) for path in paths]
         if len(self.window) >= self.in_flight:
             stored = self._write_oldest(then_look_up=source_paths)  # one open of the warehouse for both
         else:
             clock = time.perf_counter()
             stored = stored_fingerprints(self.warehouse_path, source_paths)
             self._flow_seconds("skip unchanged", clock)
-        prepared = self.runner.submit(prepare_batch, {"paths": paths, "root": root, "stored": stored, **self.load_options})
-        self.window.append(_InFlight(files=len(paths), prepared=prepared))
+        prepared = self.runner.submit(prepare_batch, {"paths": paths, "drop_folder": drop_folder, "stored": stored, **self.load_options})
+        self.window.append(_InFlight(files=len(paths), source_paths=source_paths, prepared=prepared))
 
     def finish(self) -> None:
         while self.window:
@@ -336,7 +386,9 @@ class _BatchPipeline:
             self._submit_translation(oldest)
         batch, translations = oldest.translated.result()
         clock = time.perf_counter()
-        counts, stored = write_batch(batch, self.warehouse_path, self.summary.run_id, translations, then_look_up or [])
+        counts, stored = write_batch(
+            batch, self.warehouse_path, self.summary.run_id, translations, then_look_up or [], oldest.source_paths
+        )
         self._flow_seconds("warehouse", clock)
         self.window.popleft()
         _tally(self.summary, batch, counts)
@@ -428,8 +480,12 @@ def ingest(
                     load_options={"max_bytes": max_bytes, "folders": folders},
                 )
                 for batch in _batches(_chain(ahead, found), size):
-                    pipeline.add(batch, settings.home)
+                    pipeline.add(batch, settings.seeds_dir)
                 pipeline.finish()
+            scanned = [display_path(folder, settings.seeds_dir) for folder in input_folders(inputs)]
+            summary.gone, summary.derived = after_run(
+                warehouse_path, scanned, started_at, articles_changed=bool(summary.inserted or summary.updated)
+            )
         except BaseException as error:
             summary.status = "interrupted" if _is_interrupt(error) else "failed"
             raise
@@ -463,6 +519,13 @@ def interrupted_runs_note(runs: Sequence[InterruptedRun]) -> str:
     )
 
 
+def gone_note(gone: Sequence[str]) -> str:
+    return (
+        f"{len(gone)} file{'s are' if len(gone) != 1 else ' is'} gone from the scanned folders since {'they were' if len(gone) != 1 else 'it was'} "
+        "last seen: marked not present in article_sources; the articles stay (`newsflow prune` deletes articles with no file left)."
+    )
+
+
 def summary_markdown(summary: IngestSummary) -> str:
     lines = [
         f"# newsflow ingest `{summary.run_id}`",
@@ -483,6 +546,11 @@ def summary_markdown(summary: IngestSummary) -> str:
     ]
     if summary.interrupted_runs:
         lines += ["", interrupted_runs_note(summary.interrupted_runs)]
+    if summary.joined:
+        lines += ["", f"{summary.joined} file{'s' if summary.joined != 1 else ''} joined an article already stored under another path (see article_sources)."]
+    if summary.gone:
+        lines += ["", gone_note(summary.gone), ""]
+        lines += [f"- `{path}`" for path in summary.gone[:50]]
     if summary.missing_models:
         lines += ["", "Install the missing translation models with:", ""]
         lines += [f"    {command}" for command in summary.install_commands()]
@@ -492,6 +560,7 @@ def summary_markdown(summary: IngestSummary) -> str:
     if summary.rejections:
         lines += ["", "| rejected file | reason | what to do |", "|---|---|---|"]
         lines += [f"| `{path}` | {reason} | {detail} |" for path, reason, detail in summary.rejections]
+    lines += [f"\n{note}" for note in summary.derived]
     lines += ["", f"Stages ran on {summary.workers}.", "", "| stage | process seconds |", "|---|---:|"]
     lines += [f"| {stage} | {seconds:.3f} |" for stage, seconds in summary.stage_seconds.items()]
     if len(summary.batches_by_worker) > 1:

@@ -38,6 +38,14 @@ def store_translations(docs: list[Document], warehouse_path: Path) -> int:
         return warehouse.update_translations(docs)
 
 
+@task(name="refresh duplicates and search index", retries=3, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def refresh_derived(warehouse_path: Path) -> list[str]:
+    from flows.ingest import refresh_derived_tables
+
+    with Warehouse.open(warehouse_path) as warehouse:
+        return refresh_derived_tables(warehouse)
+
+
 @flow(name="translate-pending", validate_parameters=False)
 def translate_pending(warehouse: str, batch_size: int = 256) -> PendingResult:
     warehouse_path = Path(warehouse)
@@ -51,4 +59,6 @@ def translate_pending(warehouse: str, batch_size: int = 256) -> PendingResult:
         for doc in docs:
             if doc.translation_status == "missing_model":
                 result.still_missing[doc.language] = result.still_missing.get(doc.language, 0) + 1
+    if result.translated:  # new English texts: new comparisons and new words to find
+        refresh_derived(warehouse_path)
     return result

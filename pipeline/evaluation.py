@@ -611,6 +611,13 @@ def eval_command(devdata: Path | None = None, output_json: Path | None = None) -
         return 2
     baseline, tolerance = read_baseline() if BASELINE_PATH.exists() else ({}, GATE_TOLERANCE)
     print(format_evaluation(result, baseline or None, tolerance), end="")
+    from pipeline.duplicates_eval import DuplicateLabelsMissing, evaluate_duplicates, format_duplicates_evaluation
+
+    try:
+        result["duplicates"] = evaluate_duplicates()
+        print(format_duplicates_evaluation(result["duplicates"]), end="")
+    except DuplicateLabelsMissing as error:
+        print(f"duplicate detection: not scored ({error})")
     if output_json:
         Path(output_json).write_text(json.dumps(result, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
     failures = gate_failures(result["scores"], baseline, tolerance) if baseline else []

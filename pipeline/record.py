@@ -52,6 +52,7 @@ class Document:
     paragraph_languages: tuple[ParagraphLanguage, ...] = ()
     # translate
     text_en: str | None = None
+    title_en: str | None = None  # the title in English: translated with the text, the title itself when not needed
     translation_status: str | None = None  # not_needed | translated | missing_model | failed
     translation_model: str | None = None
     translation_failure: TranslationFailure | None = None  # why translation_status is failed

@@ -185,17 +185,21 @@ def _within(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-def display_path(path: Path, root: Path) -> str:
-    """The path as stored in the warehouse: relative to `root` with '/' when inside it, else absolute."""
+DROP_FOLDER_NAME = "seeds"
+
+
+def display_path(path: Path, drop_folder: Path) -> str:
+    """The path as stored in the warehouse: inside the drop folder, 'seeds/' and the path within
+    it, wherever the folder lies or is mounted (the host's ./seeds and a container's /data/seeds
+    agree); anywhere else, the absolute path (two folders' index.html never collide)."""
     absolute = Path(os.path.abspath(path))
-    root_abs = Path(os.path.abspath(root))
-    for candidate, anchor in ((absolute, root_abs), (Path(os.path.realpath(absolute)), Path(os.path.realpath(root_abs)))):
+    drop = Path(os.path.abspath(drop_folder))
+    for candidate, anchor in ((absolute, drop), (Path(os.path.realpath(absolute)), Path(os.path.realpath(drop)))):
         try:
             relative = candidate.relative_to(anchor)
         except ValueError:
             continue
-        if relative.parts:
-            return relative.as_posix()
+        return f"{DROP_FOLDER_NAME}/{relative.as_posix()}" if relative.parts else DROP_FOLDER_NAME
     return absolute.as_posix()
 
 
@@ -653,21 +657,21 @@ def sniff_format(path: Path, text: str) -> str:
 # --------------------------------------------------------------------------- the stage
 
 
-def load_document(path: Path, *, root: Path, max_bytes: int, folder: Path | None = None) -> Document:
+def load_document(path: Path, *, drop_folder: Path, max_bytes: int, folder: Path | None = None) -> Document:
     """Read one file into a Document (raw text, encoding, format, sha256), or a rejected one.
 
     Never raises for bad input. The size is checked before anything is read; the
     sha256 is computed whenever the bytes could be read, also for rejected files.
     A file found in `folder` whose links lead out of it is rejected unread.
     """
-    source = display_path(Path(path), root)
+    source = display_path(Path(path), drop_folder)
     document = Document(source_path=source)
     if folder is not None:
         target = os.path.realpath(path)
         if not _within(target, os.path.realpath(folder)):
             return document.reject(
                 REJECT_OUTSIDE_FOLDER,
-                f"{source} is a link to {target}, outside the folder {display_path(Path(folder), root)} being "
+                f"{source} is a link to {target}, outside the folder {display_path(Path(folder), drop_folder)} being "
                 "ingested, and newsflow does not follow links out of it; copy the file into the folder, "
                 "or name it on the command line to read it anyway.",
             )

@@ -78,6 +78,20 @@ READ_ONLY_CONFIG = {
     "autoload_known_extensions": False,
     "lock_configuration": True,
 }
+# A read-only connection opens with extensions off but not yet locked: `_lock_read_only` loads the
+# search extension from its wheel (its functions back the `search_articles` macro), then applies
+# READ_ONLY_CONFIG, so nothing else can be loaded or changed afterwards.
+_READ_ONLY_OPEN_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+
+def _lock_read_only(connection: duckdb.DuckDBPyConnection) -> None:
+    from pipeline.search import load_search_extension
+
+    load_search_extension(connection)
+    for name, value in READ_ONLY_CONFIG.items():  # lock_configuration last
+        # Connections to one file in one process share its settings: another may have locked them already.
+        if connection.execute("SELECT current_setting(?)", [name]).fetchone()[0] != value:
+            connection.execute(f"SET {name} = {str(value).lower()}")
 
 @dataclass(frozen=True)
 class QueryResult:
@@ -101,6 +115,7 @@ class BatchCounts:
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
+    joined: int = 0  # files that joined an article stored under another path (counted in unchanged or updated too)
 
     def __add__(self, other: "BatchCounts") -> "BatchCounts":
         return BatchCounts(
@@ -108,6 +123,7 @@ class BatchCounts:
             updated=self.updated + other.updated,
             unchanged=self.unchanged + other.unchanged,
             rejected=self.rejected + other.rejected,
+            joined=self.joined + other.joined,
         )
 
 
@@ -154,6 +170,7 @@ _ARTICLE_SCHEMA = pa.schema(
         ("translation_model", pa.string()),
         ("ingested_at", pa.timestamp("us")),
         ("run_id", pa.string()),
+        ("title_en", pa.string()),
     ]
 )
 _ARTICLE_COLUMNS = tuple(_ARTICLE_SCHEMA.names)
@@ -243,6 +260,7 @@ def articles_table(docs: Sequence[Document], *, run_id: str, ingested_at: dateti
             "translation_model": model,
             "ingested_at": ingested,
             "run_id": run_id,
+            "title_en": doc.title_en if doc.title_en is not None or status != "not_needed" else doc.title,
         }
         for name in _ARTICLE_COLUMNS:
             rows[name].append(values[name])
@@ -293,6 +311,91 @@ def rejections_table(rejected: Sequence[tuple[Document, Rejection]], *, run_id: 
         },
         schema=_REJECTION_SCHEMA,
     )
+
+
+# A canonical URL identifies one article only when it names a page, not a site: some pages give
+# their site's home page as their canonical URL.
+_PAGE_URL = "regexp_matches({url}, '^[a-z][a-z0-9+.-]*://[^/]+/.*[^/].*$')"
+_PAGE_URL_PATTERN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/]+/.*[^/].*$")
+
+
+def _is_page_url(url: str | None) -> bool:
+    return bool(url) and bool(_PAGE_URL_PATTERN.match(url))
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    articles: int  # articles deleted (or that would be, with dry_run)
+    places: int  # places (article_sources rows) of files that are gone
+    dry_run: bool
+
+
+class _ArticlePlan:
+    """Which article each document of a batch belongs to, and what to write for it."""
+
+    def __init__(self):
+        self.article_of: dict[str, str] = {}  # source_path -> article_id
+        self.kind_of: dict[str, str] = {}  # source_path -> known | joined | new
+        self.docs_of: dict[str, list[Document]] = {}  # article_id -> its documents, in batch order
+        self.new_ids: set[str] = set()
+        self._by_url: dict[str, str] = {}
+        self._by_text: dict[str, str] = {}
+
+    def _add(self, doc: Document, article_id: str, kind: str, fingerprint: str | None, url_key: str | None) -> None:
+        self.article_of[doc.source_path] = article_id
+        self.kind_of[doc.source_path] = kind
+        self.docs_of.setdefault(article_id, []).append(doc)
+        if url_key:
+            self._by_url.setdefault(url_key, article_id)
+        if fingerprint:
+            self._by_text.setdefault(fingerprint, article_id)
+
+    def at_known_path(self, doc, article_id, fingerprint, url_key) -> None:
+        self._add(doc, article_id, "known", fingerprint, url_key)
+
+    def joining(self, doc, article_id, fingerprint, url_key) -> None:
+        self._add(doc, article_id, "joined", fingerprint, url_key)
+
+    def new_article(self, doc, article_id, fingerprint, url_key) -> None:
+        self.new_ids.add(article_id)
+        self._add(doc, article_id, "new", fingerprint, url_key)
+
+    def found_in_batch(self, url_key: str | None, fingerprint: str | None) -> str | None:
+        return (self._by_url.get(url_key) if url_key else None) or (self._by_text.get(fingerprint) if fingerprint else None)
+
+    def id_used(self, article_id: str) -> bool:
+        return article_id in self.new_ids
+
+    def actions(self, stored: dict[str, tuple]) -> tuple[dict[str, Document], dict[str, Document], dict[str, str], dict[str, int]]:
+        """(articles to insert, articles to update: article_id -> the document whose content they
+        take; articles that only move to a new latest path; counts per file)."""
+        inserts: dict[str, Document] = {}
+        updates: dict[str, Document] = {}
+        moves: dict[str, str] = {}
+        counts = {"inserted": 0, "updated": 0, "unchanged": 0, "joined": 0}
+        for article_id, docs in self.docs_of.items():
+            latest = docs[-1]
+            if article_id in self.new_ids:
+                inserts[article_id] = latest
+                counts["inserted"] += 1
+                counts["unchanged"] += len(docs) - 1  # copies within the batch join it
+                counts["joined"] += len(docs) - 1
+                continue
+            sha256, status, text_en, title_en, path = stored[article_id]
+            text_en_now, status_now, _ = _translation_fields(latest)
+            differs = (sha256, status, text_en) != (latest.content_sha256, status_now, text_en_now)
+            for doc in docs:
+                if self.kind_of[doc.source_path] == "joined":
+                    counts["joined"] += 1
+            if differs:
+                updates[article_id] = latest
+                counts["updated"] += 1
+                counts["unchanged"] += len(docs) - 1
+            else:
+                if latest.source_path != path:
+                    moves[article_id] = latest.source_path
+                counts["unchanged"] += len(docs)
+        return inserts, updates, moves, counts
 
 
 def _last_per_source_path(docs: Iterable[Document]) -> list[Document]:
@@ -373,8 +476,14 @@ class Warehouse:
             )
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
-        config = READ_ONLY_CONFIG if read_only else {}
+        config = _READ_ONLY_OPEN_CONFIG if read_only else {}
         connection = _connect_waiting_for_lock(path, read_only=read_only, lock_timeout_s=lock_timeout_s, config=config)
+        if read_only:
+            try:
+                _lock_read_only(connection)
+            except BaseException:
+                connection.close()
+                raise
         warehouse = cls(path, connection, read_only=read_only)
         if not read_only:
             try:
@@ -395,6 +504,11 @@ class Warehouse:
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The open DuckDB connection, for stages that run their own SQL (search, duplicates)."""
+        return self._db
 
     @property
     def _db(self) -> duckdb.DuckDBPyConnection:
@@ -505,24 +619,32 @@ class Warehouse:
     # --- articles ---
 
     def known_fingerprints(self, source_paths: Iterable[str]) -> dict[str, str]:
-        """source_path -> content_sha256 of the stored article, for the paths that have one."""
+        """source_path -> content_sha256 of the bytes last stored from it, for the paths seen before
+        whose file is still there (a path that came back after it was gone is read again)."""
         paths = sorted(set(source_paths))
         if not paths:
             return {}
         wanted = pa.table({"source_path": pa.array(paths, pa.string())})
         with self._registered(wanted_paths=wanted):
             rows = self._db.execute(
-                "SELECT a.source_path, a.content_sha256 FROM articles a JOIN wanted_paths w USING (source_path)"
+                "SELECT s.source_path, s.content_sha256 FROM article_sources s JOIN wanted_paths w USING (source_path) WHERE s.present"
             ).fetchall()
         return dict(rows)
 
-    def write_batch(self, docs: Sequence[Document], *, run_id: str, ingested_at: datetime) -> BatchCounts:
-        """Store one batch in one transaction: insert new articles, update changed ones, skip the rest.
+    def write_batch(
+        self, docs: Sequence[Document], *, run_id: str, ingested_at: datetime, seen_paths: Sequence[str] = ()
+    ) -> BatchCounts:
+        """Store one batch in one transaction: which article each file belongs to, and its content.
 
-        A document is unchanged (and nothing is written) when its source path is stored with the
-        same content_sha256, translation_status and text_en. Rejected documents go to
-        rejected_files, once per (path, sha256, reason), and always count as rejected.
-        Within one batch, the last document for a source path wins.
+        A file at a path already stored belongs to that path's article (also when it comes back
+        after it was gone): unchanged bytes (and the same translation) write nothing, changed ones
+        update the article. A file at a new path
+        joins the article with the same canonical source_url (a page's own address, not a site's
+        home page) or the same text fingerprint, and the article takes its newest content and
+        path; otherwise it becomes a new article. Every file's place is recorded in
+        article_sources. `seen_paths`: the other paths of the batch, unchanged and not sent
+        through the stages, marked as still there. Rejected documents go to rejected_files, once
+        per (path, sha256, reason). Within one batch, the last document for a source path wins.
         """
         storable: list[Document] = []
         rejected: list[tuple[Document, Rejection]] = []
@@ -533,58 +655,106 @@ class Warehouse:
             else:
                 rejected.append((doc, rejection))
 
+        seen_at = _utc_naive(ingested_at)
         incoming = articles_table(storable, run_id=run_id, ingested_at=ingested_at)
         rejections = rejections_table(rejected, run_id=run_id, rejected_at=ingested_at)
-        with self._transaction() as db, self._registered(incoming_articles=incoming, incoming_rejections=rejections):
-            actions = db.execute(
-                """
+        seen = pa.table({"source_path": pa.array(sorted(set(seen_paths)), pa.string())})
+        with self._transaction() as db, self._registered(incoming_articles=incoming, incoming_rejections=rejections, seen_paths=seen):
+            db.execute(
+                "UPDATE article_sources SET last_seen = ?, present = true WHERE source_path IN (SELECT source_path FROM seen_paths)",
+                [seen_at],
+            )
+            places = db.execute(
+                f"""
                 SELECT
                     i.source_path,
-                    coalesce(a.article_id, i.article_id) AS article_id,
-                    CASE
-                        WHEN a.article_id IS NULL THEN 'insert'
-                        WHEN a.content_sha256 = i.content_sha256
-                             AND a.translation_status = i.translation_status
-                             AND a.text_en IS NOT DISTINCT FROM i.text_en THEN 'unchanged'
-                        ELSE 'update'
-                    END AS action
+                    text_fingerprint(i.text) AS fingerprint,
+                    s.article_id AS path_article,
+                    (SELECT min(a.article_id) FROM articles a
+                     WHERE a.source_url = i.source_url AND {_PAGE_URL.format(url="i.source_url")}) AS url_article,
+                    (SELECT min(f.article_id) FROM article_sources f WHERE f.text_fingerprint = text_fingerprint(i.text)) AS text_article,
+                    (SELECT a.article_id FROM articles a WHERE a.article_id = i.article_id) AS id_taken
                 FROM incoming_articles i
-                LEFT JOIN articles a USING (source_path)
+                LEFT JOIN article_sources s USING (source_path)
                 """
             ).fetchall()
-            action_by_path = {path: action for path, _, action in actions}
-            changed_ids = {path: article_id for path, article_id, action in actions if action != "unchanged"}
+            place_by_path = {row[0]: row[1:] for row in places}
+            plan = _ArticlePlan()
+            for doc in storable:
+                fingerprint, path_article, url_article, text_article, id_taken = place_by_path[doc.source_path]
+                url_key = doc.source_url if _is_page_url(doc.source_url) else None
+                if path_article is not None:
+                    plan.at_known_path(doc, path_article, fingerprint, url_key)
+                    continue
+                match = url_article or text_article or plan.found_in_batch(url_key, fingerprint)
+                if match is not None:
+                    plan.joining(doc, match, fingerprint, url_key)
+                else:
+                    new_id = article_id_for(doc.source_path)
+                    if id_taken is not None or plan.id_used(new_id):  # the id of an article that has moved on (pruned place)
+                        new_id = article_id_for(f"{doc.source_path}\n{doc.content_sha256}")
+                    plan.new_article(doc, new_id, fingerprint, url_key)
 
-            def rows_for(action: str) -> pa.Table:
-                mask = pa.array(
-                    [action_by_path[path] == action for path in incoming.column("source_path").to_pylist()], pa.bool_()
-                )
-                return incoming.filter(mask)
+            stored = {
+                row[0]: row[1:]
+                for row in db.execute(
+                    "SELECT article_id, content_sha256, translation_status, text_en, title_en, source_path FROM articles "
+                    "WHERE article_id IN (SELECT unnest(?::VARCHAR[]))",
+                    [sorted(plan.article_of.values())],
+                ).fetchall()
+            }
+            inserts, updates, moves, counts = plan.actions(stored)
+            incoming_by_path = {path: i for i, path in enumerate(incoming.column("source_path").to_pylist())}
 
-            to_insert, to_update = rows_for("insert"), rows_for("update")
-            changed_docs = {changed_ids[doc.source_path]: doc for doc in storable if doc.source_path in changed_ids}
+            def rows_of(chosen: dict[str, Document]) -> pa.Table:
+                picked = incoming.take(pa.array([incoming_by_path[doc.source_path] for doc in chosen.values()], pa.int64()))
+                return picked.set_column(0, "article_id", pa.array(list(chosen), pa.string()))
+
+            to_insert, to_update = rows_of(inserts), rows_of(updates)
+            changed_docs = {**inserts, **updates}
             paragraphs = paragraphs_table(changed_docs)
             changed = pa.table({"article_id": pa.array(list(changed_docs), pa.string())})
+            moved = pa.table({"article_id": pa.array(list(moves), pa.string()), "source_path": pa.array(list(moves.values()), pa.string())})
+            sources = pa.table(
+                {
+                    "source_path": pa.array([doc.source_path for doc in storable], pa.string()),
+                    "article_id": pa.array([plan.article_of[doc.source_path] for doc in storable], pa.string()),
+                    "content_sha256": pa.array([doc.content_sha256 for doc in storable], pa.string()),
+                    "text_fingerprint": pa.array([place_by_path[doc.source_path][0] for doc in storable], pa.string()),
+                }
+            )
             with self._registered(
                 articles_to_insert=to_insert,
                 articles_to_update=to_update,
+                articles_moved=moved,
                 changed_articles=changed,
                 incoming_paragraphs=paragraphs,
+                incoming_sources=sources,
             ):
                 columns = ", ".join(_ARTICLE_COLUMNS)
-                db.execute(f"INSERT INTO articles ({columns}) SELECT {columns} FROM articles_to_insert")
-                assignments = ", ".join(
-                    f"{name} = u.{name}" for name in _ARTICLE_COLUMNS if name not in ("article_id", "source_path")
-                )
+                # Paths move first, so that an article can take a path another article gives up.
                 db.execute(
-                    f"UPDATE articles SET {assignments} FROM articles_to_update u WHERE articles.source_path = u.source_path"
+                    "UPDATE articles SET source_path = m.source_path FROM articles_moved m WHERE articles.article_id = m.article_id"
                 )
+                db.execute(f"INSERT INTO articles ({columns}) SELECT {columns} FROM articles_to_insert")
+                assignments = ", ".join(f"{name} = u.{name}" for name in _ARTICLE_COLUMNS if name != "article_id")
+                db.execute(f"UPDATE articles SET {assignments} FROM articles_to_update u WHERE articles.article_id = u.article_id")
                 db.execute("DELETE FROM paragraphs WHERE article_id IN (SELECT article_id FROM changed_articles)")
                 db.execute(
                     """
                     INSERT INTO paragraphs (article_id, position, text, language, language_confidence)
                     SELECT article_id, position, text, language, language_confidence FROM incoming_paragraphs
                     """
+                )
+                db.execute(
+                    """
+                    INSERT INTO article_sources (source_path, article_id, content_sha256, text_fingerprint, first_seen, last_seen, present)
+                    SELECT source_path, article_id, content_sha256, text_fingerprint, ?, ?, true FROM incoming_sources
+                    ON CONFLICT (source_path) DO UPDATE SET
+                        article_id = excluded.article_id, content_sha256 = excluded.content_sha256,
+                        text_fingerprint = excluded.text_fingerprint, last_seen = excluded.last_seen, present = true
+                    """,
+                    [seen_at, seen_at],
                 )
             failures = translation_failures_table(changed_docs, run_id=run_id, failed_at=ingested_at)
             with self._registered(incoming_failures=failures):
@@ -606,11 +776,50 @@ class Warehouse:
                 """
             )
         return BatchCounts(
-            inserted=to_insert.num_rows,
-            updated=to_update.num_rows,
-            unchanged=len(actions) - to_insert.num_rows - to_update.num_rows,
+            inserted=counts["inserted"],
+            updated=counts["updated"],
+            unchanged=counts["unchanged"],
             rejected=len(rejected),
+            joined=counts["joined"],
         )
+
+    def mark_missing(self, folders: Sequence[str], *, seen_since: datetime) -> list[str]:
+        """Mark the places under `folders` (stored paths, e.g. 'seeds') not seen since `seen_since`
+        as not present, and return them: files gone from a folder a run scanned. Their articles stay."""
+        if not folders:
+            return []
+        prefixes = [folder.rstrip("/") + "/" for folder in folders]
+        with self._transaction() as db:
+            rows = db.execute(
+                """
+                UPDATE article_sources SET present = false
+                WHERE present AND last_seen < ? AND list_has_any([true], [starts_with(source_path, p) FOR p IN ?::VARCHAR[]])
+                RETURNING source_path
+                """,
+                [_utc_naive(seen_since), prefixes],
+            ).fetchall()
+        return sorted(path for (path,) in rows)
+
+    def prune(self, *, dry_run: bool = False) -> "PruneResult":
+        """Delete the articles none of whose places is present (with their paragraphs and
+        places), and the places that are gone from articles that still have one."""
+        with self._transaction() as db:
+            gone = [
+                row[0]
+                for row in db.execute(
+                    """
+                    SELECT article_id FROM articles a
+                    WHERE NOT EXISTS (SELECT 1 FROM article_sources s WHERE s.article_id = a.article_id AND s.present)
+                    ORDER BY article_id
+                    """
+                ).fetchall()
+            ]
+            (places,) = db.execute("SELECT count(*) FROM article_sources WHERE NOT present").fetchone()
+            if not dry_run:
+                for table in ("paragraphs", "translation_failures", "articles"):
+                    db.execute(f"DELETE FROM {table} WHERE article_id IN (SELECT unnest(?::VARCHAR[]))", [gone])
+                db.execute("DELETE FROM article_sources WHERE NOT present")
+        return PruneResult(articles=len(gone), places=int(places), dry_run=dry_run)
 
     # --- translations ---
 
@@ -655,7 +864,7 @@ class Warehouse:
         return documents
 
     def update_translations(self, docs: Sequence[Document]) -> int:
-        """Store text_en, translation_status and translation_model of stored articles; returns rows updated."""
+        """Store text_en, title_en, translation_status and translation_model of stored articles; returns rows updated."""
         storable = [doc for doc in _last_per_source_path(docs) if not doc.rejected and doc.translation_status]
         if not storable:
             return 0
@@ -665,9 +874,10 @@ class Warehouse:
                 "text_en": [doc.text_en for doc in storable],
                 "translation_status": [doc.translation_status for doc in storable],
                 "translation_model": [doc.translation_model for doc in storable],
+                "title_en": [doc.title_en for doc in storable],
             },
             schema=pa.schema(
-                [(name, pa.string()) for name in ("source_path", "text_en", "translation_status", "translation_model")]
+                [(name, pa.string()) for name in ("source_path", "text_en", "translation_status", "translation_model", "title_en")]
             ),
         )
         failed = [doc for doc in storable if doc.translation_failure]
@@ -682,7 +892,8 @@ class Warehouse:
             (updated,) = db.execute(
                 """
                 UPDATE articles
-                SET text_en = t.text_en, translation_status = t.translation_status, translation_model = t.translation_model
+                SET text_en = t.text_en, translation_status = t.translation_status, translation_model = t.translation_model,
+                    title_en = t.title_en
                 FROM new_translations t
                 WHERE articles.source_path = t.source_path
                 """
@@ -774,13 +985,16 @@ class Warehouse:
         """The warehouse's tables and views, sorted."""
         _, rows = self.query(
             """
-            SELECT table_name FROM duckdb_tables() WHERE NOT internal AND database_name = current_database()
+            SELECT table_name FROM duckdb_tables()
+            WHERE NOT internal AND database_name = current_database() AND schema_name = 'main'
             UNION
-            SELECT view_name FROM duckdb_views() WHERE NOT internal AND database_name = current_database()
+            SELECT view_name FROM duckdb_views()
+            WHERE NOT internal AND database_name = current_database() AND schema_name = 'main'
             ORDER BY 1
             """
         )
         return [name for (name,) in rows]
+
 
 def _rollback_quietly(db: duckdb.DuckDBPyConnection) -> None:
     try:

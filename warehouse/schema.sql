@@ -2,9 +2,13 @@
 -- The three tables articles, ingest_runs and rejected_files are the public data contract
 -- (see DESIGN.md): their names and columns do not change.
 
+-- One row of `articles` is one article: one piece of content, however many files or places it was
+-- found in. A file whose canonical source_url or whose normalised text matches a stored article
+-- joins that article (see article_sources) instead of making a row; a changed file at a known
+-- path updates its article. source_path is the latest place the article was seen.
 CREATE TABLE IF NOT EXISTS articles (
-    article_id          VARCHAR PRIMARY KEY,   -- stable: sha256 of source_path
-    source_path         VARCHAR NOT NULL UNIQUE,
+    article_id          VARCHAR PRIMARY KEY,   -- stable: from the path (and content) it was first seen with
+    source_path         VARCHAR NOT NULL UNIQUE,  -- 'seeds/...' inside the drop folder, else absolute
     source_url          VARCHAR,
     content_sha256      VARCHAR NOT NULL,
     title               VARCHAR,
@@ -20,6 +24,31 @@ CREATE TABLE IF NOT EXISTS articles (
     ingested_at         TIMESTAMP NOT NULL,
     run_id              VARCHAR NOT NULL
 );
+
+-- English title (the translation of title, or title itself for English articles; NULL without a model).
+ALTER TABLE articles ADD COLUMN IF NOT EXISTS title_en VARCHAR;
+
+-- Every place an article was seen: one row per source path (a path belongs to one article at a
+-- time). present = false once the file is gone from a folder a run scanned; `newsflow prune`
+-- deletes articles none of whose places are present.
+CREATE TABLE IF NOT EXISTS article_sources (
+    source_path         VARCHAR PRIMARY KEY,
+    article_id          VARCHAR NOT NULL,
+    content_sha256      VARCHAR NOT NULL,      -- the bytes last seen there
+    text_fingerprint    VARCHAR,               -- text_fingerprint(text) of what was extracted from them
+    first_seen          TIMESTAMP NOT NULL,
+    last_seen           TIMESTAMP NOT NULL,
+    present             BOOLEAN NOT NULL DEFAULT true
+);
+
+-- The same text, whatever its spacing or letter case: how a renamed or copied file finds its article.
+CREATE OR REPLACE MACRO text_fingerprint(body) AS sha256(lower(trim(regexp_replace(body, '\s+', ' ', 'g'))));
+
+-- A warehouse made before article_sources existed: each article's one known place (once).
+INSERT INTO article_sources (source_path, article_id, content_sha256, text_fingerprint, first_seen, last_seen, present)
+SELECT a.source_path, a.article_id, a.content_sha256, text_fingerprint(a.text), a.ingested_at, a.ingested_at, true
+FROM articles a
+WHERE (SELECT count(*) FROM article_sources) = 0;
 
 CREATE TABLE IF NOT EXISTS ingest_runs (
     run_id          VARCHAR PRIMARY KEY,
@@ -71,6 +100,27 @@ CREATE TABLE IF NOT EXISTS translation_failures (
     reason              VARCHAR NOT NULL,
     run_id              VARCHAR NOT NULL,
     failed_at           TIMESTAMP NOT NULL
+);
+
+-- Per-article shingles and MinHash signature for duplicate detection (pipeline/duplicates.py),
+-- recomputed only when the text compared (text_en, else text) changes.
+CREATE TABLE IF NOT EXISTS article_signatures (
+    article_id          VARCHAR PRIMARY KEY,
+    text_sha256         VARCHAR NOT NULL,      -- sha256 of the text compared: coalesce(text_en, text)
+    signature_version   VARCHAR NOT NULL,      -- shingle and MinHash settings the row was made with
+    shingle_count       INTEGER NOT NULL,
+    shingles            BLOB NOT NULL,         -- sorted distinct 32-bit shingle hashes, little-endian
+    signature           BLOB NOT NULL          -- datasketch LeanMinHash, serialized
+);
+
+-- Near-duplicate articles, linked, not deleted: one row per article that duplicates another.
+-- duplicate_of is the cluster's representative (its earliest-ingested article), so
+-- `SELECT duplicate_of, count(*) FROM duplicates GROUP BY 1` lists the clusters.
+CREATE TABLE IF NOT EXISTS duplicates (
+    article_id          VARCHAR PRIMARY KEY,
+    duplicate_of        VARCHAR NOT NULL,
+    similarity          DOUBLE NOT NULL,       -- |shared shingles| / |shingles of the shorter text|, 0..1
+    method              VARCHAR NOT NULL       -- same_text | near_copy | translation (languages differ)
 );
 
 -- How many articles each language has, and how many of them have an English text yet.

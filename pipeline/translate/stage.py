@@ -77,6 +77,20 @@ def _rebuild(plans: list[_ParagraphPlan], translations: dict[str, str]) -> str:
     return PARAGRAPH_SEPARATOR.join(paragraphs)
 
 
+def _with_titles(sentences: list[str], docs: Iterable[Document]) -> list[str]:
+    unique = dict.fromkeys(sentences)
+    for doc in docs:
+        if doc.title and doc.title.strip():
+            unique.setdefault(doc.title.strip(), None)
+    return list(unique)
+
+
+def _title_en(doc: Document, translations: dict[str, str]) -> str | None:
+    if not doc.title or not doc.title.strip():
+        return None
+    return translations.get(doc.title.strip()) or None
+
+
 def _unique_sentences(plans_per_doc: Iterable[list[_ParagraphPlan]]) -> list[str]:
     unique: dict[str, None] = {}
     for plans in plans_per_doc:
@@ -156,8 +170,9 @@ class _LanguageBatch:
     plans: tuple[list[_ParagraphPlan], ...]  # per document
 
     def sentences(self) -> list[str]:
-        """The unique sentences to look up in the cache and translate, in first-seen order."""
-        return _unique_sentences(self.plans)
+        """The unique sentences to look up in the cache and translate, in first-seen order: the
+        paragraphs', then the titles (each title is translated as one sentence)."""
+        return _with_titles(_unique_sentences(self.plans), self.docs)
 
 
 @dataclass(frozen=True)
@@ -179,14 +194,14 @@ def _plan_translation(
             continue
         language = doc.language or UNDETERMINED
         if language in (target, UNDETERMINED) or not (doc.text or "").strip():
-            settled[index] = doc.replace(text_en=doc.text, translation_status=NOT_NEEDED, translation_model=None)
+            settled[index] = doc.replace(text_en=doc.text, title_en=doc.title, translation_status=NOT_NEEDED, translation_model=None)
             continue
         if by_pair is None:  # listing packages imports argos: only when something needs it
             by_pair = _newest_by_pair(list_installed_packages() if models is None else models)
         if language not in routes:
             routes[language] = _route(by_pair, language, target)
         if routes[language] is None:
-            settled[index] = doc.replace(text_en=None, translation_status=MISSING_MODEL, translation_model=None)
+            settled[index] = doc.replace(text_en=None, title_en=None, translation_status=MISSING_MODEL, translation_model=None)
             continue
         pending.setdefault(language, []).append(index)
 
@@ -248,13 +263,14 @@ def _translate_language(batch: _LanguageBatch, cache: TranslationCache | None) -
     def translated(doc: Document, doc_plans: list[_ParagraphPlan], translations: dict[str, str]) -> Document:
         return doc.replace(
             text_en=_rebuild(doc_plans, translations),
+            title_en=_title_en(doc, translations),
             translation_status=TRANSLATED,
             translation_model=label,
         )
 
     def failed(doc: Document, reason: str) -> Document:
         failure = TranslationFailure(model=label, reason=reason)
-        return doc.replace(text_en=None, translation_status=FAILED, translation_model=None, translation_failure=failure)
+        return doc.replace(text_en=None, title_en=None, translation_status=FAILED, translation_model=None, translation_failure=failure)
 
     reinstall = " and ".join(f"`{install_hint(model.from_code)}`" for model in route.models)
     try:
@@ -280,7 +296,7 @@ def _translate_language(batch: _LanguageBatch, cache: TranslationCache | None) -
     results = []
     for doc, doc_plans in zip(docs, plans):
         try:
-            translations = _translate_sentences(_unique_sentences([doc_plans]), engines, label, cache)
+            translations = _translate_sentences(_with_titles(_unique_sentences([doc_plans]), [doc]), engines, label, cache)
             results.append(translated(doc, doc_plans, translations))
         except Exception as error:
             logger.exception("translation of %s with %s failed", doc.source_path, label)

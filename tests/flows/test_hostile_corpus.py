@@ -86,15 +86,18 @@ def test_every_hostile_input_ends_as_an_article_or_an_actionable_rejection(prefe
 
     assert result.returncode == 0, result.stdout + result.stderr
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        articles = {row[0] for row in con.execute("select source_path from articles").fetchall()}
+        # every place an article was found (the same text in three legacy encodings is one article, three places)
+        articles = {row[0] for row in con.execute("select source_path from article_sources").fetchall()}
+        (article_rows,) = con.execute("select count(*) from articles").fetchone()
         rejections = dict(con.execute("select path, reason from rejected_files").fetchall())
         details = [row[0] for row in con.execute("select detail from rejected_files").fetchall()]
-        (seen, inserted, rejected), = con.execute("select files_seen, inserted, rejected from ingest_runs").fetchall()
+        (seen, inserted, unchanged, rejected), = con.execute("select files_seen, inserted, unchanged, rejected from ingest_runs").fetchall()
         leaked = con.execute("select count(*) from articles where text like '%root:x:0:0%'").fetchone()[0]
     # the drop folder lies outside the project, so its paths are stored absolute
     got = {str(Path(p).relative_to(drop)): None for p in articles} | {str(Path(p).relative_to(drop)): r for p, r in rejections.items()}
     assert got == expected
-    assert seen == len(expected) == inserted + rejected == len(articles) + len(rejections)
+    assert seen == len(expected) == inserted + unchanged + rejected == len(articles) + len(rejections)
+    assert inserted == article_rows < len(articles)
     assert leaked == 0
     assert all(len(detail) > 40 and ("; " in detail or ", " in detail) for detail in details), details
 
@@ -114,7 +117,7 @@ def test_a_file_changed_between_discovery_and_reading_is_accounted_for(tmp_path,
         victim.unlink()
         victim.mkdir()
 
-    document = load_document(found, root=tmp_path, max_bytes=1 << 20, folder=drop)
+    document = load_document(found, drop_folder=tmp_path, max_bytes=1 << 20, folder=drop)
 
     expected = {"deleted": "file_vanished", "truncated": "empty_file", "replaced by a folder": "unreadable"}[change]
     assert document.rejected and document.rejection.reason == expected and len(document.rejection.detail) > 40

@@ -121,7 +121,7 @@ def test_copy_names_the_export_command(shop):
 
 def test_every_table_and_view_can_be_queried(shop):
     with duckdb.connect(str(shop["warehouse"]), read_only=True) as con:
-        relations = [r[0] for r in con.execute("select table_name from duckdb_tables() union select view_name from duckdb_views() where not internal").fetchall()]
+        relations = [r[0] for r in con.execute("select table_name from duckdb_tables() where schema_name = 'main' union select view_name from duckdb_views() where not internal and schema_name = 'main'").fetchall()]
         expected = {name: con.execute(f'select count(*) from "{name}"').fetchone()[0] for name in relations}
     assert {"articles", "paragraphs", "rejected_files", "ingest_runs", "translation_cache"} <= set(expected)
     sql = "; ".join(f"select count(*) as n from \"{name}\"" for name in expected)

@@ -130,7 +130,7 @@ def test_discover_returns_a_missing_explicit_path_so_it_can_be_reported(tmp_path
     found = discover_files(["nowhere/gone.txt"], base=tmp_path)
 
     assert found == [tmp_path / "nowhere" / "gone.txt"]
-    assert load_document(found[0], root=tmp_path, max_bytes=MB).rejection.reason == "file_vanished"
+    assert load_document(found[0], drop_folder=tmp_path, max_bytes=MB).rejection.reason == "file_vanished"
 
 
 def test_missing_inputs_names_paths_and_globs_that_name_nothing(tmp_path):
@@ -163,14 +163,17 @@ def test_discover_survives_a_symlink_loop(tmp_path):
 # --------------------------------------------------------------------------- display_path / sha256
 
 
-def test_display_path_is_relative_with_forward_slashes_inside_root(tmp_path):
-    assert display_path(tmp_path / "seeds" / "sub" / "a.txt", tmp_path) == "seeds/sub/a.txt"
+def test_inside_the_drop_folder_a_path_is_stored_as_seeds_slash_its_place_wherever_the_folder_is(tmp_path):
+    host, container = tmp_path / "project" / "seeds", tmp_path / "data" / "news-drop"
+    assert display_path(host / "sub" / "a.txt", host) == "seeds/sub/a.txt"
+    assert display_path(container / "sub" / "a.txt", container) == "seeds/sub/a.txt"  # a mount agrees with the host
+    assert display_path(host, host) == "seeds"
 
 
-def test_display_path_is_absolute_outside_root(tmp_path):
-    outside = tmp_path / "elsewhere" / "a.txt"
-
-    assert display_path(outside, tmp_path / "project") == outside.as_posix()
+def test_outside_the_drop_folder_a_path_is_stored_absolute(tmp_path):
+    one, other = tmp_path / "one" / "index.html", tmp_path / "other" / "index.html"
+    assert display_path(one, tmp_path / "seeds") == one.as_posix()
+    assert display_path(one, tmp_path / "seeds") != display_path(other, tmp_path / "seeds")
 
 
 def test_sha256_bytes_matches_hashlib():
@@ -205,7 +208,7 @@ def test_utf16_and_utf32_without_a_byte_order_mark_decode_in_any_script(tmp_path
     text = (text + "\n\n") * 3
     path = write(tmp_path / f"{language}.txt", text.encode(encoding))
 
-    document = load_document(path, root=tmp_path, max_bytes=MB)
+    document = load_document(path, drop_folder=tmp_path, max_bytes=MB)
 
     assert not document.rejected, document.rejection
     assert (document.raw_text, document.encoding) == (text.replace("\r\n", "\n"), encoding)
@@ -387,7 +390,7 @@ def test_load_document_reads_a_utf8_text_file(tmp_path):
     data = "Jakarta gambles on embracing North Korea\r\n\r\nIndonesia’s minister landed.".encode("utf-8")
     path = write(tmp_path / "seeds" / "001.txt", data)
 
-    document = load_document(path, root=tmp_path, max_bytes=MB)
+    document = load_document(path, drop_folder=tmp_path / "seeds", max_bytes=MB)
 
     assert document.rejection is None
     assert document.source_path == "seeds/001.txt"
@@ -402,7 +405,7 @@ def test_load_document_reads_html_in_a_legacy_charset(tmp_path):
     page = f'<html><head><meta charset="windows-1251"></head><body><p>{RUSSIAN}</p></body></html>'
     path = write(tmp_path / "page.htm", page.encode("cp1251"))
 
-    document = load_document(path, root=tmp_path, max_bytes=MB)
+    document = load_document(path, drop_folder=tmp_path, max_bytes=MB)
 
     assert (document.raw_text, document.encoding, document.content_format) == (page, "cp1251", "html")
 
@@ -410,13 +413,13 @@ def test_load_document_reads_html_in_a_legacy_charset(tmp_path):
 def test_load_document_sniffs_html_in_a_file_without_suffix(tmp_path):
     path = write(tmp_path / "download", "<!doctype html><html><body><p>Berita</p></body></html>")
 
-    assert load_document(path, root=tmp_path, max_bytes=MB).content_format == "html"
+    assert load_document(path, drop_folder=tmp_path, max_bytes=MB).content_format == "html"
 
 
 def test_load_document_keeps_an_absolute_path_outside_the_root(tmp_path):
     path = write(tmp_path / "outside" / "a.txt", "Berita hari ini")
 
-    document = load_document(path, root=tmp_path / "project", max_bytes=MB)
+    document = load_document(path, drop_folder=tmp_path / "project", max_bytes=MB)
 
     assert document.source_path == path.as_posix()
     assert document.rejection is None
@@ -425,7 +428,7 @@ def test_load_document_keeps_an_absolute_path_outside_the_root(tmp_path):
 def test_load_document_reads_utf16_text(tmp_path):
     path = write(tmp_path / "id.txt", b"\xff\xfe" + INDONESIAN.encode("utf-16-le"))
 
-    document = load_document(path, root=tmp_path, max_bytes=MB)
+    document = load_document(path, drop_folder=tmp_path, max_bytes=MB)
 
     assert document.rejection is None
     assert document.raw_text == INDONESIAN.replace("\r\n", "\n")
@@ -439,7 +442,7 @@ def test_reject_file_vanished_between_discovery_and_loading(tmp_path):
     [found] = discover_files([tmp_path / "seeds"])
     path.unlink()
 
-    document = load_document(found, root=tmp_path, max_bytes=MB)
+    document = load_document(found, drop_folder=tmp_path, max_bytes=MB)
 
     assert document.rejection.reason == "file_vanished"
     assert "seeds/soon-gone.txt" in document.rejection.detail
@@ -450,7 +453,7 @@ def test_reject_file_vanished_for_a_broken_symlink(tmp_path):
     link = tmp_path / "link.txt"
     link.symlink_to(tmp_path / "target-that-is-not-there.txt")
 
-    document = load_document(link, root=tmp_path, max_bytes=MB)
+    document = load_document(link, drop_folder=tmp_path, max_bytes=MB)
 
     assert document.rejection.reason == "file_vanished"
     assert "symbolic link" in document.rejection.detail
@@ -460,7 +463,7 @@ def test_reject_unreadable_for_a_directory_given_as_a_file(tmp_path):
     folder = tmp_path / "seeds" / "not-a-file.txt"
     folder.mkdir(parents=True)
 
-    document = load_document(folder, root=tmp_path, max_bytes=MB)
+    document = load_document(folder, drop_folder=tmp_path, max_bytes=MB)
 
     assert document.rejection.reason == "unreadable"
     assert "seeds/not-a-file.txt" in document.rejection.detail
@@ -471,7 +474,7 @@ def test_reject_unreadable_for_a_named_pipe_without_blocking(tmp_path):
     fifo = tmp_path / "pipe.txt"
     os.mkfifo(fifo)
 
-    document = load_document(fifo, root=tmp_path, max_bytes=MB)
+    document = load_document(fifo, drop_folder=tmp_path, max_bytes=MB)
 
     assert document.rejection.reason == "unreadable"
     assert "named pipe" in document.rejection.detail
@@ -482,7 +485,7 @@ def test_reject_unreadable_for_a_socket(tmp_path):
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         server.bind(str(path))
-        document = load_document(path, root=tmp_path, max_bytes=MB)
+        document = load_document(path, drop_folder=tmp_path, max_bytes=MB)
     finally:
         server.close()
 
@@ -495,7 +498,7 @@ def test_reject_unreadable_for_a_file_without_read_permission(tmp_path):
     path = write(tmp_path / "locked.txt", "Berita")
     path.chmod(0)
 
-    document = load_document(path, root=tmp_path, max_bytes=MB)
+    document = load_document(path, drop_folder=tmp_path, max_bytes=MB)
 
     assert document.rejection.reason == "unreadable"
     assert "permission denied" in document.rejection.detail
@@ -512,7 +515,7 @@ def test_reject_unreadable_for_a_write_only_kernel_file_even_as_root(tmp_path):
     else:
         pytest.skip("this system lets us read /proc/sys/vm/drop_caches")
 
-    document = load_document(path, root=tmp_path, max_bytes=MB)
+    document = load_document(path, drop_folder=tmp_path, max_bytes=MB)
 
     assert document.rejection.reason == "unreadable"
     assert "permission denied" in document.rejection.detail
@@ -522,7 +525,7 @@ def test_reject_unreadable_for_a_write_only_kernel_file_even_as_root(tmp_path):
 def test_reject_too_large_before_reading(tmp_path):
     path = write(tmp_path / "big.txt", "x" * 2048)
 
-    document = load_document(path, root=tmp_path, max_bytes=1000)
+    document = load_document(path, drop_folder=tmp_path, max_bytes=1000)
 
     assert document.rejection.reason == "too_large"
     assert document.size_bytes == 2048
@@ -534,7 +537,7 @@ def test_reject_too_large_before_reading(tmp_path):
 def test_a_file_exactly_at_the_limit_is_accepted(tmp_path):
     path = write(tmp_path / "edge.txt", "x" * 1000)
 
-    assert load_document(path, root=tmp_path, max_bytes=1000).rejection is None
+    assert load_document(path, drop_folder=tmp_path, max_bytes=1000).rejection is None
 
 
 @pytest.mark.parametrize(
@@ -545,7 +548,7 @@ def test_a_file_exactly_at_the_limit_is_accepted(tmp_path):
 def test_reject_empty_file(tmp_path, data):
     path = write(tmp_path / "empty.txt", data)
 
-    document = load_document(path, root=tmp_path, max_bytes=MB)
+    document = load_document(path, drop_folder=tmp_path, max_bytes=MB)
 
     assert document.rejection.reason == "empty_file"
     assert "empty.txt" in document.rejection.detail
@@ -557,7 +560,7 @@ def test_reject_binary_png_and_name_the_type(tmp_path):
     png = tiny_png()
     path = write(tmp_path / "photo.txt", png)
 
-    document = load_document(path, root=tmp_path, max_bytes=MB)
+    document = load_document(path, drop_folder=tmp_path, max_bytes=MB)
 
     assert document.rejection.reason == "binary_file"
     assert "PNG image" in document.rejection.detail
@@ -571,7 +574,7 @@ def test_reject_binary_docx_names_word(tmp_path):
         archive.writestr("[Content_Types].xml", "<Types/>")
         archive.writestr("word/document.xml", "<w:document/>")
 
-    document = load_document(path, root=tmp_path, max_bytes=MB)
+    document = load_document(path, drop_folder=tmp_path, max_bytes=MB)
 
     assert document.rejection.reason == "binary_file"
     assert "Word document" in document.rejection.detail
@@ -610,7 +613,7 @@ def test_reject_undecodable(tmp_path):
     data = b"\xff\xfe" + "Berita".encode("utf-16-le") + b"\x00\xd8" + "hari ini".encode("utf-16-le")
     path = write(tmp_path / "broken.txt", data)
 
-    document = load_document(path, root=tmp_path, max_bytes=MB)
+    document = load_document(path, drop_folder=tmp_path, max_bytes=MB)
 
     assert document.rejection.reason == "undecodable"
     assert "broken.txt" in document.rejection.detail and "UTF-8" in document.rejection.detail
@@ -628,11 +631,11 @@ def test_every_input_in_a_messy_folder_becomes_a_document_and_none_raises(tmp_pa
     write(seeds / "sub.txt" / "inner.md", "inner")
 
     found = discover_files([seeds, "missing.txt"], base=tmp_path)
-    documents = [load_document(path, root=tmp_path, max_bytes=MB) for path in found]
+    documents = [load_document(path, drop_folder=seeds, max_bytes=MB) for path in found]
 
     outcome = {doc.source_path: doc.rejection.reason if doc.rejection else doc.encoding for doc in documents}
     assert outcome == {
-        "missing.txt": "file_vanished",
+        (tmp_path / "missing.txt").as_posix(): "file_vanished",  # outside the drop folder: absolute
         "seeds/empty.txt": "empty_file",
         "seeds/image.png": "binary_file",
         "seeds/legacy.txt": "cp1252",
@@ -645,10 +648,13 @@ def test_every_input_in_a_messy_folder_becomes_a_document_and_none_raises(tmp_pa
 
 
 def load_found(inputs, base: Path) -> list:
-    """What a run does: discover, then load each file confined to the folder it was found in."""
+    """What a run does: discover, then load each file confined to the folder it was found in.
+    The documents' paths are made relative to `base` again, for short test expectations."""
     files = discover_files(inputs, base=base)
     folders = input_folders(inputs, base=base)
-    return [load_document(path, root=base, max_bytes=MB, folder=confining_folder(path, folders)) for path in files]
+    documents = [load_document(path, drop_folder=base / "seeds", max_bytes=MB, folder=confining_folder(path, folders)) for path in files]
+    prefix = base.as_posix() + "/"
+    return [doc.replace(source_path=doc.source_path.removeprefix(prefix)) for doc in documents]
 
 
 def test_a_file_linked_to_itself_is_rejected_and_the_rest_still_load(tmp_path):

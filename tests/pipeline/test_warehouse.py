@@ -59,7 +59,9 @@ CONTRACT_COLUMNS = {
 }
 
 
-def english_doc(path: str = "seeds/a.txt", sha: str = "sha-a", text: str = "First para.\n\nSecond para.") -> Document:
+def english_doc(path: str = "seeds/a.txt", sha: str = "sha-a", text: str | None = None) -> Document:
+    # each path its own text and page URL: the same text or URL would make the same article
+    text = text if text is not None else f"First para of {path}.\n\nSecond para."
     return Document(
         source_path=path,
         content_sha256=sha,
@@ -67,7 +69,7 @@ def english_doc(path: str = "seeds/a.txt", sha: str = "sha-a", text: str = "Firs
         author="Ann Author",
         published_at=datetime(2024, 4, 30, 8, 0),
         site_name="Example News",
-        source_url="https://example.com/a",
+        source_url=f"https://example.com/{path}",
         text=text,
         language="en",
         language_confidence=0.99,
@@ -81,7 +83,7 @@ def indonesian_doc(path: str = "seeds/b.txt", sha: str = "sha-b", status: str = 
     return Document(
         source_path=path,
         content_sha256=sha,
-        text="Presiden meresmikan jembatan baru.\n\nThe bridge cost a lot.",
+        text=f"Presiden meresmikan jembatan baru di {path}.\n\nThe bridge cost a lot.",
         language="id",
         language_confidence=0.95,
         paragraph_languages=(ParagraphLanguage("id", 0.95), ParagraphLanguage("en", 0.9)),
@@ -133,13 +135,17 @@ def test_reapplying_the_schema_keeps_data(warehouse_path: Path):
         assert rows(warehouse, "SELECT count(*) FROM paragraphs") == [(2,)]
 
 
+ADDED_COLUMNS = {"articles": ["title_en"]}
+
+
 def test_contract_columns_are_exactly_as_designed(warehouse: Warehouse):
     for table, expected in CONTRACT_COLUMNS.items():
         columns = rows(
             warehouse,
             f"SELECT column_name FROM information_schema.columns WHERE table_name = '{table}' ORDER BY ordinal_position",
         )
-        assert [name for (name,) in columns] == expected, table
+        # the contract's columns, in order; after them only the columns added since (issue 11: title_en)
+        assert [name for (name,) in columns] == expected + ADDED_COLUMNS.get(table, []), table
 
 
 def test_closed_warehouse_says_so(warehouse_path: Path):
@@ -326,7 +332,7 @@ def test_insert_maps_document_fields_to_columns(warehouse: Warehouse):
     assert stored == {
         "article_id": article_id_for("seeds/a.txt"),
         "source_path": "seeds/a.txt",
-        "source_url": "https://example.com/a",
+        "source_url": "https://example.com/seeds/a.txt",
         "content_sha256": "sha-a",
         "title": "A title",
         "author": "Ann Author",
@@ -334,12 +340,13 @@ def test_insert_maps_document_fields_to_columns(warehouse: Warehouse):
         "site_name": "Example News",
         "language": "en",
         "language_confidence": 0.99,
-        "text": "First para.\n\nSecond para.",
-        "text_en": "First para.\n\nSecond para.",
+        "text": "First para of seeds/a.txt.\n\nSecond para.",
+        "text_en": "First para of seeds/a.txt.\n\nSecond para.",
         "translation_status": "not_needed",
         "translation_model": None,
         "ingested_at": T0,
         "run_id": "r1",
+        "title_en": "A title",  # English: the title itself
     }
     assert rows(warehouse, "SELECT text_en, translation_status FROM articles WHERE source_path = 'seeds/b.txt'") == [
         (None, "missing_model")
@@ -397,7 +404,7 @@ def test_paragraphs_keep_their_languages_and_default_to_und(warehouse: Warehouse
         f"SELECT position, text, language, language_confidence FROM paragraphs "
         f"WHERE article_id = '{article_id_for('seeds/b.txt')}' ORDER BY position",
     ) == [
-        (0, "Presiden meresmikan jembatan baru.", "id", 0.95),
+        (0, "Presiden meresmikan jembatan baru di seeds/b.txt.", "id", 0.95),
         (1, "The bridge cost a lot.", "en", 0.9),
     ]
     assert rows(
@@ -561,7 +568,7 @@ def test_pending_translations_round_trip_and_update(warehouse: Warehouse):
     assert warehouse.update_translations(translated) == 2
     assert warehouse.pending_translations() == []
     assert rows(warehouse, "SELECT source_path, text_en, translation_status, translation_model FROM articles ORDER BY 1") == [
-        ("seeds/a.txt", "First para.\n\nSecond para.", "not_needed", None),
+        ("seeds/a.txt", "First para of seeds/a.txt.\n\nSecond para.", "not_needed", None),
         ("seeds/b.txt", "English of seeds/b.txt", "translated", "m 1.0"),
         ("seeds/c.txt", "English of seeds/c.txt", "translated", "m 1.0"),
     ]
@@ -593,3 +600,41 @@ def test_translation_cache_round_trip(warehouse: Warehouse):
     }
     assert warehouse.cached_translations("m 2.0", ["Halo."]) == {}
     assert rows(warehouse, "SELECT count(*) FROM translation_cache") == [(2,)]
+
+
+# --- identity: one article, however many places ---
+
+
+def test_copies_in_one_batch_and_later_batches_are_one_article_with_every_place(warehouse: Warehouse):
+    text = "Same wire story.\n\nSecond paragraph."
+    first = english_doc("seeds/a.txt", "sha-1", text)
+    copy = english_doc("/elsewhere/a copy.txt", "sha-1", text).replace(source_url=None)
+    respaced = english_doc("seeds/b.txt", "sha-2", "Same   wire story.\n\n\nSECOND paragraph.").replace(source_url=None)
+    counts = warehouse.write_batch([first, copy], run_id="r1", ingested_at=T0)
+    assert counts == BatchCounts(inserted=1, unchanged=1, joined=1)
+    counts = warehouse.write_batch([respaced], run_id="r2", ingested_at=T0)
+    assert counts == BatchCounts(updated=1, joined=1)  # other bytes, same text: the newest copy's content
+    assert rows(warehouse, "SELECT count(*), min(source_path) FROM articles") == [(1, "seeds/b.txt")]
+    assert rows(warehouse, "SELECT source_path FROM article_sources ORDER BY 1") == [("/elsewhere/a copy.txt",), ("seeds/a.txt",), ("seeds/b.txt",)]
+
+
+def test_the_same_page_address_is_one_article_but_a_site_home_page_is_not(warehouse: Warehouse):
+    old = english_doc("seeds/v1.html", "sha-1", "The first version.").replace(source_url="https://news.example/2025/10/story")
+    new = english_doc("seeds/v2.html", "sha-2", "The corrected version.").replace(source_url="https://news.example/2025/10/story")
+    warehouse.write_batch([old], run_id="r1", ingested_at=T0)
+    assert warehouse.write_batch([new], run_id="r2", ingested_at=T0) == BatchCounts(updated=1, joined=1)
+    assert rows(warehouse, "SELECT text FROM articles") == [("The corrected version.",)]
+    home = [english_doc(f"seeds/h{i}.html", f"sha-h{i}", f"Story {i}.").replace(source_url="https://news.example/") for i in range(2)]
+    assert warehouse.write_batch(home, run_id="r3", ingested_at=T0).inserted == 2
+
+
+def test_places_not_seen_since_a_run_began_are_marked_gone_only_under_the_scanned_folders(warehouse: Warehouse):
+    warehouse.write_batch([english_doc("seeds/a.txt", "sha-a"), english_doc("/other/b.txt", "sha-b")], run_id="r1", ingested_at=T0)
+    later = T0.replace(year=T0.year + 1)
+    warehouse.write_batch([], run_id="r2", ingested_at=later, seen_paths=[])
+    assert warehouse.mark_missing(["seeds"], seen_since=later) == ["seeds/a.txt"]
+    assert rows(warehouse, "SELECT source_path, present FROM article_sources ORDER BY 1") == [("/other/b.txt", True), ("seeds/a.txt", False)]
+    assert warehouse.known_fingerprints(["seeds/a.txt", "/other/b.txt"]) == {"/other/b.txt": "sha-b"}  # a gone file is read again
+    assert warehouse.prune(dry_run=True).articles == 1 and rows(warehouse, "SELECT count(*) FROM articles") == [(2,)]
+    assert warehouse.prune().articles == 1
+    assert rows(warehouse, "SELECT source_path FROM articles") == [("/other/b.txt",)]

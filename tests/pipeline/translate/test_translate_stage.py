@@ -182,6 +182,17 @@ def test_half_a_pivot_is_a_missing_model(dictionary_packages):
     assert missing_model_languages([result]) == {"ms": 1}
 
 
+def test_the_title_is_translated_with_the_text_and_english_titles_stay(dictionary_packages):
+    install_package_file(dictionary_packages["id_en"])
+    indonesian = doc("t.txt", "id", ["Harga tiket naik."]).replace(title="Presiden bertemu wartawan")
+    english = doc("e.txt", "en", [EN_2]).replace(title="Road opens")
+    untitled = doc("u.txt", "id", ["Harga tiket naik."])
+    translated, kept, none = translate_documents([indonesian, english, untitled])
+    assert translated.title_en == "President met reporters" and translated.title == "Presiden bertemu wartawan"
+    assert kept.title_en == "Road opens"
+    assert none.title_en is None
+    (missing,) = translate_documents([doc("f.txt", "fr", ["Bonjour."]).replace(title="Le titre")], models=[])
+    assert missing.title_en is None
 def test_a_malay_document_without_a_malay_model_is_read_by_the_indonesian_one(dictionary_packages):
     install_package_file(dictionary_packages["id_en"])
 

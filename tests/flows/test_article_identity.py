@@ -1,0 +1,100 @@
+"""One article, one row: a file's article survives renames, copies and mounts (run as a user runs it)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+from tests.conftest import PROJECT_ROOT, SEEDS_DIR, newsflow_env
+
+NEWSFLOW = [sys.executable, "-m", "flows.cli"]
+SEED_NAMES = sorted(path.name for path in SEEDS_DIR.iterdir())
+
+
+def newsflow(env, *args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run(NEWSFLOW + list(args), env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"{args} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def rows(warehouse, sql: str) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+@pytest.fixture
+def project(prefect_server, tmp_path):
+    """A project home with its own copy of the five seeds, as a fresh clone has them."""
+    home = tmp_path / "project"
+    shutil.copytree(SEEDS_DIR, home / "seeds")
+    warehouse = tmp_path / "news.duckdb"
+    env = newsflow_env(
+        prefect_server.api_url, tmp_path, NEWSFLOW_HOME=str(home), NEWSFLOW_SEEDS=str(home / "seeds"), NEWSFLOW_WAREHOUSE=str(warehouse)
+    )
+    newsflow(env, "ingest", str(home / "seeds"))
+    return home, warehouse, env
+
+
+def test_renaming_copying_and_mounting_the_seeds_keeps_five_articles(project, tmp_path, prefect_server):
+    home, warehouse, env = project
+    assert rows(warehouse, "select count(*) from articles") == [(5,)]
+    assert sorted(path for (path,) in rows(warehouse, "select source_path from articles")) == [f"seeds/{name}" for name in SEED_NAMES]
+
+    renamed = home / "seeds" / "renamed-by-an-editor.txt"
+    (home / "seeds" / SEED_NAMES[0]).rename(renamed)
+    output = newsflow(env, "ingest", str(home / "seeds")).stdout
+    assert rows(warehouse, "select count(*) from articles") == [(5,)]
+    assert "1 file joined an article already stored under another path" in output
+    assert f"gone: seeds/{SEED_NAMES[0]}" in output  # the old name is reported, not silently dropped
+    (article_id,) = rows(warehouse, "select article_id from articles where source_path = 'seeds/renamed-by-an-editor.txt'")[0]
+    assert rows(warehouse, f"select source_path, present from article_sources where article_id = '{article_id}' order by 1") == [
+        (f"seeds/{SEED_NAMES[0]}", False),
+        ("seeds/renamed-by-an-editor.txt", True),
+    ]
+
+    elsewhere = tmp_path / "a copy" / "seeds"
+    shutil.copytree(home / "seeds", elsewhere)
+    newsflow(env, "ingest", str(elsewhere))
+    assert rows(warehouse, "select count(*) from articles") == [(5,)]
+    copies = rows(warehouse, f"select count(*) from article_sources where source_path like '{elsewhere.as_posix()}/%'")
+    assert copies == [(5,)]  # stored with their absolute paths, each joined to its article
+    assert rows(warehouse, "select count(distinct article_id) from article_sources") == [(5,)]
+
+    # The same folder mounted somewhere else (the container's /data/seeds): same stored paths, nothing new.
+    mounted = tmp_path / "data" / "seeds"
+    shutil.copytree(home / "seeds", mounted)
+    mount_env = dict(env, NEWSFLOW_SEEDS=str(mounted))
+    output = newsflow(mount_env, "ingest", str(mounted)).stdout
+    assert rows(warehouse, "select count(*) from articles") == [(5,)]
+    assert rows(warehouse, f"select count(*) from article_sources where source_path like '{mounted.as_posix()}%'") == [(0,)]
+    assert rows(warehouse, "select inserted, updated from ingest_runs order by started_at desc limit 1") == [(0, 0)]
+
+
+def test_a_deleted_file_is_marked_and_reported_and_only_prune_removes_its_article(project):
+    home, warehouse, env = project
+    gone = home / "seeds" / SEED_NAMES[1]
+    gone.unlink()
+    output = newsflow(env, "ingest", str(home / "seeds")).stdout
+    assert "1 file is gone from the scanned folders" in output and f"gone: seeds/{SEED_NAMES[1]}" in output
+    assert rows(warehouse, "select count(*) from articles") == [(5,)]  # the article stays
+    assert rows(warehouse, f"select present from article_sources where source_path = 'seeds/{SEED_NAMES[1]}'") == [(False,)]
+
+    # A run over other files does not mark anything in the seeds folder.
+    newsflow(env, "ingest", str(home / "seeds" / SEED_NAMES[2]))
+    assert rows(warehouse, "select count(*) from article_sources where not present") == [(1,)]
+
+    assert "would delete 1 article" in newsflow(env, "prune", "--dry-run").stdout
+    assert rows(warehouse, "select count(*) from articles") == [(5,)]
+    assert "deleted 1 article" in newsflow(env, "prune").stdout
+    assert rows(warehouse, "select count(*) from articles") == [(4,)]
+    assert rows(warehouse, f"select count(*) from article_sources where source_path = 'seeds/{SEED_NAMES[1]}'") == [(0,)]
+    assert rows(warehouse, "select count(*) from paragraphs where article_id not in (select article_id from articles)") == [(0,)]
+
+    # It comes back: read again, a new article with the same content.
+    shutil.copy(SEEDS_DIR / SEED_NAMES[1], gone)
+    newsflow(env, "ingest", str(home / "seeds"))
+    assert rows(warehouse, "select count(*) from articles") == [(5,)]
