@@ -44,7 +44,7 @@ def stage_documents() -> list[tuple[str, Document]]:
         for name, suffix, content in source_documents():
             path = Path(folder) / f"{name}{suffix}"
             path.write_text(content, encoding="utf-8")
-            doc = detect_language(extract_document(load_document(path, root=Path(folder), max_bytes=50_000_000)))
+            doc = detect_language(extract_document(load_document(path, drop_folder=Path(folder), max_bytes=50_000_000)))
             if not doc.rejected and doc.text:
                 documents.append((name, doc))
     return documents

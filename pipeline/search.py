@@ -456,6 +456,6 @@ def search_warehouse(warehouse_path: Path, query: str, **options) -> tuple[list[
     from pipeline.warehouse import Warehouse
 
     with Warehouse.open(warehouse_path, read_only=True) as store:
-        connection = store._db  # search runs its own parameterised SQL on the open connection
+        connection = store.connection
         status = search_index_status(connection)
         return search(connection, query, **options), status

@@ -131,7 +131,7 @@ def test_every_table_and_view_can_be_queried(shop):
 
 def test_queries_sql_runs_from_a_file_and_from_standard_input(shop):
     statements = len(duckdb.extract_statements(QUERIES_SQL.read_text(encoding="utf-8")))
-    assert statements == 6
+    assert statements == 8
     from_file = newsflow(["sql", "--file", str(QUERIES_SQL)], shop["env"])
     for number in range(1, statements + 1):
         assert f"statement {number} of {statements}" in from_file.stdout
@@ -143,7 +143,8 @@ def test_queries_sql_runs_from_a_file_and_from_standard_input(shop):
     as_json = json.loads(newsflow(["sql", "--file", str(QUERIES_SQL), "--format", "json"], shop["env"]).stdout)
     assert len(as_json) == statements
     assert sorted((row["language"], row["articles"]) for row in as_json[0]) == [("en", 4), ("id", 1)]
-    assert len(as_json[5]) == 1 and as_json[5][0]["status"] == "completed"
+    assert len(as_json[-1]) == 1 and as_json[-1][0]["status"] == "completed"
+    assert len(as_json[1]) == 5  # search_articles: "Pyongyang" is in all five seeds
 
 
 def test_a_query_that_starts_with_a_comment_and_several_statements(shop):

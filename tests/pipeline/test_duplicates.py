@@ -227,8 +227,9 @@ def test_ingested_edited_copy_is_listed_as_a_duplicate_of_its_seed(prefect_env, 
 
 def test_duplicates_on_a_warehouse_without_the_table_says_what_to_run(tmp_path):
     warehouse = tmp_path / "old.duckdb"
-    with duckdb.connect(str(warehouse)) as connection:
+    with duckdb.connect(str(warehouse)) as connection:  # made by a newsflow from before duplicate detection
         connection.execute(schema_sql())
+        connection.execute("DROP TABLE duplicates; DROP TABLE article_signatures")
     result = newsflow(["duplicates", "--warehouse", str(warehouse)], None, check=False)
     assert result.returncode == 1
     assert "newsflow ingest" in result.stderr and "Traceback" not in result.stderr

@@ -40,7 +40,7 @@ NEWSFLOW = [sys.executable, "-m", "flows.cli"]
 def seed_documents() -> list[Document]:
     """The five seeds as the ingest stores them (no translation model here: the Indonesian one has no English text)."""
     return [
-        detect_language(extract_document(load_document(path, root=PROJECT_ROOT, max_bytes=20_000_000)))
+        detect_language(extract_document(load_document(path, drop_folder=PROJECT_ROOT / "seeds", max_bytes=20_000_000)))
         for path in sorted(SEEDS_DIR.glob("*.txt"))
     ]
 
@@ -61,8 +61,8 @@ def warehouse(tmp_path, seeds):
     path = tmp_path / "news.duckdb"
     store_documents(path, seeds)
     with Warehouse.open(path) as store:
-        refresh_search_index(store._db)
-        yield store._db
+        refresh_search_index(store.connection)
+        yield store.connection
 
 
 def paths(hits) -> list[str]:
@@ -111,26 +111,26 @@ def test_refresh_reindexes_only_the_articles_that_changed(tmp_path, seeds):
     path = tmp_path / "news.duckdb"
     store_documents(path, seeds[:4])
     with Warehouse.open(path) as store:
-        first = refresh_search_index(store._db)
+        first = refresh_search_index(store.connection)
         assert (first.rebuilt, first.reindexed, first.articles) == (True, 4, 4)
-        assert not refresh_search_index(store._db).changed
-        assert search(store._db, "Korea Utara", all_words=True) == []
+        assert not refresh_search_index(store.connection).changed
+        assert search(store.connection, "Korea Utara", all_words=True) == []
     store_documents(path, seeds[4:])
     with Warehouse.open(path) as store:
-        status = search_index_status(store._db)
+        status = search_index_status(store.connection)
         assert status.exists and not status.current and status.articles_indexed == 4
-        added = refresh_search_index(store._db)
+        added = refresh_search_index(store.connection)
         assert (added.rebuilt, added.reindexed, added.removed, added.articles) == (False, 1, 0, 5)
-        assert search_index_status(store._db).current
-        assert paths(search(store._db, "Korea Utara", all_words=True)) == [INDONESIAN_SEED]
-        store._db.execute("UPDATE articles SET text_en = 'North Korea met Russia' WHERE source_path = ?", [INDONESIAN_SEED])
-        translated = refresh_search_index(store._db)
+        assert search_index_status(store.connection).current
+        assert paths(search(store.connection, "Korea Utara", all_words=True)) == [INDONESIAN_SEED]
+        store.connection.execute("UPDATE articles SET text_en = 'North Korea met Russia' WHERE source_path = ?", [INDONESIAN_SEED])
+        translated = refresh_search_index(store.connection)
         assert (translated.reindexed, translated.removed, translated.articles) == (1, 1, 5), "a new English text is searchable"
-        assert INDONESIAN_SEED in paths(search(store._db, "Russia"))
-        store._db.execute("DELETE FROM articles WHERE source_path = ?", [INDONESIAN_SEED])
-        pruned = refresh_search_index(store._db)
+        assert INDONESIAN_SEED in paths(search(store.connection, "Russia"))
+        store.connection.execute("DELETE FROM articles WHERE source_path = ?", [INDONESIAN_SEED])
+        pruned = refresh_search_index(store.connection)
         assert (pruned.reindexed, pruned.removed, pruned.articles) == (0, 1, 4)
-        assert search(store._db, "Korea Utara", all_words=True) == []
+        assert search(store.connection, "Korea Utara", all_words=True) == []
 
 
 def test_updating_the_index_scores_as_a_fresh_build_does(tmp_path, seeds):
@@ -138,19 +138,19 @@ def test_updating_the_index_scores_as_a_fresh_build_does(tmp_path, seeds):
     path = tmp_path / "news.duckdb"
     store_documents(path, seeds[:2])
     with Warehouse.open(path) as store:
-        refresh_search_index(store._db)
+        refresh_search_index(store.connection)
     store_documents(path, seeds[2:])
     with Warehouse.open(path) as store:
-        store._db.execute("DELETE FROM articles WHERE source_path = ?", [seeds[0].source_path])
-        refresh_search_index(store._db)
+        store.connection.execute("DELETE FROM articles WHERE source_path = ?", [seeds[0].source_path])
+        refresh_search_index(store.connection)
         queries = ["Pyongyang", "kim jong un", "Korea Utara", "diplomats", "Jakarta Sukarno"]
-        updated = {q: [(h.source_path, round(h.score, 9)) for h in search(store._db, q)] for q in queries}
-        assert refresh_search_index(store._db, rebuild=True).rebuilt
-        assert {q: [(h.source_path, round(h.score, 9)) for h in search(store._db, q)] for q in queries} == updated
-        fields = ", ".join(f"'{column}'" for column in searched_columns(store._db))
-        store._db.execute(f"PRAGMA create_fts_index('articles', 'article_id', {fields}, ignore = '{TOKEN_SEPARATORS}')")
+        updated = {q: [(h.source_path, round(h.score, 9)) for h in search(store.connection, q)] for q in queries}
+        assert refresh_search_index(store.connection, rebuild=True).rebuilt
+        assert {q: [(h.source_path, round(h.score, 9)) for h in search(store.connection, q)] for q in queries} == updated
+        fields = ", ".join(f"'{column}'" for column in searched_columns(store.connection))
+        store.connection.execute(f"PRAGMA create_fts_index('articles', 'article_id', {fields}, ignore = '{TOKEN_SEPARATORS}')")
         extension_scores = dict(
-            store._db.execute(
+            store.connection.execute(
                 "SELECT source_path, round(fts_main_articles.match_bm25(article_id, 'kim jong un'), 9) AS s FROM articles WHERE s IS NOT NULL"
             ).fetchall()
         )
@@ -161,15 +161,15 @@ def test_a_warehouse_without_an_index_says_what_to_do(tmp_path, seeds):
     path = tmp_path / "news.duckdb"
     store_documents(path, seeds)
     with Warehouse.open(path) as store:
-        assert not search_index_status(store._db).exists
+        assert not search_index_status(store.connection).exists
         with pytest.raises(SearchError, match="newsflow ingest"):
-            search(store._db, "Pyongyang")
+            search(store.connection, "Pyongyang")
 
 
 def test_an_empty_warehouse_gets_an_index_that_finds_nothing(tmp_path):
     with Warehouse.open(tmp_path / "news.duckdb") as store:
-        assert refresh_search_index(store._db).articles == 0
-        assert search(store._db, "Pyongyang") == []
+        assert refresh_search_index(store.connection).articles == 0
+        assert search(store.connection, "Pyongyang") == []
 
 
 def test_words_of_any_script_and_numbers_are_searchable(tmp_path, seeds):
@@ -186,10 +186,10 @@ def test_words_of_any_script_and_numbers_are_searchable(tmp_path, seeds):
     path = tmp_path / "news.duckdb"
     store_documents(path, [*seeds, russian])
     with Warehouse.open(path) as store:
-        refresh_search_index(store._db)
-        assert paths(search(store._db, "Кремле")) == ["extra/ru.txt"]
-        assert search(store._db, "Кремле")[0].title == "Встреча в Кремле"
-        assert "extra/ru.txt" in paths(search(store._db, "2025"))
+        refresh_search_index(store.connection)
+        assert paths(search(store.connection, "Кремле")) == ["extra/ru.txt"]
+        assert search(store.connection, "Кремле")[0].title == "Встреча в Кремле"
+        assert "extra/ru.txt" in paths(search(store.connection, "2025"))
 
 
 # --- snippets (pure) ---------------------------------------------------------------------------
@@ -269,7 +269,7 @@ def test_the_command_says_when_the_index_is_missing_or_behind(tmp_path, seeds):
     missing = newsflow(["search", "Pyongyang"], env, check=False)
     assert missing.returncode == 1 and "no search index yet" in missing.stderr
     with Warehouse.open(path) as store:
-        refresh_search_index(store._db)
+        refresh_search_index(store.connection)
     store_documents(path, seeds[4:])
     behind = newsflow(["search", "Korea Utara", "--all-words", "--format", "json"], env)
     assert json.loads(behind.stdout) == [] and "the next `newsflow ingest` run brings it up to date" in behind.stderr
