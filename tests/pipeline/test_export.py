@@ -54,6 +54,20 @@ def test_parquet_has_every_article_column_and_the_paragraph_languages_as_a_list(
     assert "id" in rows[INDONESIAN_SEED]
 
 
+@pytest.mark.parametrize("page", [1, 2, 5])
+def test_articles_are_read_a_page_at_a_time_and_none_is_lost_or_repeated(warehouse, tmp_path, monkeypatch, page):
+    import pipeline.export
+
+    monkeypatch.setattr(pipeline.export, "ARTICLES_PER_PAGE", page)  # a page size the five seeds span
+    result = export(warehouse, tmp_path / "paged.jsonl")
+    objects = [json.loads(line) for line in (tmp_path / "paged.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert result.rows == len(objects) == 5
+    assert {o["source_path"]: o["paragraph_languages"] for o in objects} == paragraph_languages(warehouse)
+    assert [o["article_id"] for o in objects] == sorted(o["article_id"] for o in objects)
+    only_id = export(warehouse, tmp_path / "id.jsonl", where="language = 'id'")
+    assert only_id.rows == 1
+
+
 def test_jsonl_has_one_object_per_line_with_the_list(warehouse, tmp_path):
     target = tmp_path / "out.jsonl"
     export(warehouse, target)
