@@ -660,7 +660,7 @@ def sources_add(
             others = f"; it also announces {', '.join(feeds[1:])}" if feeds[1:] else ""
             console.print(f"{url} is a page announcing a feed: following the feed {source_url}{others}", highlight=False)
     with Warehouse.open(_warehouse_path(warehouse)) as store:
-        new = add_source(store._db, source_url, kind=source_kind, every_seconds=every_seconds, language=language)
+        new = add_source(store.connection, source_url, kind=source_kind, every_seconds=every_seconds, language=language)
     console.print(
         f"{'Following' if new else 'Updated'} {source_url} ({source_kind}, polled at most every {format_every(every_seconds)}"
         f"{f', language {language}' if language else ''}); each scheduled run of `newsflow serve` polls it when due.",
@@ -676,7 +676,7 @@ def sources_list(warehouse: Optional[Path] = WarehouseOption) -> None:
 
     try:
         with Warehouse.open(_warehouse_path(warehouse), read_only=True) as store:
-            sources = list_sources(store._db)
+            sources = list_sources(store.connection)
     except WarehouseMissingError:
         sources = []
     if not sources:
@@ -705,7 +705,7 @@ def sources_remove(url: str = typer.Argument(..., help="The URL as `newsflow sou
     from pipeline.web.sources import remove_source
 
     with Warehouse.open(_warehouse_path(warehouse)) as store:
-        removed = remove_source(store._db, canonical_url(url))
+        removed = remove_source(store.connection, canonical_url(url))
     if not removed:
         raise CommandError(f"{url} is not followed (`newsflow sources list` shows what is)")
     console.print(f"No longer following {canonical_url(url)}; its articles stay in the warehouse.", highlight=False)

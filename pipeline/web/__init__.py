@@ -1,0 +1,16 @@
+"""News from the web: feeds, sitemaps and pages, fetched politely (see `poll.poll_sources`)."""
+
+from pipeline.web.fetch import FetchSettings
+from pipeline.web.poll import FetchedPage, FetchFailure, PollResult, SourcePoll, detect_source, poll_sources
+from pipeline.web.sources import WEB_SOURCES_DDL
+
+__all__ = [
+    "WEB_SOURCES_DDL",
+    "FetchFailure",
+    "FetchSettings",
+    "FetchedPage",
+    "PollResult",
+    "SourcePoll",
+    "detect_source",
+    "poll_sources",
+]

@@ -1,0 +1,409 @@
+"""Fetching over HTTP, politely.
+
+One `PoliteFetcher` serves one poll. It reads each host's robots.txt once and never requests
+what it disallows; it sends one request at a time to a host, waiting `per_host_delay_s` (or the
+host's Crawl-delay, if longer) between them; it keeps at most `max_concurrency` requests in
+flight overall; it retries 429 and 5xx with exponential backoff, honouring Retry-After; it
+follows at most `max_redirects` redirects, one hop at a time so each hop is checked against
+robots.txt and politeness too; and it stops reading a body past `max_body_bytes`.
+Anything that goes wrong becomes a `FetchError` with a reason code and a sentence a person can act on.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field, replace
+from email.utils import parsedate_to_datetime
+from datetime import datetime, timezone
+from typing import Callable, Iterator
+from urllib.parse import urljoin, urlsplit
+from urllib.robotparser import RobotFileParser
+
+import httpx
+
+
+def _newsflow_version() -> str:
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        return version("newsflow")
+    except PackageNotFoundError:
+        return "0.1.0"
+
+
+NEWSFLOW_VERSION = _newsflow_version()
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_ROBOTS_BYTES = 512 * 1024  # what Google reads of a robots.txt
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """How newsflow behaves on other people's servers; NEWSFLOW_* variables override the defaults."""
+
+    # Where a site's owner can learn who is fetching and reach them: set it when you poll other people's sites.
+    contact_url: str = field(default_factory=lambda: _env("NEWSFLOW_CONTACT_URL", ""))
+    per_host_delay_s: float = field(default_factory=lambda: float(_env("NEWSFLOW_FETCH_DELAY", "1.0")))
+    one_request_per_host: bool = True
+    max_concurrency: int = field(default_factory=lambda: int(_env("NEWSFLOW_FETCH_CONCURRENCY", "8")))
+    timeout_s: float = field(default_factory=lambda: float(_env("NEWSFLOW_FETCH_TIMEOUT", "20")))
+    retries: int = field(default_factory=lambda: int(_env("NEWSFLOW_FETCH_RETRIES", "3")))
+    backoff_s: float = 1.0  # first retry waits this long, then twice as long each time
+    max_retry_after_s: float = 120.0  # a server asking for a longer wait is given up on for this run
+    max_crawl_delay_s: float = 30.0  # a robots.txt Crawl-delay above this is capped
+    max_body_bytes: int = field(default_factory=lambda: int(_env("NEWSFLOW_FETCH_MAX_BYTES", str(10 * 1024 * 1024))))
+    max_redirects: int = 5
+
+    @property
+    def user_agent(self) -> str:
+        return f"newsflow/{NEWSFLOW_VERSION} (+{self.contact_url})" if self.contact_url else f"newsflow/{NEWSFLOW_VERSION}"
+
+    @property
+    def robots_agent(self) -> str:
+        return "newsflow"
+
+    def without_politeness(self) -> "FetchSettings":
+        """Several requests at once to a host and no delay: for benchmarks against your own server."""
+        return replace(self, one_request_per_host=False, per_host_delay_s=0.0)
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What a conditional GET sends back: the ETag and Last-Modified of the copy we have."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        headers = {}
+        if self.etag:
+            headers["If-None-Match"] = self.etag
+        if self.last_modified:
+            headers["If-Modified-Since"] = self.last_modified
+        return headers
+
+
+@dataclass(frozen=True)
+class FetchedResponse:
+    url: str  # as requested
+    final_url: str  # after redirects
+    status: int  # 200 (or another 2xx), or 304 when a conditional GET found nothing new
+    body: bytes
+    content_type: str | None  # media type, lower case, without parameters
+    charset: str | None
+    validators: Validators
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+class FetchError(Exception):
+    def __init__(self, url: str, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.url = url
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass
+class _Host:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    next_request_at: float = 0.0
+    robots: RobotFileParser | None = None
+    robots_problem: FetchError | None = None  # robots.txt unreachable: the whole host is off limits
+    robots_loaded: bool = False
+    robots_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
+class _Raw:
+    status: int
+    headers: httpx.Headers
+    body: bytes
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+
+
+def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Retry-After as seconds: either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+class PoliteFetcher:
+    """An HTTP client for one poll; thread-safe, so a pool of threads may share it."""
+
+    def __init__(
+        self,
+        settings: FetchSettings,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self._sleep = sleep
+        self._clock = clock
+        self._client = httpx.Client(
+            headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate"},
+            timeout=httpx.Timeout(settings.timeout_s),
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=max(1, settings.max_concurrency) * 2),
+        )
+        self._in_flight = threading.BoundedSemaphore(max(1, settings.max_concurrency))
+        self._hosts: dict[str, _Host] = {}
+        self._hosts_lock = threading.Lock()
+
+    def __enter__(self) -> "PoliteFetcher":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def get(self, url: str, *, validators: Validators | None = None, accept: str = "*/*") -> FetchedResponse:
+        """GET `url`, following redirects hop by hop. Raises FetchError for anything but 2xx/304."""
+        headers = {"Accept": accept, **(validators.headers() if validators else {})}
+        visited = [url]
+        current = url
+        for _ in range(self.settings.max_redirects + 1):
+            self._check_robots(current, requested=url)
+            raw = self._request_with_retries(current, headers)
+            if raw.status in REDIRECT_STATUSES and raw.headers.get("location"):
+                target = urljoin(current, raw.headers["location"])
+                if urlsplit(target).scheme not in ("http", "https"):
+                    raise FetchError(url, "bad_redirect", f"{current} redirects to {target}, which is not a web address.")
+                if target in visited:
+                    chain = " -> ".join(visited + [target])
+                    raise FetchError(
+                        url, "redirect_loop", f"The server redirects in a circle ({chain}); tell the site's owner or remove the URL."
+                    )
+                visited.append(target)
+                current = target
+                continue
+            if raw.status == 304 or 200 <= raw.status < 300:
+                return _response(url, current, raw)
+            raise _status_error(url, current, raw)
+        raise FetchError(
+            url,
+            "too_many_redirects",
+            f"More than {self.settings.max_redirects} redirects ({' -> '.join(visited)}); use the final address instead.",
+        )
+
+    # --- robots.txt ---
+
+    def allowed_by_robots(self, url: str) -> bool:
+        try:
+            self._check_robots(url, requested=url)
+        except FetchError:
+            return False
+        return True
+
+    def _check_robots(self, url: str, *, requested: str) -> None:
+        host = self._host(origin_of(url))
+        self._load_robots(origin_of(url), host)
+        if host.robots_problem is not None:
+            raise FetchError(requested, host.robots_problem.reason, host.robots_problem.detail)
+        if host.robots is not None and not host.robots.can_fetch(self.settings.robots_agent, url):
+            raise FetchError(
+                requested,
+                "robots_disallowed",
+                f"{origin_of(url)}/robots.txt does not allow crawlers to fetch {url}; newsflow respects it "
+                "(ask the site for a feed or permission, or remove the URL).",
+            )
+
+    def _load_robots(self, origin: str, host: _Host) -> None:
+        with host.robots_lock:
+            if host.robots_loaded:
+                return
+            robots_url = f"{origin}/robots.txt"
+            parser = RobotFileParser(robots_url)
+            try:
+                raw = self._robots_response(robots_url)
+            except FetchError as error:
+                # The host cannot be reached at all (DNS, TLS, timeout...): every URL on it fails the
+                # same way this poll, without asking again.
+                host.robots_problem = error
+            else:
+                if raw.status >= 500:  # RFC 9309: robots.txt unreachable means the whole site is disallowed
+                    host.robots_problem = FetchError(
+                        robots_url,
+                        "robots_unavailable",
+                        f"{robots_url} answered HTTP {raw.status}; newsflow fetches nothing from {origin} "
+                        "until it can read the site's rules. It tries again next poll.",
+                    )
+                elif 200 <= raw.status < 300:
+                    parser.parse(raw.body[:MAX_ROBOTS_BYTES].decode("utf-8", errors="replace").splitlines())
+                    host.robots = parser
+                else:  # 4xx: no rules, everything allowed (RFC 9309)
+                    parser.parse([])
+                    host.robots = parser
+            host.robots_loaded = True
+
+    def _robots_response(self, robots_url: str) -> _Raw:
+        current = robots_url
+        for _ in range(self.settings.max_redirects + 1):
+            raw = self._request_with_retries(current, {"Accept": "text/plain"})
+            if raw.status in REDIRECT_STATUSES and raw.headers.get("location"):
+                current = urljoin(current, raw.headers["location"])
+                continue
+            return raw
+        raise FetchError(robots_url, "too_many_redirects", "robots.txt redirects too many times")
+
+    def _crawl_delay(self, host: _Host) -> float:
+        if host.robots is None:
+            return 0.0
+        delay = host.robots.crawl_delay(self.settings.robots_agent)
+        return min(float(delay), self.settings.max_crawl_delay_s) if delay else 0.0
+
+    # --- politeness ---
+
+    def _host(self, origin: str) -> _Host:
+        with self._hosts_lock:
+            return self._hosts.setdefault(origin, _Host())
+
+    @contextmanager
+    def _turn(self, origin: str) -> Iterator[None]:
+        """This thread's turn to send one request to `origin`: the host's lock, its delay, a global slot."""
+        host = self._host(origin)
+        polite = self.settings.one_request_per_host
+        with host.lock if polite else nullcontext():
+            wait = host.next_request_at - self._clock()
+            if wait > 0:
+                self._sleep(wait)
+            try:
+                with self._in_flight:
+                    yield
+            finally:
+                if polite:
+                    delay = max(self.settings.per_host_delay_s, self._crawl_delay(host))
+                    host.next_request_at = max(host.next_request_at, self._clock() + delay)
+
+    def _request_with_retries(self, url: str, headers: dict[str, str]) -> _Raw:
+        origin = origin_of(url)
+        for attempt in range(self.settings.retries + 1):
+            with self._turn(origin):
+                raw = self._send(url, headers)
+            if raw.status not in RETRY_STATUSES or attempt == self.settings.retries:
+                return raw
+            asked = retry_after_seconds(raw.headers.get("retry-after"))
+            wait = asked if asked is not None else self.settings.backoff_s * 2**attempt
+            if wait > self.settings.max_retry_after_s:
+                return raw  # reported by the caller as rate_limited/server_error, with the wait asked for
+            host = self._host(origin)
+            host.next_request_at = max(host.next_request_at, self._clock() + wait)  # nobody else hits the host meanwhile
+            self._sleep(wait)
+        raise AssertionError("unreachable")
+
+    def _send(self, url: str, headers: dict[str, str]) -> _Raw:
+        limit = self.settings.max_body_bytes
+        try:
+            with self._client.stream("GET", url, headers=headers) as response:
+                if not (200 <= response.status_code < 300):
+                    return _Raw(response.status_code, response.headers, b"")
+                declared = response.headers.get("content-length")
+                if declared and declared.isdigit() and int(declared) > limit:
+                    raise _too_large(url, limit, f"it declares {int(declared):,} bytes")
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > limit:
+                        raise _too_large(url, limit, "it sent more than that")
+                return _Raw(response.status_code, response.headers, bytes(body))
+        except httpx.TimeoutException as error:
+            raise FetchError(
+                url,
+                "timeout",
+                f"No answer within {self.settings.timeout_s:g} s ({type(error).__name__}); the site may be slow or down: "
+                "it is tried again next poll (NEWSFLOW_FETCH_TIMEOUT sets the limit).",
+            ) from None
+        except httpx.TransportError as error:
+            raise _transport_error(url, error) from None
+
+
+def _too_large(url: str, limit: int, why: str) -> FetchError:
+    return FetchError(
+        url,
+        "too_large",
+        f"The response is over the {limit:,}-byte limit ({why}); raise NEWSFLOW_FETCH_MAX_BYTES if this page is really an article.",
+    )
+
+
+def _transport_error(url: str, error: httpx.TransportError) -> FetchError:
+    text = f"{error} {error.__cause__ or ''} {error.__context__ or ''}"
+    host = urlsplit(url).hostname or url
+    lowered = text.lower()
+    if any(marker in lowered for marker in ("name or service not known", "nodename nor servname", "name resolution", "getaddrinfo", "no address associated")):
+        return FetchError(url, "dns_error", f"The name {host} could not be resolved ({error}); check the address for typos, or your DNS.")
+    if "ssl" in lowered or "certificate" in lowered or "tls" in lowered:
+        return FetchError(
+            url,
+            "tls_error",
+            f"The secure connection to {host} failed ({error}); the site's certificate or TLS setup is broken, "
+            "or the address should start with http:// instead.",
+        )
+    if isinstance(error, httpx.ConnectError):
+        return FetchError(url, "connection_failed", f"Could not connect to {host} ({error}); the site may be down: it is tried again next poll.")
+    return FetchError(url, "connection_failed", f"The connection to {host} broke off ({type(error).__name__}: {error}); it is tried again next poll.")
+
+
+def _response(url: str, final_url: str, raw: _Raw) -> FetchedResponse:
+    content_type = raw.headers.get("content-type")
+    media_type, charset = None, None
+    if content_type:
+        parts = [part.strip() for part in content_type.split(";")]
+        media_type = parts[0].lower() or None
+        for part in parts[1:]:
+            name, _, value = part.partition("=")
+            if name.strip().lower() == "charset" and value:
+                charset = value.strip().strip("\"'") or None
+    return FetchedResponse(
+        url=url,
+        final_url=final_url,
+        status=raw.status,
+        body=raw.body,
+        content_type=media_type,
+        charset=charset,
+        validators=Validators(etag=raw.headers.get("etag"), last_modified=raw.headers.get("last-modified")),
+    )
+
+
+def _status_error(url: str, final_url: str, raw: _Raw) -> FetchError:
+    status = raw.status
+    where = url if final_url == url else f"{url} (redirected to {final_url})"
+    if status == 404:
+        return FetchError(url, "not_found", f"{where} does not exist (HTTP 404); the article was moved or removed: remove or correct the URL.")
+    if status == 410:
+        return FetchError(url, "gone", f"{where} was removed for good (HTTP 410); remove it from your sources.")
+    if status in (401, 403):
+        return FetchError(url, "forbidden", f"{where} refuses access (HTTP {status}); it needs a login or blocks crawlers, so newsflow cannot read it.")
+    if status == 429:
+        asked = raw.headers.get("retry-after")
+        extra = f" and asked to wait {asked}" if asked else ""
+        return FetchError(url, "rate_limited", f"{where} kept answering 'too many requests' (HTTP 429){extra}; it is tried again next poll (or raise NEWSFLOW_FETCH_DELAY).")
+    if status >= 500:
+        return FetchError(url, "server_error", f"{where} answered HTTP {status} after retries; the site has a problem: it is tried again next poll.")
+    return FetchError(url, "http_error", f"{where} answered HTTP {status}; check the address.")

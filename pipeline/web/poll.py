@@ -1,0 +1,410 @@
+"""One poll: the due web sources (or URLs given once) -> new article pages, stored raw on disk.
+
+Two phases, each run on a pool of threads grouped by host (the fetcher keeps one request at a
+time per host): first the feeds, sitemaps and pages themselves, with conditional GETs; then the
+article pages they list that the warehouse does not hold yet. All warehouse reads and writes
+happen in the calling thread, before and after the fetching.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable, Sequence, TypeVar
+
+import duckdb
+
+from pipeline.web.discover import (
+    FeedEntry,
+    MalformedFeed,
+    canonical_url,
+    declared_canonical_url,
+    detect_kind,
+    feed_links_in_page,
+    is_html,
+    parse_feed,
+    parse_sitemap,
+)
+from pipeline.web.fetch import FetchedResponse, FetchError, FetchSettings, PoliteFetcher, Validators, origin_of
+from pipeline.web.sources import (
+    PollOutcome,
+    WebSource,
+    due_sources,
+    ensure_web_sources_table,
+    list_sources,
+    record_child_validators,
+    record_poll,
+)
+from pipeline.web.store import RawPageInfo, store_raw_page, utc_iso
+
+FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+HTML_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+MAX_SITEMAPS_PER_SOURCE = 50
+MAX_HOST_THREADS = 64
+MAX_PAGES_PER_SOURCE = 1000  # per poll: a huge sitemap is worked through over several polls
+TRANSIENT_REASONS = frozenset({"timeout", "server_error", "rate_limited", "connection_failed", "robots_unavailable", "dns_error"})
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class FetchedPage:
+    """One article page fetched this round."""
+
+    url: str  # canonical URL (courlan-normalised, tracking parameters and fragment dropped, rel=canonical honoured)
+    raw_path: Path  # the stored raw HTML (content-addressed file)
+    content_sha256: str
+    title: str | None  # from the feed entry, if any
+    published_at: datetime | None
+    author: str | None
+    site_name: str | None
+    source: str | None  # the registered source URL it came from, None for a URL given directly
+    charset: str | None = None  # as the server declared it (Content-Type), for decoding raw_path
+    fetched_url: str | None = None  # where the bytes came from, after redirects
+    language: str | None = None  # the source's language hint (`sources add --language`)
+
+
+@dataclass(frozen=True)
+class FetchFailure:
+    url: str
+    reason: str  # not_found, gone, server_error, timeout, tls_error, dns_error, not_html, too_large, redirect_loop, ...
+    detail: str  # an actionable sentence
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class SourcePoll:
+    url: str
+    status: str
+    detail: str
+    new_pages: int
+    consecutive_failures: int
+
+
+@dataclass
+class PollResult:
+    pages: list[FetchedPage] = field(default_factory=list)
+    failures: list[FetchFailure] = field(default_factory=list)
+    sources: list[SourcePoll] = field(default_factory=list)  # one per registered source polled
+    skipped_known: int = 0  # article URLs already in the warehouse, not fetched
+
+    @property
+    def failing_sources(self) -> list[SourcePoll]:
+        from pipeline.web.sources import FAILING_AFTER
+
+        return [source for source in self.sources if source.consecutive_failures >= FAILING_AFTER]
+
+
+@dataclass
+class _Target:
+    url: str
+    kind: str | None  # None: detect from the response
+    source: WebSource | None  # None: a URL given directly
+    validators: Validators | None = None
+
+
+@dataclass
+class _Listing:
+    """What polling one target found: article candidates, or the page itself, or a failure."""
+
+    target: _Target
+    entries: list[FeedEntry] = field(default_factory=list)
+    site_name: str | None = None
+    page: FetchedPage | None = None
+    failure: FetchFailure | None = None
+    not_modified: bool = False
+    validators: Validators | None = None
+    children: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    note: str = ""
+
+
+def poll_sources(
+    connection: duckdb.DuckDBPyConnection,
+    state_dir: Path,
+    *,
+    urls: Sequence[str] = (),
+    due_only: bool = True,
+    refresh: bool = False,
+    known_urls: Callable[[list[str]], set[str]],
+    settings: FetchSettings,
+    now: datetime | None = None,
+) -> PollResult:
+    """Fetch what is new. `urls`: pages or feeds given once (kind detected), else the registered
+    sources (only those due, unless `due_only` is False). Article URLs `known_urls` returns are not
+    fetched again unless `refresh`."""
+    ensure_web_sources_table(connection)
+    now = now or datetime.now(timezone.utc)
+    result = PollResult()
+    if urls:
+        targets = []
+        direct = [canonical_url(url) for url in urls]
+        known = set() if refresh else known_urls(direct)
+        for url in dict.fromkeys(direct):
+            if url in known:
+                result.skipped_known += 1
+            else:
+                targets.append(_Target(url=url, kind=None, source=None))
+    else:
+        sources = due_sources(connection, now) if due_only else list_sources(connection)
+        targets = [
+            _Target(url=s.url, kind=s.kind, source=s, validators=None if refresh else Validators(s.etag, s.last_modified))
+            for s in sources
+        ]
+    sitemap_validators = {} if refresh else _stored_child_validators(connection, targets)
+
+    with PoliteFetcher(settings) as fetcher:
+        listings = _by_host(
+            targets, lambda t: t.url, lambda t: _list_target(fetcher, t, state_dir, sitemap_validators), settings
+        )
+        candidates = _new_candidates(listings, known_urls, refresh, result)
+        fetched = _by_host(candidates, lambda c: c[0].url, lambda c: _fetch_page(fetcher, *c, state_dir), settings)
+
+    page_failures: dict[str, list[FetchFailure]] = defaultdict(list)
+    new_pages: dict[str, int] = defaultdict(int)
+    seen_pages: set[str] = set()
+    for outcome in fetched:
+        if isinstance(outcome, FetchedPage):
+            if outcome.url in seen_pages:  # two listed URLs, one canonical article
+                continue
+            seen_pages.add(outcome.url)
+            result.pages.append(outcome)
+            if outcome.source:
+                new_pages[outcome.source] += 1
+        else:
+            result.failures.append(outcome)
+            if outcome.source:
+                page_failures[outcome.source].append(outcome)
+    for listing in listings:
+        if listing.page is not None and listing.page.url not in {page.url for page in result.pages}:
+            result.pages.append(listing.page)
+            if listing.target.source:
+                new_pages[listing.target.source.url] += 1
+        if listing.failure is not None:
+            result.failures.append(listing.failure)
+        if listing.target.source is not None:
+            result.sources.append(_record(connection, listing, new_pages, page_failures, now))
+    return result
+
+
+def _stored_child_validators(connection, targets: list[_Target]) -> dict[str, tuple[str | None, str | None]]:
+    sitemap_sources = [t.url for t in targets if t.kind == "sitemap"]
+    if not sitemap_sources:
+        return {}
+    rows = connection.execute(
+        "SELECT url, etag, last_modified FROM web_sitemap_children WHERE list_contains(?, source_url)", [sitemap_sources]
+    ).fetchall()
+    return {url: (etag, modified) for url, etag, modified in rows}
+
+
+def _new_candidates(listings: list[_Listing], known_urls, refresh: bool, result: PollResult):
+    """(entry, source URL, site name, language) for each listed article the warehouse lacks."""
+    candidates: dict[str, tuple] = {}
+    for listing in listings:
+        source = listing.target.source
+        for entry in listing.entries:
+            if entry.url in candidates:
+                continue
+            candidates[entry.url] = (entry, source.url if source else None, listing.site_name, source.language if source else None)
+    if not candidates:
+        return []
+    known = set() if refresh else known_urls(list(candidates))
+    result.skipped_known += len(known & candidates.keys())
+    fresh = [value for url, value in candidates.items() if url not in known]
+    per_source: dict[str | None, int] = defaultdict(int)
+    kept = []
+    for candidate in fresh:
+        per_source[candidate[1]] += 1
+        if per_source[candidate[1]] <= MAX_PAGES_PER_SOURCE:
+            kept.append(candidate)
+    return kept
+
+
+def _list_target(fetcher: PoliteFetcher, target: _Target, state_dir: Path, sitemap_validators) -> _Listing:
+    listing = _Listing(target=target)
+    source_url = target.source.url if target.source else None
+    accept = HTML_ACCEPT if target.kind == "page" else FEED_ACCEPT
+    try:
+        response = fetcher.get(target.url, validators=target.validators, accept=accept)
+    except FetchError as error:
+        listing.failure = FetchFailure(target.url, error.reason, error.detail, source=source_url)
+        return listing
+    listing.validators = response.validators
+    if response.not_modified:
+        listing.not_modified = True
+        listing.validators = target.validators
+        return listing
+    kind = target.kind or detect_kind(response.body, response.content_type)
+    try:
+        if kind == "feed":
+            feed = parse_feed(response.body, response.final_url)
+            listing.entries = list(feed.entries)
+            listing.site_name = feed.title
+            listing.note = f"{len(feed.entries)} entries;"
+        elif kind == "sitemap":
+            _walk_sitemaps(fetcher, listing, response, sitemap_validators)
+        elif kind == "page":
+            if not is_html(response.content_type, response.body):
+                raise FetchError(target.url, "not_html", _not_html_detail(target.url, response))
+            listing.page = _stored_page(response, state_dir, entry=None, source_url=source_url, site_name=None,
+                                        language=target.source.language if target.source else None)
+            listing.note = "page changed;"
+        else:
+            raise FetchError(target.url, "not_html", _not_html_detail(target.url, response))
+    except MalformedFeed as error:
+        listing.failure = FetchFailure(
+            target.url,
+            "malformed_feed",
+            f"{target.url} cannot be read as a {kind}: {error}. Check the address in a browser; the site may have moved its feed.",
+            source=source_url,
+        )
+    except FetchError as error:
+        listing.failure = FetchFailure(target.url, error.reason, error.detail, source=source_url)
+    return listing
+
+
+def _walk_sitemaps(fetcher: PoliteFetcher, listing: _Listing, first: FetchedResponse, stored: dict) -> None:
+    """The sitemap and the sitemaps it lists, depth first, each nested one asked for conditionally."""
+    links = parse_sitemap(first.body, first.final_url)
+    pending = list(links.sitemaps)
+    pages = list(links.pages)
+    seen = {listing.target.url, first.final_url}
+    unchanged = 0
+    while pending and len(seen) < MAX_SITEMAPS_PER_SOURCE:
+        url = pending.pop(0)
+        if url in seen:
+            continue
+        seen.add(url)
+        etag, modified = stored.get(url, (None, None))
+        try:
+            response = fetcher.get(url, validators=Validators(etag, modified), accept=FEED_ACCEPT)
+        except FetchError as error:
+            listing.note += f" nested sitemap {url} failed ({error.reason});"
+            continue
+        if response.not_modified:
+            unchanged += 1
+            listing.children[url] = (etag, modified)
+            continue
+        try:
+            nested = parse_sitemap(response.body, response.final_url)
+        except MalformedFeed as error:
+            listing.note += f" nested sitemap {url} unreadable ({error});"
+            continue
+        listing.children[url] = (response.validators.etag, response.validators.last_modified)
+        pending.extend(nested.sitemaps)
+        pages.extend(nested.pages)
+    listing.entries = [FeedEntry(url=url) for url in dict.fromkeys(pages)]
+    listing.note = f"{len(listing.entries)} pages listed in {len(seen)} sitemap(s), {unchanged} unchanged;" + listing.note
+
+
+def _fetch_page(fetcher: PoliteFetcher, entry: FeedEntry, source_url: str | None, site_name: str | None,
+                language: str | None, state_dir: Path) -> FetchedPage | FetchFailure:
+    try:
+        response = fetcher.get(entry.url, accept=HTML_ACCEPT)
+        if not is_html(response.content_type, response.body):
+            raise FetchError(entry.url, "not_html", _not_html_detail(entry.url, response))
+    except FetchError as error:
+        return FetchFailure(entry.url, error.reason, error.detail, source=source_url)
+    return _stored_page(response, state_dir, entry=entry, source_url=source_url, site_name=site_name, language=language)
+
+
+def _stored_page(response: FetchedResponse, state_dir: Path, *, entry: FeedEntry | None, source_url: str | None,
+                 site_name: str | None, language: str | None) -> FetchedPage:
+    url = declared_canonical_url(response.body, response.final_url)
+    raw_path, sha = store_raw_page(
+        state_dir,
+        response.body,
+        RawPageInfo(url=url, fetched_url=response.final_url, content_type=response.content_type, charset=response.charset,
+                    fetched_at=utc_iso(datetime.now(timezone.utc))),
+    )
+    return FetchedPage(
+        url=url,
+        raw_path=raw_path,
+        content_sha256=sha,
+        title=entry.title if entry else None,
+        published_at=entry.published_at if entry else None,
+        author=entry.author if entry else None,
+        site_name=site_name,
+        source=source_url,
+        charset=response.charset,
+        fetched_url=response.final_url,
+        language=language,
+    )
+
+
+def _not_html_detail(url: str, response: FetchedResponse) -> str:
+    return (
+        f"{url} is {response.content_type or 'of no declared type'}, not an HTML page, feed or sitemap; "
+        "newsflow reads web pages only: link to the article's page instead."
+    )
+
+
+def _record(connection, listing: _Listing, new_pages, page_failures, now: datetime) -> SourcePoll:
+    source = listing.target.source
+    assert source is not None
+    failures = page_failures.get(source.url, [])
+    if listing.failure is not None:
+        outcome = PollOutcome(status=listing.failure.reason, detail=listing.failure.detail, failed=True)
+    elif listing.not_modified:
+        outcome = PollOutcome(status="not_modified", detail="unchanged since the last poll (HTTP 304)", failed=False, keep_validators=True)
+    else:
+        detail = f"{listing.note.strip()} {new_pages.get(source.url, 0)} new page(s) fetched"
+        if failures:
+            reasons = ", ".join(sorted({f.reason for f in failures}))
+            detail += f", {len(failures)} failed ({reasons})"
+        transient = any(f.reason in TRANSIENT_REASONS for f in failures)
+        validators = listing.validators or Validators()
+        outcome = PollOutcome(
+            status="ok",
+            detail=detail,
+            failed=False,
+            new_pages=new_pages.get(source.url, 0),
+            etag=validators.etag,
+            last_modified=validators.last_modified,
+            # Pages that failed for a passing reason are tried again next poll: ask for the whole listing again.
+            keep_validators=transient,
+        )
+    record_poll(connection, source.url, outcome, now=now)
+    if listing.children and not any(f.reason in TRANSIENT_REASONS for f in failures):
+        record_child_validators(connection, source.url, listing.children, now=now)
+    row = connection.execute("SELECT consecutive_failures FROM web_sources WHERE url = ?", [source.url]).fetchone()
+    return SourcePoll(source.url, outcome.status, outcome.detail, outcome.new_pages, int(row[0]) if row else 0)
+
+
+def _by_host(items: Iterable[T], url_of: Callable[[T], str], work: Callable[[T], R], settings: FetchSettings) -> list[R]:
+    """Run `work` over `items` on threads: one queue per host when polite, else one shared pool."""
+    items = list(items)
+    if not items:
+        return []
+    threads = max(1, settings.max_concurrency)
+    if not settings.one_request_per_host:
+        with ThreadPoolExecutor(max_workers=min(threads, len(items)), thread_name_prefix="newsflow-fetch") as pool:
+            return list(pool.map(work, items))
+    queues: dict[str, list[T]] = defaultdict(list)
+    for item in items:
+        queues[origin_of(url_of(item))].append(item)
+
+    def drain(queue: list[T]) -> list[R]:
+        return [work(item) for item in queue]
+
+    # A thread per host (up to MAX_HOST_THREADS): a thread waiting out its host's delay holds no
+    # request slot; the fetcher's global limit still caps the requests in flight at max_concurrency.
+    with ThreadPoolExecutor(max_workers=min(max(threads, MAX_HOST_THREADS), len(queues)), thread_name_prefix="newsflow-fetch") as pool:
+        return [outcome for outcomes in pool.map(drain, queues.values()) for outcome in outcomes]
+
+
+def detect_source(url: str, settings: FetchSettings) -> tuple[str, list[str]]:
+    """What `newsflow sources add URL` follows: (kind, feed URLs the page announces, if it is a page).
+    Raises FetchError when the URL cannot be fetched or is none of feed, sitemap or page."""
+    url = canonical_url(url)
+    with PoliteFetcher(settings) as fetcher:
+        response = fetcher.get(url, accept=FEED_ACCEPT)
+    kind = detect_kind(response.body, response.content_type)
+    if kind is None:
+        raise FetchError(url, "not_html", _not_html_detail(url, response))
+    if kind == "page":
+        return kind, feed_links_in_page(response.body.decode(response.charset or "utf-8", errors="replace"), response.final_url)
+    return kind, []
