@@ -91,7 +91,7 @@ def _idle_minutes_text() -> str:
 
 @app.command()
 def ingest(
-    paths: list[str] = typer.Argument(None, help="Folders, globs or files (default: seeds/)."),
+    paths: list[str] = typer.Argument(None, help="Folders, globs, files or http(s) addresses of pages or feeds (default: seeds/)."),
     warehouse: Optional[Path] = WarehouseOption,
     max_file_mb: Optional[float] = typer.Option(None, help="Reject files larger than this (default 20 MB)."),
     batch_size: Optional[int] = typer.Option(None, help="Documents per task batch (default 64)."),
@@ -101,9 +101,11 @@ def ingest(
     dask_address: Optional[str] = typer.Option(
         None, "--dask-address", envvar="NEWSFLOW_DASK_ADDRESS", help="Run the stages on this Dask cluster (tcp://HOST:PORT)."
     ),
+    refresh: bool = typer.Option(False, "--refresh", help="Fetch web pages again even when they are stored already."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
 ) -> None:
-    """Ingest documents into the warehouse through the Prefect `ingest` flow."""
+    """Ingest documents into the warehouse through the Prefect `ingest` flow: files, folders and
+    globs, and web addresses of pages or feeds (fetched once, politely)."""
     _check_inputs_exist(paths)
     _stop_on_sigterm()
     mode = _configure_prefect_for_a_run(verbose)
@@ -137,6 +139,7 @@ def ingest(
                 batch_size=batch_size,
                 workers=workers,
                 dask_address=dask_address,
+                refresh=refresh,
             )
     finally:
         remove_progress_listener(on_progress)
@@ -147,8 +150,9 @@ def ingest(
 def _check_inputs_exist(paths: Optional[list[str]]) -> None:
     """A mistyped path is an error before anything starts, not a rejected file."""
     from pipeline.sources import missing_inputs
+    from pipeline.web.documents import is_web_address
 
-    missing = missing_inputs(paths or [])
+    missing = missing_inputs([path for path in paths or [] if not is_web_address(path)])
     if missing:
         names = ", ".join(missing)
         raise CommandError(
@@ -211,6 +215,10 @@ def _print_summary(summary, prefect_mode: str, prefect_startup: float, total_sec
             console.print(f"  … and {len(summary.gone) - 20} more (SELECT * FROM article_sources WHERE NOT present)", highlight=False)
     for note in summary.derived:
         console.print(note, highlight=False)
+    if summary.web_skipped_known:
+        console.print(f"{summary.web_skipped_known} article pages listed by web sources are stored already: not fetched again (--refresh fetches them)", highlight=False)
+    for url, polls, detail in summary.failing_sources:
+        console.print(f"[yellow]Web source {url}: failing ({polls} polls in a row):[/] {detail}", highlight=False)
     if summary.interrupted_runs:
         from flows.ingest import interrupted_runs_note
 

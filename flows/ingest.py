@@ -43,6 +43,8 @@ from pipeline.translate import (
 )
 from pipeline.translate.cache import PrefetchedTranslationCache, prefetch
 from pipeline.translate.stage import sentences_to_translate
+from pipeline.web import FetchedPage, FetchSettings, poll_sources
+from pipeline.web.documents import failure_document, is_web_address, page_document
 from flows.task_runners import SMALL_RUN_FILES, Done, Workers, reuse_prefect_tls_contexts, this_worker_host, workers_per_host
 from pipeline.warehouse import (
     BatchCounts,
@@ -86,6 +88,8 @@ class IngestSummary:
     joined: int = 0  # files that joined an article stored under another path (renamed, copied, syndicated)
     gone: list[str] = field(default_factory=list)  # places of stored articles no longer in a scanned folder
     derived: list[str] = field(default_factory=list)  # what changed in the duplicates and the search index
+    web_skipped_known: int = 0  # article URLs a feed or sitemap listed that are stored already: not fetched
+    failing_sources: list[tuple[str, int, str]] = field(default_factory=list)  # web sources failing poll after poll
     languages: dict[str, int] = field(default_factory=dict)
     translation_statuses: dict[str, int] = field(default_factory=dict)
     missing_models: dict[str, int] = field(default_factory=dict)
@@ -147,7 +151,11 @@ def load_files(
     """Read and decode; files whose bytes are `stored` (path -> sha256, read by the flow) as they
     are go no further: no stage needs to see them again."""
     started = time.perf_counter()
-    docs = [load_document(path, drop_folder=drop_folder, max_bytes=max_bytes, folder=confining_folder(path, folders)) for path in paths]
+    docs = [
+        page_document(path) if isinstance(path, FetchedPage)
+        else load_document(path, drop_folder=drop_folder, max_bytes=max_bytes, folder=confining_folder(path, folders))
+        for path in paths
+    ]
     changed = [doc for doc in docs if doc.rejected or stored.get(doc.source_path) != doc.content_sha256]
     return DocumentBatch([], unchanged=len(docs) - len(changed)).after("sources", started, changed)
 
@@ -220,6 +228,49 @@ def stored_fingerprints(warehouse_path: Path, source_paths: list[str]) -> dict[s
 def cached_translations(warehouse_path: Path, needed: dict[str, list[str]]) -> PrefetchedTranslationCache:
     """The cached translations of the sentences a batch will ask for, read before it goes to a worker."""
     return prefetch(WarehouseTranslationCache(lambda: Warehouse.open(warehouse_path)), needed)
+
+
+@dataclass
+class WebFetch:
+    """What a run fetched from the web: pages for the stages; failures already stored as rejections."""
+
+    pages: list[FetchedPage]
+    rejected: list[tuple[str, str, str]]  # (url, reason, what to do)
+    skipped_known: int
+    failing_sources: list[tuple[str, int, str]]  # (source URL, polls failed in a row, last detail)
+
+
+@task(name="fetch from the web", retries=1, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
+def fetch_from_web(warehouse_path: Path, state_dir: Path, urls: list[str], refresh: bool, run_id: str) -> WebFetch:
+    """The pages given (`urls`), else those the due web sources list, fetched politely in the
+    flow process (it records each poll in web_sources); failed fetches go to rejected_files now."""
+    with Warehouse.open(warehouse_path) as warehouse:
+        result = poll_sources(
+            warehouse.connection,
+            state_dir,
+            urls=urls,
+            due_only=True,
+            refresh=refresh,
+            known_urls=warehouse.stored_urls,
+            settings=FetchSettings(),
+        )
+        warehouse.write_batch([failure_document(failure) for failure in result.failures], run_id=run_id, ingested_at=_now())
+    return WebFetch(
+        pages=result.pages,
+        rejected=[(failure.url, failure.reason, failure.detail) for failure in result.failures],
+        skipped_known=result.skipped_known,
+        failing_sources=[(source.url, source.consecutive_failures, source.detail) for source in result.failing_sources],
+    )
+
+
+def _tally_web(summary: IngestSummary, web: WebFetch) -> list[FetchedPage]:
+    summary.files_seen += len(web.pages) + len(web.rejected)
+    summary.rejected += len(web.rejected)
+    summary.rejections.extend(web.rejected)
+    summary.web_skipped_known = web.skipped_known
+    summary.failing_sources = web.failing_sources
+    _report("discovered", summary.files_seen)
+    return list(web.pages)
 
 
 @task(name="after the run: gone files, duplicates, search index", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
@@ -360,8 +411,9 @@ class _BatchPipeline:
         workers = sum(self.workers_by_host.values())
         self.in_flight = 2 * workers if workers else 1
 
-    def add(self, paths: list[Path], drop_folder: Path) -> None:
-        source_paths = [display_path(path, drop_folder) for path in paths]
+    def add(self, paths: list, drop_folder: Path) -> None:
+        """`paths`: files, and pages fetched from the web (FetchedPage)."""
+        source_paths = [path.url if isinstance(path, FetchedPage) else display_path(path, drop_folder) for path in paths]
         if len(self.window) >= self.in_flight:
             stored = self._write_oldest(then_look_up=source_paths)  # one open of the warehouse for both
         else:
@@ -437,15 +489,22 @@ def ingest(
     confine_to: list[str] | None = None,
     workers: int | None = None,
     dask_address: str | None = None,
+    poll_web: bool = False,
+    refresh: bool = False,
 ) -> IngestSummary:
-    """`confine_to`: folders, besides those among `paths`, whose files may not link out of them
+    """`paths`: folders, globs, files and web addresses (pages or feeds, fetched once).
+    `confine_to`: folders, besides those among `paths`, whose files may not link out of them
     (the served deployment names its drop folder, since it is given the files it saw arrive).
     `workers`: local worker processes (default NEWSFLOW_WORKERS, else every core; 1 runs the
-    stages in the flow's own process); `dask_address`: run them on that Dask cluster instead."""
+    stages in the flow's own process); `dask_address`: run them on that Dask cluster instead.
+    `poll_web`: also fetch what is new from the web sources that are due (`newsflow sources`);
+    `refresh`: fetch article pages already stored again."""
     settings = load_settings()
     reuse_prefect_tls_contexts()
     warehouse_path = Path(warehouse) if warehouse else settings.warehouse_path
-    inputs = list(paths) if paths else [str(settings.seeds_dir)]
+    web_urls = [path for path in paths or [] if is_web_address(path)]
+    file_inputs = [path for path in paths or [] if not is_web_address(path)]
+    inputs = file_inputs if paths else [str(settings.seeds_dir)]
     max_bytes = max_file_bytes or settings.max_file_bytes
     size = batch_size or settings.batch_size
     logger = get_run_logger()
@@ -455,23 +514,27 @@ def ingest(
     summary = IngestSummary(run_id=_flow_run_id() or uuid.uuid4().hex, warehouse=str(warehouse_path))
     folders = input_folders(inputs) + [Path(folder) for folder in confine_to or []]
     found = _counted(iter_files(inputs), summary)
-    # Look ahead just far enough to tell a small run, which is not worth starting workers for.
-    ahead = [path for _, path in zip(range(SMALL_RUN_FILES), found)]
-    chosen = Workers.choose(
-        workers=workers if workers is not None else settings.workers,
-        dask_address=dask_address or settings.dask_address,
-        files_ahead=len(ahead),
-    )
-    summary.workers = chosen.describe()
-    if len(ahead) < SMALL_RUN_FILES:
-        logger.info("Found %d files in %s", len(ahead), _describe_inputs(inputs))
-    else:
-        logger.info("Found %d files in %s so far; the rest are listed as the run goes", len(ahead), _describe_inputs(inputs))
-    logger.info("The stages run on %s", summary.workers)
     waiting = lambda: logger.warning("Waiting for another ingest run on %s to finish", warehouse_path)  # noqa: E731
     with exclusive_run(warehouse_path, on_wait=waiting):
         summary.interrupted_runs = record_run(warehouse_path, summary, started_at, finished=False)
         try:
+            pages: list = []
+            if web_urls or poll_web:
+                web = fetch_from_web(warehouse_path, settings.state_dir, web_urls, refresh, summary.run_id)
+                pages = _tally_web(summary, web)
+            # Look ahead just far enough to tell a small run, which is not worth starting workers for.
+            ahead = pages + [path for _, path in zip(range(SMALL_RUN_FILES), found)]
+            chosen = Workers.choose(
+                workers=workers if workers is not None else settings.workers,
+                dask_address=dask_address or settings.dask_address,
+                files_ahead=len(ahead),
+            )
+            summary.workers = chosen.describe()
+            if len(ahead) < SMALL_RUN_FILES:
+                logger.info("Found %d inputs in %s", len(ahead), _describe_inputs(paths or inputs))
+            else:
+                logger.info("Found %d inputs in %s so far; the rest are listed as the run goes", len(ahead), _describe_inputs(paths or inputs))
+            logger.info("The stages run on %s", summary.workers)
             with chosen.task_runner() as runner:
                 pipeline = _BatchPipeline(
                     runner,
@@ -482,7 +545,7 @@ def ingest(
                 for batch in _batches(_chain(ahead, found), size):
                     pipeline.add(batch, settings.seeds_dir)
                 pipeline.finish()
-            scanned = [display_path(folder, settings.seeds_dir) for folder in input_folders(inputs)]
+            scanned = [display_path(folder, settings.seeds_dir) for folder in input_folders(inputs)] if inputs else []
             summary.gone, summary.derived = after_run(
                 warehouse_path, scanned, started_at, articles_changed=bool(summary.inserted or summary.updated)
             )
@@ -492,7 +555,7 @@ def ingest(
         finally:
             summary.seconds = time.perf_counter() - started
             record_run(warehouse_path, summary, started_at, finished=True)
-    logger.info("Ingested %d files from %s", summary.files_seen, _describe_inputs(inputs))
+    logger.info("Ingested %d inputs from %s", summary.files_seen, _describe_inputs(paths or inputs))
     create_markdown_artifact(key="ingest-summary", markdown=summary_markdown(summary), description="newsflow ingest run")
     for command in summary.install_commands():
         logger.warning("No translation model installed; to translate these articles run: %s", command)
@@ -546,6 +609,10 @@ def summary_markdown(summary: IngestSummary) -> str:
     ]
     if summary.interrupted_runs:
         lines += ["", interrupted_runs_note(summary.interrupted_runs)]
+    if summary.web_skipped_known:
+        lines += ["", f"{summary.web_skipped_known} article page{'s' if summary.web_skipped_known != 1 else ''} listed by web sources {'are' if summary.web_skipped_known != 1 else 'is'} stored already: not fetched again."]
+    for url, polls, detail in summary.failing_sources:
+        lines += ["", f"Web source {url}: failing ({polls} polls in a row): {detail}"]
     if summary.joined:
         lines += ["", f"{summary.joined} file{'s' if summary.joined != 1 else ''} joined an article already stored under another path (see article_sources)."]
     if summary.gone:

@@ -117,7 +117,8 @@ def serve_ingest(
     deployment = ingest.to_deployment(
         name=DEPLOYMENT_NAME,
         schedule=schedule,
-        parameters={"paths": [str(seeds_dir)], "warehouse": str(warehouse)},
+        # scheduled runs (and the reconciling run at start) also poll the web sources that are due
+        parameters={"paths": [str(seeds_dir)], "warehouse": str(warehouse), "poll_web": True},
         description=(
             f"Ingest {seeds_dir} into {warehouse}: on schedule ({describe_schedule(schedule)}), "
             f"when files arrive (tag {FILE_ARRIVAL_TAG}) and once at start-up (tag {RECONCILE_TAG})."

@@ -631,6 +631,20 @@ class Warehouse:
             ).fetchall()
         return dict(rows)
 
+    def stored_urls(self, urls: Iterable[str]) -> set[str]:
+        """The `urls` stored already: as an article's page address, or as a place an article was fetched from."""
+        wanted = pa.table({"url": pa.array(sorted(set(urls)), pa.string())})
+        if not wanted.num_rows:
+            return set()
+        with self._registered(wanted_urls=wanted):
+            rows = self._db.execute(
+                """
+                SELECT url FROM wanted_urls WHERE url IN (SELECT source_url FROM articles)
+                UNION SELECT url FROM wanted_urls WHERE url IN (SELECT source_path FROM article_sources)
+                """
+            ).fetchall()
+        return {url for (url,) in rows}
+
     def write_batch(
         self, docs: Sequence[Document], *, run_id: str, ingested_at: datetime, seen_paths: Sequence[str] = ()
     ) -> BatchCounts:

@@ -123,6 +123,30 @@ CREATE TABLE IF NOT EXISTS duplicates (
     method              VARCHAR NOT NULL       -- same_text | near_copy | translation (languages differ)
 );
 
+CREATE TABLE IF NOT EXISTS web_sources (
+    url                   VARCHAR PRIMARY KEY,     -- canonical URL of the feed, sitemap or page
+    kind                  VARCHAR NOT NULL,        -- feed | sitemap | page
+    every_seconds         INTEGER NOT NULL,        -- poll at most this often
+    language              VARCHAR,                 -- the user's hint (ISO 639-1), or NULL
+    added_at              TIMESTAMP NOT NULL,
+    last_polled_at        TIMESTAMP,
+    last_status           VARCHAR,                 -- ok | not_modified | a failure reason code
+    last_detail           VARCHAR,                 -- what the last poll found, or what went wrong
+    etag                  VARCHAR,                 -- for the next conditional GET
+    last_modified         VARCHAR,
+    articles_found        BIGINT NOT NULL DEFAULT 0,  -- new pages fetched from it, all polls together
+    consecutive_failures  INTEGER NOT NULL DEFAULT 0,
+    last_success_at       TIMESTAMP
+);
+-- Validators of the sitemaps a sitemap index lists, so a second poll asks for them conditionally too.
+CREATE TABLE IF NOT EXISTS web_sitemap_children (
+    url             VARCHAR PRIMARY KEY,
+    source_url      VARCHAR NOT NULL,
+    etag            VARCHAR,
+    last_modified   VARCHAR,
+    checked_at      TIMESTAMP NOT NULL
+);
+
 -- How many articles each language has, and how many of them have an English text yet.
 CREATE OR REPLACE VIEW articles_by_language AS
 SELECT

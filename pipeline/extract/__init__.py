@@ -52,11 +52,13 @@ def extract_document(doc: Document) -> Document:
         return doc.reject("extract_failed", f"The extractor failed on this file ({type(error).__name__}: {error}); report it with the file attached.")
     if not article.text or not looks_like_article(article.text):
         return doc.reject("no_article", NO_ARTICLE_DETAIL)
+    # What the page says wins; what the document already knew (a feed entry's title and date, a
+    # fetched page's canonical URL) fills in what it does not say.
     return doc.replace(
         text=article.text,
-        title=article.title,
-        author=article.author,
-        published_at=article.published_at,
-        site_name=article.site_name,
-        source_url=article.source_url,
+        title=article.title or doc.title,
+        author=article.author or doc.author,
+        published_at=article.published_at or doc.published_at,
+        site_name=article.site_name or doc.site_name,
+        source_url=doc.source_url or article.source_url,
     )

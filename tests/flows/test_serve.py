@@ -40,7 +40,8 @@ def query(warehouse: Path, sql: str) -> list[tuple]:
 
 
 def article_paths(warehouse: Path) -> set[str]:
-    return {path for (path,) in query(warehouse, "select source_path from articles")}
+    """Every place an article was stored from (copies of one text are one article, many places)."""
+    return {path for (path,) in query(warehouse, "select source_path from article_sources")}
 
 
 def articles_by_name(warehouse: Path) -> dict[str, tuple[str, str]]:

@@ -1,0 +1,47 @@
+"""Fetched pages and failed fetches as the Documents the stages take (pure: no network)."""
+
+from __future__ import annotations
+
+from pipeline.record import Document
+from pipeline.sources import decode_bytes
+from pipeline.web.poll import FetchedPage, FetchFailure
+
+WEB_SCHEMES = ("http://", "https://")
+
+
+def is_web_address(text: str) -> bool:
+    """An input that names a page or feed on the web rather than a file."""
+    return text.strip().lower().startswith(WEB_SCHEMES)
+
+
+def page_document(page: FetchedPage) -> Document:
+    """The stored raw page, decoded as a file would be, stored under its canonical URL. The feed
+    entry's title, date, author and site fill in what the page itself does not say (extraction
+    keeps them when it finds none), and source_url stays the canonical URL."""
+    try:
+        data = page.raw_path.read_bytes()
+    except OSError as error:
+        return Document(source_path=page.url, source_url=page.url).reject(
+            "unreadable",
+            f"The page fetched from {page.url} was stored at {page.raw_path} but cannot be read back ({error}); "
+            "check the state folder's disk and permissions, then run `newsflow ingest --refresh` on the URL.",
+        )
+    text, encoding = decode_bytes(data, declared_charset=page.charset)
+    return Document(
+        source_path=page.url,
+        content_sha256=page.content_sha256,
+        size_bytes=len(data),
+        raw_text=text,
+        encoding=encoding,
+        content_format="html",
+        title=page.title,
+        author=page.author,
+        published_at=page.published_at,
+        site_name=page.site_name,
+        source_url=page.url,
+    )
+
+
+def failure_document(failure: FetchFailure) -> Document:
+    """A fetch that failed, as a rejected input: its path is the URL."""
+    return Document(source_path=failure.url).reject(failure.reason, failure.detail)
