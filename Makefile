@@ -47,6 +47,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.duplicates_bench --json bench/results/duplicates.json
 	# Search: index build / refresh / query times on 2,000 and 20,000 corpus articles (~15 min on 2 cores).
 	$(BIN)/python -m bench.search_bench --json bench/results/search.json
+	# Web fetching: pages/s from local test sites, politeness off, one host polite, 20 hosts polite (about 50 s).
+	$(BIN)/python -m bench.web_bench --json bench/results/web.json
 
 eval: $(STAMP)
 	$(BIN)/newsflow eval
