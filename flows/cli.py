@@ -624,6 +624,10 @@ def status(warehouse: Optional[Path] = WarehouseOption) -> None:
             console.print(runs)
         else:
             console.print("No runs recorded yet.")
+        if store.web_sources:
+            console.print(f"Web sources followed: {store.web_sources} (`newsflow sources list`)", highlight=False)
+        for url, polls, detail in store.failing_sources:
+            console.print(f"[yellow]Web source {url}: failing ({polls} polls in a row):[/] {detail}", highlight=False)
 
     models = list_installed_packages()
     if models:

@@ -73,3 +73,25 @@ def test_status_with_no_server_and_no_warehouse_says_so_and_starts_nothing(tmp_p
     out = newsflow(["status"], dict(env, PREFECT_API_URL=closed))
     assert f"Prefect API: {closed} (from PREFECT_API_URL): NOT answering" in out
     assert not state.exists()
+
+
+def test_status_names_the_web_sources_that_keep_failing(tmp_path):
+    from datetime import datetime
+
+    from pipeline.warehouse import Warehouse
+    from pipeline.web.sources import FAILING_AFTER, add_source
+
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")}
+    warehouse = tmp_path / "news.duckdb"
+    env.update({"NEWSFLOW_STATE": str(tmp_path / "state"), "NEWSFLOW_WAREHOUSE": str(warehouse), "ARGOS_PACKAGES_DIR": str(tmp_path / "argos")})
+    with Warehouse.open(warehouse) as store:
+        for url in ("http://127.0.0.1:9/feed.xml", "http://127.0.0.1:9/ok.xml"):
+            add_source(store.connection, url, kind="feed", now=datetime(2026, 11, 1))
+        store.connection.execute(
+            "update web_sources set consecutive_failures = ?, last_detail = 'nothing answers at 127.0.0.1:9' where url like '%feed.xml'",
+            [FAILING_AFTER],
+        )
+    out = newsflow(["status"], env)
+    assert "Web sources followed: 2" in out
+    assert f"Web source http://127.0.0.1:9/feed.xml: failing ({FAILING_AFTER} polls in a row): nothing answers at 127.0.0.1:9" in out
+    assert "ok.xml: failing" not in out
