@@ -7,13 +7,14 @@ The data is `tests/data/devdata/langid/ntrex_ms_id.tsv`: professional translatio
 news sentences into Malay and Indonesian (`lang<TAB>line<TAB>text`, one line id per pair). The
 model is binarised naive Bayes over `language.malay_indonesian_features` (words, word pairs,
 letter 2-4-grams): each feature's weight is log P(feature | ms) - log P(feature | id), with
-additive smoothing, and the sum over a text's features is scaled by one factor fitted on
-held-out scores (naive Bayes counts overlapping n-grams as independent, so its raw sums are far
-too sure). The scaled weights go to `language_data/malay_indonesian_model.json.gz`.
+additive smoothing. The weights are scaled by two factors, one for words and word pairs and one
+for letter n-grams, fitted on held-out scores: naive Bayes counts overlapping features as
+independent, so its raw sums are too sure, and a word's many overlapping letter n-grams far more
+than the word itself. The scaled weights go to `language_data/malay_indonesian_model.json.gz`.
 
 Cross-validation splits by line id: a sentence and its translation are always on the same side,
 so the model is never tested on the content it was trained on in the other language. Every fold's
-scale is fitted inside its own training part (two halves scoring each other), never on the fold.
+scales are fitted inside its own training part (two halves scoring each other), never on the fold.
 """
 
 from __future__ import annotations
@@ -38,7 +39,11 @@ from pipeline.settings import PROJECT_ROOT
 PARALLEL_SENTENCES = PROJECT_ROOT / "tests" / "data" / "devdata" / "langid" / "ntrex_ms_id.tsv"
 FOLDS = 10
 SMOOTHING = 0.1  # added to every feature count, per language
-MIN_WEIGHT = 0.1  # after scaling: lighter weights are dropped from the committed file
+MIN_WEIGHT = 0.05  # after scaling: lighter weights are dropped from the committed file
+# Weights are scaled per kind: a word of n letters brings about 3n letter n-grams, each far from
+# independent of the others and of the word itself, so a letter n-gram's naive-Bayes weight says
+# much less than a word's (held out, a unit of letter log-odds is worth about a sixth of a word's).
+FEATURE_KINDS = ("words", "letters")
 WEIGHT_DECIMALS = 3
 # Length classes of the cross-validated report, by words in the sentence.
 LENGTH_CLASSES = ((10, "short (<=10 words)"), (25, "medium (11-25 words)"), (math.inf, "long (>25 words)"))
@@ -77,34 +82,55 @@ def naive_bayes_weights(examples: list[tuple[str, set[str]]]) -> dict[str, float
     }
 
 
+def feature_kind(feature: str) -> str:
+    """Letters ("c ...") or words (a word "w ..." or a word pair "p ..."): the two are scaled apart."""
+    return "letters" if feature.startswith("c ") else "words"
+
+
+def _raw_scores(weights: dict[str, float], features: set[str]) -> dict[str, float]:
+    """A text's unscaled log-odds of Malay, summed apart for word and for letter features."""
+    sums: dict[str, list[float]] = {kind: [] for kind in FEATURE_KINDS}
+    for feature in features:
+        weight = weights.get(feature)
+        if weight is not None:
+            sums[feature_kind(feature)].append(weight)
+    return {kind: math.fsum(values) for kind, values in sums.items()}
+
+
 def _raw_score(weights: dict[str, float], features: set[str]) -> float:
-    return math.fsum(weights.get(feature, 0.0) for feature in features)
+    return math.fsum(_raw_scores(weights, features).values())
 
 
-def fit_scale(scored: list[tuple[str, float]]) -> float:
-    """The factor on held-out raw scores that makes sigmoid(factor * score) the best probability of Malay."""
+def fit_scales(scored: list[tuple[str, dict[str, float]]]) -> dict[str, float]:
+    """The factors on held-out raw scores, one per feature kind, that make sigmoid(sum of factor *
+    score) the best probability of Malay: a logistic regression without intercept (the two
+    languages are equally many here; how common each is in news is the language stage's prior),
+    fitted by Newton's method."""
     labels = np.array([language == "ms" for language, _ in scored], dtype=np.float64)
-    scores = np.array([score for _, score in scored], dtype=np.float64)
-    best_scale, best_loss = 1.0, math.inf
-    for scale in np.exp(np.linspace(math.log(0.005), math.log(2.0), 121)):
-        z = scale * scores
-        # log(1 + e^-z) for Malay, log(1 + e^z) for Indonesian
-        loss = np.mean(np.logaddexp(0.0, np.where(labels == 1.0, -z, z)))
-        if loss < best_loss:
-            best_scale, best_loss = float(scale), float(loss)
-    return best_scale
+    scores = np.array([[score[kind] for kind in FEATURE_KINDS] for _, score in scored], dtype=np.float64)
+    factors = np.zeros(len(FEATURE_KINDS))
+    for _ in range(100):
+        malay = 1.0 / (1.0 + np.exp(-(scores @ factors)))
+        gradient = scores.T @ (labels - malay)
+        hessian = (scores * (malay * (1.0 - malay))[:, None]).T @ scores + 1e-9 * np.eye(len(FEATURE_KINDS))
+        step = np.linalg.solve(hessian, gradient)
+        factors += step
+        if np.abs(step).max() < 1e-9:
+            break
+    return {kind: float(factor) for kind, factor in zip(FEATURE_KINDS, factors)}
 
 
 def train_model(examples: list[tuple[str, set[str]]], lines: list[int]) -> MalayIndonesianModel:
-    """Weights from all examples, scaled by a factor fitted with two halves (by line id) scoring each other."""
+    """Weights from all examples, each kind scaled by a factor fitted with two halves (by line id)
+    scoring each other."""
     halves = [[i for i, line in enumerate(lines) if line % 2 == half] for half in (0, 1)]
     held_out = []
     for trained, scored in (halves, halves[::-1]):
         weights = naive_bayes_weights([examples[i] for i in trained])
-        held_out += [(examples[i][0], _raw_score(weights, examples[i][1])) for i in scored]
-    scale = fit_scale(held_out)
+        held_out += [(examples[i][0], _raw_scores(weights, examples[i][1])) for i in scored]
+    scales = fit_scales(held_out)
     weights = naive_bayes_weights(examples)
-    scaled = {feature: round(w * scale, WEIGHT_DECIMALS) for feature, w in weights.items()}
+    scaled = {feature: round(w * scales[feature_kind(feature)], WEIGHT_DECIMALS) for feature, w in weights.items()}
     return MalayIndonesianModel({f: w for f, w in sorted(scaled.items()) if abs(w) >= MIN_WEIGHT})
 
 

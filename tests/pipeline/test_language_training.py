@@ -1,7 +1,10 @@
+import numpy as np
+
 from pipeline.language import LanguageIdentifier, MalayIndonesianModel, malay_indonesian_features
 from pipeline.language_training import (
     ParallelSentence,
     cross_validate,
+    fit_scales,
     fold_split,
     read_parallel_sentences,
     train_model,
@@ -36,3 +39,20 @@ def test_cross_validation_scores_sentences_the_model_never_saw():
     identifier = LanguageIdentifier(malay_indonesian=seen)
     seen_misses = sum(identifier.identify(s.text).language != s.language for s in sentences)
     assert seen_misses < len(result["misses"]) < 100
+
+
+def test_scales_are_fitted_per_feature_kind_on_held_out_scores():
+    # labels drawn from sigmoid(0.3 * words + 0.05 * letters): the fit recovers both factors
+    generator = np.random.default_rng(7)
+    words, letters = generator.normal(0, 6, 4000), generator.normal(0, 30, 4000)
+    malay = generator.random(4000) < 1 / (1 + np.exp(-(0.3 * words + 0.05 * letters)))
+    scored = [("ms" if m else "id", {"words": w, "letters": c}) for m, w, c in zip(malay, words, letters)]
+    scales = fit_scales(scored)
+    assert abs(scales["words"] - 0.3) < 0.05 and abs(scales["letters"] - 0.05) < 0.01
+
+
+def test_a_letter_n_gram_weighs_less_than_a_word():
+    weights = MalayIndonesianModel.load().weights
+    letters = [abs(w) for f, w in weights.items() if f.startswith("c ")]
+    words = [abs(w) for f, w in weights.items() if f.startswith("w ")]
+    assert max(letters) < max(words) and np.median(letters) < np.median(words)
