@@ -514,26 +514,26 @@ def ingest(
     summary = IngestSummary(run_id=_flow_run_id() or uuid.uuid4().hex, warehouse=str(warehouse_path))
     folders = input_folders(inputs) + [Path(folder) for folder in confine_to or []]
     found = _counted(iter_files(inputs), summary)
+    # Look ahead just far enough to tell a small run, which is not worth starting workers for.
+    ahead = [path for _, path in zip(range(SMALL_RUN_FILES), found)]
+    if len(ahead) < SMALL_RUN_FILES:
+        logger.info("Found %d files in %s", len(ahead), _describe_inputs(inputs))
+    else:
+        logger.info("Found %d files in %s so far; the rest are listed as the run goes", len(ahead), _describe_inputs(inputs))
     waiting = lambda: logger.warning("Waiting for another ingest run on %s to finish", warehouse_path)  # noqa: E731
     with exclusive_run(warehouse_path, on_wait=waiting):
         summary.interrupted_runs = record_run(warehouse_path, summary, started_at, finished=False)
         try:
-            pages: list = []
             if web_urls or poll_web:
                 web = fetch_from_web(warehouse_path, settings.state_dir, web_urls, refresh, summary.run_id)
-                pages = _tally_web(summary, web)
-            # Look ahead just far enough to tell a small run, which is not worth starting workers for.
-            ahead = pages + [path for _, path in zip(range(SMALL_RUN_FILES), found)]
+                ahead = _tally_web(summary, web) + ahead
+                logger.info("Fetched %d pages from the web (%d failed)", len(web.pages), len(web.rejected))
             chosen = Workers.choose(
                 workers=workers if workers is not None else settings.workers,
                 dask_address=dask_address or settings.dask_address,
                 files_ahead=len(ahead),
             )
             summary.workers = chosen.describe()
-            if len(ahead) < SMALL_RUN_FILES:
-                logger.info("Found %d inputs in %s", len(ahead), _describe_inputs(paths or inputs))
-            else:
-                logger.info("Found %d inputs in %s so far; the rest are listed as the run goes", len(ahead), _describe_inputs(paths or inputs))
             logger.info("The stages run on %s", summary.workers)
             with chosen.task_runner() as runner:
                 pipeline = _BatchPipeline(
@@ -555,7 +555,7 @@ def ingest(
         finally:
             summary.seconds = time.perf_counter() - started
             record_run(warehouse_path, summary, started_at, finished=True)
-    logger.info("Ingested %d inputs from %s", summary.files_seen, _describe_inputs(paths or inputs))
+    logger.info("Ingested %d inputs from %s", summary.files_seen, _describe_inputs(list(paths or inputs)))
     create_markdown_artifact(key="ingest-summary", markdown=summary_markdown(summary), description="newsflow ingest run")
     for command in summary.install_commands():
         logger.warning("No translation model installed; to translate these articles run: %s", command)
