@@ -60,28 +60,7 @@ SIGNATURE_VERSION = f"words{SHINGLE_WORDS}-perm{NUM_PERM}-seed{MINHASH_SEED}-sha
 
 SAME_TEXT, NEAR_COPY, TRANSLATION = "same_text", "near_copy", "translation"
 
-DUPLICATES_DDL = """
--- Per-article shingles and MinHash signature for duplicate detection (pipeline/duplicates.py),
--- recomputed only when the text compared (text_en, else text) changes.
-CREATE TABLE IF NOT EXISTS article_signatures (
-    article_id          VARCHAR PRIMARY KEY,
-    text_sha256         VARCHAR NOT NULL,      -- sha256 of the text compared: coalesce(text_en, text)
-    signature_version   VARCHAR NOT NULL,      -- shingle and MinHash settings the row was made with
-    shingle_count       INTEGER NOT NULL,
-    shingles            BLOB NOT NULL,         -- sorted distinct 32-bit shingle hashes, little-endian
-    signature           BLOB NOT NULL          -- datasketch LeanMinHash, serialized
-);
-
--- Near-duplicate articles, linked, not deleted: one row per article that duplicates another.
--- duplicate_of is the cluster's representative (its earliest-ingested article), so
--- `SELECT duplicate_of, count(*) FROM duplicates GROUP BY 1` lists the clusters.
-CREATE TABLE IF NOT EXISTS duplicates (
-    article_id          VARCHAR PRIMARY KEY,
-    duplicate_of        VARCHAR NOT NULL,
-    similarity          DOUBLE NOT NULL,       -- |shared shingles| / |shingles of the shorter text|, 0..1
-    method              VARCHAR NOT NULL       -- same_text | near_copy | translation (languages differ)
-);
-"""
+# The tables (article_signatures, duplicates) are in warehouse/schema.sql.
 
 # Scripts written without spaces between words (Thai, Lao, Myanmar, Khmer, Japanese kana, CJK
 # ideographs): each character is a token there, so their shingles are character n-grams.
@@ -232,7 +211,10 @@ def compared_article(article_id: str, language: str, text: str, order: tuple = (
 
 
 def ensure_tables(connection: duckdb.DuckDBPyConnection) -> None:
-    connection.execute(DUPLICATES_DDL)
+    """The warehouse schema (idempotent), for a connection that was not opened through `Warehouse`."""
+    from pipeline.warehouse import schema_sql
+
+    connection.execute(schema_sql())
 
 
 def _has_column(connection: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:

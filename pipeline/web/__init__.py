@@ -2,10 +2,8 @@
 
 from pipeline.web.fetch import FetchSettings
 from pipeline.web.poll import FetchedPage, FetchFailure, PollResult, SourcePoll, detect_source, poll_sources
-from pipeline.web.sources import WEB_SOURCES_DDL
 
 __all__ = [
-    "WEB_SOURCES_DDL",
     "FetchFailure",
     "FetchSettings",
     "FetchedPage",

@@ -13,31 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 import duckdb
 
-WEB_SOURCES_DDL = """
-CREATE TABLE IF NOT EXISTS web_sources (
-    url                   VARCHAR PRIMARY KEY,     -- canonical URL of the feed, sitemap or page
-    kind                  VARCHAR NOT NULL,        -- feed | sitemap | page
-    every_seconds         INTEGER NOT NULL,        -- poll at most this often
-    language              VARCHAR,                 -- the user's hint (ISO 639-1), or NULL
-    added_at              TIMESTAMP NOT NULL,
-    last_polled_at        TIMESTAMP,
-    last_status           VARCHAR,                 -- ok | not_modified | a failure reason code
-    last_detail           VARCHAR,                 -- what the last poll found, or what went wrong
-    etag                  VARCHAR,                 -- for the next conditional GET
-    last_modified         VARCHAR,
-    articles_found        BIGINT NOT NULL DEFAULT 0,  -- new pages fetched from it, all polls together
-    consecutive_failures  INTEGER NOT NULL DEFAULT 0,
-    last_success_at       TIMESTAMP
-);
--- Validators of the sitemaps a sitemap index lists, so a second poll asks for them conditionally too.
-CREATE TABLE IF NOT EXISTS web_sitemap_children (
-    url             VARCHAR PRIMARY KEY,
-    source_url      VARCHAR NOT NULL,
-    etag            VARCHAR,
-    last_modified   VARCHAR,
-    checked_at      TIMESTAMP NOT NULL
-);
-"""
+# The tables (web_sources, web_sitemap_children) are in warehouse/schema.sql.
 
 DEFAULT_EVERY_SECONDS = 30 * 60
 FAILING_AFTER = 3  # consecutive failed polls before a source is called failing
@@ -104,7 +80,10 @@ def format_every(seconds: int) -> str:
 
 
 def ensure_web_sources_table(connection: duckdb.DuckDBPyConnection) -> None:
-    connection.execute(WEB_SOURCES_DDL)
+    """The warehouse schema (idempotent), for a connection that was not opened through `Warehouse`."""
+    from pipeline.warehouse import schema_sql
+
+    connection.execute(schema_sql())
 
 
 def add_source(
