@@ -11,10 +11,14 @@ import hashlib
 import re
 import shutil
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 from pipeline.evaluation import default_devdata
 from pipeline.extract import html_to_text_dump
+
+if TYPE_CHECKING:
+    from pipeline.record import Document
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,3 +88,41 @@ def build_corpus(target: Path, count: int = 2000) -> list[Path]:
         path.write_text(with_closing_line(content, suffix, f"Corpus copy {index} of {name}."), encoding="utf-8")
         paths.append(path)
     return paths
+
+
+def staged_sources() -> list[tuple[str, "Document"]]:
+    """(name, document) for every distinct corpus source, through the real load, extract and
+    language stages: what the search and duplicate benchmarks copy into a warehouse directly."""
+    import tempfile
+
+    from pipeline.extract import extract_document
+    from pipeline.language import detect_language
+    from pipeline.sources import load_document
+
+    documents = []
+    with tempfile.TemporaryDirectory(prefix="newsflow-bench-sources-") as folder:
+        for name, suffix, content in source_documents():
+            path = Path(folder) / f"{name}{suffix}"
+            path.write_text(content, encoding="utf-8")
+            doc = detect_language(extract_document(load_document(path, drop_folder=Path(folder), max_bytes=50_000_000)))
+            if not doc.rejected and doc.text:
+                documents.append((name, doc))
+    return documents
+
+
+def document_copies(sources: list[tuple[str, "Document"]], count: int, start: int = 0) -> list["Document"]:
+    """Documents `start` .. `start + count - 1` of the corpus, each copy of a source with its own line."""
+    copies = []
+    for index in range(start, start + count):
+        name, doc = sources[index % len(sources)]
+        text = with_closing_line(doc.text, ".txt", "\n" + f"Corpus copy {index} of {name}.").rstrip("\n")
+        copies.append(
+            doc.replace(
+                source_path=f"corpus/{index:05d}_{name}",
+                content_sha256=f"{index:064x}",
+                text=text,
+                text_en=text if doc.language == "en" else None,
+                paragraph_languages=(*doc.paragraph_languages, doc.paragraph_languages[-1]) if doc.paragraph_languages else (),
+            )
+        )
+    return copies

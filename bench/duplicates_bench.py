@@ -28,43 +28,10 @@ from pathlib import Path
 
 import duckdb
 
-from bench.corpus import source_documents, with_closing_line
+from bench.corpus import document_copies, staged_sources
 from pipeline.duplicates import refresh_duplicates
-from pipeline.extract import extract_document
-from pipeline.language import detect_language
 from pipeline.record import Document
-from pipeline.sources import load_document
 from pipeline.warehouse import Warehouse
-
-
-def stage_documents() -> list[tuple[str, Document]]:
-    """(name, document) for every distinct corpus source, through the real load, extract and language stages."""
-    documents = []
-    with tempfile.TemporaryDirectory(prefix="newsflow-duplicates-bench-") as folder:
-        for name, suffix, content in source_documents():
-            path = Path(folder) / f"{name}{suffix}"
-            path.write_text(content, encoding="utf-8")
-            doc = detect_language(extract_document(load_document(path, drop_folder=Path(folder), max_bytes=50_000_000)))
-            if not doc.rejected and doc.text:
-                documents.append((name, doc))
-    return documents
-
-
-def corpus_copies(sources: list[tuple[str, Document]], start: int, count: int) -> list[Document]:
-    """Documents `start` .. `start + count - 1` of the corpus, each copy with its own closing paragraph."""
-    copies = []
-    for index in range(start, start + count):
-        name, doc = sources[index % len(sources)]
-        text = with_closing_line(doc.text, ".txt", "\n" + f"Corpus copy {index} of {name}.").rstrip("\n")
-        copies.append(
-            doc.replace(
-                source_path=f"corpus/{index:05d}_{name}",
-                content_sha256=f"{index:064x}",
-                text=text,
-                text_en=text if doc.language == "en" else None,
-            )
-        )
-    return copies
 
 
 def write(path: Path, docs: list[Document], at: datetime) -> None:
@@ -83,13 +50,13 @@ def timed_refresh(path: Path):
 def bench_size(sources: list[tuple[str, Document]], count: int, folder: Path) -> list[dict]:
     path = folder / f"duplicates-{count}.duckdb"
     start = datetime(2025, 10, 1)
-    write(path, corpus_copies(sources, 0, count), start)
+    write(path, document_copies(sources, count), start)
     rows = []
     for label in ("first", "unchanged"):
         seconds, refresh = timed_refresh(path)
         rows.append({"docs": count, "refresh": label, "seconds": seconds, **vars(refresh)})
     added = max(1, count // 100)
-    write(path, corpus_copies(sources, count, added), start + timedelta(hours=1))
+    write(path, document_copies(sources, added, start=count), start + timedelta(hours=1))
     seconds, refresh = timed_refresh(path)
     rows.append({"docs": count + added, "refresh": "+1% new", "seconds": seconds, **vars(refresh)})
     path.unlink()
@@ -113,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docs", type=int, nargs="+", default=[2000, 20000])
     parser.add_argument("--json", type=Path, help="Also write the rows here.")
     args = parser.parse_args(argv)
-    sources = stage_documents()
+    sources = staged_sources()
     print(f"duplicate detection on the benchmark corpus ({len(sources)} distinct sources, copies with their own closing line)")
     rows = []
     with tempfile.TemporaryDirectory(prefix="newsflow-duplicates-bench-") as folder:

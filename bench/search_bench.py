@@ -30,13 +30,10 @@ from pathlib import Path
 
 import duckdb
 
-from bench.corpus import source_documents, with_closing_line
+from bench.corpus import document_copies, staged_sources
 from pipeline import search as search_module
-from pipeline.extract import extract_document
-from pipeline.language import detect_language
 from pipeline.record import Document
 from pipeline.search import load_search_extension, refresh_search_index, search, searched_columns
-from pipeline.sources import load_document
 from pipeline.warehouse import READ_ONLY_CONFIG, Warehouse
 
 QUERIES = [
@@ -45,39 +42,6 @@ QUERIES = [
     "hubungan diplomatik", "Japan", "economy", "video", "storm", "climate change",
 ]
 WORD_FORMS = ["diplomat", "diplomats", "diplomatic", "meeting", "meets", "Korea Utara", "bertemu", "pertemuan"]
-
-
-def stage_documents() -> list[tuple[str, Document]]:
-    """(name, document) for every distinct corpus source, through the real load, extract and language stages."""
-    documents = []
-    with tempfile.TemporaryDirectory(prefix="newsflow-search-bench-") as folder:
-        for name, suffix, content in source_documents():
-            path = Path(folder) / f"{name}{suffix}"
-            path.write_text(content, encoding="utf-8")
-            doc = detect_language(extract_document(load_document(path, drop_folder=Path(folder), max_bytes=50_000_000)))
-            if not doc.rejected and doc.text:
-                documents.append((name, doc))
-    return documents
-
-
-def corpus_copies(sources: list[tuple[str, Document]], count: int) -> list[Document]:
-    """`count` documents in corpus order, each copy of a source with its own closing paragraph."""
-    copies = []
-    for index in range(count):
-        name, doc = sources[index % len(sources)]
-        line = f"Corpus copy {index} of {name}."
-        text = with_closing_line(doc.text, ".txt", "\n" + line).rstrip("\n")
-        text_en = None if doc.language != "en" else text
-        copies.append(
-            doc.replace(
-                source_path=f"corpus/{index:05d}_{name}",
-                content_sha256=f"{index:064x}",
-                text=text,
-                text_en=text_en,
-                paragraph_languages=(*doc.paragraph_languages, doc.paragraph_languages[-1]) if doc.paragraph_languages else (),
-            )
-        )
-    return copies
 
 
 def build_warehouse(path: Path, documents: list[Document]) -> None:
@@ -153,13 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    sources = stage_documents()
+    sources = staged_sources()
     print(f"{len(sources)} distinct sources through the stages; {len(QUERIES)} queries cycled", flush=True)
     results = []
     with tempfile.TemporaryDirectory(prefix="newsflow-search-bench-") as folder:
         for count in args.docs:
             path = Path(folder) / f"bench-{count}.duckdb"
-            build_warehouse(path, corpus_copies(sources, count))
+            build_warehouse(path, document_copies(sources, count))
             for stemmer in args.stemmers:
                 result = {"docs": count, **measure(path, stemmer, args.queries, args.extension_build)}
                 results.append(result)

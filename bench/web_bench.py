@@ -18,7 +18,7 @@ import argparse
 import json
 import tempfile
 import time
-from dataclasses import replace
+
 from datetime import datetime, timezone
 from pathlib import Path
 
