@@ -27,11 +27,9 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from pipeline.duplicates import refresh_duplicates
 from pipeline.extract import extract_document
 from pipeline.language import detect_language
 from pipeline.record import Document
-from pipeline.search import refresh_search_index
 from pipeline.settings import load_settings
 from pipeline.sources import confining_folder, display_path, input_folders, iter_files, load_document
 from pipeline.translate import (
@@ -43,8 +41,8 @@ from pipeline.translate import (
 )
 from pipeline.translate.cache import PrefetchedTranslationCache, prefetch
 from pipeline.translate.stage import sentences_to_translate
-from pipeline.web import FetchedPage, FetchSettings, poll_sources
-from pipeline.web.documents import failure_document, is_web_address, page_document
+from pipeline.web.documents import is_web_address
+from pipeline.web.poll import FetchedPage
 from flows.task_runners import SMALL_RUN_FILES, Done, Workers, reuse_prefect_tls_contexts, this_worker_host, workers_per_host
 from pipeline.warehouse import (
     BatchCounts,
@@ -152,12 +150,18 @@ def load_files(
     are go no further: no stage needs to see them again."""
     started = time.perf_counter()
     docs = [
-        page_document(path) if isinstance(path, FetchedPage)
+        _page_document(path) if isinstance(path, FetchedPage)
         else load_document(path, drop_folder=drop_folder, max_bytes=max_bytes, folder=confining_folder(path, folders))
         for path in paths
     ]
     changed = [doc for doc in docs if doc.rejected or stored.get(doc.source_path) != doc.content_sha256]
     return DocumentBatch([], unchanged=len(docs) - len(changed)).after("sources", started, changed)
+
+
+def _page_document(page: FetchedPage) -> Document:
+    from pipeline.web.documents import page_document
+
+    return page_document(page)
 
 
 def extract_articles(batch: DocumentBatch) -> DocumentBatch:
@@ -244,6 +248,9 @@ class WebFetch:
 def fetch_from_web(warehouse_path: Path, state_dir: Path, urls: list[str], refresh: bool, run_id: str) -> WebFetch:
     """The pages given (`urls`), else those the due web sources list, fetched politely in the
     flow process (it records each poll in web_sources); failed fetches go to rejected_files now."""
+    from pipeline.web import FetchSettings, poll_sources
+    from pipeline.web.documents import failure_document
+
     with Warehouse.open(warehouse_path) as warehouse:
         result = poll_sources(
             warehouse.connection,
@@ -289,6 +296,9 @@ def refresh_derived_tables(warehouse: Warehouse, *, articles_changed: bool = Tru
     what changed since its last refresh); one line for each that changed. Clustering duplicates
     costs seconds on a large warehouse even when nothing changed, so a run that changed no
     article skips it unless some article has never been compared."""
+    from pipeline.duplicates import refresh_duplicates  # imports datasketch and scipy: only when needed
+    from pipeline.search import refresh_search_index
+
     notes = []
     if articles_changed or _articles_never_compared(warehouse):
         duplicates = refresh_duplicates(warehouse.connection)

@@ -107,7 +107,7 @@ def test_ingest_killed_at_random_points_loses_and_duplicates_nothing(prefect_env
     warehouse = tmp_path / "crash.duckdb"
     rng = random.Random(20261128)
     stored_at_kill = []
-    for trial, batch_size in enumerate([3, 40, 7, 64, 12]):
+    for trial, batch_size in enumerate([3, 40, 12]):  # batches smaller than, near and far below the corpus
         args = ["ingest", str(drop), "--warehouse", str(warehouse), "--batch-size", str(batch_size)]
         # The test sees what is stored only between the run's writes, and batches stream, so a run
         # of few batches can finish before the test sees its mark: then it tries a new revision.
