@@ -30,8 +30,11 @@ $(CHROMIUM):
 		apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; \
 	else echo "no $(CHROMIUM): the report's browser test will be skipped (install Debian's chromium package)"; fi
 
+# Two pytest workers, each taking whole test files (their module fixtures run once): most tests
+# wait on a subprocess or a server, so two run side by side on two cores. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 test: $(STAMP) $(CHROMIUM)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.ingest_bench
