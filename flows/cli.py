@@ -531,6 +531,22 @@ def detect(
 
 
 @app.command()
+def reextract(
+    warehouse: Optional[Path] = WarehouseOption,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
+) -> None:
+    """Run the stages again over every web page kept under the state folder, without fetching
+    anything (after an extractor or model update): the latest fetch of each URL."""
+    _stop_on_sigterm()
+    mode = _configure_prefect_for_a_run(verbose)
+    started = time.perf_counter()
+    from flows.ingest import ingest as ingest_flow
+
+    summary = ingest_flow(warehouse=str(warehouse) if warehouse else None, reextract=True)
+    _print_summary(summary, mode.describe(), 0.0, time.perf_counter() - started)
+
+
+@app.command()
 def prune(
     dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be deleted, delete nothing."),
     warehouse: Optional[Path] = WarehouseOption,

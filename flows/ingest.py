@@ -158,6 +158,12 @@ def load_files(
     return DocumentBatch([], unchanged=len(docs) - len(changed)).after("sources", started, changed)
 
 
+def _stored_pages(state_dir: Path) -> list[FetchedPage]:
+    from pipeline.web.documents import stored_pages
+
+    return stored_pages(state_dir)
+
+
 def _page_document(page: FetchedPage) -> Document:
     from pipeline.web.documents import page_document
 
@@ -408,8 +414,9 @@ class _BatchPipeline:
     them in the order they were submitted, so a run's result does not depend on which worker
     finishes first."""
 
-    def __init__(self, runner, *, warehouse_path: Path, summary: IngestSummary, load_options: dict):
+    def __init__(self, runner, *, warehouse_path: Path, summary: IngestSummary, load_options: dict, skip_unchanged: bool = True):
         self.runner = runner
+        self.skip_unchanged = skip_unchanged  # False: every input goes through the stages (re-extraction)
         self.warehouse_path = warehouse_path
         self.summary = summary
         self.load_options = load_options
@@ -430,6 +437,8 @@ class _BatchPipeline:
             clock = time.perf_counter()
             stored = stored_fingerprints(self.warehouse_path, source_paths)
             self._flow_seconds("skip unchanged", clock)
+        if not self.skip_unchanged:
+            stored = {}
         prepared = self.runner.submit(prepare_batch, {"paths": paths, "drop_folder": drop_folder, "stored": stored, **self.load_options})
         self.window.append(_InFlight(files=len(paths), source_paths=source_paths, prepared=prepared))
 
@@ -501,6 +510,7 @@ def ingest(
     dask_address: str | None = None,
     poll_web: bool = False,
     refresh: bool = False,
+    reextract: bool = False,
 ) -> IngestSummary:
     """`paths`: folders, globs, files and web addresses (pages or feeds, fetched once).
     `confine_to`: folders, besides those among `paths`, whose files may not link out of them
@@ -508,13 +518,14 @@ def ingest(
     `workers`: local worker processes (default NEWSFLOW_WORKERS, else every core; 1 runs the
     stages in the flow's own process); `dask_address`: run them on that Dask cluster instead.
     `poll_web`: also fetch what is new from the web sources that are due (`newsflow sources`);
-    `refresh`: fetch article pages already stored again."""
+    `refresh`: fetch article pages already stored again. `reextract`: run the stages again over
+    every raw page kept from the web (no fetching), also when its bytes are stored as they are."""
     settings = load_settings()
     reuse_prefect_tls_contexts()
     warehouse_path = Path(warehouse) if warehouse else settings.warehouse_path
     web_urls = [path for path in paths or [] if is_web_address(path)]
     file_inputs = [path for path in paths or [] if not is_web_address(path)]
-    inputs = file_inputs if paths else [str(settings.seeds_dir)]
+    inputs = file_inputs if paths or reextract else [str(settings.seeds_dir)]
     max_bytes = max_file_bytes or settings.max_file_bytes
     size = batch_size or settings.batch_size
     logger = get_run_logger()
@@ -538,6 +549,12 @@ def ingest(
                 web = fetch_from_web(warehouse_path, settings.state_dir, web_urls, refresh, summary.run_id)
                 ahead = _tally_web(summary, web) + ahead
                 logger.info("Fetched %d pages from the web (%d failed)", len(web.pages), len(web.rejected))
+            if reextract:
+                kept = _stored_pages(settings.state_dir)
+                summary.files_seen += len(kept)
+                _report("discovered", summary.files_seen)
+                ahead = kept + ahead
+                logger.info("Extracting %d kept web pages again", len(kept))
             chosen = Workers.choose(
                 workers=workers if workers is not None else settings.workers,
                 dask_address=dask_address or settings.dask_address,
@@ -551,6 +568,7 @@ def ingest(
                     warehouse_path=warehouse_path,
                     summary=summary,
                     load_options={"max_bytes": max_bytes, "folders": folders},
+                    skip_unchanged=not reextract,
                 )
                 for batch in _batches(_chain(ahead, found), size):
                     pipeline.add(batch, settings.seeds_dir)

@@ -381,9 +381,10 @@ class _ArticlePlan:
                 counts["unchanged"] += len(docs) - 1  # copies within the batch join it
                 counts["joined"] += len(docs) - 1
                 continue
-            sha256, status, text_en, title_en, path = stored[article_id]
+            sha256, status, text_en, text, path = stored[article_id]
             text_en_now, status_now, _ = _translation_fields(latest)
-            differs = (sha256, status, text_en) != (latest.content_sha256, status_now, text_en_now)
+            # the same bytes can give another text (re-extraction by a better extractor)
+            differs = (sha256, status, text_en, text) != (latest.content_sha256, status_now, text_en_now, latest.text)
             for doc in docs:
                 if self.kind_of[doc.source_path] == "joined":
                     counts["joined"] += 1
@@ -651,8 +652,8 @@ class Warehouse:
         """Store one batch in one transaction: which article each file belongs to, and its content.
 
         A file at a path already stored belongs to that path's article (also when it comes back
-        after it was gone): unchanged bytes (and the same translation) write nothing, changed ones
-        update the article. A file at a new path
+        after it was gone): unchanged bytes (with the same text and translation) write nothing,
+        changed ones update the article. A file at a new path
         joins the article with the same canonical source_url (a page's own address, not a site's
         home page) or the same text fingerprint, and the article takes its newest content and
         path; otherwise it becomes a new article. Every file's place is recorded in
@@ -712,7 +713,7 @@ class Warehouse:
             stored = {
                 row[0]: row[1:]
                 for row in db.execute(
-                    "SELECT article_id, content_sha256, translation_status, text_en, title_en, source_path FROM articles "
+                    "SELECT article_id, content_sha256, translation_status, text_en, text, source_path FROM articles "
                     "WHERE article_id IN (SELECT unnest(?::VARCHAR[]))",
                     [sorted(plan.article_of.values())],
                 ).fetchall()

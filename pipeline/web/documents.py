@@ -45,3 +45,22 @@ def page_document(page: FetchedPage) -> Document:
 def failure_document(failure: FetchFailure) -> Document:
     """A fetch that failed, as a rejected input: its path is the URL."""
     return Document(source_path=failure.url).reject(failure.reason, failure.detail)
+
+
+def stored_pages(state_dir) -> list[FetchedPage]:
+    """The raw pages kept under the state folder, the latest fetch of each URL, as pages to
+    extract again (`newsflow reextract`). What a feed entry said is not kept: the page's own
+    title, date and author are what re-extraction finds."""
+    from pipeline.web.store import iter_raw_pages
+
+    latest: dict[str, tuple[str, FetchedPage]] = {}
+    for path, info in iter_raw_pages(state_dir):
+        if info is None:  # its record was lost: the URL is unknown
+            continue
+        page = FetchedPage(
+            url=info.url, raw_path=path, content_sha256=path.stem, title=None, published_at=None, author=None,
+            site_name=None, source=None, charset=info.charset, fetched_url=info.fetched_url,
+        )
+        if info.url not in latest or info.fetched_at >= latest[info.url][0]:
+            latest[info.url] = (info.fetched_at, page)
+    return [page for _, page in sorted(latest.values(), key=lambda item: item[1].url)]

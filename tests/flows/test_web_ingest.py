@@ -68,6 +68,18 @@ def test_ingesting_a_feed_and_a_page_by_address_stores_canonical_articles_and_ac
     assert "/articles/cnn_article.html" in site.log.paths()
     assert rows(warehouse, "select count(*) from articles") == [(5,)]
 
+    # The kept pages are extracted again without fetching: a damaged text comes back.
+    canonical = site.url("/articles/cnn_article.html")
+    (good,) = rows(warehouse, f"select text from articles where source_url = '{canonical}'")[0]
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("update articles set text = 'damaged' where source_url = ?", [canonical])
+    site.log.clear()
+    output = newsflow(web_env, "reextract").stdout
+    assert site.log.paths() == []
+    assert rows(warehouse, f"select text from articles where source_url = '{canonical}'") == [(good,)]
+    assert rows(warehouse, "select count(*) from articles") == [(5,)]
+    assert "files seen" in output
+
 
 @pytest.mark.server
 def test_a_followed_feed_is_fetched_by_the_scheduled_runs_and_an_unchanged_feed_fetches_nothing(
