@@ -41,8 +41,8 @@ from pipeline.translate import (
 )
 from pipeline.translate.cache import PrefetchedTranslationCache, prefetch
 from pipeline.translate.stage import sentences_to_translate
-from pipeline.web.documents import is_web_address
-from pipeline.web.poll import FetchedPage
+from pipeline.web import FetchedPage, FetchSettings, poll_sources
+from pipeline.web.documents import failure_document, is_web_address, page_document, stored_pages
 from flows.task_runners import SMALL_RUN_FILES, Done, Workers, reuse_prefect_tls_contexts, this_worker_host, workers_per_host
 from pipeline.warehouse import (
     BatchCounts,
@@ -150,24 +150,12 @@ def load_files(
     are go no further: no stage needs to see them again."""
     started = time.perf_counter()
     docs = [
-        _page_document(path) if isinstance(path, FetchedPage)
+        page_document(path) if isinstance(path, FetchedPage)
         else load_document(path, drop_folder=drop_folder, max_bytes=max_bytes, folder=confining_folder(path, folders))
         for path in paths
     ]
     changed = [doc for doc in docs if doc.rejected or stored.get(doc.source_path) != doc.content_sha256]
     return DocumentBatch([], unchanged=len(docs) - len(changed)).after("sources", started, changed)
-
-
-def _stored_pages(state_dir: Path) -> list[FetchedPage]:
-    from pipeline.web.documents import stored_pages
-
-    return stored_pages(state_dir)
-
-
-def _page_document(page: FetchedPage) -> Document:
-    from pipeline.web.documents import page_document
-
-    return page_document(page)
 
 
 def extract_articles(batch: DocumentBatch) -> DocumentBatch:
@@ -254,9 +242,6 @@ class WebFetch:
 def fetch_from_web(warehouse_path: Path, state_dir: Path, urls: list[str], refresh: bool, run_id: str) -> WebFetch:
     """The pages given (`urls`), else those the due web sources list, fetched politely in the
     flow process (it records each poll in web_sources); failed fetches go to rejected_files now."""
-    from pipeline.web import FetchSettings, poll_sources
-    from pipeline.web.documents import failure_document
-
     with Warehouse.open(warehouse_path) as warehouse:
         result = poll_sources(
             warehouse.connection,
@@ -291,7 +276,8 @@ def after_run(
     warehouse_path: Path, scanned_folders: list[str], seen_since: datetime, articles_changed: bool
 ) -> tuple[list[str], list[str]]:
     """Once every file is written: mark the places in the scanned folders that were not seen in
-    this run as gone, and bring the derived tables (duplicates, search index) up to date. Returns (gone places, one line per derived table that changed)."""
+    this run as gone, and bring the derived tables (duplicates, search index) up to date.
+    Returns (gone places, one line per derived table that changed)."""
     with Warehouse.open(warehouse_path) as warehouse:
         gone = warehouse.mark_missing(scanned_folders, seen_since=seen_since)
         return gone, refresh_derived_tables(warehouse, articles_changed=articles_changed)
@@ -431,13 +417,14 @@ class _BatchPipeline:
     def add(self, paths: list, drop_folder: Path) -> None:
         """`paths`: files, and pages fetched from the web (FetchedPage)."""
         source_paths = [path.url if isinstance(path, FetchedPage) else display_path(path, drop_folder) for path in paths]
+        look_up = source_paths if self.skip_unchanged else []
         if len(self.window) >= self.in_flight:
-            stored = self._write_oldest(then_look_up=source_paths)  # one open of the warehouse for both
-        else:
+            stored = self._write_oldest(then_look_up=look_up)  # one open of the warehouse for both
+        elif look_up:
             clock = time.perf_counter()
-            stored = stored_fingerprints(self.warehouse_path, source_paths)
+            stored = stored_fingerprints(self.warehouse_path, look_up)
             self._flow_seconds("skip unchanged", clock)
-        if not self.skip_unchanged:
+        else:
             stored = {}
         prepared = self.runner.submit(prepare_batch, {"paths": paths, "drop_folder": drop_folder, "stored": stored, **self.load_options})
         self.window.append(_InFlight(files=len(paths), source_paths=source_paths, prepared=prepared))
@@ -550,7 +537,7 @@ def ingest(
                 ahead = _tally_web(summary, web) + ahead
                 logger.info("Fetched %d pages from the web (%d failed)", len(web.pages), len(web.rejected))
             if reextract:
-                kept = _stored_pages(settings.state_dir)
+                kept = stored_pages(settings.state_dir)
                 summary.files_seen += len(kept)
                 _report("discovered", summary.files_seen)
                 ahead = kept + ahead

@@ -493,8 +493,8 @@ def _translation_section(data: ReportData) -> _Section:
         (language, *(counts.get(status, 0) for status in TRANSLATION_STATUSES), sum(counts.values()))
         for language, counts in sorted(by_language.items(), key=lambda item: (-sum(item[1].values()), item[0]))
     ]
-    body = _chart("translation") + _numbers("translation", ("language", *TRANSLATION_STATUSES, "articles"), rows)
-    return _Section("translation", heading, question, body, translation_coverage_chart(data))
+    columns = ("language", *TRANSLATION_STATUSES, "articles")
+    return _charted("translation", heading, question, columns, rows, translation_coverage_chart(data))
 
 
 def _sites_section(data: ReportData) -> _Section:
@@ -502,8 +502,7 @@ def _sites_section(data: ReportData) -> _Section:
     heading = "Top sites"
     if not data.top_sites:
         return _Section("sites", heading, question, _nothing("No chart: there are no articles yet."))
-    body = _chart("sites") + _numbers("sites", ("site", "articles"), data.top_sites)
-    return _Section("sites", heading, question, body, top_sites_chart(data))
+    return _charted("sites", heading, question, ("site", "articles"), data.top_sites, top_sites_chart(data))
 
 
 def _duplicates_section(data: ReportData) -> _Section:
@@ -540,8 +539,7 @@ def _duplicates_section(data: ReportData) -> _Section:
         for c in data.duplicate_clusters
     ]
     columns = ("representative article_id", "title", "site", "articles", "languages", "method", "lowest similarity")
-    body = summary + _chart("duplicates") + _numbers("duplicates", columns, rows)
-    return _Section("duplicates", heading, question, body, duplicate_clusters_chart(data))
+    return _charted("duplicates", heading, question, columns, rows, duplicate_clusters_chart(data), before=summary)
 
 
 def _rejections_section(data: ReportData) -> _Section:
@@ -550,8 +548,8 @@ def _rejections_section(data: ReportData) -> _Section:
     if not data.rejections:
         return _Section("rejections", heading, question, _nothing("No file has been rejected."))
     rows = [(r.reason, r.files, r.latest_path, r.latest_detail) for r in data.rejections]
-    body = _chart("rejections") + _numbers("rejections", ("reason", "files", "latest file", "what to do"), rows)
-    return _Section("rejections", heading, question, body, rejections_chart(data))
+    columns = ("reason", "files", "latest file", "what to do")
+    return _charted("rejections", heading, question, columns, rows, rejections_chart(data))
 
 
 def _runs_section(data: ReportData) -> _Section:
@@ -587,6 +585,11 @@ def _section_html(section: _Section) -> str:
         f'<section id="{section.key}" data-section="{section.key}">\n<h2>{section.heading}</h2>\n'
         f'<p class="question">{section.question}</p>\n{section.body}\n</section>'
     )
+
+
+def _charted(key: str, heading: str, question: str, columns: tuple[str, ...], rows, spec: dict, *, before: str = "") -> _Section:
+    """A section with its chart, then the chart's numbers as a table."""
+    return _Section(key, heading, question, before + _chart(key) + _numbers(key, columns, rows), spec)
 
 
 def _chart(key: str) -> str:

@@ -197,7 +197,7 @@ _REJECTION_SCHEMA = pa.schema(
 )
 
 
-def _utc_naive(value: datetime | None) -> datetime | None:
+def utc_naive(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is None:
         return value
     return value.astimezone(timezone.utc).replace(tzinfo=None)
@@ -240,7 +240,7 @@ def _translation_fields(doc: Document) -> tuple[str | None, str, str | None]:
 def articles_table(docs: Sequence[Document], *, run_id: str, ingested_at: datetime) -> pa.Table:
     """One Arrow row per document, in the `articles` column order. Documents must be storable."""
     rows: dict[str, list] = {name: [] for name in _ARTICLE_COLUMNS}
-    ingested = _utc_naive(ingested_at)
+    ingested = utc_naive(ingested_at)
     for doc in docs:
         text_en, status, model = _translation_fields(doc)
         values = {
@@ -250,7 +250,7 @@ def articles_table(docs: Sequence[Document], *, run_id: str, ingested_at: dateti
             "content_sha256": doc.content_sha256,
             "title": doc.title,
             "author": doc.author,
-            "published_at": _utc_naive(doc.published_at),
+            "published_at": utc_naive(doc.published_at),
             "site_name": doc.site_name,
             "language": doc.language or UNDETERMINED_LANGUAGE,
             "language_confidence": doc.language_confidence,
@@ -293,13 +293,13 @@ def translation_failures_table(docs_by_article_id: dict[str, Document], *, run_i
             "model": pa.array([failure.model for _, failure in failed], pa.string()),
             "reason": pa.array([failure.reason for _, failure in failed], pa.string()),
             "run_id": pa.array([run_id] * len(failed), pa.string()),
-            "failed_at": pa.array([_utc_naive(failed_at)] * len(failed), pa.timestamp("us")),
+            "failed_at": pa.array([utc_naive(failed_at)] * len(failed), pa.timestamp("us")),
         }
     )
 
 
 def rejections_table(rejected: Sequence[tuple[Document, Rejection]], *, run_id: str, rejected_at: datetime) -> pa.Table:
-    at = _utc_naive(rejected_at)
+    at = utc_naive(rejected_at)
     return pa.table(
         {
             "path": [doc.source_path for doc, _ in rejected],
@@ -315,7 +315,6 @@ def rejections_table(rejected: Sequence[tuple[Document, Rejection]], *, run_id: 
 
 # A canonical URL identifies one article only when it names a page, not a site: some pages give
 # their site's home page as their canonical URL.
-_PAGE_URL = "regexp_matches({url}, '^[a-z][a-z0-9+.-]*://[^/]+/.*[^/].*$')"
 _PAGE_URL_PATTERN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/]+/.*[^/].*$")
 
 
@@ -561,7 +560,7 @@ class Warehouse:
                 ON CONFLICT (run_id) DO UPDATE
                 SET flow_run_id = excluded.flow_run_id, started_at = excluded.started_at, status = 'running'
                 """,
-                [run_id, flow_run_id, _utc_naive(started_at)],
+                [run_id, flow_run_id, utc_naive(started_at)],
             )
 
     def close_interrupted_runs(self, *, finished_at: datetime) -> list["InterruptedRun"]:
@@ -589,7 +588,7 @@ class Warehouse:
                         files_seen = greatest(files_seen, ? + ?)
                     WHERE run_id = ?
                     """,
-                    [_utc_naive(finished_at), written, rejected, written, rejected, run_id],
+                    [utc_naive(finished_at), written, rejected, written, rejected, run_id],
                 )
         return [InterruptedRun(run_id, written, rejected) for run_id, written, rejected in found]
 
@@ -604,7 +603,7 @@ class Warehouse:
                 WHERE run_id = ?
                 """,
                 [
-                    _utc_naive(finished_at),
+                    utc_naive(finished_at),
                     counts.files_seen,
                     counts.inserted,
                     counts.updated,
@@ -670,7 +669,7 @@ class Warehouse:
             else:
                 rejected.append((doc, rejection))
 
-        seen_at = _utc_naive(ingested_at)
+        seen_at = utc_naive(ingested_at)
         incoming = articles_table(storable, run_id=run_id, ingested_at=ingested_at)
         rejections = rejections_table(rejected, run_id=run_id, rejected_at=ingested_at)
         seen = pa.table({"source_path": pa.array(sorted(set(seen_paths)), pa.string())})
@@ -680,13 +679,12 @@ class Warehouse:
                 [seen_at],
             )
             places = db.execute(
-                f"""
+                """
                 SELECT
                     i.source_path,
                     text_fingerprint(i.text) AS fingerprint,
                     s.article_id AS path_article,
-                    (SELECT min(a.article_id) FROM articles a
-                     WHERE a.source_url = i.source_url AND {_PAGE_URL.format(url="i.source_url")}) AS url_article,
+                    (SELECT min(a.article_id) FROM articles a WHERE a.source_url = i.source_url) AS url_article,
                     (SELECT min(f.article_id) FROM article_sources f WHERE f.text_fingerprint = text_fingerprint(i.text)) AS text_article,
                     (SELECT a.article_id FROM articles a WHERE a.article_id = i.article_id) AS id_taken
                 FROM incoming_articles i
@@ -701,7 +699,7 @@ class Warehouse:
                 if path_article is not None:
                     plan.at_known_path(doc, path_article, fingerprint, url_key)
                     continue
-                match = url_article or text_article or plan.found_in_batch(url_key, fingerprint)
+                match = (url_article if url_key else None) or text_article or plan.found_in_batch(url_key, fingerprint)
                 if match is not None:
                     plan.joining(doc, match, fingerprint, url_key)
                 else:
@@ -808,10 +806,10 @@ class Warehouse:
             rows = db.execute(
                 """
                 UPDATE article_sources SET present = false
-                WHERE present AND last_seen < ? AND list_has_any([true], [starts_with(source_path, p) FOR p IN ?::VARCHAR[]])
+                WHERE present AND last_seen < ? AND list_bool_or([starts_with(source_path, p) FOR p IN ?::VARCHAR[]])
                 RETURNING source_path
                 """,
-                [_utc_naive(seen_since), prefixes],
+                [utc_naive(seen_since), prefixes],
             ).fetchall()
         return sorted(path for (path,) in rows)
 

@@ -32,6 +32,7 @@ from pipeline.web.fetch import FetchedResponse, FetchError, FetchSettings, Polit
 from pipeline.web.sources import (
     PollOutcome,
     WebSource,
+    child_validators,
     due_sources,
     ensure_web_sources_table,
     list_sources,
@@ -154,7 +155,7 @@ def poll_sources(
             _Target(url=s.url, kind=s.kind, source=s, validators=None if refresh else Validators(s.etag, s.last_modified))
             for s in sources
         ]
-    sitemap_validators = {} if refresh else _stored_child_validators(connection, targets)
+    sitemap_validators = {} if refresh else child_validators(connection, [t.url for t in targets if t.kind == "sitemap"])
 
     with PoliteFetcher(settings) as fetcher:
         listings = _by_host(
@@ -188,16 +189,6 @@ def poll_sources(
         if listing.target.source is not None:
             result.sources.append(_record(connection, listing, new_pages, page_failures, now))
     return result
-
-
-def _stored_child_validators(connection, targets: list[_Target]) -> dict[str, tuple[str | None, str | None]]:
-    sitemap_sources = [t.url for t in targets if t.kind == "sitemap"]
-    if not sitemap_sources:
-        return {}
-    rows = connection.execute(
-        "SELECT url, etag, last_modified FROM web_sitemap_children WHERE list_contains(?, source_url)", [sitemap_sources]
-    ).fetchall()
-    return {url: (etag, modified) for url, etag, modified in rows}
 
 
 def _new_candidates(listings: list[_Listing], known_urls, refresh: bool, result: PollResult):

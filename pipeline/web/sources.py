@@ -13,6 +13,8 @@ from datetime import datetime, timedelta, timezone
 
 import duckdb
 
+from pipeline.warehouse import schema_sql, utc_naive
+
 # The tables (web_sources, web_sitemap_children) are in warehouse/schema.sql.
 
 DEFAULT_EVERY_SECONDS = 30 * 60
@@ -45,7 +47,7 @@ class WebSource:
         return self.consecutive_failures >= FAILING_AFTER
 
     def due(self, now: datetime) -> bool:
-        return self.last_polled_at is None or self.last_polled_at + timedelta(seconds=self.every_seconds) <= _naive_utc(now)
+        return self.last_polled_at is None or self.last_polled_at + timedelta(seconds=self.every_seconds) <= utc_naive(now)
 
 
 @dataclass(frozen=True)
@@ -81,8 +83,6 @@ def format_every(seconds: int) -> str:
 
 def ensure_web_sources_table(connection: duckdb.DuckDBPyConnection) -> None:
     """The warehouse schema (idempotent), for a connection that was not opened through `Warehouse`."""
-    from pipeline.warehouse import schema_sql
-
     connection.execute(schema_sql())
 
 
@@ -105,7 +105,7 @@ def add_source(
     else:
         connection.execute(
             "INSERT INTO web_sources (url, kind, every_seconds, language, added_at) VALUES (?, ?, ?, ?, ?)",
-            [url, kind, every_seconds, language, _naive_utc(now or datetime.now(timezone.utc))],
+            [url, kind, every_seconds, language, utc_naive(now or datetime.now(timezone.utc))],
         )
     return not existed
 
@@ -147,7 +147,7 @@ def failing_sources(connection: duckdb.DuckDBPyConnection) -> list[WebSource]:
 
 
 def record_poll(connection: duckdb.DuckDBPyConnection, url: str, outcome: PollOutcome, *, now: datetime) -> None:
-    moment = _naive_utc(now)
+    moment = utc_naive(now)
     if outcome.failed:
         connection.execute(
             "UPDATE web_sources SET last_polled_at = ?, last_status = ?, last_detail = ?, "
@@ -166,11 +166,12 @@ def record_poll(connection: duckdb.DuckDBPyConnection, url: str, outcome: PollOu
     )
 
 
-def child_validators(connection: duckdb.DuckDBPyConnection, urls: list[str]) -> dict[str, tuple[str | None, str | None]]:
-    if not urls:
+def child_validators(connection: duckdb.DuckDBPyConnection, source_urls: list[str]) -> dict[str, tuple[str | None, str | None]]:
+    """url -> (ETag, Last-Modified) of the sitemaps that the sitemap indexes `source_urls` list."""
+    if not source_urls:
         return {}
     rows = connection.execute(
-        "SELECT url, etag, last_modified FROM web_sitemap_children WHERE list_contains(?, url)", [urls]
+        "SELECT url, etag, last_modified FROM web_sitemap_children WHERE list_contains(?, source_url)", [source_urls]
     ).fetchall()
     return {url: (etag, modified) for url, etag, modified in rows}
 
@@ -178,15 +179,9 @@ def child_validators(connection: duckdb.DuckDBPyConnection, urls: list[str]) -> 
 def record_child_validators(
     connection: duckdb.DuckDBPyConnection, source_url: str, validators: dict[str, tuple[str | None, str | None]], *, now: datetime
 ) -> None:
-    moment = _naive_utc(now)
+    moment = utc_naive(now)
     for url, (etag, modified) in validators.items():
         connection.execute(
             "INSERT OR REPLACE INTO web_sitemap_children (url, source_url, etag, last_modified, checked_at) VALUES (?, ?, ?, ?, ?)",
             [url, source_url, etag, modified, moment],
         )
-
-
-def _naive_utc(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        return moment
-    return moment.astimezone(timezone.utc).replace(tzinfo=None)
