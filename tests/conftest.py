@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SEEDS_DIR = PROJECT_ROOT / "seeds"
+NEWSFLOW = [sys.executable, "-m", "flows.cli"]
+
+
+def run_newsflow(args: list[str], env: dict[str, str] | None, *, check: bool = True) -> subprocess.CompletedProcess:
+    """`newsflow ARGS` as a user runs it, from the project folder; with `check`, a non-zero exit
+    fails the test with what the command printed."""
+    result = subprocess.run(NEWSFLOW + list(args), env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    if check and result.returncode != 0:
+        raise AssertionError(f"newsflow {args} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
 
 
 # Prefect's own scheduler settings, shortened so a schedule fires within seconds in a test: the

@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 
 import duckdb
 import pytest
 
-from tests.conftest import PROJECT_ROOT, SEEDS_DIR, newsflow_env
+from tests.conftest import SEEDS_DIR, newsflow_env, run_newsflow
 
-NEWSFLOW = [sys.executable, "-m", "flows.cli"]
 SEED_NAMES = sorted(path.name for path in SEEDS_DIR.iterdir())
-
-
-def newsflow(env, *args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(NEWSFLOW + list(args), env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, f"{args} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result
 
 
 def rows(warehouse, sql: str) -> list[tuple]:
@@ -35,7 +26,7 @@ def project(prefect_server, tmp_path):
     env = newsflow_env(
         prefect_server.api_url, tmp_path, NEWSFLOW_HOME=str(home), NEWSFLOW_SEEDS=str(home / "seeds"), NEWSFLOW_WAREHOUSE=str(warehouse)
     )
-    newsflow(env, "ingest", str(home / "seeds"))
+    run_newsflow(["ingest", str(home / "seeds")], env)
     return home, warehouse, env
 
 
@@ -46,7 +37,7 @@ def test_renaming_copying_and_mounting_the_seeds_keeps_five_articles(project, tm
 
     renamed = home / "seeds" / "renamed-by-an-editor.txt"
     (home / "seeds" / SEED_NAMES[0]).rename(renamed)
-    output = newsflow(env, "ingest", str(home / "seeds")).stdout
+    output = run_newsflow(["ingest", str(home / "seeds")], env).stdout
     assert rows(warehouse, "select count(*) from articles") == [(5,)]
     assert "1 file joined an article already stored under another path" in output
     assert f"gone: seeds/{SEED_NAMES[0]}" in output  # the old name is reported, not silently dropped
@@ -58,7 +49,7 @@ def test_renaming_copying_and_mounting_the_seeds_keeps_five_articles(project, tm
 
     elsewhere = tmp_path / "a copy" / "seeds"
     shutil.copytree(home / "seeds", elsewhere)
-    newsflow(env, "ingest", str(elsewhere))
+    run_newsflow(["ingest", str(elsewhere)], env)
     assert rows(warehouse, "select count(*) from articles") == [(5,)]
     copies = rows(warehouse, f"select count(*) from article_sources where source_path like '{elsewhere.as_posix()}/%'")
     assert copies == [(5,)]  # stored with their absolute paths, each joined to its article
@@ -68,7 +59,7 @@ def test_renaming_copying_and_mounting_the_seeds_keeps_five_articles(project, tm
     mounted = tmp_path / "data" / "seeds"
     shutil.copytree(home / "seeds", mounted)
     mount_env = dict(env, NEWSFLOW_SEEDS=str(mounted))
-    output = newsflow(mount_env, "ingest", str(mounted)).stdout
+    output = run_newsflow(["ingest", str(mounted)], mount_env).stdout
     assert rows(warehouse, "select count(*) from articles") == [(5,)]
     assert rows(warehouse, f"select count(*) from article_sources where source_path like '{mounted.as_posix()}%'") == [(0,)]
     assert rows(warehouse, "select inserted, updated from ingest_runs order by started_at desc limit 1") == [(0, 0)]
@@ -78,23 +69,23 @@ def test_a_deleted_file_is_marked_and_reported_and_only_prune_removes_its_articl
     home, warehouse, env = project
     gone = home / "seeds" / SEED_NAMES[1]
     gone.unlink()
-    output = newsflow(env, "ingest", str(home / "seeds")).stdout
+    output = run_newsflow(["ingest", str(home / "seeds")], env).stdout
     assert "1 file is gone from the scanned folders" in output and f"gone: seeds/{SEED_NAMES[1]}" in output
     assert rows(warehouse, "select count(*) from articles") == [(5,)]  # the article stays
     assert rows(warehouse, f"select present from article_sources where source_path = 'seeds/{SEED_NAMES[1]}'") == [(False,)]
 
     # A run over other files does not mark anything in the seeds folder.
-    newsflow(env, "ingest", str(home / "seeds" / SEED_NAMES[2]))
+    run_newsflow(["ingest", str(home / "seeds" / SEED_NAMES[2])], env)
     assert rows(warehouse, "select count(*) from article_sources where not present") == [(1,)]
 
-    assert "would delete 1 article" in newsflow(env, "prune", "--dry-run").stdout
+    assert "would delete 1 article" in run_newsflow(["prune", "--dry-run"], env).stdout
     assert rows(warehouse, "select count(*) from articles") == [(5,)]
-    assert "deleted 1 article" in newsflow(env, "prune").stdout
+    assert "deleted 1 article" in run_newsflow(["prune"], env).stdout
     assert rows(warehouse, "select count(*) from articles") == [(4,)]
     assert rows(warehouse, f"select count(*) from article_sources where source_path = 'seeds/{SEED_NAMES[1]}'") == [(0,)]
     assert rows(warehouse, "select count(*) from paragraphs where article_id not in (select article_id from articles)") == [(0,)]
 
     # It comes back: read again, a new article with the same content.
     shutil.copy(SEEDS_DIR / SEED_NAMES[1], gone)
-    newsflow(env, "ingest", str(home / "seeds"))
+    run_newsflow(["ingest", str(home / "seeds")], env)
     assert rows(warehouse, "select count(*) from articles") == [(5,)]

@@ -3,25 +3,15 @@ by the scheduled runs of `newsflow serve`, against a news site on 127.0.0.1 (tes
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import datetime
 
 import duckdb
 import pytest
 
-from tests.conftest import PROJECT_ROOT, newsflow_env
+from tests.conftest import newsflow_env, run_newsflow
 from tests.flows.processes import wait_for
 from tests.flows.test_serve import flow_runs_into, prefect_api, serving
 from tests.pipeline.web.webserver import FEED_ARTICLES, NewsSite
-
-NEWSFLOW = [sys.executable, "-m", "flows.cli"]
-
-
-def newsflow(env, *args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(NEWSFLOW + list(args), env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, f"{args} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result
 
 
 def rows(warehouse, sql: str) -> list[tuple]:
@@ -50,7 +40,7 @@ def web_env(prefect_server, tmp_path):
 def test_ingesting_a_feed_and_a_page_by_address_stores_canonical_articles_and_accounts_for_failures(site, web_env, tmp_path):
     warehouse = tmp_path / "news.duckdb"
     page = site.url("/articles/cnn_article.html?utm_source=newsletter#comments")
-    output = newsflow(web_env, "ingest", site.url("/feed.xml"), page).stdout
+    output = run_newsflow(["ingest", site.url("/feed.xml"), page], web_env).stdout
     urls = {url for (url,) in rows(warehouse, "select source_url from articles")}
     assert urls == {site.url(f"/articles/{name}.html") for name in (*FEED_ARTICLES, "cnn_article")}  # no utm_*, no #fragment
     assert rows(warehouse, "select count(*) from articles where source_path <> source_url") == [(0,)]
@@ -62,9 +52,9 @@ def test_ingesting_a_feed_and_a_page_by_address_stores_canonical_articles_and_ac
     assert len(list((tmp_path / "state" / "web").rglob("*.html"))) >= 5
 
     site.log.clear()
-    newsflow(web_env, "ingest", page)  # stored already: nothing fetched
+    run_newsflow(["ingest", page], web_env)  # stored already: nothing fetched
     assert "/articles/cnn_article.html" not in site.log.paths()
-    newsflow(web_env, "ingest", "--refresh", page)
+    run_newsflow(["ingest", "--refresh", page], web_env)
     assert "/articles/cnn_article.html" in site.log.paths()
     assert rows(warehouse, "select count(*) from articles") == [(5,)]
 
@@ -74,7 +64,7 @@ def test_ingesting_a_feed_and_a_page_by_address_stores_canonical_articles_and_ac
     with duckdb.connect(str(warehouse)) as con:
         con.execute("update articles set text = 'damaged' where source_url = ?", [canonical])
     site.log.clear()
-    output = newsflow(web_env, "reextract").stdout
+    output = run_newsflow(["reextract"], web_env).stdout
     assert site.log.paths() == []
     assert rows(warehouse, f"select text from articles where source_url = '{canonical}'") == [(good,)]
     assert rows(warehouse, "select count(*) from articles") == [(5,)]
@@ -89,7 +79,7 @@ def test_a_followed_feed_is_fetched_by_the_scheduled_runs_and_an_unchanged_feed_
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     feed = site.url("/feed.xml")
-    assert "feed" in newsflow(web_env, "sources", "add", feed, "--every", "1m").stdout
+    assert "feed" in run_newsflow(["sources", "add", feed, "--every", "1m"], web_env).stdout
 
     def completed_scheduled(count: int):
         runs = [r for r in flow_runs_into(api, warehouse) if r["auto_scheduled"] and r["state_type"] == "COMPLETED"]

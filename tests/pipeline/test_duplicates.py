@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import datetime, timedelta
 
 import duckdb
@@ -15,7 +13,7 @@ from pipeline.duplicates import MIN_SIMILARITY, refresh_duplicates
 from pipeline.duplicates_eval import evaluate_duplicates
 from pipeline.extract import clean_text_dump
 from pipeline.warehouse import schema_sql
-from tests.conftest import PROJECT_ROOT, SEEDS_DIR
+from tests.conftest import SEEDS_DIR, run_newsflow
 
 SEED_NAMES = sorted(path.name for path in SEEDS_DIR.glob("*.txt"))
 START = datetime(2025, 10, 11, 8, 0)
@@ -189,28 +187,18 @@ def test_labelled_set_meets_the_precision_and_recall_targets():
     assert result["min_similarity"] == MIN_SIMILARITY
 
 
-NEWSFLOW = [sys.executable, "-m", "flows.cli"]
-
-
-def newsflow(args, env, check=True):
-    result = subprocess.run(NEWSFLOW + args, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{args} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
-    return result
-
-
 @pytest.mark.server
 def test_ingested_edited_copy_is_listed_as_a_duplicate_of_its_seed(prefect_env, tmp_path):
     warehouse = tmp_path / "news.duckdb"
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "jakarta-quiet-bet.txt").write_text(edited_copy_of_seed_001(), encoding="utf-8")
-    newsflow(["ingest", "seeds", "--warehouse", str(warehouse)], prefect_env)
-    newsflow(["ingest", str(elsewhere), "--warehouse", str(warehouse)], prefect_env)
+    run_newsflow(["ingest", "seeds", "--warehouse", str(warehouse)], prefect_env)
+    run_newsflow(["ingest", str(elsewhere), "--warehouse", str(warehouse)], prefect_env)
     with duckdb.connect(str(warehouse)) as connection:  # what the flow does at the end of a run
         refresh_duplicates(connection)
 
-    listing = json.loads(newsflow(["duplicates", "--warehouse", str(warehouse), "--format", "json"], prefect_env).stdout)
+    listing = json.loads(run_newsflow(["duplicates", "--warehouse", str(warehouse), "--format", "json"], prefect_env).stdout)
 
     assert len(listing) == 1
     cluster = listing[0]
@@ -220,7 +208,7 @@ def test_ingested_edited_copy_is_listed_as_a_duplicate_of_its_seed(prefect_env, 
     assert copy["source_path"].endswith("jakarta-quiet-bet.txt")
     assert copy["method"] == "near_copy" and copy["similarity"] >= 0.9
 
-    table = newsflow(["duplicates", "--warehouse", str(warehouse)], prefect_env).stdout
+    table = run_newsflow(["duplicates", "--warehouse", str(warehouse)], prefect_env).stdout
     assert "Jakarta gambles on embracing North Korea" in table and "jakarta-quiet-bet.txt" in table
     assert "1 cluster, 1 duplicate" in table
 
@@ -230,7 +218,7 @@ def test_duplicates_on_a_warehouse_without_the_table_says_what_to_run(tmp_path):
     with duckdb.connect(str(warehouse)) as connection:  # made by a newsflow from before duplicate detection
         connection.execute(schema_sql())
         connection.execute("DROP TABLE duplicates; DROP TABLE article_signatures")
-    result = newsflow(["duplicates", "--warehouse", str(warehouse)], None, check=False)
+    result = run_newsflow(["duplicates", "--warehouse", str(warehouse)], None, check=False)
     assert result.returncode == 1
     assert "newsflow ingest" in result.stderr and "Traceback" not in result.stderr
 

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from pipeline.extract import extract_document
@@ -31,16 +28,15 @@ from pipeline.search import (
 )
 from pipeline.sources import load_document
 from pipeline.warehouse import Warehouse
-from tests.conftest import PROJECT_ROOT, SEEDS_DIR, newsflow_env
+from tests.conftest import SEEDS_DIR, newsflow_env, run_newsflow
 
 INDONESIAN_SEED = "seeds/004_2d2b0ea8dc19c5b8.txt"
-NEWSFLOW = [sys.executable, "-m", "flows.cli"]
 
 
 def seed_documents() -> list[Document]:
     """The five seeds as the ingest stores them (no translation model here: the Indonesian one has no English text)."""
     return [
-        detect_language(extract_document(load_document(path, drop_folder=PROJECT_ROOT / "seeds", max_bytes=20_000_000)))
+        detect_language(extract_document(load_document(path, drop_folder=SEEDS_DIR, max_bytes=20_000_000)))
         for path in sorted(SEEDS_DIR.glob("*.txt"))
     ]
 
@@ -224,28 +220,21 @@ def test_a_hit_in_the_title_only_shows_the_start_of_the_text():
 # --- end to end: the real ingest, `newsflow search` and `newsflow sql` ----------------------------
 
 
-def newsflow(args, env, check=True):
-    result = subprocess.run(NEWSFLOW + args, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
-    if check and result.returncode != 0:
-        raise AssertionError(f"newsflow {args} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
-    return result
-
-
 @pytest.mark.server
 def test_search_after_a_real_ingest_and_after_the_next_run(prefect_server, tmp_path):
     env = newsflow_env(prefect_server.api_url, tmp_path, NEWSFLOW_WAREHOUSE=str(tmp_path / "data" / "news.duckdb"), HOME=str(tmp_path))
-    newsflow(["ingest", "seeds"], env)
+    run_newsflow(["ingest", "seeds"], env)
 
-    everywhere = json.loads(newsflow(["search", "Pyongyang", "--format", "json"], env).stdout)
+    everywhere = json.loads(run_newsflow(["search", "Pyongyang", "--format", "json"], env).stdout)
     assert sorted(hit["source_path"] for hit in everywhere) == sorted(f"seeds/{p.name}" for p in SEEDS_DIR.glob("*.txt"))
-    table = newsflow(["search", "Korea Utara", "--limit", "1"], env)
+    table = run_newsflow(["search", "Korea Utara", "--limit", "1"], env)
     assert "Trump ke Jepang, Putin Bertemu Menlu Korea Utara" in table.stdout and "1 article" in table.stdout
     assert table.stderr == "", "a current index: no note"
 
     # The front door: a read-only connection with its configuration locked still runs the macro.
-    via_sql = newsflow(["sql", "select source_path from search_articles('Korea Utara') limit 1", "--format", "json"], env)
+    via_sql = run_newsflow(["sql", "select source_path from search_articles('Korea Utara') limit 1", "--format", "json"], env)
     assert json.loads(via_sql.stdout) == [{"source_path": INDONESIAN_SEED}]
-    refused = newsflow(["sql", "LOAD fts"], env, check=False)
+    refused = run_newsflow(["sql", "LOAD fts"], env, check=False)
     assert refused.returncode == 1 and "refused" in refused.stderr
 
     # The next run's new article is searchable once that run ends.
@@ -256,8 +245,8 @@ def test_search_after_a_real_ingest_and_after_the_next_run(prefect_server, tmp_p
         "officials in Pyongyang said.\n",
         encoding="utf-8",
     )
-    newsflow(["ingest", str(extra)], env)
-    found = json.loads(newsflow(["search", "Rason", "--format", "json"], env).stdout)
+    run_newsflow(["ingest", str(extra)], env)
+    found = json.loads(run_newsflow(["search", "Rason", "--format", "json"], env).stdout)
     assert [Path(hit["source_path"]).name for hit in found] == ["rason.txt"]
     assert not list(Path(tmp_path).glob(".duckdb")), "DuckDB installed nothing in HOME"
 
@@ -266,10 +255,10 @@ def test_the_command_says_when_the_index_is_missing_or_behind(tmp_path, seeds):
     path = tmp_path / "news.duckdb"
     store_documents(path, seeds[:4])
     env = dict(os.environ, NEWSFLOW_WAREHOUSE=str(path))
-    missing = newsflow(["search", "Pyongyang"], env, check=False)
+    missing = run_newsflow(["search", "Pyongyang"], env, check=False)
     assert missing.returncode == 1 and "no search index yet" in missing.stderr
     with Warehouse.open(path) as store:
         refresh_search_index(store.connection)
     store_documents(path, seeds[4:])
-    behind = newsflow(["search", "Korea Utara", "--all-words", "--format", "json"], env)
+    behind = run_newsflow(["search", "Korea Utara", "--all-words", "--format", "json"], env)
     assert json.loads(behind.stdout) == [] and "the next `newsflow ingest` run brings it up to date" in behind.stderr
