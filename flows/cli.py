@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from flows.interrupts import ctrl_c_received, remember_ctrl_c
 from pipeline.settings import load_settings
 
 app = typer.Typer(
@@ -879,6 +880,7 @@ def main() -> None:
     import click
 
     _show_warehouse_waits()
+    remember_ctrl_c()
     try:
         code = app(standalone_mode=False)  # click returns the code of typer.Exit here instead of exiting
         if code == 130:  # typer turns Ctrl-C into Exit(130)
@@ -894,6 +896,9 @@ def main() -> None:
         err_console.print(f"interrupted (SIGTERM): {INTERRUPTED_NOTE}", highlight=False)
         sys.exit(143)
     except Exception as error:  # one clear line, not a traceback
+        if ctrl_c_received():
+            err_console.print(f"interrupted (Ctrl-C): {INTERRUPTED_NOTE}", highlight=False)
+            sys.exit(130)
         if isinstance(error, click.ClickException):
             error.show()
             sys.exit(error.exit_code)

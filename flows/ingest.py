@@ -43,6 +43,7 @@ from pipeline.translate.cache import PrefetchedTranslationCache, prefetch
 from pipeline.translate.stage import sentences_to_translate
 from pipeline.web import FetchedPage, FetchSettings, poll_sources
 from pipeline.web.documents import failure_document, is_web_address, page_document, stored_pages
+from flows.interrupts import ctrl_c_received
 from flows.task_runners import SMALL_RUN_FILES, Done, Workers, reuse_prefect_tls_contexts, this_worker_host, workers_per_host
 from pipeline.warehouse import (
     BatchCounts,
@@ -330,10 +331,11 @@ def record_run(warehouse_path: Path, summary: IngestSummary, started_at: datetim
 
 
 def _is_interrupt(error: BaseException) -> bool:
-    """Ctrl-C or SIGTERM (Prefect turns SIGTERM into TerminationSignal while a flow runs)."""
+    """Ctrl-C or SIGTERM (Prefect turns SIGTERM into TerminationSignal while a flow runs), or an
+    error a library made of the Ctrl-C that arrived."""
     from prefect.exceptions import TerminationSignal
 
-    return isinstance(error, (KeyboardInterrupt, TerminationSignal))
+    return isinstance(error, (KeyboardInterrupt, TerminationSignal)) or ctrl_c_received()
 
 
 def _now() -> datetime:

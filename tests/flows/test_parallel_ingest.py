@@ -237,14 +237,15 @@ def test_a_stopped_parallel_run_leaves_no_worker_behind(corpus, module_env, tmp_
                 continue
         return len(workers) == 2
 
+    output = ""
     try:
         assert wait_for(working_workers, timeout=120, interval=0.05) and process.poll() is None
         process.send_signal(signum)
-        process.communicate(timeout=30)
+        output = "".join(process.communicate(timeout=30))
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == code
+    assert process.returncode == code, output
     assert wait_for(lambda: not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in family), timeout=10), [
         (pid, psutil.Process(pid).cmdline()) for pid in family if psutil.pid_exists(pid)
     ]
