@@ -109,6 +109,7 @@ def ingest(
     globs, and web addresses of pages or feeds (fetched once, politely)."""
     _check_inputs_exist(paths)
     _stop_on_sigterm()
+    remember_ctrl_c()  # not for `serve`: asyncio handles Ctrl-C there only while Python's own handler is set
     mode = _configure_prefect_for_a_run(verbose)
     started = time.perf_counter()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -539,6 +540,7 @@ def reextract(
     """Run the stages again over every web page kept under the state folder, without fetching
     anything (after an extractor or model update): the latest fetch of each URL."""
     _stop_on_sigterm()
+    remember_ctrl_c()
     mode = _configure_prefect_for_a_run(verbose)
     started = time.perf_counter()
     from flows.ingest import ingest as ingest_flow
@@ -880,7 +882,6 @@ def main() -> None:
     import click
 
     _show_warehouse_waits()
-    remember_ctrl_c()
     try:
         code = app(standalone_mode=False)  # click returns the code of typer.Exit here instead of exiting
         if code == 130:  # typer turns Ctrl-C into Exit(130)

@@ -10,7 +10,9 @@ _received = False
 
 
 def remember_ctrl_c() -> None:
-    """Note every SIGINT, then raise KeyboardInterrupt as Python's own handler does."""
+    """Note every SIGINT, then raise KeyboardInterrupt as Python's own handler does. For commands
+    that run a flow in this thread (ingest): asyncio's runners (`newsflow serve`) install their
+    graceful Ctrl-C handling only while Python's own handler is in place."""
 
     def handler(signum, frame):
         global _received
