@@ -87,6 +87,7 @@ class IngestSummary:
     joined: int = 0  # files that joined an article stored under another path (renamed, copied, syndicated)
     gone: list[str] = field(default_factory=list)  # places of stored articles no longer in a scanned folder
     derived: list[str] = field(default_factory=list)  # what changed in the duplicates and the search index
+    indexed_as_written: int = 0  # articles indexed for search batch by batch
     web_skipped_known: int = 0  # article URLs a feed or sitemap listed that are stored already: not fetched
     failing_sources: list[tuple[str, int, str]] = field(default_factory=list)  # web sources failing poll after poll
     languages: dict[str, int] = field(default_factory=dict)
@@ -170,14 +171,23 @@ def detect_languages(batch: DocumentBatch) -> DocumentBatch:
     return batch.after("language", started, [detect_language(doc) for doc in batch.docs])
 
 
-# One task for the three stages rather than a task each: a Prefect task run on a Dask worker
+def sign_texts(batch: DocumentBatch) -> DocumentBatch:
+    """Duplicate detection's signature of each text, made here, in parallel, instead of in the
+    refresh after the run (which signs only what is left)."""
+    from pipeline.duplicates import sign_document  # datasketch: imported once per worker, when there is work
+
+    started = time.perf_counter()
+    return batch.after("duplicate signatures", started, [sign_document(doc) for doc in batch.docs])
+
+
+# One task for the four stages rather than a task each: a Prefect task run on a Dask worker
 # costs a few hundred milliseconds of bookkeeping (measured: 100 empty tasks, 20 s on two
 # workers), as much as the stages take for a small batch.
 @task(name="load, extract, detect language", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def prepare_batch(
     paths: Sequence[Path], drop_folder: Path, max_bytes: int, folders: Sequence[Path], stored: dict[str, str]
 ) -> DocumentBatch:
-    return detect_languages(extract_articles(load_files(paths, drop_folder, max_bytes, folders, stored)))
+    return sign_texts(detect_languages(extract_articles(load_files(paths, drop_folder, max_bytes, folders, stored))))
 
 
 @task(name="translate", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
@@ -191,7 +201,7 @@ def translate_batch(
     if host is not None:  # share this machine's cores with the other workers on it
         os.environ["NEWSFLOW_WORKERS_PER_HOST"] = str(workers_by_host.get(host, 1))
     docs = translate_documents(batch.docs, target="en", cache=cache)
-    return batch.after("translate", started, docs), cache
+    return sign_texts(batch.after("translate", started, docs)), cache
 
 
 @task(name="write to warehouse", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
@@ -202,15 +212,28 @@ def write_batch(
     translations: PrefetchedTranslationCache | None = None,
     then_look_up: Sequence[str] = (),
     seen_paths: Sequence[str] = (),
-) -> tuple[BatchCounts, dict[str, str]]:
-    """The batch's articles and rejections, and the translations its worker made (for the cache);
-    then the fingerprints stored for `then_look_up` (the next batch's files), in the same open.
-    `seen_paths`: all the batch's paths, so the unchanged ones count as still there."""
+    refresh_search: bool = False,
+) -> tuple[BatchCounts, dict[str, str], int]:
+    """The batch's articles and rejections, the duplicate signatures its worker made, and the
+    translations it made (for the cache); with `refresh_search`, the articles written since the
+    last refresh indexed for search (returns how many); then the fingerprints stored for
+    `then_look_up` (the next batch's files), in the same open. `seen_paths`: all the batch's paths,
+    so the unchanged ones count as still there."""
     with Warehouse.open(warehouse_path) as warehouse:
         for model, pairs in (translations.new_pairs() if translations is not None else {}).items():
             warehouse.store_translations(model, pairs)
         counts = warehouse.write_batch(batch.docs, run_id=run_id, ingested_at=_now(), seen_paths=seen_paths)
-        return counts, (warehouse.known_fingerprints(then_look_up) if then_look_up else {})
+        signed = [doc for doc in batch.docs if doc.text_signature is not None and not doc.rejected]
+        if signed:
+            from pipeline.duplicates import store_signatures  # datasketch: only when there is something to store
+
+            store_signatures(warehouse.connection, signed)
+        indexed = 0
+        if refresh_search:
+            from pipeline.search import refresh_search_index
+
+            indexed = refresh_search_index(warehouse.connection).reindexed
+        return counts, (warehouse.known_fingerprints(then_look_up) if then_look_up else {}), indexed
 
 
 # The two reads below run once per batch in the flow process, as plain calls rather than Prefect
@@ -274,19 +297,20 @@ def _tally_web(summary: IngestSummary, web: WebFetch) -> list[FetchedPage]:
 
 @task(name="after the run: gone files, duplicates, search index", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
 def after_run(
-    warehouse_path: Path, scanned_folders: list[str], seen_since: datetime, articles_changed: bool
+    warehouse_path: Path, scanned_folders: list[str], seen_since: datetime, articles_changed: bool, indexed_as_written: int = 0
 ) -> tuple[list[str], list[str]]:
     """Once every file is written: mark the places in the scanned folders that were not seen in
     this run as gone, and bring the derived tables (duplicates, search index) up to date.
     Returns (gone places, one line per derived table that changed)."""
     with Warehouse.open(warehouse_path) as warehouse:
         gone = warehouse.mark_missing(scanned_folders, seen_since=seen_since)
-        return gone, refresh_derived_tables(warehouse, articles_changed=articles_changed)
+        return gone, refresh_derived_tables(warehouse, articles_changed=articles_changed, indexed_as_written=indexed_as_written)
 
 
-def refresh_derived_tables(warehouse: Warehouse, *, articles_changed: bool = True) -> list[str]:
+def refresh_derived_tables(warehouse: Warehouse, *, articles_changed: bool = True, indexed_as_written: int = 0) -> list[str]:
     """Duplicates and the search index, brought up to date with the articles (each reads only
-    what changed since its last refresh); one line for each that changed. Clustering duplicates
+    what changed since its last refresh, or what the batches left: `indexed_as_written` articles
+    were indexed as they were written); one line for each that changed. Clustering duplicates
     costs seconds on a large warehouse even when nothing changed, so a run that changed no
     article skips it unless some article has never been compared."""
     from pipeline.duplicates import refresh_duplicates  # imports datasketch and scipy: only when needed
@@ -295,17 +319,15 @@ def refresh_derived_tables(warehouse: Warehouse, *, articles_changed: bool = Tru
     notes = []
     if articles_changed or _articles_never_compared(warehouse):
         duplicates = refresh_duplicates(warehouse.connection)
-    else:
-        duplicates = None
-    if duplicates is not None and (duplicates.signatures_computed or duplicates.signatures_dropped):
         notes.append(
             f"duplicates: {duplicates.duplicates} articles in {duplicates.clusters} clusters "
-            f"({duplicates.signatures_computed} newly compared, {duplicates.seconds:.1f}s)"
+            f"({duplicates.articles} compared, {duplicates.signatures_computed} signed after the run, {duplicates.seconds:.1f}s)"
         )
     search = refresh_search_index(warehouse.connection)  # an unchanged run costs one scan of hashes
-    if search.changed:
+    if search.changed or indexed_as_written:
         notes.append(
-            f"search index: {search.articles} articles, {search.reindexed} (re)indexed, {search.removed} removed ({search.seconds:.1f}s)"
+            f"search index: {search.articles} articles, {indexed_as_written + search.reindexed} (re)indexed, "
+            f"{search.removed} removed ({search.seconds:.1f}s after the run)"
         )
     return notes
 
@@ -411,6 +433,7 @@ class _BatchPipeline:
         self.window: deque[_InFlight] = deque()
         self.workers_by_host = workers_per_host(runner)
         self._models = None
+        self.written_since_indexing = 0  # documents written since the search index was last refreshed
         # Two batches per worker keep every worker busy while the flow writes; more would only
         # hold more documents in memory. In-process, a batch is done when submitted: write it then.
         workers = sum(self.workers_by_host.values())
@@ -446,11 +469,16 @@ class _BatchPipeline:
             self._submit_translation(oldest)
         batch, translations = oldest.translated.result()
         clock = time.perf_counter()
-        counts, stored = write_batch(
-            batch, self.warehouse_path, self.summary.run_id, translations, then_look_up or [], oldest.source_paths
+        self.written_since_indexing += len(batch.docs)
+        refresh_search = self.written_since_indexing >= SEARCH_INDEX_EVERY
+        counts, stored, indexed = write_batch(
+            batch, self.warehouse_path, self.summary.run_id, translations, then_look_up or [], oldest.source_paths, refresh_search
         )
+        if refresh_search:
+            self.written_since_indexing = 0
         self._flow_seconds("warehouse", clock)
         self.window.popleft()
+        self.summary.indexed_as_written += indexed
         _tally(self.summary, batch, counts)
         _report("processed", oldest.files)
         return stored
@@ -482,6 +510,12 @@ class _BatchPipeline:
     def _flow_seconds(self, stage: str, started: float) -> None:
         seconds = self.summary.stage_seconds
         seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - started
+
+
+# The search index is refreshed during a run after about this many documents are written, so that
+# neither the refresh after the run nor any one step tokenises more than this many articles at
+# once (memory), while each refresh's fixed cost (about ten statements over the index) is shared.
+SEARCH_INDEX_EVERY = 1000
 
 
 def _is_done(future) -> bool:
@@ -564,7 +598,8 @@ def ingest(
                 pipeline.finish()
             scanned = [display_path(folder, settings.seeds_dir) for folder in input_folders(inputs)] if inputs else []
             summary.gone, summary.derived = after_run(
-                warehouse_path, scanned, started_at, articles_changed=bool(summary.inserted or summary.updated)
+                warehouse_path, scanned, started_at, articles_changed=bool(summary.inserted or summary.updated),
+                indexed_as_written=summary.indexed_as_written,
             )
         except BaseException as error:
             summary.status = "interrupted" if _is_interrupt(error) else "failed"

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import duckdb
@@ -31,6 +31,8 @@ import numpy as np
 import pyarrow as pa
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 from datasketch.hashfunc import sha1_hash32
+
+from pipeline.record import Document, TextSignature
 
 # Three-word shingles: a translation back to English shares far more of them with the original than
 # five-word ones (measured on the labelled set: pipeline/duplicates_eval.py), while distinct
@@ -162,30 +164,38 @@ class Detection:
 
 
 def find_duplicates(
-    articles: Sequence[ComparedArticle], *, min_similarity: float = MIN_SIMILARITY, lsh_threshold: float = LSH_THRESHOLD
+    articles: Iterable[ComparedArticle],
+    *,
+    min_similarity: float = MIN_SIMILARITY,
+    lsh_threshold: float = LSH_THRESHOLD,
+    in_order: bool = False,
 ) -> Detection:
     """Group near-duplicates around their earliest article; one link per article that joins a group.
 
-    Articles are taken in `order` (earliest first). MinHashLSH holds the representatives found so
-    far; an article is checked exactly against the representatives it shares a bucket with and
-    joins the most similar one that reaches `min_similarity`, else becomes a representative
-    itself. Every link is to a representative, never through a chain of links, so an article that
-    quotes a paragraph of another story cannot pull two stories into one cluster, and a cluster of
-    many copies costs about one check per copy.
+    Articles are taken in `order` (earliest first; `in_order`: they already come that way, as a
+    stream). MinHashLSH holds the representatives found so far; an article is checked exactly
+    against the representatives it shares a bucket with and joins the most similar one that
+    reaches `min_similarity`, else becomes a representative itself. Every link is to a
+    representative, never through a chain of links, so an article that quotes a paragraph of
+    another story cannot pull two stories into one cluster, and a cluster of many copies costs
+    about one check per copy. Only the representatives are kept: memory grows with the number of
+    distinct stories, not of articles.
     """
     detection = Detection()
     lsh = MinHashLSH(threshold=lsh_threshold, num_perm=NUM_PERM)
-    representative_rank: dict[str, int] = {}
-    ordered = sorted((a for a in articles if a.signature is not None), key=lambda a: (a.order, a.article_id))
+    representatives: dict[str, tuple[int, ComparedArticle]] = {}  # article_id -> (rank, article)
+    comparable = (a for a in articles if a.signature is not None)
+    ordered = comparable if in_order else sorted(comparable, key=lambda a: (a.order, a.article_id))
     for rank, article in enumerate(ordered):
         best, best_score = None, min_similarity
-        for candidate in sorted(lsh.query(article.signature), key=representative_rank.__getitem__):
+        for candidate in sorted(lsh.query(article.signature), key=lambda found: representatives[found][0]):
             detection.pairs_checked += 1
-            score = similarity(article.shingles, ordered[representative_rank[candidate]].shingles)
+            representative = representatives[candidate][1]
+            score = similarity(article.shingles, representative.shingles)
             if score > best_score or (best is None and score >= best_score):
-                best, best_score = ordered[representative_rank[candidate]], score
+                best, best_score = representative, score
         if best is None:
-            representative_rank[article.article_id] = rank
+            representatives[article.article_id] = (rank, article)
             lsh.insert(article.article_id, article.signature, check_duplication=False)
         else:
             detection.links.append(
@@ -205,6 +215,29 @@ def compared_article(article_id: str, language: str, text: str, order: tuple = (
         signature=signature(shingles) if len(shingles) >= MIN_SHINGLES else None,
         order=order,
     )
+
+
+def text_signature(text: str) -> TextSignature:
+    """The shingles and signature of a compared text, as `article_signatures` stores them."""
+    article = compared_article("", "", text)
+    return TextSignature(
+        text_sha256=article.text_sha256,
+        shingle_count=len(article.shingles),
+        shingles=article.shingles.astype("<u4").tobytes(),
+        signature=_serialized(article.signature),
+    )
+
+
+def sign_document(doc: Document) -> Document:
+    """`doc` with the signature of the text it is compared by (text_en, else text), made where the
+    text is made: on a worker, in parallel, rather than in the flow's refresh. A signature of an
+    older text is replaced; the warehouse stores only one that matches the stored text."""
+    if doc.rejected or not doc.text:
+        return doc
+    text = compared_text(doc.text, doc.text_en)
+    if doc.text_signature is not None and doc.text_signature.text_sha256 == text_sha256(text):
+        return doc
+    return doc.replace(text_signature=text_signature(text))
 
 
 # --- the warehouse ----------------------------------------------------------------------------
@@ -289,25 +322,93 @@ def _update_signatures(connection: duckdb.DuckDBPyConnection) -> tuple[int, int]
             ).fetchall()
         finally:
             connection.unregister("stale_articles")
-        fresh = [compared_article(article_id, "", text) for article_id, text in texts]
-        table = pa.table(
-            {
-                "article_id": [a.article_id for a in fresh],
-                "text_sha256": [a.text_sha256 for a in fresh],
-                "signature_version": [SIGNATURE_VERSION] * len(fresh),
-                "shingle_count": [len(a.shingles) for a in fresh],
-                "shingles": [a.shingles.astype("<u4").tobytes() for a in fresh],
-                "signature": [_serialized(a.signature) for a in fresh],
-            },
-            schema=_SIGNATURE_SCHEMA,
-        )
-        connection.register("fresh_signatures", table)
-        try:
-            connection.execute("DELETE FROM article_signatures WHERE article_id IN (SELECT article_id FROM fresh_signatures)")
-            connection.execute("INSERT INTO article_signatures SELECT * FROM fresh_signatures")
-        finally:
-            connection.unregister("fresh_signatures")
+        table = _signatures_table([(article_id, text_signature(text)) for article_id, text in texts])
+        _replace_signatures(connection, table)
     return len(stale_ids), int(dropped)
+
+
+def _signatures_table(signed: Sequence[tuple[str, TextSignature]]) -> pa.Table:
+    return pa.table(
+        {
+            "article_id": [article_id for article_id, _ in signed],
+            "text_sha256": [s.text_sha256 for _, s in signed],
+            "signature_version": [SIGNATURE_VERSION] * len(signed),
+            "shingle_count": [s.shingle_count for _, s in signed],
+            "shingles": [s.shingles for _, s in signed],
+            "signature": [s.signature for _, s in signed],
+        },
+        schema=_SIGNATURE_SCHEMA,
+    )
+
+
+def _replace_signatures(connection: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
+    connection.register("fresh_signatures", table)
+    try:
+        connection.execute("DELETE FROM article_signatures WHERE article_id IN (SELECT article_id FROM fresh_signatures)")
+        connection.execute("INSERT INTO article_signatures SELECT * FROM fresh_signatures")
+    finally:
+        connection.unregister("fresh_signatures")
+
+
+def store_signatures(connection: duckdb.DuckDBPyConnection, docs: Sequence[Document]) -> int:
+    """Store the signatures the documents carry for the articles they were just written to, each
+    only where it is of the text the article now holds (another copy may have won the batch); the
+    refresh signs whatever is left. Returns the signatures stored. Run inside the write's transaction
+    or right after it."""
+    signed = [(doc.source_path, doc.text_signature) for doc in docs if doc.text_signature is not None and not doc.rejected]
+    if not signed:
+        return 0
+    table = _signatures_table(signed).rename_columns(["source_path", *_SIGNATURE_SCHEMA.names[1:]])
+    connection.register("signed_documents", table)
+    try:
+        matching = connection.execute(
+            """
+            SELECT DISTINCT ON (a.article_id) a.article_id, d.text_sha256, d.signature_version, d.shingle_count, d.shingles, d.signature
+            FROM signed_documents d
+            JOIN article_sources p USING (source_path)
+            JOIN articles a ON a.article_id = p.article_id
+                AND sha256(coalesce(nullif(a.text_en, ''), a.text)) = d.text_sha256
+            """
+        ).fetch_arrow_table()
+    finally:
+        connection.unregister("signed_documents")
+    _replace_signatures(connection, matching)
+    return matching.num_rows
+
+
+class _StoredArticles:
+    """The signed articles, read from the warehouse a chunk at a time in clustering order (the
+    order `find_duplicates` would sort them in), counted as they pass."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection):
+        self.connection = connection
+        self.count = 0
+        self.too_short = 0
+
+    def __iter__(self) -> Iterator[ComparedArticle]:
+        first_seen = _first_seen_sql(self.connection)
+        result = self.connection.execute(
+            f"""
+            SELECT article_id, language, text_sha256, shingles, signature, first_seen, published_at, source_path
+            FROM (SELECT a.article_id, a.language, s.text_sha256, s.shingles, s.signature,
+                         {first_seen} AS first_seen, a.published_at, a.source_path
+                  FROM articles a JOIN article_signatures s USING (article_id))
+            ORDER BY first_seen, published_at IS NULL, coalesce(published_at, first_seen), source_path, article_id
+            """
+        )
+        while rows := result.fetchmany(SIGNATURE_CHUNK):
+            for article_id, language, sha, shingles, blob, first_seen, published_at, source_path in rows:
+                self.count += 1
+                if not blob:
+                    self.too_short += 1
+                yield ComparedArticle(
+                    article_id=article_id,
+                    language=language,
+                    text_sha256=sha,
+                    shingles=np.frombuffer(shingles, dtype="<u4"),
+                    signature=_deserialized(blob),
+                    order=(first_seen, published_at is None, published_at or first_seen, source_path),
+                )
 
 
 def refresh_duplicates(
@@ -322,25 +423,8 @@ def refresh_duplicates(
     connection.begin()
     try:
         computed, dropped = _update_signatures(connection)
-        rows = connection.execute(
-            f"""
-            SELECT a.article_id, a.language, s.text_sha256, s.shingles, s.signature,
-                   {_first_seen_sql(connection)} AS first_seen, a.published_at, a.source_path
-            FROM articles a JOIN article_signatures s USING (article_id)
-            """
-        ).fetchall()
-        articles = [
-            ComparedArticle(
-                article_id=article_id,
-                language=language,
-                text_sha256=sha,
-                shingles=np.frombuffer(shingles, dtype="<u4"),
-                signature=_deserialized(blob),
-                order=(first_seen, published_at is None, published_at or first_seen, source_path),
-            )
-            for article_id, language, sha, shingles, blob, first_seen, published_at, source_path in rows
-        ]
-        detection = find_duplicates(articles, min_similarity=min_similarity)
+        articles = _StoredArticles(connection)
+        detection = find_duplicates(articles, min_similarity=min_similarity, in_order=True)
         links = pa.table(
             {
                 "article_id": pa.array([link.article_id for link in detection.links], pa.string()),
@@ -363,10 +447,10 @@ def refresh_duplicates(
             pass
         raise
     return DuplicateRefresh(
-        articles=len(articles),
+        articles=articles.count,
         signatures_computed=computed,
         signatures_dropped=int(dropped),
-        too_short=sum(1 for a in articles if a.signature is None),
+        too_short=articles.too_short,
         pairs_checked=detection.pairs_checked,
         clusters=len({link.duplicate_of for link in detection.links}),
         duplicates=len(detection.links),

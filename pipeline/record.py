@@ -31,6 +31,17 @@ class ParagraphLanguage:
 
 
 @dataclass(frozen=True)
+class TextSignature:
+    """What duplicate detection compares of a text (`pipeline.duplicates`), made on the worker
+    that made the text, so the flow process only stores it."""
+
+    text_sha256: str  # of the text compared: text_en, else text
+    shingle_count: int
+    shingles: bytes  # sorted distinct 32-bit shingle hashes, little-endian
+    signature: bytes  # datasketch LeanMinHash, serialized; empty when the text is too short to compare
+
+
+@dataclass(frozen=True)
 class Document:
     source_path: str
     content_sha256: str | None = None
@@ -56,6 +67,8 @@ class Document:
     translation_status: str | None = None  # not_needed | translated | missing_model | failed
     translation_model: str | None = None
     translation_failure: TranslationFailure | None = None  # why translation_status is failed
+    # duplicates
+    text_signature: TextSignature | None = None  # of text_en, else text, as it was when signed
     # quarantine
     rejection: Rejection | None = None
 

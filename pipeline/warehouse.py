@@ -517,8 +517,18 @@ class Warehouse:
         return self._connection
 
     def _apply_schema(self) -> None:
-        with self._transaction():
-            self._db.execute(schema_sql())
+        """schema.sql, unless this very schema was applied already: its DDL rewrites the catalog,
+        which costs a checkpoint at every close, and a run opens the warehouse twice per batch."""
+        schema = schema_sql()
+        version = hashlib.sha256(schema.encode("utf-8")).hexdigest()
+        try:
+            if self._db.execute("SELECT version FROM schema_version").fetchone() == (version,):
+                return
+        except duckdb.CatalogException:
+            pass
+        with self._transaction() as db:
+            db.execute(schema)
+            db.execute("CREATE OR REPLACE TABLE schema_version AS SELECT ? AS version", [version])
 
     @contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:

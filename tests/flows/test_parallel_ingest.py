@@ -51,6 +51,16 @@ def content(warehouse: Path) -> dict[str, list[tuple]]:
             ).fetchall(),
             "rejected": con.execute("SELECT path, sha256, reason, detail FROM rejected_files ORDER BY ALL").fetchall(),
             "translation_cache": con.execute("SELECT model, source, translation FROM translation_cache ORDER BY ALL").fetchall(),
+            # which copy represents its cluster follows when each was written (batch by batch): the pairs do not
+            "duplicates": con.execute(
+                "SELECT least(article_id, duplicate_of), greatest(article_id, duplicate_of), round(similarity, 6), method "
+                "FROM duplicates ORDER BY ALL"
+            ).fetchall(),
+            "signatures": con.execute("SELECT article_id, text_sha256, shingles, signature FROM article_signatures ORDER BY ALL").fetchall(),
+            "search terms": con.execute(
+                "SELECT d.name, t.fieldid, w.term FROM fts_main_search_index.terms t JOIN fts_main_search_index.docs d USING (docid) "
+                "JOIN fts_main_search_index.dict w USING (termid) ORDER BY ALL"
+            ).fetchall(),
         }
 
 
@@ -128,6 +138,7 @@ def test_two_local_worker_processes_store_exactly_what_one_process_stores(corpus
     assert content(warehouse) == in_process
 
     assert "2 local worker processes" in result.stdout
+    assert "0 signed after the run" in result.stdout, "the workers sign the texts for duplicate detection"
     ran_on = worker_pids(result.stdout)
     newsflow_pid = min(family)  # the CLI process itself
     assert len(ran_on) == 2, result.stdout  # both workers took batches...

@@ -9,7 +9,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from pipeline.duplicates import MIN_SIMILARITY, refresh_duplicates
+from pipeline.duplicates import MIN_SIMILARITY, refresh_duplicates, sign_document, store_signatures
 from pipeline.duplicates_eval import evaluate_duplicates
 from pipeline.extract import clean_text_dump
 from pipeline.warehouse import schema_sql
@@ -161,6 +161,39 @@ def test_refresh_computes_signatures_only_for_new_or_changed_texts_and_forgets_d
     assert last.signatures_dropped == 2 and last.signatures_computed == 0
     assert links(connection) == {}
     assert connection.execute("SELECT count(*) FROM article_signatures").fetchone() == (4,)
+
+
+def test_signatures_made_with_the_text_are_stored_only_for_the_text_the_article_holds(tmp_path):
+    """The workers sign each text as they make it; the writer keeps a signature only where it is of
+    the text stored, and the refresh after the run signs what is left and clusters as from scratch."""
+    from pipeline.extract import extract_document
+    from pipeline.language import detect_language
+    from pipeline.sources import load_document
+    from pipeline.warehouse import Warehouse
+
+    docs = [
+        sign_document(detect_language(extract_document(load_document(path, drop_folder=SEEDS_DIR, max_bytes=20_000_000))))
+        for path in sorted(SEEDS_DIR.glob("*.txt"))
+    ]
+    assert all(doc.text_signature is not None for doc in docs)
+    assert sign_document(docs[0]) is docs[0], "a text signed already is not signed again"
+    copy = sign_document(docs[3].replace(source_path="elsewhere/copy.txt", content_sha256="copy", text=docs[3].text + "\n\nOne more line of the copy."))
+    assert copy.text_signature != docs[3].text_signature, "a changed text is signed again"
+    stale = docs[1].replace(text_signature=docs[0].text_signature)  # signed before its text changed
+    with Warehouse.open(tmp_path / "news.duckdb") as store:
+        batch = [docs[0], stale, docs[2], docs[4], copy]
+        store.write_batch(batch, run_id="test", ingested_at=datetime.now())
+        assert store_signatures(store.connection, batch) == 4
+        refreshed = refresh_duplicates(store.connection)
+        assert (refreshed.signatures_computed, refreshed.articles) == (1, 5), "only the stale one is signed after the run"
+        store.write_batch([docs[3]], run_id="test", ingested_at=datetime.now() + timedelta(minutes=1))
+        store_signatures(store.connection, [docs[3]])
+        after = refresh_duplicates(store.connection)
+        assert after.signatures_computed == 0
+        found = links(store.connection)
+        store.connection.execute("DELETE FROM article_signatures")
+        assert refresh_duplicates(store.connection).signatures_computed == 6
+        assert links(store.connection) == found and len(found) == 1, "the copy and its seed, as a refresh from scratch finds"
 
 
 def test_texts_too_short_to_compare_are_never_linked():
