@@ -14,6 +14,7 @@ import re
 import lxml.html
 import trafilatura
 from lxml import etree
+from trafilatura.utils import load_html
 
 from pipeline.extract.article import ExtractedArticle
 from pipeline.extract.dates import parse_iso_datetime
@@ -67,7 +68,7 @@ def _paragraphs_from_lines(text: str | None) -> str:
 FAST_DATE_SEARCH = {"extensive_search": False, "original_date": True}
 
 
-def _trafilatura_text(html: str, url: str | None, *, with_metadata: bool, **options) -> tuple[str, object | None]:
+def _trafilatura_text(html: str | etree._Element, url: str | None, *, with_metadata: bool, **options) -> tuple[str, object | None]:
     try:
         document = trafilatura.bare_extraction(
             html, url=url, with_metadata=with_metadata, include_comments=False, include_tables=True,
@@ -81,7 +82,7 @@ def _trafilatura_text(html: str, url: str | None, *, with_metadata: bool, **opti
     return _paragraphs_from_lines(getattr(document, "text", None)), document
 
 
-def _baseline_text(html: str) -> str:
+def _baseline_text(html: str | etree._Element) -> str:
     try:
         _, text, _ = trafilatura.baseline(html)
     except Exception as error:
@@ -90,15 +91,26 @@ def _baseline_text(html: str) -> str:
     return _paragraphs_from_lines(text)
 
 
-def _body(html: str, url: str | None) -> tuple[str, object | None]:
-    precise, document = _trafilatura_text(html, url, with_metadata=True, favor_precision=True)
-    baseline = _baseline_text(html)
+def _load(html: str) -> etree._Element | None:
+    """trafilatura's own parse of the page (encoding, repairs), made once: each pass below works on
+    a copy of it rather than parsing the page again."""
+    try:
+        return load_html(html)
+    except Exception as error:
+        logger.debug("trafilatura could not parse the page: %s", error)
+        return None
+
+
+def _body(html: str, url: str | None, tree: etree._Element | None) -> tuple[str, object | None]:
+    page = html if tree is None else tree
+    precise, document = _trafilatura_text(page, url, with_metadata=True, favor_precision=True)
+    baseline = _baseline_text(page)
     precise_is_article = _units(precise) >= MIN_ARTICLE_UNITS and looks_like_article(precise)
     # trafilatura's baseline (all paragraph text, about a fifth of a full pass) is the cheap
     # recall probe: only when precision mode keeps much less than it is the default pass worth running.
     if precise_is_article and _units(precise) >= RECALL_PROBE_SHARE * _units(baseline):
         return precise, document
-    default, _ = _trafilatura_text(html, url, with_metadata=False)
+    default, _ = _trafilatura_text(page, url, with_metadata=False)
     if precise_is_article and _units(precise) >= MIN_PRECISION_SHARE * _units(default):
         return precise, document
     if _units(default) >= MIN_ARTICLE_UNITS and looks_like_article(default):
@@ -145,8 +157,10 @@ def extract_html(html: str, *, url: str | None = None) -> ExtractedArticle:
     """The article in an HTML page, with its metadata; never raises on bad markup."""
     if not html or not html.strip():
         return ExtractedArticle(text="")
-    text, document = _body(html, url)
-    tree = _parse(html)
+    tree = _load(html)
+    text, document = _body(html, url, tree)
+    if tree is None:
+        tree = _parse(html)
     meta = html_metadata(tree) if tree is not None else HtmlMetadata()
     source_url = meta.url or getattr(document, "url", None) or url
     site_name = meta.site_name or getattr(document, "sitename", None) or site_name_from_url(source_url)
