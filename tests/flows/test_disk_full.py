@@ -58,4 +58,6 @@ def test_a_full_disk_fails_the_run_in_one_line_and_a_rerun_with_space_completes(
     assert again.returncode == 0, again.stdout + again.stderr
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("select count(*), count(distinct source_path) from articles").fetchone() == (150, 150)
-        assert con.execute("select status from ingest_runs order by started_at").fetchall() == [("interrupted",), ("completed",)]
+        # the full run is recorded failed when the disk still took that row, else the next run marks it interrupted
+        (first,), (second,) = con.execute("select status from ingest_runs order by started_at").fetchall()
+        assert first in ("failed", "interrupted") and second == "completed"
