@@ -40,7 +40,7 @@ from pipeline.translate import (
     translate_documents,
 )
 from pipeline.translate.cache import PrefetchedTranslationCache, prefetch
-from pipeline.translate.stage import sentences_to_translate
+from pipeline.translate.stage import documents_needing_a_model, sentences_to_translate
 from pipeline.web import FetchedPage, FetchSettings, poll_sources
 from pipeline.web.documents import failure_document, is_web_address, page_document, stored_pages
 from flows.interrupts import ctrl_c_received
@@ -183,7 +183,7 @@ def sign_texts(batch: DocumentBatch) -> DocumentBatch:
 # One task for the four stages rather than a task each: a Prefect task run on a Dask worker
 # costs a few hundred milliseconds of bookkeeping (measured: 100 empty tasks, 20 s on two
 # workers), as much as the stages take for a small batch.
-@task(name="load, extract, detect language", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@task(name="load, extract, detect language, sign", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def prepare_batch(
     paths: Sequence[Path], drop_folder: Path, max_bytes: int, folders: Sequence[Path], stored: dict[str, str]
 ) -> DocumentBatch:
@@ -484,21 +484,23 @@ class _BatchPipeline:
         return stored
 
     def _submit_translation(self, waiting: _InFlight) -> None:
+        """Only the documents that need a model go to a worker; the flow settles the others itself
+        (not needed, no model installed: statuses only, no model is loaded)."""
         batch: DocumentBatch = waiting.prepared.result()
-        needed = sentences_to_translate(batch.docs, target="en", models=self._installed_models(batch))
-        if not any(needed.values()):
-            # nothing to send a model: statuses only (not_needed, missing_model), done here
-            clock = time.perf_counter()
-            docs = translate_documents(batch.docs, models=self._installed_models(batch))
-            self._flow_seconds("translate", clock)
-            waiting.translated = Done((DocumentBatch(docs, batch.unchanged, batch.stage_seconds, batch.ran_on), None))
-            return
+        models = self._installed_models(batch)
+        needing = documents_needing_a_model(batch.docs, target="en", models=models)
         clock = time.perf_counter()
-        cache = cached_translations(self.warehouse_path, needed)
+        settled = translate_documents([doc for index, doc in enumerate(batch.docs) if index not in needing], models=models)
+        self._flow_seconds("translate", clock)
+        if not needing:
+            waiting.translated = Done((DocumentBatch(settled, batch.unchanged, batch.stage_seconds, batch.ran_on), None))
+            return
+        part = [batch.docs[index] for index in needing]
+        clock = time.perf_counter()
+        cache = cached_translations(self.warehouse_path, sentences_to_translate(part, target="en", models=models))
         self._flow_seconds("read translation cache", clock)
-        waiting.translated = self.runner.submit(
-            translate_batch, {"batch": batch, "cache": cache, "workers_by_host": self.workers_by_host}
-        )
+        future = self.runner.submit(translate_batch, {"batch": DocumentBatch(part), "cache": cache, "workers_by_host": self.workers_by_host})
+        waiting.translated = _MergedTranslation(future, batch, needing, settled)
 
     def _installed_models(self, batch: DocumentBatch):
         """The installed packages, listed once per run and only once a batch needs a model
@@ -516,6 +518,28 @@ class _BatchPipeline:
 # neither the refresh after the run nor any one step tokenises more than this many articles at
 # once (memory), while each refresh's fixed cost (about ten statements over the index) is shared.
 SEARCH_INDEX_EVERY = 1000
+
+
+@dataclass
+class _MergedTranslation:
+    """The translate task's future for the documents of `batch` at `needing`, put back in their
+    places among the ones the flow `settled`, on `result()`."""
+
+    future: object
+    batch: DocumentBatch
+    needing: list[int]
+    settled: list[Document]
+
+    def result(self) -> tuple[DocumentBatch, PrefetchedTranslationCache]:
+        part, cache = self.future.result()
+        translated, settled = iter(part.docs), iter(self.settled)
+        needing = set(self.needing)
+        docs = [next(translated) if index in needing else next(settled) for index in range(len(self.batch.docs))]
+        seconds = dict(self.batch.stage_seconds)
+        for stage, spent in part.stage_seconds.items():
+            seconds[stage] = seconds.get(stage, 0.0) + spent
+        ran_on = tuple(dict.fromkeys(self.batch.ran_on + part.ran_on))
+        return DocumentBatch(docs, self.batch.unchanged, seconds, ran_on), cache
 
 
 def _is_done(future) -> bool:

@@ -352,6 +352,14 @@ def sentences_to_translate(
     return {label: list(sentences) for label, sentences in needed.items()}
 
 
+def documents_needing_a_model(
+    docs: Sequence[Document], *, target: str = "en", models: Iterable[InstalledModel] | None = None
+) -> list[int]:
+    """Positions of the documents `translate_documents` would send to a model (planning only);
+    it settles the others without one, so only these need to travel to a worker."""
+    return sorted(index for batch in _plan_translation(docs, target, models).batches for index in batch.indices)
+
+
 def missing_model_languages(docs: Iterable[Document]) -> dict[str, int]:
     """How many documents per language waited for a model that is not installed."""
     counts = Counter(
