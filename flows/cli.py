@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from flows.interrupts import ctrl_c_received, remember_ctrl_c
+from flows.process_memory import keep_large_buffers_off_the_heap
 from pipeline.settings import load_settings
 
 app = typer.Typer(
@@ -881,6 +882,7 @@ def report(
 def main() -> None:
     import click
 
+    keep_large_buffers_off_the_heap()
     _show_warehouse_waits()
     try:
         code = app(standalone_mode=False)  # click returns the code of typer.Exit here instead of exiting
