@@ -374,15 +374,22 @@ def _describe_inputs(inputs: Sequence[str], shown: int = 3) -> str:
     return ", ".join(inputs[:shown]) + more
 
 
-def _batches(items: Iterable, size: int) -> Iterator[list]:
+def batches_of(items: Iterable, size: int, *, last_parts: int = 1) -> Iterator[list]:
+    """Lists of `size` items, except at the end: the last full list and the rest are shared out in
+    at least `last_parts` near-equal lists (one per worker), so that the workers finish together
+    rather than one of them working through the last batch alone."""
+    held: list = []
     batch: list = []
     for item in items:
         batch.append(item)
         if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+            if held:
+                yield held
+            held, batch = batch, []
+    tail = held + batch
+    parts = min(len(tail), max(last_parts, -(-len(tail) // size)))
+    for index in range(parts):
+        yield tail[len(tail) * index // parts : len(tail) * (index + 1) // parts]
 
 
 def _tally(summary: IngestSummary, batch: DocumentBatch, counts) -> None:
@@ -437,6 +444,7 @@ class _BatchPipeline:
         # Two batches per worker keep every worker busy while the flow writes; more would only
         # hold more documents in memory. In-process, a batch is done when submitted: write it then.
         workers = sum(self.workers_by_host.values())
+        self.workers = max(1, workers)
         self.in_flight = 2 * workers if workers else 1
 
     def add(self, paths: list, drop_folder: Path) -> None:
@@ -617,7 +625,7 @@ def ingest(
                     load_options={"max_bytes": max_bytes, "folders": folders},
                     skip_unchanged=not reextract,
                 )
-                for batch in _batches(_chain(ahead, found), size):
+                for batch in batches_of(_chain(ahead, found), size, last_parts=pipeline.workers):
                     pipeline.add(batch, settings.seeds_dir)
                 pipeline.finish()
             scanned = [display_path(folder, settings.seeds_dir) for folder in input_folders(inputs)] if inputs else []
