@@ -111,6 +111,7 @@ def ingest(
     _check_inputs_exist(paths)
     _stop_on_sigterm()
     remember_ctrl_c()  # not for `serve`: asyncio handles Ctrl-C there only while Python's own handler is set
+    keep_large_buffers_off_the_heap()  # this process runs the flow and holds its batches
     mode = _configure_prefect_for_a_run(verbose)
     started = time.perf_counter()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -542,6 +543,7 @@ def reextract(
     anything (after an extractor or model update): the latest fetch of each URL."""
     _stop_on_sigterm()
     remember_ctrl_c()
+    keep_large_buffers_off_the_heap()
     mode = _configure_prefect_for_a_run(verbose)
     started = time.perf_counter()
     from flows.ingest import ingest as ingest_flow
@@ -882,7 +884,6 @@ def report(
 def main() -> None:
     import click
 
-    keep_large_buffers_off_the_heap()
     _show_warehouse_waits()
     try:
         code = app(standalone_mode=False)  # click returns the code of typer.Exit here instead of exiting
