@@ -52,6 +52,7 @@ from pipeline.warehouse import (
     Warehouse,
     WarehouseBusyError,
     WarehouseDiskFullError,
+    WarehouseMemoryError,
     exclusive_run,
 )
 
@@ -116,10 +117,11 @@ class IngestSummary:
 
 
 def retry_unless_a_person_must_act(task, task_run, state) -> bool:
-    """Retry passing faults, not a full disk or a warehouse another process still holds after the
-    wait (waiting again would only multiply the wait): those end the run with their message."""
+    """Retry passing faults, not a full disk, a writer out of its memory limit or a warehouse
+    another process still holds after the wait (waiting again would only multiply the wait):
+    those end the run with their message."""
     error = state.result(raise_on_failure=False)
-    return not isinstance(error, (WarehouseDiskFullError, WarehouseBusyError))
+    return not isinstance(error, (WarehouseDiskFullError, WarehouseMemoryError, WarehouseBusyError))
 
 
 class DocumentBatch:

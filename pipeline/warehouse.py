@@ -33,6 +33,12 @@ _LOCK_RETRY_INTERVAL_S = 0.1
 # A writer waits longer than a reader: a long analyst query must not make an ingest run fail.
 _DEFAULT_LOCK_TIMEOUT_S = {"reader": 10.0, "writer": 60.0}
 LOCK_TIMEOUT_ENV = "NEWSFLOW_LOCK_TIMEOUT_S"
+# DuckDB keeps every block it reads cached up to its memory limit (80% of RAM by default), so a
+# writer that scans the articles (search index refresh, duplicate clustering) grew with the
+# warehouse: 20,000 articles took the ingest process from 480 to over 1,000 MB. Capped, it evicts
+# and spills to <warehouse>.tmp instead.
+WRITER_MEMORY_LIMIT_ENV = "NEWSFLOW_WAREHOUSE_MEMORY_LIMIT"
+DEFAULT_WRITER_MEMORY_LIMIT = "128MB"
 _LOCK_MESSAGE = "Could not set lock on file"
 _LOCK_HOLDER_PID = re.compile(r"\(PID (\d+)\)")
 
@@ -56,6 +62,19 @@ class WarehouseDiskFullError(WarehouseError):
 
 
 _DISK_FULL = "No space left on device"
+
+
+class WarehouseMemoryError(WarehouseError):
+    """A writer needed more memory than NEWSFLOW_WAREHOUSE_MEMORY_LIMIT allows it."""
+
+
+def _out_of_memory_message(error: duckdb.OutOfMemoryException) -> str:
+    duckdb_says = str(error).split("\n", 1)[0].removeprefix("Out of Memory Error: ")
+    return (
+        f"the warehouse ran out of the memory newsflow lets a writer use ({WRITER_MEMORY_LIMIT_ENV}={writer_memory_limit()}; "
+        f"DuckDB: {duckdb_says}): what was stored before is intact; set {WRITER_MEMORY_LIMIT_ENV} higher "
+        "(such as 1GB) and run again."
+    )
 
 
 def _disk_full_message(path: Path) -> str:
@@ -449,6 +468,17 @@ def default_lock_timeout_s(*, read_only: bool) -> float:
         raise WarehouseError(f"{LOCK_TIMEOUT_ENV}={raw!r} is not a number of seconds.") from None
 
 
+def writer_memory_limit() -> str:
+    """DuckDB's memory limit for a connection that writes: $NEWSFLOW_WAREHOUSE_MEMORY_LIMIT
+    (a DuckDB size, such as 512MB or 2GB) when set, else 128MB."""
+    raw = os.environ.get(WRITER_MEMORY_LIMIT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_WRITER_MEMORY_LIMIT
+    if not re.fullmatch(r"\d+(\.\d+)?\s*(B|KB|KIB|MB|MIB|GB|GIB|TB|TIB)", raw, flags=re.IGNORECASE):
+        raise WarehouseError(f"{WRITER_MEMORY_LIMIT_ENV}={raw!r} is not a size DuckDB reads, such as 512MB or 2GB.")
+    return raw
+
+
 # --- the warehouse ---------------------------------------------------------------------------
 
 
@@ -476,7 +506,7 @@ class Warehouse:
             )
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
-        config = _READ_ONLY_OPEN_CONFIG if read_only else {}
+        config = _READ_ONLY_OPEN_CONFIG if read_only else {"memory_limit": writer_memory_limit()}
         connection = _connect_waiting_for_lock(path, read_only=read_only, lock_timeout_s=lock_timeout_s, config=config)
         if read_only:
             try:
@@ -488,6 +518,9 @@ class Warehouse:
         if not read_only:
             try:
                 warehouse._apply_schema()
+            except duckdb.OutOfMemoryException as error:
+                warehouse.close()
+                raise WarehouseMemoryError(_out_of_memory_message(error)) from None
             except BaseException:
                 warehouse.close()
                 raise
@@ -496,8 +529,10 @@ class Warehouse:
     def __enter__(self) -> "Warehouse":
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, exc_type, exc, traceback) -> None:
         self.close()
+        if isinstance(exc, duckdb.OutOfMemoryException) and not self.read_only:
+            raise WarehouseMemoryError(_out_of_memory_message(exc)) from None
 
     def close(self) -> None:
         with self._lock:

@@ -15,6 +15,7 @@ from pipeline.warehouse import (
     RunCounts,
     Warehouse,
     WarehouseBusyError,
+    WarehouseError,
     WarehouseMissingError,
     article_id_for,
     schema_sql,
@@ -228,6 +229,36 @@ def test_read_only_open_of_missing_file_says_to_ingest_first(tmp_path: Path):
     with pytest.raises(WarehouseMissingError, match="newsflow ingest"):
         Warehouse.open(missing, read_only=True)
     assert not missing.parent.exists()
+
+
+def _cached_mib_after_scanning_38_mib(warehouse_path: Path) -> float:
+    """Opens the warehouse as a writer, reads every block of a table that is ~38 MiB on disk, and
+    returns what DuckDB's buffer manager holds afterwards."""
+    with Warehouse.open(warehouse_path) as warehouse:
+        warehouse.connection.execute(
+            "CREATE TABLE IF NOT EXISTS big AS SELECT i, (SELECT string_agg(md5((i * 31 + j)::VARCHAR), '') "
+            "FROM range(40) r(j)) AS text FROM range(60000) t(i)"
+        )
+    with Warehouse.open(warehouse_path) as warehouse:
+        assert warehouse.connection.execute("SELECT count(*), count(hash(text)) FROM big").fetchone() == (60000, 60000)
+        (used,) = warehouse.connection.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()
+    return used / 2**20
+
+
+def test_a_writer_keeps_no_more_of_the_warehouse_in_memory_than_its_limit(warehouse_path: Path, monkeypatch):
+    monkeypatch.setenv("NEWSFLOW_WAREHOUSE_MEMORY_LIMIT", "1GB")
+    assert _cached_mib_after_scanning_38_mib(warehouse_path) > 32  # uncapped, what it reads stays cached
+    monkeypatch.setenv("NEWSFLOW_WAREHOUSE_MEMORY_LIMIT", "16MB")
+    assert _cached_mib_after_scanning_38_mib(warehouse_path) <= 16
+
+
+def test_the_writer_memory_limit_defaults_to_128_mb_and_a_bad_one_is_named(warehouse_path: Path, monkeypatch):
+    monkeypatch.delenv("NEWSFLOW_WAREHOUSE_MEMORY_LIMIT", raising=False)
+    with Warehouse.open(warehouse_path) as warehouse:
+        assert warehouse.connection.execute("SELECT current_setting('memory_limit')").fetchone() == ("122.0 MiB",)
+    monkeypatch.setenv("NEWSFLOW_WAREHOUSE_MEMORY_LIMIT", "lots")
+    with pytest.raises(WarehouseError, match="NEWSFLOW_WAREHOUSE_MEMORY_LIMIT='lots' is not a size"):
+        Warehouse.open(warehouse_path)
 
 
 def test_read_only_open_queries_but_cannot_write(warehouse_path: Path):
