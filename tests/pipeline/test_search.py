@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import pipeline.search
 from pipeline.extract import extract_document
 from pipeline.language import detect_language
 from pipeline.record import Document
@@ -129,8 +130,11 @@ def test_refresh_reindexes_only_the_articles_that_changed(tmp_path, seeds):
         assert search(store.connection, "Korea Utara", all_words=True) == []
 
 
-def test_updating_the_index_scores_as_a_fresh_build_does(tmp_path, seeds):
-    """The index kept up to date article by article is the one the extension would build from scratch."""
+@pytest.mark.parametrize("tokenised_at_once", [1000, 1])
+def test_updating_the_index_scores_as_a_fresh_build_does(tmp_path, seeds, monkeypatch, tokenised_at_once):
+    """The index kept up to date article by article (or tokenised a slice of articles at a time)
+    is the one the extension would build from scratch."""
+    monkeypatch.setattr(pipeline.search, "TOKENISED_AT_ONCE", tokenised_at_once)
     path = tmp_path / "news.duckdb"
     store_documents(path, seeds[:2])
     with Warehouse.open(path) as store:
