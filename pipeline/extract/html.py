@@ -14,6 +14,7 @@ import re
 import lxml.html
 import trafilatura
 from lxml import etree
+from trafilatura.metadata import extract_metadata
 from trafilatura.utils import load_html
 
 from pipeline.extract.article import ExtractedArticle
@@ -102,8 +103,10 @@ def _load(html: str) -> etree._Element | None:
 
 
 def _body(html: str, url: str | None, tree: etree._Element | None) -> tuple[str, object | None]:
+    """The article text, and trafilatura's metadata when it came for free (no tree of our own)."""
     page = html if tree is None else tree
-    precise, document = _trafilatura_text(page, url, with_metadata=True, favor_precision=True)
+    precise, document = _trafilatura_text(page, url, with_metadata=tree is None, favor_precision=True)
+    document = document if tree is None else None
     baseline = _baseline_text(page)
     precise_is_article = _units(precise) >= MIN_ARTICLE_UNITS and looks_like_article(precise)
     # trafilatura's baseline (all paragraph text, about a fifth of a full pass) is the cheap
@@ -153,6 +156,22 @@ def _drop_leading_title(text: str, titles: list[str | None]) -> str:
     return join_paragraphs(paragraphs)
 
 
+def _needs_trafilatura_metadata(meta: HtmlMetadata, url: str | None) -> bool:
+    """Whether trafilatura's metadata could change the result: the page's own tags leave a field
+    open, or its <h1> is not in its <title> (trafilatura's title may hold it)."""
+    if not (meta.author and meta.published_at and meta.site_name and meta.title and (meta.url or url)):
+        return True
+    return bool(meta.headline) and title_key(meta.headline) not in title_key(meta.title)
+
+
+def _trafilatura_metadata(tree: etree._Element, url: str | None) -> object | None:
+    try:
+        return extract_metadata(tree, url, FAST_DATE_SEARCH, True)
+    except Exception as error:  # the same assorted parser errors as the text passes
+        logger.debug("trafilatura metadata failed: %s", error)
+        return None
+
+
 def extract_html(html: str, *, url: str | None = None) -> ExtractedArticle:
     """The article in an HTML page, with its metadata; never raises on bad markup."""
     if not html or not html.strip():
@@ -162,6 +181,10 @@ def extract_html(html: str, *, url: str | None = None) -> ExtractedArticle:
     if tree is None:
         tree = _parse(html)
     meta = html_metadata(tree) if tree is not None else HtmlMetadata()
+    # trafilatura's metadata search costs a fifth of a page's extraction: only for what the page's
+    # own tags leave open (the text passes above worked on copies, so the tree is as parsed).
+    if document is None and tree is not None and _needs_trafilatura_metadata(meta, url):
+        document = _trafilatura_metadata(tree, url)
     source_url = meta.url or getattr(document, "url", None) or url
     site_name = meta.site_name or getattr(document, "sitename", None) or site_name_from_url(source_url)
     title = _choose_title(meta, getattr(document, "title", None), [site_name, source_url])
