@@ -18,7 +18,6 @@ from rich.console import Console
 from rich.table import Table
 
 from flows.interrupts import ctrl_c_received, remember_ctrl_c
-from flows.process_memory import keep_large_buffers_off_the_heap
 from pipeline.settings import load_settings
 
 app = typer.Typer(
@@ -111,7 +110,6 @@ def ingest(
     _check_inputs_exist(paths)
     _stop_on_sigterm()
     remember_ctrl_c()  # not for `serve`: asyncio handles Ctrl-C there only while Python's own handler is set
-    keep_large_buffers_off_the_heap()  # this process runs the flow and holds its batches
     mode = _configure_prefect_for_a_run(verbose)
     started = time.perf_counter()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -543,7 +541,6 @@ def reextract(
     anything (after an extractor or model update): the latest fetch of each URL."""
     _stop_on_sigterm()
     remember_ctrl_c()
-    keep_large_buffers_off_the_heap()
     mode = _configure_prefect_for_a_run(verbose)
     started = time.perf_counter()
     from flows.ingest import ingest as ingest_flow

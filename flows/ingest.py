@@ -44,6 +44,7 @@ from pipeline.translate.stage import documents_needing_a_model, sentences_to_tra
 from pipeline.web import FetchedPage, FetchSettings, poll_sources
 from pipeline.web.documents import failure_document, is_web_address, page_document, stored_pages
 from flows.interrupts import ctrl_c_received
+from flows.process_memory import keep_large_buffers_off_the_heap
 from flows.task_runners import SMALL_RUN_FILES, Done, Workers, reuse_prefect_tls_contexts, this_worker_host, workers_per_host
 from pipeline.warehouse import (
     BatchCounts,
@@ -579,6 +580,7 @@ def ingest(
     every raw page kept from the web (no fetching), also when its bytes are stored as they are."""
     settings = load_settings()
     reuse_prefect_tls_contexts()
+    keep_large_buffers_off_the_heap()  # whichever process runs the flow (the CLI's, a served run's) holds its batches
     warehouse_path = Path(warehouse) if warehouse else settings.warehouse_path
     web_urls = [path for path in paths or [] if is_web_address(path)]
     file_inputs = [path for path in paths or [] if not is_web_address(path)]
