@@ -64,23 +64,17 @@ def _paragraphs_from_lines(text: str | None) -> str:
     return join_paragraphs(strip_citation_marks(line) for line in text.split("\n"))
 
 
-# The page's own <meta>/JSON-LD dates come first; htmldate's extensive search over the whole
-# page costs more than the rest of extraction and only fills gaps.
-FAST_DATE_SEARCH = {"extensive_search": False, "original_date": True}
-
-
-def _trafilatura_text(html: str | etree._Element, url: str | None, *, with_metadata: bool, **options) -> tuple[str, object | None]:
+def _trafilatura_text(html: str | etree._Element, url: str | None, **options) -> str:
     try:
         document = trafilatura.bare_extraction(
-            html, url=url, with_metadata=with_metadata, include_comments=False, include_tables=True,
-            date_extraction_params=FAST_DATE_SEARCH, **options
+            html, url=url, with_metadata=False, include_comments=False, include_tables=True, **options
         )
     except Exception as error:  # trafilatura raises assorted parser errors on broken markup
         logger.debug("trafilatura failed: %s", error)
-        return "", None
+        return ""
     if document is None:
-        return "", None
-    return _paragraphs_from_lines(getattr(document, "text", None)), document
+        return ""
+    return _paragraphs_from_lines(getattr(document, "text", None))
 
 
 def _baseline_text(html: str | etree._Element) -> str:
@@ -102,28 +96,26 @@ def _load(html: str) -> etree._Element | None:
         return None
 
 
-def _body(html: str, url: str | None, tree: etree._Element | None) -> tuple[str, object | None]:
-    """The article text, and trafilatura's metadata when it came for free (no tree of our own)."""
+def _body(html: str, url: str | None, tree: etree._Element | None) -> str:
     page = html if tree is None else tree
-    precise, document = _trafilatura_text(page, url, with_metadata=tree is None, favor_precision=True)
-    document = document if tree is None else None
+    precise = _trafilatura_text(page, url, favor_precision=True)
     baseline = _baseline_text(page)
     precise_is_article = _units(precise) >= MIN_ARTICLE_UNITS and looks_like_article(precise)
     # trafilatura's baseline (all paragraph text, about a fifth of a full pass) is the cheap
     # recall probe: only when precision mode keeps much less than it is the default pass worth running.
     if precise_is_article and _units(precise) >= RECALL_PROBE_SHARE * _units(baseline):
-        return precise, document
-    default, _ = _trafilatura_text(page, url, with_metadata=False)
+        return precise
+    default = _trafilatura_text(page, url)
     if precise_is_article and _units(precise) >= MIN_PRECISION_SHARE * _units(default):
-        return precise, document
+        return precise
     if _units(default) >= MIN_ARTICLE_UNITS and looks_like_article(default):
-        return default, document
+        return default
     candidates = [precise, default, baseline, clean_text_dump(html_to_text_dump(html)).text]
     articles = [c for c in candidates if c and looks_like_article(c)]
     if not articles:
-        return "", document
+        return ""
     enough = [c for c in articles if _units(c) >= MIN_ARTICLE_UNITS]
-    return (enough[0] if enough else max(articles, key=_units)), document
+    return enough[0] if enough else max(articles, key=_units)
 
 
 def _parse(html: str) -> etree._Element | None:
@@ -164,9 +156,14 @@ def _needs_trafilatura_metadata(meta: HtmlMetadata, url: str | None) -> bool:
     return bool(meta.headline) and title_key(meta.headline) not in title_key(meta.title)
 
 
+# The page's own <meta>/JSON-LD dates come first; htmldate's extensive search over the whole
+# page costs more than the rest of extraction and only fills gaps.
+FAST_DATE_SEARCH = {"extensive_search": False, "original_date": True}
+
+
 def _trafilatura_metadata(tree: etree._Element, url: str | None) -> object | None:
     try:
-        return extract_metadata(tree, url, FAST_DATE_SEARCH, True)
+        return extract_metadata(tree, url, date_config=FAST_DATE_SEARCH)
     except Exception as error:  # the same assorted parser errors as the text passes
         logger.debug("trafilatura metadata failed: %s", error)
         return None
@@ -176,15 +173,13 @@ def extract_html(html: str, *, url: str | None = None) -> ExtractedArticle:
     """The article in an HTML page, with its metadata; never raises on bad markup."""
     if not html or not html.strip():
         return ExtractedArticle(text="")
-    tree = _load(html)
-    text, document = _body(html, url, tree)
-    if tree is None:
-        tree = _parse(html)
+    loaded = _load(html)
+    text = _body(html, url, loaded)
+    tree = loaded if loaded is not None else _parse(html)
     meta = html_metadata(tree) if tree is not None else HtmlMetadata()
     # trafilatura's metadata search costs a fifth of a page's extraction: only for what the page's
     # own tags leave open (the text passes above worked on copies, so the tree is as parsed).
-    if document is None and tree is not None and _needs_trafilatura_metadata(meta, url):
-        document = _trafilatura_metadata(tree, url)
+    document = _trafilatura_metadata(loaded, url) if loaded is not None and _needs_trafilatura_metadata(meta, url) else None
     source_url = meta.url or getattr(document, "url", None) or url
     site_name = meta.site_name or getattr(document, "sitename", None) or site_name_from_url(source_url)
     title = _choose_title(meta, getattr(document, "title", None), [site_name, source_url])
