@@ -1,5 +1,6 @@
 """Where the stages run, as chosen for a run (the runs themselves: test_parallel_ingest.py)."""
 
+import os
 import ssl
 
 import certifi
@@ -37,3 +38,15 @@ def test_prefect_clients_in_a_process_share_one_tls_context_per_certificate_set(
     assert orchestration.ssl.create_default_context() is not made  # another certificate set, another context
     assert orchestration.ssl.CERT_NONE == ssl.CERT_NONE  # the rest of the module is the real one
     assert ssl.create_default_context(cafile=certifi.where()) is not made  # nobody else's ssl changed
+
+
+def test_local_workers_start_without_dasks_fixed_heap_thresholds(monkeypatch):
+    """Dask's nannies export MALLOC_TRIM_THRESHOLD_=65536, which costs the stages about 9% more
+    CPU in a worker (bench/worker_heap_bench.py); the workers newsflow starts run without it,
+    and keep Dask's other settings (one BLAS/OpenMP thread per worker)."""
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)  # the workers would inherit a user's own
+    with Workers.choose(workers=2, dask_address=None, files_ahead=3).task_runner() as runner:
+        seen = runner.client.run(lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("OMP_NUM_THREADS")))
+    assert len(seen) == 2
+    assert set(seen.values()) == {(None, "1")}
+    assert "MALLOC_TRIM_THRESHOLD_" not in os.environ  # the nannies copy their settings into this process too
