@@ -44,6 +44,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.soak_bench --json bench/results/soak.json
 	# Scaling: 2,000 docs with --workers 1 / all cores / a user-started Dask cluster, HTML vs trafilatura alone, 1k/5k/20k docs (~60 min on 2 cores, ~5 GB in /tmp).
 	$(BIN)/python -m bench.scale_bench --json bench/results/scale.json
+	# What Dask's default worker heap setting costs the stages, against newsflow's workers and this process.
+	$(BIN)/python -m bench.worker_heap_bench
 	# Translation: argostranslate per document vs newsflow vs one translate_batch call (builds bench/.venv-argos once).
 	$(BIN)/python -m bench.translate_bench
 	# Duplicate detection: refresh_duplicates on the 2,000- and 20,000-document corpus (first, unchanged, +1% new).

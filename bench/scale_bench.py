@@ -11,7 +11,10 @@ XDG folders; one local Prefect server serves every run (its start-up is not time
 corpus is bench/corpus.py's (the seeds and the development pages, HTML and text dumps, about 15
 languages), generated inside that NEWSFLOW_HOME; the tests' tiny id->en package is installed
 there, so Indonesian documents are really translated (random weights: plumbing, not a real
-model's cost).
+model's cost). Every run translates on one CTranslate2 thread per process (NEWSFLOW_TRANSLATE_THREADS=1):
+on that tiny model (64-wide layers) two threads are about 20 times slower than one, which would
+inflate the in-process baseline (it would get both cores' threads; each worker gets one) and so
+the speed-up; on a real model more threads are faster, not slower.
 
 1. The --count corpus with `--workers 1` (in-process) and `--workers <cores>` (a LocalCluster of
    worker processes): docs/s and their ratio (target >= 1.7x on 2 cores). Every run's warehouse
@@ -96,9 +99,10 @@ class Run:
 
 
 def isolated_environment(work: Path, api_url: str) -> dict[str, str]:
-    """The soak benchmark's isolated environment, on the shared Prefect server, with no Dask settings."""
+    """The soak benchmark's isolated environment, on the shared Prefect server, with no Dask
+    settings, translating on one thread per process (see the module's doc)."""
     env = {k: v for k, v in soak_environment(work).items() if not k.startswith("DASK_") and k != "NEWSFLOW_SERVER_PORT"}
-    env.update(NEWSFLOW_HOME=str(work), PREFECT_API_URL=api_url)
+    env.update(NEWSFLOW_HOME=str(work), PREFECT_API_URL=api_url, NEWSFLOW_TRANSLATE_THREADS="1")
     return env
 
 
