@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from flows.process_memory import let_large_buffers_reuse_the_heap
 from flows.task_runners import reuse_prefect_tls_contexts
 
 
@@ -15,3 +16,18 @@ class ReuseTlsContexts(WorkerPlugin):
 
     def setup(self, worker) -> None:
         reuse_prefect_tls_contexts()
+
+
+class LetLargeBuffersReuseTheHeap(WorkerPlugin):
+    """Runs `let_large_buffers_reuse_the_heap` in every worker process: on a cluster a user
+    started with `dask worker`, each worker's nanny fixed glibc's heap thresholds (newsflow's own
+    LocalCluster starts its workers without that setting)."""
+
+    name = "newsflow-let-large-buffers-reuse-the-heap"
+
+    def setup(self, worker) -> None:
+        let_large_buffers_reuse_the_heap()
+
+
+def newsflow_worker_plugins() -> list[WorkerPlugin]:
+    return [ReuseTlsContexts(), LetLargeBuffersReuseTheHeap()]

@@ -65,11 +65,12 @@ class Workers:
             return
         from prefect_dask import DaskTaskRunner
 
-        from flows.dask_plugins import ReuseTlsContexts
+        from flows.dask_plugins import newsflow_worker_plugins
 
         if self.dask_address:
             with DaskTaskRunner(address=self.dask_address) as runner:
-                runner.client.register_plugin(ReuseTlsContexts())
+                for plugin in newsflow_worker_plugins():
+                    runner.client.register_plugin(plugin)
                 yield runner
             return
         import dask
@@ -85,7 +86,8 @@ class Workers:
                 silence_logs=logging.ERROR,
             )
         with cluster, DaskTaskRunner(cluster=cluster) as runner:
-            runner.client.register_plugin(ReuseTlsContexts())
+            for plugin in newsflow_worker_plugins():
+                runner.client.register_plugin(plugin)
             try:
                 yield runner
             except BaseException:
@@ -99,10 +101,9 @@ def worker_environment() -> dict[str, Any]:
     """What Dask's nannies set before starting a local worker, less MALLOC_TRIM_THRESHOLD_.
 
     Setting it (Dask's default, 64 KB) also fixes glibc's mmap threshold, so every buffer of 128 KB
-    or more a stage allocates is a fresh mmap, paid for again in page faults: lxml's parse of a
-    page and the texts passed between stages. Measured on the development pages, extraction took
-    9% more CPU in a worker with it than without it (bench/worker_heap_bench.py). Each batch's
-    memory is freed when it is done, so glibc's own adaptive thresholds keep a worker flat
+    or more a stage allocates is a fresh mmap, paid for again in page faults (see
+    `flows.process_memory.let_large_buffers_reuse_the_heap`, which mends a user's workers). Each
+    batch's memory is freed when it is done, so glibc's own adaptive thresholds keep a worker flat
     (bench/scale_bench.py measures worker peaks from 1,000 to 20,000 documents)."""
     import dask
 
