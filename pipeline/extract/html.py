@@ -2,8 +2,8 @@
 
 Order, measured on the development pages: trafilatura with `favor_precision` (fewer
 teasers and comment blocks) and without its fallback extractors, trafilatura's default
-(when precision cut too much), trafilatura's `baseline`, and last the page flattened to a text dump and cleaned by the
-text-dump cleaner. The first result that reads like an article wins.
+(when precision cut too much), trafilatura's `baseline`, and last the page flattened to a
+text dump and cleaned by the text-dump cleaner. The first result that reads like an article wins.
 """
 
 from __future__ import annotations
