@@ -46,6 +46,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.scale_bench --json bench/results/scale.json
 	# What Dask's default worker heap setting costs the stages, against newsflow's workers and this process.
 	$(BIN)/python -m bench.worker_heap_bench
+	# Starting and closing 2 local workers: spawned (Dask's default) against forked from newsflow's forkserver.
+	$(BIN)/python -m bench.worker_start_bench
 	# Translation: argostranslate per document vs newsflow vs one translate_batch call (builds bench/.venv-argos once).
 	$(BIN)/python -m bench.translate_bench
 	# Duplicate detection: refresh_duplicates on the 2,000- and 20,000-document corpus (first, unchanged, +1% new).

@@ -4,8 +4,9 @@
 each process's peak RSS (the larger of the sampled RSS and the kernel's own high-water mark,
 VmHWM, read while the process lives) and its last CPU time. Each process gets a role from its
 place and command line: the root's own role, `worker` for a Dask worker process (spawned by a
-nanny: `multiprocessing.spawn` / `forkserver`, or a command line naming dask or distributed),
-`helper` for multiprocessing's resource tracker, `other` for anything else.
+nanny: `multiprocessing.spawn`, forked by multiprocessing's `forkserver`, or a command line naming
+dask or distributed), `forkserver` for the process workers are forked from, `helper` for
+multiprocessing's resource tracker, `other` for anything else.
 
 `user_cluster` starts `dask scheduler` and `dask worker` the way a user would, and stops them
 (the whole process group of each) when the block ends, however it ends.
@@ -42,11 +43,13 @@ class SampledProcess:
     last_seen: float = 0.0
 
 
-def role_of(command: str, root_role: str, is_root: bool) -> str:
+def role_of(command: str, root_role: str, is_root: bool, parent_command: str = "") -> str:
     if is_root:
         return root_role
     if any(marker in command for marker in HELPER_MARKERS):
         return "helper"
+    if "forkserver" in command and "forkserver" not in parent_command:  # its workers keep its command line
+        return "forkserver"
     if any(marker in command for marker in WORKER_MARKERS):
         return "worker"
     return "other"
@@ -105,9 +108,9 @@ class ProcessTreeSampler:
                         seen = self.processes.get(key)
                         if seen is None:
                             command = " ".join(process.cmdline())
-                            seen = self.processes[key] = SampledProcess(
-                                process.pid, root_pid, role_of(command, root_role, process.pid == root_pid), command, first_seen=now
-                            )
+                            parent = process.parent() if "forkserver" in command else None
+                            role = role_of(command, root_role, process.pid == root_pid, " ".join(parent.cmdline()) if parent else "")
+                            seen = self.processes[key] = SampledProcess(process.pid, root_pid, role, command, first_seen=now)
                 except psutil.Error:
                     continue  # it ended between the listing and the reading
                 seen.peak_rss_mb = max(seen.peak_rss_mb, rss_mb, _high_water_mark_mb(process.pid))

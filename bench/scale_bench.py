@@ -171,7 +171,8 @@ def run_ingest(env, label: str, corpus: Path, warehouse: Path, log: Path, *, wor
     print(
         f"  {label}: {documents} docs in {seconds:.1f} s = {run.docs_per_s:.1f} docs/s; flow peak {run.flow_peak_mb:.0f} MB, "
         f"worker peak {run.worker_peak_mb:.0f} MB ({run.workers_seen} workers, {100 * run.worker_cpu_share:.0f}% of CPU in workers); "
-        f"load before {load_before:.1f}" + (f"; LEFT BEHIND: {run.left_behind}" if left_behind else ""),
+        + (f"forkserver peak {sampler.peak_mb('forkserver'):.0f} MB; " if sampler.with_role("forkserver") else "")
+        + f"load before {load_before:.1f}" + (f"; LEFT BEHIND: {run.left_behind}" if left_behind else ""),
         flush=True,
     )
     return run

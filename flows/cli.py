@@ -112,6 +112,7 @@ def ingest(
     remember_ctrl_c()  # not for `serve`: asyncio handles Ctrl-C there only while Python's own handler is set
     mode = _configure_prefect_for_a_run(verbose)
     started = time.perf_counter()
+    _start_local_workers_early(paths, workers, dask_address)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from flows.ingest import add_progress_listener, ingest as ingest_flow, remove_progress_listener
@@ -147,6 +148,29 @@ def ingest(
         remove_progress_listener(on_progress)
     prefect_startup = (first_event[0] if first_event else time.perf_counter()) - started - import_seconds
     _print_summary(summary, mode.describe(), import_seconds + prefect_startup, time.perf_counter() - started)
+
+
+def _start_local_workers_early(paths: Optional[list[str]], workers: Optional[int], dask_address: Optional[str]) -> None:
+    """When the run will start local workers, start the process they are forked from now, so that
+    it loads the stages while this process imports the flow and Prefect creates the run. It
+    chooses as the flow will (`Workers.choose`); a wrong guess costs an idle process."""
+    import threading
+    from itertools import islice
+
+    from flows.task_runners import SMALL_RUN_FILES, Workers, start_worker_forkserver
+    from pipeline.sources import iter_files
+    from pipeline.web.documents import is_web_address
+
+    settings = load_settings()
+    inputs = [path for path in paths if not is_web_address(path)] if paths else [str(settings.seeds_dir)]
+    chosen = Workers.choose(
+        workers=workers if workers is not None else settings.workers,
+        dask_address=dask_address or settings.dask_address,
+        files_ahead=sum(1 for _ in islice(iter_files(inputs), SMALL_RUN_FILES)),
+    )
+    if not chosen.in_process and not chosen.dask_address:
+        # in a thread: it imports Dask first (about 0.4 s), while this one goes on importing the flow
+        threading.Thread(target=start_worker_forkserver, name="newsflow-start-workers", daemon=True).start()
 
 
 def _check_inputs_exist(paths: Optional[list[str]]) -> None:

@@ -8,6 +8,7 @@ Whatever runs them, the flow process stays the only one that opens the warehouse
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import signal
 import threading
@@ -73,18 +74,7 @@ class Workers:
                     runner.client.register_plugin(plugin)
                 yield runner
             return
-        import dask
-        from distributed import LocalCluster
-
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": worker_environment()}):
-            cluster = LocalCluster(
-                n_workers=self.count,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",  # loopback only
-                dashboard_address="127.0.0.1:0",  # the scheduler's HTTP endpoint on a free port, never a fixed 8787
-                silence_logs=logging.ERROR,
-            )
+        cluster = start_local_cluster(self.count)
         with cluster, DaskTaskRunner(cluster=cluster) as runner:
             for plugin in newsflow_worker_plugins():
                 runner.client.register_plugin(plugin)
@@ -95,6 +85,73 @@ class Workers:
                 # workers; what they were doing is not needed any more.
                 _kill_worker_processes(cluster)
                 raise
+
+
+def start_local_cluster(count: int):
+    """A Dask LocalCluster of `count` single-threaded worker processes on the loopback interface,
+    forked from the worker forkserver when it has this process's environment, else spawned."""
+    import dask
+    from distributed import LocalCluster
+
+    method = "forkserver" if start_worker_forkserver() and _forkserver_has_this_environment() else "spawn"
+    settings = {"distributed.nanny.pre-spawn-environ": worker_environment(), "distributed.worker.multiprocessing-method": method}
+    with dask.config.set(settings):
+        return LocalCluster(
+            n_workers=count,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",  # loopback only
+            dashboard_address="127.0.0.1:0",  # the scheduler's HTTP endpoint on a free port, never a fixed 8787
+            silence_logs=logging.ERROR,
+        )
+
+
+# Imported by the worker forkserver before it forks a worker.
+WORKER_PRELOAD = "flows.worker_preload"
+_forkserver_lock = threading.Lock()
+_forkserver_environment: dict[str, str] | None = None  # this process's, when it started the forkserver
+
+
+def start_worker_forkserver() -> bool:
+    """Start the process newsflow's local workers are forked from (multiprocessing's forkserver),
+    if it is not running yet. It imports Prefect, Dask and the stages and loads the language
+    model once (`flows.worker_preload`); a worker forked from it starts with all of that in
+    memory. A spawned worker (Dask's default) is a new interpreter, which spends about 1.5 CPU s
+    importing and loading the same, and about 0.7 s more to exit (bench/worker_start_bench.py).
+
+    Returns at once: the forkserver imports in its own process, so `newsflow ingest` calls this
+    before it imports the flow, and the two proceed side by side. False where there is no
+    forkserver (Windows)."""
+    global _forkserver_environment
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return False
+    import distributed  # noqa: F401  (Dask's settings, such as what a nanny sets for a worker)
+
+    with _forkserver_lock:
+        if _forkserver_environment is None:
+            from multiprocessing import forkserver
+
+            # What a nanny sets before it spawns a worker (one BLAS thread each), set before the
+            # forkserver loads numpy; a nanny copies the same into this process anyway.
+            os.environ.update({name: str(value) for name, value in worker_environment().items()})
+            multiprocessing.get_context("forkserver").set_forkserver_preload([WORKER_PRELOAD])
+            forkserver.ensure_running()
+            _forkserver_environment = _environment_for_workers()
+    return True
+
+
+def _forkserver_has_this_environment() -> bool:
+    """A worker forked from the forkserver has the environment this process had when it started
+    the forkserver: right only while this process's is the same (a long-lived process whose
+    environment changed since gets spawned workers, which see the change)."""
+    return _forkserver_environment == _environment_for_workers()
+
+
+def _environment_for_workers() -> dict[str, str]:
+    import dask
+
+    set_by_nannies = dask.config.get("distributed.nanny.pre-spawn-environ", {})
+    return {name: value for name, value in os.environ.items() if name not in set_by_nannies}
 
 
 def worker_environment() -> dict[str, Any]:

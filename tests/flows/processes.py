@@ -42,6 +42,16 @@ def descendants(pid: int) -> set[int]:
 alive = process_alive  # the same check the server code uses
 
 
+def is_local_worker(process) -> bool:
+    """A Dask worker of a LocalCluster (a psutil.Process): forked from multiprocessing's
+    forkserver (whose command line it keeps), or spawned by a nanny."""
+    command = " ".join(process.cmdline())
+    if "spawn_main" in command:
+        return True
+    parent = process.parent()
+    return "forkserver" in command and parent is not None and "forkserver" in " ".join(parent.cmdline())
+
+
 def processes_with_argument(*arguments: str) -> set[int]:
     """Live processes whose command line contains all of `arguments` (e.g. "--port", "43127")."""
     found = set()

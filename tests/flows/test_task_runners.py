@@ -1,13 +1,17 @@
 """Where the stages run, as chosen for a run (the runs themselves: test_parallel_ingest.py)."""
 
+import json
 import os
 import ssl
+import subprocess
+import sys
 
 import certifi
 
 from flows.dask_plugins import ReuseTlsContexts
 from flows.task_runners import SMALL_RUN_FILES, Workers, reuse_prefect_tls_contexts
 from pipeline.translate.engine import cpu_count
+from tests.conftest import PROJECT_ROOT
 
 
 def test_by_default_a_big_run_uses_every_core_and_a_small_one_stays_in_process():
@@ -50,3 +54,45 @@ def test_local_workers_start_without_dasks_fixed_heap_thresholds(monkeypatch):
     assert len(seen) == 2
     assert set(seen.values()) == {(None, "1")}
     assert "MALLOC_TRIM_THRESHOLD_" not in os.environ  # the nannies copy their settings into this process too
+
+
+FORKED_WORKERS = """
+import json, os, sys
+
+from flows.task_runners import Workers
+
+
+def facts():
+    import pipeline.language
+
+    return {
+        "parent": os.getppid(),
+        "loaded": all(name in sys.modules for name in ("prefect.task_engine", "pipeline.extract", "trafilatura")),
+        "language_model": pipeline.language._shared_identifier is not None,
+        "setting": os.environ.get("NEWSFLOW_TRANSLATE_THREADS"),
+    }
+
+
+seen = []
+with Workers(count=2).task_runner() as runner:
+    seen.append(list(runner.client.run(facts).values()))
+os.environ["NEWSFLOW_TRANSLATE_THREADS"] = "1"  # set after the forkserver started
+with Workers(count=2).task_runner() as runner:
+    seen.append(list(runner.client.run(facts).values()))
+print(json.dumps({"this": os.getpid(), "seen": seen}))
+"""
+
+
+def test_local_workers_are_forked_with_the_stages_loaded_and_see_the_settings_of_the_moment(tmp_path):
+    """The workers of newsflow's LocalCluster start from one process that imported Prefect, Dask
+    and the stages and loaded the language model (bench/worker_start_bench.py: what that saves);
+    a setting changed since that process started still reaches the workers (they are spawned then)."""
+    env = {name: value for name, value in os.environ.items() if name != "NEWSFLOW_TRANSLATE_THREADS"}
+    result = subprocess.run([sys.executable, "-c", FORKED_WORKERS], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    forked, spawned = report["seen"]
+    assert len(forked) == 2 and len({worker["parent"] for worker in forked}) == 1  # one forkserver
+    assert forked[0]["parent"] != report["this"]
+    assert all(worker["loaded"] and worker["language_model"] and worker["setting"] is None for worker in forked), forked
+    assert len(spawned) == 2 and all(worker["parent"] == report["this"] and worker["setting"] == "1" for worker in spawned), spawned
