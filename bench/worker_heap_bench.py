@@ -3,10 +3,12 @@
     python -m bench.worker_heap_bench [--rounds 8]
 
 Dask's nannies start every worker with MALLOC_TRIM_THRESHOLD_=65536, which also fixes glibc's
-mmap threshold, so each buffer of 128 KB or more is a fresh mmap. This measures the CPU seconds
-HTML extraction of the development pages takes in this process, in a LocalCluster worker started
-with Dask's environment, and in one started with newsflow's (`flows.task_runners.worker_environment`),
-all in one run, rounds interleaved; medians and ratios are printed.
+mmap threshold, so each buffer of 128 KB or more is a fresh mmap; and Dask's statistical profiler
+samples each worker's stack every 10 ms. This measures the CPU seconds HTML extraction of the
+development pages takes in this process, in a LocalCluster worker started with Dask's
+environment, in one started with newsflow's settings (`flows.task_runners.worker_environment`,
+the profiler off), and in one with newsflow's environment and the profiler on, all in one run,
+rounds interleaved; medians and ratios are printed.
 """
 
 from __future__ import annotations
@@ -48,14 +50,16 @@ def main() -> None:
 
     # newsflow's first: a nanny also copies its environment into this process's (distributed's
     # nanny.py), so a worker started after Dask's would inherit MALLOC_TRIM_THRESHOLD_ from here.
+    newsflows = {"distributed.nanny.pre-spawn-environ": worker_environment(), "distributed.worker.profile.enabled": False}
     environments = {
-        "newsflow's worker environment": worker_environment(),
-        "Dask's worker environment": dict(dask.config.get("distributed.nanny.pre-spawn-environ", {})),
+        "newsflow's worker settings": newsflows,
+        "newsflow's, Dask's profiler on": {**newsflows, "distributed.worker.profile.enabled": True},
+        "Dask's worker environment": {"distributed.nanny.pre-spawn-environ": dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))},
     }
     clients, clusters = {}, []
     try:
-        for label, environ in environments.items():
-            with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        for label, settings in environments.items():
+            with dask.config.set(settings):
                 cluster = LocalCluster(
                     n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None, silence_logs=logging.CRITICAL
                 )

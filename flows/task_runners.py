@@ -94,7 +94,13 @@ def start_local_cluster(count: int):
     from distributed import LocalCluster
 
     method = "forkserver" if start_worker_forkserver() and _forkserver_has_this_environment() else "spawn"
-    settings = {"distributed.nanny.pre-spawn-environ": worker_environment(), "distributed.worker.multiprocessing-method": method}
+    settings = {
+        "distributed.nanny.pre-spawn-environ": worker_environment(),
+        "distributed.worker.multiprocessing-method": method,
+        # Dask's statistical profiler samples each worker's stack every 10 ms for a dashboard
+        # nobody opens here: 1.5-3% of a stage's CPU (bench/worker_heap_bench.py)
+        "distributed.worker.profile.enabled": False,
+    }
     with dask.config.set(settings):
         return LocalCluster(
             n_workers=count,
