@@ -55,6 +55,14 @@ def role_of(command: str, root_role: str, is_root: bool, parent_command: str = "
     return "other"
 
 
+def role_of_process(process: psutil.Process, root_role: str = "", is_root: bool = False) -> str:
+    """`role_of` a live process, from its command line and, for multiprocessing's forkserver
+    (whose workers keep its command line), its parent's."""
+    command = " ".join(process.cmdline())
+    parent = process.parent() if "forkserver" in command else None
+    return role_of(command, root_role, is_root, " ".join(parent.cmdline()) if parent else "")
+
+
 def _high_water_mark_mb(pid: int) -> float:
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as status:
@@ -107,9 +115,8 @@ class ProcessTreeSampler:
                         cpu = process.cpu_times()
                         seen = self.processes.get(key)
                         if seen is None:
+                            role = role_of_process(process, root_role, process.pid == root_pid)
                             command = " ".join(process.cmdline())
-                            parent = process.parent() if "forkserver" in command else None
-                            role = role_of(command, root_role, process.pid == root_pid, " ".join(parent.cmdline()) if parent else "")
                             seen = self.processes[key] = SampledProcess(process.pid, root_pid, role, command, first_seen=now)
                 except psutil.Error:
                     continue  # it ended between the listing and the reading

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from bench.processes import role_of_process
 from flows.server import process_alive
 
 
@@ -44,12 +45,8 @@ alive = process_alive  # the same check the server code uses
 
 def is_local_worker(process) -> bool:
     """A Dask worker of a LocalCluster (a psutil.Process): forked from multiprocessing's
-    forkserver (whose command line it keeps), or spawned by a nanny."""
-    command = " ".join(process.cmdline())
-    if "spawn_main" in command:
-        return True
-    parent = process.parent()
-    return "forkserver" in command and parent is not None and "forkserver" in " ".join(parent.cmdline())
+    forkserver, or spawned by a nanny; as the benchmarks tell them apart."""
+    return role_of_process(process) == "worker"
 
 
 def processes_with_argument(*arguments: str) -> set[int]:

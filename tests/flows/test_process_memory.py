@@ -85,8 +85,9 @@ print(mended, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
-def page_faults_refilling_buffers(environ: dict[str, str]) -> tuple[bool, int]:
-    result = subprocess.run([sys.executable, "-c", REFILL], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True, env=environ)
+def page_faults_refilling_buffers(environ: dict[str, str], *, mend: bool = True) -> tuple[bool, int]:
+    script = REFILL if mend else REFILL.replace("mended = let_large_buffers_reuse_the_heap()", "mended = False")
+    result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True, env=environ)
     mended, faults = result.stdout.split()
     return mended == "True", int(faults)
 
@@ -96,11 +97,8 @@ def test_a_worker_started_with_dasks_trim_setting_reuses_its_heap_for_large_buff
     environ = {key: value for key, value in os.environ.items() if not key.startswith("MALLOC_")}
     # Without the mending, as a `dask worker` nanny starts a worker: every 1 MB buffer is a fresh
     # mmap, 256 page faults each (measured: 51,200 for the 200).
-    unmended = subprocess.run(
-        [sys.executable, "-c", REFILL.replace("mended = let_large_buffers_reuse_the_heap()", "mended = False")],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, check=True, env={**environ, "MALLOC_TRIM_THRESHOLD_": "65536"},
-    )
-    assert int(unmended.stdout.split()[1]) >= 200 * 200
+    _, unmended = page_faults_refilling_buffers({**environ, "MALLOC_TRIM_THRESHOLD_": "65536"}, mend=False)
+    assert unmended >= 200 * 200
     mended, faults = page_faults_refilling_buffers({**environ, "MALLOC_TRIM_THRESHOLD_": "65536"})
     assert mended and faults < 1000, faults
     # a process glibc manages by its own policy is left to it
