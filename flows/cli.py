@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from flows.interrupts import ctrl_c_received, remember_ctrl_c
-from pipeline.settings import load_settings
+from pipeline.settings import DEFAULT_BATCH_SIZE, load_settings
 
 app = typer.Typer(
     name="newsflow",
@@ -95,7 +95,7 @@ def ingest(
     paths: list[str] = typer.Argument(None, help="Folders, globs, files or http(s) addresses of pages or feeds (default: seeds/)."),
     warehouse: Optional[Path] = WarehouseOption,
     max_file_mb: Optional[float] = typer.Option(None, help="Reject files larger than this (default 20 MB)."),
-    batch_size: Optional[int] = typer.Option(None, help="Documents per task batch (default 64)."),
+    batch_size: Optional[int] = typer.Option(None, help=f"Documents per task batch (default {DEFAULT_BATCH_SIZE}, or NEWSFLOW_BATCH_SIZE)."),
     workers: Optional[int] = typer.Option(
         None, "--workers", min=1, help="Local worker processes for the stages (default: every core; 1: in this process)."
     ),

@@ -100,6 +100,10 @@ def start_local_cluster(count: int):
         # Dask's statistical profiler samples each worker's stack every 10 ms for a dashboard
         # nobody opens here: 1.5-3% of a stage's CPU (bench/worker_heap_bench.py)
         "distributed.worker.profile.enabled": False,
+        # A batch goes to a worker when it is free, not queued behind its current one: otherwise the
+        # last batches of a run are shared out a batch ahead and one worker can be left to finish
+        # two while the other waits.
+        "distributed.scheduler.worker-saturation": 1.0,
     }
     with dask.config.set(settings):
         return LocalCluster(
@@ -235,6 +239,17 @@ def this_worker_host() -> str | None:
         return get_worker().address.rsplit(":", 1)[0]
     except (ImportError, ValueError):
         return None
+
+
+def submit_ahead_of_queued(runner, task, parameters: dict[str, Any]):
+    """`runner.submit`, with the task run before the tasks already queued on a Dask cluster (a
+    worker finishing its current task takes it next): for a short step a batch waits on."""
+    if isinstance(runner, InProcess):
+        return runner.submit(task, parameters)
+    import dask
+
+    with dask.annotate(priority=1):
+        return runner.submit(task, parameters)
 
 
 class Done:

@@ -495,7 +495,8 @@ class Warehouse:
         self._lock = threading.RLock()
 
     @classmethod
-    def open(cls, path: Path, *, read_only: bool = False, lock_timeout_s: float | None = None) -> "Warehouse":
+    def open(cls, path: Path, *, read_only: bool = False, lock_timeout_s: float | None = None, threads: int | None = None) -> "Warehouse":
+        """`threads`: DuckDB's threads for this connection (default: one per core)."""
         path = Path(path)
         if lock_timeout_s is None:
             lock_timeout_s = default_lock_timeout_s(read_only=read_only)
@@ -507,6 +508,8 @@ class Warehouse:
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
         config = _READ_ONLY_OPEN_CONFIG if read_only else {"memory_limit": writer_memory_limit()}
+        if threads is not None:
+            config = {**config, "threads": threads}
         connection = _connect_waiting_for_lock(path, read_only=read_only, lock_timeout_s=lock_timeout_s, config=config)
         if read_only:
             try:
