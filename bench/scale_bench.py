@@ -114,8 +114,11 @@ def ingest_options(env: dict[str, str]) -> str:
     return newsflow(env, "ingest", "--help").stdout
 
 
-def run_ingest(env, label: str, corpus: Path, warehouse: Path, log: Path, *, workers: int | None = None, cluster=None) -> Run:
-    """`newsflow ingest CORPUS --warehouse WAREHOUSE [--workers N | --dask-address ADDRESS]`, timed and sampled."""
+def run_ingest(
+    env, label: str, corpus: Path, warehouse: Path, log: Path, *, workers: int | None = None, cluster=None, cwd: Path = PROJECT_ROOT
+) -> Run:
+    """`newsflow ingest CORPUS --warehouse WAREHOUSE [--workers N | --dask-address ADDRESS]`, timed and
+    sampled; run from `cwd`, whose code it imports (another checkout, for an A/B)."""
     command = [sys.executable, "-m", "flows.cli", "ingest", str(corpus), "--warehouse", str(warehouse)]
     if workers is not None:
         command += ["--workers", str(workers)]
@@ -125,7 +128,7 @@ def run_ingest(env, label: str, corpus: Path, warehouse: Path, log: Path, *, wor
     load_before = os.getloadavg()[0]
     with open(log, "w") as output:
         started = time.perf_counter()
-        child = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+        child = subprocess.Popen(command, env=env, cwd=cwd, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
         roots = {child.pid: "flow", **(cluster.roots() if cluster is not None else {})}
         try:
             with ProcessTreeSampler(roots) as sampler:

@@ -1,0 +1,94 @@
+"""A/B of code trees on the scale benchmark's corpus: is a change faster, and by how much?
+
+    git worktree add /tmp/before HEAD~1 && git worktree add /tmp/after HEAD
+    python -m bench.ab_bench --rounds 5 before=/tmp/before,workers=2 after=/tmp/after,workers=2 after-1=/tmp/after,workers=1
+
+Each variant is NAME=TREE[,workers=N][,ENV_NAME=VALUE...]: `newsflow ingest` run from that code tree
+(its own Python files, this environment's packages), with that worker count and those extra
+environment variables. The variants run one after another in each round, and the rounds repeat,
+so the machine's slow spells fall on every variant alike; medians are reported. Each run is the
+real command line on a fresh warehouse, as `bench.scale_bench` runs it, on one shared Prefect
+server: wall seconds from process start to exit, CPU seconds of the flow process, of the worker
+processes and of the Prefect server, and the run's own time-by-stage line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+
+import psutil
+
+from bench.corpus import build_corpus
+from bench.scale_bench import isolated_environment, newsflow, run_ingest
+
+
+def parse_variant(text: str) -> tuple[str, Path, int | None, dict[str, str]]:
+    name, _, rest = text.partition("=")
+    tree, *options = rest.split(",")
+    settings = dict(option.split("=", 1) for option in options)
+    workers = settings.pop("workers", None)
+    if not name or not Path(tree, "flows", "cli.py").is_file():
+        raise SystemExit(f"{text!r}: expected NAME=TREE[,workers=N][,ENV=VALUE...], TREE a newsflow checkout")
+    return name, Path(tree), int(workers) if workers else None, settings
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    total = 0.0
+    for each in [process, *process.children(recursive=True)]:
+        try:
+            times = each.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("variants", nargs="+", help="NAME=TREE[,workers=N][,ENV=VALUE...]")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--count", type=int, default=2000, help="documents (default 2000, the scale benchmark's corpus)")
+    args = parser.parse_args()
+    variants = [parse_variant(text) for text in args.variants]
+
+    from flows.server import start_local_server
+    from pipeline.translate.build_package import build_tiny_package
+
+    work = Path(tempfile.mkdtemp(prefix="newsflow-ab-"))
+    server = start_local_server(work / "prefect-server", ui=False)
+    results: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name, *_ in variants}
+    try:
+        env = isolated_environment(work, server.api_url)
+        newsflow(env, "models", "install", "id", "--file", str(build_tiny_package(work / "model")))
+        corpus = work / "corpus"
+        build_corpus(corpus, args.count)
+        for round_number in range(args.rounds):
+            for name, tree, workers, settings in variants:
+                for stale in work.glob("ab.duckdb*"):
+                    stale.unlink()
+                server_before = cpu_seconds(psutil.Process(server.process.pid))
+                run = run_ingest({**env, **settings}, name, corpus, work / "ab.duckdb", work / f"{name}-{round_number}.log", workers=workers, cwd=tree)
+                server_cpu = cpu_seconds(psutil.Process(server.process.pid)) - server_before
+                results[name].append((run.seconds, run.flow_cpu_seconds, run.worker_cpu_seconds, server_cpu))
+                print(f"round {round_number} {name}: {run.summary_line}", flush=True)
+    finally:
+        server.stop()
+
+    first = variants[0][0]
+    baseline = statistics.median(seconds for seconds, *_ in results[first])
+    print(f"\nmedians of {args.rounds} interleaved rounds, {args.count} documents")
+    print(f"{'variant':<16} {'wall s':>8} {'flow CPU':>9} {'worker CPU':>11} {'server CPU':>11} {'vs ' + first:>12}   rounds (wall s)")
+    for name, *_ in variants:
+        walls, flows, workers, servers = zip(*results[name])
+        wall = statistics.median(walls)
+        print(
+            f"{name:<16} {wall:8.1f} {statistics.median(flows):9.1f} {statistics.median(workers):11.1f} "
+            f"{statistics.median(servers):11.1f} {baseline / wall:11.2f}x   {' / '.join(f'{w:.1f}' for w in walls)}"
+        )
+
+
+if __name__ == "__main__":
+    main()
