@@ -569,6 +569,11 @@ class _MergedTranslation:
     needing: list[int]
     settled: list[Document]
 
+    @property
+    def wrapped_future(self):
+        """The future to wait on, as `_is_done` and `_wait_for_any` look for it in a Prefect one."""
+        return _dask_future(self.future)
+
     def result(self) -> tuple[DocumentBatch, PrefetchedTranslationCache]:
         part, cache = self.future.result()
         translated, settled = iter(part.docs), iter(self.settled)
@@ -586,9 +591,7 @@ def _is_done(future) -> bool:
 
 
 def _dask_future(future):
-    """The Dask future inside a Prefect one (or inside a translation to merge), else the future itself."""
-    if isinstance(future, _MergedTranslation):
-        future = future.future
+    """The Dask future inside a Prefect one (or a translation to merge), else the future itself."""
     return getattr(future, "wrapped_future", future)
 
 
