@@ -87,6 +87,21 @@ class Workers:
                 raise
 
 
+# Dask's defaults keep a dashboard live: each event loop measures its own latency every 20 ms, reads
+# the process's CPU and memory every 0.5 s (every 0.1 s for the memory limit), the scheduler looks
+# for work to steal and the cluster object resyncs its name. Idle, that is 2% of a core per worker
+# and 5-7% in the flow process, which hosts the scheduler; in a 2-worker run it is CPU the stages
+# lose (bench/cluster_idle_bench.py). A local batch run needs none of it that often, and with
+# worker-saturation 1.0 the scheduler hands a worker a task only when it is free: nothing to steal.
+QUIET_MONITORS = {
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.scheduler.work-stealing": False,
+    "distributed.deploy.cluster-repr-interval": "10s",
+}
+
+
 def start_local_cluster(count: int):
     """A Dask LocalCluster of `count` single-threaded worker processes on the loopback interface,
     forked from the worker forkserver when it has this process's environment, else spawned."""
@@ -104,6 +119,7 @@ def start_local_cluster(count: int):
         # last batches of a run are shared out a batch ahead and one worker can be left to finish
         # two while the other waits.
         "distributed.scheduler.worker-saturation": 1.0,
+        **QUIET_MONITORS,
     }
     with dask.config.set(settings):
         return LocalCluster(

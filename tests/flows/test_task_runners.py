@@ -57,7 +57,7 @@ def test_local_workers_start_without_dasks_fixed_heap_thresholds(monkeypatch):
 
 
 FORKED_WORKERS = """
-import json, os, sys
+import json, os, sys, time
 
 from flows.task_runners import Workers
 
@@ -85,16 +85,29 @@ def profile_samples(dask_worker):
     return dask_worker.profile_recent["count"]
 
 
+def loop_ticks(dask_worker=None, dask_scheduler=None):
+    return (dask_worker or dask_scheduler)._tick_counter
+
+
+def steals(dask_scheduler):
+    return "stealing" in dask_scheduler.extensions
+
+
 seen = []
 with Workers(count=2).task_runner() as runner:
     seen.append(list(runner.client.run(facts).values()))
     addresses = list(runner.client.scheduler_info()["workers"])
     runner.client.gather([runner.client.submit(busy, pure=False, workers=[address]) for address in addresses])
     profiled = sum(runner.client.run(profile_samples).values())
+    ticks = list(runner.client.run(loop_ticks).values()), runner.client.run_on_scheduler(loop_ticks)
+    time.sleep(2)
+    ticked = [after - before for after, before in zip(runner.client.run(loop_ticks).values(), ticks[0])]
+    ticked.append(runner.client.run_on_scheduler(loop_ticks) - ticks[1])
+    stealing = runner.client.run_on_scheduler(steals)
 os.environ["NEWSFLOW_TRANSLATE_THREADS"] = "1"  # set after the forkserver started
 with Workers(count=2).task_runner() as runner:
     seen.append(list(runner.client.run(facts).values()))
-print(json.dumps({"this": os.getpid(), "seen": seen, "profiled": profiled}))
+print(json.dumps({"this": os.getpid(), "seen": seen, "profiled": profiled, "ticked": ticked, "stealing": stealing}))
 """
 
 
@@ -102,7 +115,8 @@ def test_local_workers_are_forked_with_the_stages_loaded_and_see_the_settings_of
     """The workers of newsflow's LocalCluster start from one process that imported Prefect, Dask
     and the stages and loaded the language model (bench/worker_start_bench.py: what that saves);
     a setting changed since that process started still reaches the workers (they are spawned then).
-    They run without Dask's statistical profiler (bench/worker_heap_bench.py: what it costs)."""
+    They run without Dask's statistical profiler (bench/worker_heap_bench.py: what it costs) and
+    with its monitors slowed down (bench/cluster_idle_bench.py)."""
     env = {name: value for name, value in os.environ.items() if name != "NEWSFLOW_TRANSLATE_THREADS"}
     result = subprocess.run([sys.executable, "-c", FORKED_WORKERS], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr
@@ -114,3 +128,8 @@ def test_local_workers_are_forked_with_the_stages_loaded_and_see_the_settings_of
     assert len(spawned) == 2 and all(worker["parent"] == report["this"] and worker["setting"] == "1" for worker in spawned), spawned
     # nor do they sample their own stacks for Dask's dashboard (1.5-3% of the stages' CPU)
     assert report["profiled"] == 0
+    # and the event loops of the workers and of the scheduler (in the flow's process) wake once a
+    # second to check their own latency, not 50 times (bench/cluster_idle_bench.py: what that
+    # costs); with queued tasks handed to free workers there is nothing to steal
+    assert all(ticks <= 3 for ticks in report["ticked"]), report["ticked"]
+    assert report["stealing"] is False
