@@ -5,7 +5,8 @@
 
 Each variant is NAME=TREE[,workers=N][,ENV_NAME=VALUE...]: `newsflow ingest` run from that code tree
 (its own Python files, this environment's packages), with that worker count and those extra
-environment variables. The variants run one after another in each round, and the rounds repeat,
+environment variables. The variants run one after another in each round (every other round in
+reverse order), and the rounds repeat,
 so the machine's slow spells fall on every variant alike; medians are reported. Each run is the
 real command line on a fresh warehouse, as `bench.scale_bench` runs it, on one shared Prefect
 server: wall seconds from process start to exit, CPU seconds of the flow process, of the worker
@@ -66,7 +67,8 @@ def main() -> None:
         corpus = work / "corpus"
         build_corpus(corpus, args.count)
         for round_number in range(args.rounds):
-            for name, tree, workers, settings in variants:
+            # every other round in the other order, so that no variant always runs first or after the same one
+            for name, tree, workers, settings in variants[:: -1 if round_number % 2 else 1]:
                 for stale in work.glob("ab.duckdb*"):
                     stale.unlink()
                 server_before = cpu_seconds(psutil.Process(server.process.pid))
