@@ -48,6 +48,10 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.worker_heap_bench
 	# Starting and closing 2 local workers: spawned (Dask's default) against forked from newsflow's forkserver.
 	$(BIN)/python -m bench.worker_start_bench
+	# Dask's event-loop and system monitors at their defaults against newsflow's quieter ones: idle CPU and extraction on 2 workers.
+	$(BIN)/python -m bench.cluster_idle_bench
+	# How long `newsflow ingest` takes to exit after its last line of output.
+	$(BIN)/python -m bench.cli_exit_bench
 	# Translation: argostranslate per document vs newsflow vs one translate_batch call (builds bench/.venv-argos once).
 	$(BIN)/python -m bench.translate_bench
 	# Duplicate detection: refresh_duplicates on the 2,000- and 20,000-document corpus (first, unchanged, +1% new).

@@ -19,6 +19,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import takewhile
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -215,36 +216,56 @@ def translate_batch(
     return sign_texts(batch.after("translate", started, docs)), cache
 
 
+class BatchWrite:
+    """One batch to store, with the translations its worker made (for the cache) and all its
+    paths (the unchanged ones count as still there); `counts` once it is stored. A plain class,
+    like DocumentBatch, so that Prefect passes it as it is."""
+
+    __slots__ = ("batch", "translations", "seen_paths", "counts")
+
+    def __init__(self, batch: DocumentBatch, translations: PrefetchedTranslationCache | None, seen_paths: Sequence[str]):
+        self.batch = batch
+        self.translations = translations
+        self.seen_paths = seen_paths
+        self.counts: BatchCounts | None = None
+
+
 @task(name="write to warehouse", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
-def write_batch(
-    batch: DocumentBatch,
+def write_batches(
+    writes: list[BatchWrite],
     warehouse_path: Path,
     run_id: str,
-    translations: PrefetchedTranslationCache | None = None,
     then_look_up: Sequence[str] = (),
-    seen_paths: Sequence[str] = (),
     refresh_search: bool = False,
-) -> tuple[BatchCounts, dict[str, str], int]:
-    """The batch's articles and rejections, the duplicate signatures its worker made, and the
-    translations it made (for the cache); with `refresh_search`, the articles written since the
-    last refresh indexed for search (returns how many); then the fingerprints stored for
-    `then_look_up` (the next batch's files), in the same open. `seen_paths`: all the batch's paths,
-    so the unchanged ones count as still there."""
+) -> tuple[dict[str, str], int]:
+    """Each batch's articles and rejections, the duplicate signatures its worker made, and the
+    translations it made (for the cache), in one open of the warehouse; with `refresh_search`, the
+    articles written since the last refresh indexed for search (returns how many); then the
+    fingerprints stored for `then_look_up` (the next batch's files), in the same open. A retry
+    does not store again a batch it stored before the failure."""
     with _open_for_a_batch(warehouse_path) as warehouse:
-        for model, pairs in (translations.new_pairs() if translations is not None else {}).items():
-            warehouse.store_translations(model, pairs)
-        counts = warehouse.write_batch(batch.docs, run_id=run_id, ingested_at=_now(), seen_paths=seen_paths)
-        signed = [doc for doc in batch.docs if doc.text_signature is not None and not doc.rejected]
-        if signed:
-            from pipeline.duplicates import store_signatures  # datasketch: only when there is something to store
-
-            store_signatures(warehouse.connection, signed)
+        for write in writes:
+            if write.counts is None:
+                write.counts = _store(warehouse, write, run_id)
         indexed = 0
         if refresh_search:
             from pipeline.search import refresh_search_index
 
             indexed = refresh_search_index(warehouse.connection).reindexed
-        return counts, (warehouse.known_fingerprints(then_look_up) if then_look_up else {}), indexed
+        return (warehouse.known_fingerprints(then_look_up) if then_look_up else {}), indexed
+
+
+def _store(warehouse: Warehouse, write: BatchWrite, run_id: str) -> BatchCounts:
+    for model, pairs in (write.translations.new_pairs() if write.translations is not None else {}).items():
+        warehouse.store_translations(model, pairs)
+    docs = write.batch.docs
+    counts = warehouse.write_batch(docs, run_id=run_id, ingested_at=_now(), seen_paths=write.seen_paths)
+    signed = [doc for doc in docs if doc.text_signature is not None and not doc.rejected]
+    if signed:
+        from pipeline.duplicates import store_signatures  # datasketch: only when there is something to store
+
+        store_signatures(warehouse.connection, signed)
+    return counts
 
 
 def _open_for_a_batch(warehouse_path: Path) -> Warehouse:
@@ -460,6 +481,7 @@ class _BatchPipeline:
         self.workers_by_host = workers_per_host(runner)
         self._models = None
         self.written_since_indexing = 0  # documents written since the search index was last refreshed
+        self.finishing = False  # every batch is submitted
         # Per worker: one batch running, one waiting to start, and one waiting for its translation
         # (submitted once the flow has read its cached sentences, so it mostly runs after the
         # worker's next batch) or for its write. With two per worker, the workers sat idle while
@@ -474,7 +496,7 @@ class _BatchPipeline:
         source_paths = [path.url if isinstance(path, FetchedPage) else display_path(path, drop_folder) for path in paths]
         look_up = source_paths if self.skip_unchanged else []
         if len(self.window) >= self.in_flight:
-            stored = self._write_oldest(then_look_up=look_up)  # one open of the warehouse for both
+            stored = self._write_ready_batches(then_look_up=look_up)  # one open of the warehouse for both
         elif look_up:
             clock = time.perf_counter()
             stored = stored_fingerprints(self.warehouse_path, look_up)
@@ -485,34 +507,39 @@ class _BatchPipeline:
         self.window.append(_InFlight(files=len(paths), source_paths=source_paths, prepared=prepared))
 
     def finish(self) -> None:
+        """Write what is still in flight. From here on, each write also indexes what was written
+        since the last refresh: on local workers the flow would only wait for the last batches
+        meanwhile, and the refresh after the run, which everything waits for, is left with little."""
+        self.finishing = True
         while self.window:
-            self._write_oldest()
+            self._write_ready_batches()
 
-    def _write_oldest(self, then_look_up: list[str] | None = None) -> dict[str, str]:
-        """Write the oldest batch once it is through the stages; with `then_look_up`, also read
-        the fingerprints stored for those paths (the next batch's) in the same open. While it
-        waits, each batch the workers finish goes on to its translation at once, so that the
-        workers always have the next step queued."""
+    def _write_ready_batches(self, then_look_up: list[str] | None = None) -> dict[str, str]:
+        """Write the oldest batch once it is through the stages, and with it the batches after it
+        that are through too (one open of the warehouse for all: on local workers, batches often
+        come back together); with `then_look_up`, also read the fingerprints stored for those
+        paths (the next batch's) in the same open. While it waits, each batch the workers finish
+        goes on to its translation at once, so that the workers always have the next step queued."""
         oldest = self.window[0]
         while True:
             self._start_ready_translations()
             if oldest.translated is not None and _is_done(oldest.translated):
                 break
             _wait_for_any([waiting.prepared for waiting in self.window if waiting.translated is None] + [oldest.translated])
-        batch, translations = oldest.translated.result()
+        ready = list(takewhile(lambda waiting: waiting.translated is not None and _is_done(waiting.translated), self.window))
+        writes = [BatchWrite(*waiting.translated.result(), waiting.source_paths) for waiting in ready]
         clock = time.perf_counter()
-        self.written_since_indexing += len(batch.docs)
-        refresh_search = self.written_since_indexing >= SEARCH_INDEX_EVERY
-        counts, stored, indexed = write_batch(
-            batch, self.warehouse_path, self.summary.run_id, translations, then_look_up or [], oldest.source_paths, refresh_search
-        )
+        self.written_since_indexing += sum(len(write.batch.docs) for write in writes)
+        refresh_search = self.written_since_indexing >= SEARCH_INDEX_EVERY or self.finishing
+        stored, indexed = write_batches(writes, self.warehouse_path, self.summary.run_id, then_look_up or [], refresh_search)
         if refresh_search:
             self.written_since_indexing = 0
         self._flow_seconds("warehouse", clock)
-        self.window.popleft()
         self.summary.indexed_as_written += indexed
-        _tally(self.summary, batch, counts)
-        _report("processed", oldest.files)
+        for waiting, write in zip(ready, writes):
+            self.window.popleft()
+            _tally(self.summary, write.batch, write.counts)
+            _report("processed", waiting.files)
         return stored
 
     def _start_ready_translations(self) -> None:
