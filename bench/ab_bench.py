@@ -6,11 +6,11 @@
 Each variant is NAME=TREE[,workers=N][,ENV_NAME=VALUE...]: `newsflow ingest` run from that code tree
 (its own Python files, this environment's packages), with that worker count and those extra
 environment variables. The variants run one after another in each round (every other round in
-reverse order), and the rounds repeat,
-so the machine's slow spells fall on every variant alike; medians are reported. Each run is the
-real command line on a fresh warehouse, as `bench.scale_bench` runs it, on one shared Prefect
-server: wall seconds from process start to exit, CPU seconds of the flow process, of the worker
-processes and of the Prefect server, and the run's own time-by-stage line.
+reverse order), and the rounds repeat, so the machine's slow spells fall on every variant alike;
+medians are reported. Each run is the real command line on a fresh warehouse, as
+`bench.scale_bench` runs it, on one shared Prefect server: wall seconds from process start to
+exit, CPU seconds of the flow process, of the worker processes and of the Prefect server, and the
+run's own time-by-stage line.
 """
 
 from __future__ import annotations

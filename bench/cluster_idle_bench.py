@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import statistics
 import time
 
@@ -46,7 +47,7 @@ def start_cluster(quiet: bool):
 
 def measure(client, idle_seconds: float, passes: int) -> dict[str, float]:
     this = psutil.Process()
-    workers = [psutil.Process(pid) for pid in client.run(lambda: __import__("os").getpid()).values()]
+    workers = [psutil.Process(pid) for pid in client.run(os.getpid).values()]
     before = [cpu_seconds(process) for process in workers], cpu_seconds(this)
     time.sleep(idle_seconds)
     after = [cpu_seconds(process) for process in workers], cpu_seconds(this)

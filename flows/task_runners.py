@@ -90,7 +90,7 @@ class Workers:
 # Dask's defaults keep a dashboard live: each event loop measures its own latency every 20 ms, reads
 # the process's CPU and memory every 0.5 s (every 0.1 s for the memory limit), the scheduler looks
 # for work to steal and the cluster object resyncs its name. Idle, that is 2% of a core per worker
-# and 5-7% in the flow process, which hosts the scheduler; in a 2-worker run it is CPU the stages
+# and 4-7% in the flow process, which hosts the scheduler; in a 2-worker run it is CPU the stages
 # lose (bench/cluster_idle_bench.py). A local batch run needs none of it that often, and with
 # worker-saturation 1.0 the scheduler hands a worker a task only when it is free: nothing to steal.
 QUIET_MONITORS = {
