@@ -23,6 +23,7 @@ from pathlib import Path
 import psutil
 
 from bench.corpus import build_corpus
+from bench.processes import cpu_seconds
 from bench.scale_bench import isolated_environment, newsflow, run_ingest
 
 
@@ -34,17 +35,6 @@ def parse_variant(text: str) -> tuple[str, Path, int | None, dict[str, str]]:
     if not name or not Path(tree, "flows", "cli.py").is_file():
         raise SystemExit(f"{text!r}: expected NAME=TREE[,workers=N][,ENV=VALUE...], TREE a newsflow checkout")
     return name, Path(tree), int(workers) if workers else None, settings
-
-
-def cpu_seconds(process: psutil.Process) -> float:
-    total = 0.0
-    for each in [process, *process.children(recursive=True)]:
-        try:
-            times = each.cpu_times()
-            total += times.user + times.system
-        except psutil.Error:
-            pass
-    return total
 
 
 def main() -> None:
@@ -71,9 +61,9 @@ def main() -> None:
             for name, tree, workers, settings in variants[:: -1 if round_number % 2 else 1]:
                 for stale in work.glob("ab.duckdb*"):
                     stale.unlink()
-                server_before = cpu_seconds(psutil.Process(server.process.pid))
+                server_before = cpu_seconds(psutil.Process(server.process.pid), with_descendants=True)
                 run = run_ingest({**env, **settings}, name, corpus, work / "ab.duckdb", work / f"{name}-{round_number}.log", workers=workers, cwd=tree)
-                server_cpu = cpu_seconds(psutil.Process(server.process.pid)) - server_before
+                server_cpu = cpu_seconds(psutil.Process(server.process.pid), with_descendants=True) - server_before
                 results[name].append((run.seconds, run.flow_cpu_seconds, run.worker_cpu_seconds, server_cpu))
                 print(f"round {round_number} {name}: {run.summary_line}", flush=True)
     finally:

@@ -21,28 +21,17 @@ import time
 
 import psutil
 
+from bench.processes import cpu_seconds
 from bench.worker_heap_bench import extract_pages
-
-
-def cpu_seconds(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system
 
 
 def start_cluster(quiet: bool):
     """newsflow's LocalCluster of two workers; with `quiet` False, Dask's defaults for the monitors."""
     import dask
 
-    from flows import task_runners
+    from flows.task_runners import QUIET_MONITORS, start_local_cluster
 
-    if quiet:
-        return task_runners.start_local_cluster(2)
-    defaults = {name: dask.config.get(name) for name in task_runners.QUIET_MONITORS}
-    quiet_monitors, task_runners.QUIET_MONITORS = task_runners.QUIET_MONITORS, defaults
-    try:
-        return task_runners.start_local_cluster(2)
-    finally:
-        task_runners.QUIET_MONITORS = quiet_monitors
+    return start_local_cluster(2, monitors=QUIET_MONITORS if quiet else {name: dask.config.get(name) for name in QUIET_MONITORS})
 
 
 def measure(client, idle_seconds: float, passes: int) -> dict[str, float]:

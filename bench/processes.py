@@ -27,6 +27,19 @@ from typing import Iterator
 
 import psutil
 
+def cpu_seconds(process: psutil.Process, *, with_descendants: bool = False) -> float:
+    """User and system CPU seconds of `process` (and of its descendants alive now); a process
+    that is gone counts 0."""
+    total = 0.0
+    for each in [process, *(process.children(recursive=True) if with_descendants else [])]:
+        try:
+            times = each.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
+
+
 WORKER_MARKERS = ("spawn_main", "multiprocessing-fork", "forkserver", "distributed", "dask")
 HELPER_MARKERS = ("resource_tracker", "semaphore_tracker")
 

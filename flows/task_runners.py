@@ -102,9 +102,10 @@ QUIET_MONITORS = {
 }
 
 
-def start_local_cluster(count: int):
+def start_local_cluster(count: int, *, monitors: dict[str, Any] = QUIET_MONITORS):
     """A Dask LocalCluster of `count` single-threaded worker processes on the loopback interface,
-    forked from the worker forkserver when it has this process's environment, else spawned."""
+    forked from the worker forkserver when it has this process's environment, else spawned.
+    `monitors`: settings of Dask's monitors (bench/cluster_idle_bench.py passes Dask's defaults)."""
     import dask
     from distributed import LocalCluster
 
@@ -119,7 +120,7 @@ def start_local_cluster(count: int):
         # last batches of a run are shared out a batch ahead and one worker can be left to finish
         # two while the other waits.
         "distributed.scheduler.worker-saturation": 1.0,
-        **QUIET_MONITORS,
+        **monitors,
     }
     with dask.config.set(settings):
         return LocalCluster(

@@ -35,6 +35,8 @@ RETRIED_WRITE = """
 import json, sys
 from pathlib import Path
 
+import duckdb
+
 from flows.ingest import BatchWrite, detect_languages, extract_articles, load_files, sign_texts, write_batches
 
 seeds = sorted(Path("seeds").glob("*.txt"))
@@ -55,8 +57,6 @@ class FailsOnce:
 
 writes = [BatchWrite(first, None, []), BatchWrite(second, FailsOnce(), [])]
 write_batches.with_options(retry_delay_seconds=0)(writes, Path(sys.argv[1]), "run")
-import duckdb
-
 with duckdb.connect(sys.argv[1], read_only=True) as db:
     articles = db.execute("SELECT count(*) FROM articles").fetchone()[0]
 print(json.dumps({"inserted": [write.counts.inserted for write in writes], "unchanged": [write.counts.unchanged for write in writes], "articles": articles}))
