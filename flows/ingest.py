@@ -17,6 +17,7 @@ import socket
 import time
 import uuid
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import takewhile
@@ -42,7 +43,8 @@ from pipeline.translate import (
 )
 from pipeline.translate.cache import PrefetchedTranslationCache, prefetch
 from pipeline.translate.stage import documents_needing_a_model, sentences_to_translate
-from pipeline.web import FetchedPage, FetchSettings, poll_sources
+from pipeline.web import FetchedPage, FetchSettings, poll_sources, record_polls
+from pipeline.web.credentials import credentials_for_fetching
 from pipeline.web.documents import failure_document, is_web_address, page_document, stored_pages
 from flows.interrupts import ctrl_c_received
 from flows.process_memory import keep_large_buffers_off_the_heap
@@ -71,8 +73,8 @@ _progress_listeners: list[ProgressListener] = []
 
 
 def add_progress_listener(listener: ProgressListener) -> None:
-    """Called as listener(event, n): ("discovered", files found so far) as discovery goes on, and
-    ("processed", k) as each batch of k files is written."""
+    """Called as listener(event, n): ("discovered", files found so far) as discovery goes on,
+    ("processed", k) as each batch of k files is written, and ("fetching", 0) when fetching from the web starts."""
     _progress_listeners.append(listener)
 
 
@@ -300,29 +302,47 @@ class WebFetch:
     rejected: list[tuple[str, str, str]]  # (url, reason, what to do)
     skipped_known: int
     failing_sources: list[tuple[str, int, str]]  # (source URL, polls failed in a row, last detail)
+    seconds: float = 0.0  # wall time, the warehouse's short opens included
 
 
 @task(name="fetch from the web", retries=1, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
 def fetch_from_web(warehouse_path: Path, state_dir: Path, urls: list[str], refresh: bool, run_id: str) -> WebFetch:
     """The pages given (`urls`), else those the due web sources list, fetched politely in the
-    flow process (it records each poll in web_sources); failed fetches go to rejected_files now."""
+    flow process. The warehouse is not held while fetching, so `newsflow sql` can read it: it is
+    opened read-only for what the poll needs to know, then once to record each source's poll and
+    store the failed fetches as rejections."""
+    started = time.perf_counter()
+    result = poll_sources(
+        lambda: _reading(warehouse_path),
+        state_dir,
+        urls=urls,
+        due_only=True,
+        refresh=refresh,
+        known_urls=lambda candidates: _stored_urls(warehouse_path, candidates),
+        settings=FetchSettings(),
+        credentials=credentials_for_fetching(state_dir),
+    )
     with Warehouse.open(warehouse_path) as warehouse:
-        result = poll_sources(
-            warehouse.connection,
-            state_dir,
-            urls=urls,
-            due_only=True,
-            refresh=refresh,
-            known_urls=warehouse.stored_urls,
-            settings=FetchSettings(),
-        )
+        record_polls(warehouse.connection, result)
         warehouse.write_batch([failure_document(failure) for failure in result.failures], run_id=run_id, ingested_at=_now())
     return WebFetch(
         pages=result.pages,
         rejected=[(failure.url, failure.reason, failure.detail) for failure in result.failures],
         skipped_known=result.skipped_known,
         failing_sources=[(source.url, source.consecutive_failures, source.detail) for source in result.failing_sources],
+        seconds=time.perf_counter() - started,
     )
+
+
+@contextmanager
+def _reading(warehouse_path: Path):
+    with Warehouse.open(warehouse_path, read_only=True) as warehouse:
+        yield warehouse.connection
+
+
+def _stored_urls(warehouse_path: Path, urls: list[str]) -> set[str]:
+    with Warehouse.open(warehouse_path, read_only=True) as warehouse:
+        return warehouse.stored_urls(urls)
 
 
 def _tally_web(summary: IngestSummary, web: WebFetch) -> list[FetchedPage]:
@@ -331,6 +351,7 @@ def _tally_web(summary: IngestSummary, web: WebFetch) -> list[FetchedPage]:
     summary.rejections.extend(web.rejected)
     summary.web_skipped_known = web.skipped_known
     summary.failing_sources = web.failing_sources
+    summary.stage_seconds["fetch"] = summary.stage_seconds.get("fetch", 0.0) + web.seconds
     _report("discovered", summary.files_seen)
     return list(web.pages)
 
@@ -680,6 +701,7 @@ def ingest(
         summary.interrupted_runs = record_run(warehouse_path, summary, started_at, finished=False)
         try:
             if web_urls or poll_web:
+                _report("fetching", 0)  # the run has started: what follows is fetch time, not start-up
                 web = fetch_from_web(warehouse_path, settings.state_dir, web_urls, refresh, summary.run_id)
                 ahead = _tally_web(summary, web) + ahead
                 logger.info("Fetched %d pages from the web (%d failed)", len(web.pages), len(web.rejected))

@@ -21,6 +21,8 @@ from lxml import etree, html as lxml_html
 from trafilatura.feeds import FeedParameters, determine_feed, find_links
 from trafilatura.sitemaps import SitemapObject
 
+from pipeline.web.credentials import without_userinfo
+
 KINDS = ("feed", "sitemap", "page")
 FEED_ROOTS = frozenset({"rss", "feed", "RDF", "channel"})
 SITEMAP_ROOTS = frozenset({"urlset", "sitemapindex"})
@@ -54,8 +56,9 @@ class SitemapLinks:
 
 def canonical_url(url: str, base: str | None = None) -> str:
     """The one address an article is known by: absolute, lower-case host, default port and
-    fragment dropped, tracking parameters (utm_*, fbclid, ...) removed, the rest sorted."""
-    absolute = urljoin(base, url.strip()) if base else url.strip()
+    fragment dropped, tracking parameters (utm_*, fbclid, ...) removed, the rest sorted, and no
+    credentials (`user:password@`: they are never stored, and never sent from a feed or page)."""
+    absolute = without_userinfo(urljoin(base, url.strip()) if base else url.strip())
     try:
         normalised = normalize_url(absolute)
     except (ValueError, TypeError):
@@ -64,9 +67,20 @@ def canonical_url(url: str, base: str | None = None) -> str:
 
 
 def same_host(a: str, b: str) -> bool:
-    host_a, host_b = urlsplit(a).hostname or "", urlsplit(b).hostname or ""
+    """The same site: the same host (with or without www.) and port (a port written explicitly
+    counts: 127.0.0.1:8080 and 127.0.0.1:9090 are two sites)."""
+    parts_a, parts_b = urlsplit(a), urlsplit(b)
     strip = lambda host: host[4:] if host.startswith("www.") else host  # noqa: E731
-    return strip(host_a) == strip(host_b)
+    if strip(parts_a.hostname or "") != strip(parts_b.hostname or ""):
+        return False
+    try:
+        port_a, port_b = parts_a.port, parts_b.port
+    except ValueError:  # not a number
+        return False
+    default = {"http": 80, "https": 443}
+    if port_a is None and port_b is None:
+        return True
+    return (port_a or default.get(parts_a.scheme)) == (port_b or default.get(parts_b.scheme))
 
 
 # --- kinds ---

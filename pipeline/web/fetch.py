@@ -6,6 +6,10 @@ host's Crawl-delay, if longer) between them; it keeps at most `max_concurrency` 
 flight overall; it retries 429 and 5xx with exponential backoff, honouring Retry-After; it
 follows at most `max_redirects` redirects, one hop at a time so each hop is checked against
 robots.txt and politeness too; and it stops reading a body past `max_body_bytes`.
+Where it connects is not the web's choice: every hop's address, robots.txt's included, must be
+public or allowed (`destinations`), and each request must be done within `deadline_s`, however
+slowly the server sends (`transport`). Credentials are never taken from a URL; the user's are sent
+to the origin they were given for only (`credentials`).
 Anything that goes wrong becomes a `FetchError` with a reason code and a sentence a person can act on.
 """
 
@@ -24,6 +28,19 @@ from urllib.robotparser import RobotFileParser
 
 import httpx
 
+from pipeline.web.credentials import Credentials, origin_key, without_userinfo
+from pipeline.web.destinations import DestinationPolicy, Refusal
+from pipeline.web.transport import (
+    BlockedDestination,
+    Deadline,
+    DeadlineExceeded,
+    GuardedBackend,
+    GuardedTransport,
+    Resolver,
+    first_allowed,
+    resolve,
+)
+
 
 def _newsflow_version() -> str:
     try:
@@ -38,6 +55,7 @@ NEWSFLOW_VERSION = _newsflow_version()
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_ROBOTS_BYTES = 512 * 1024  # what Google reads of a robots.txt
+LOCATION_ASIDE = "newsflow_location"  # a redirect's Location, kept where httpx does not parse it
 
 
 def _env(name: str, default: str) -> str:
@@ -54,7 +72,13 @@ class FetchSettings:
     per_host_delay_s: float = field(default_factory=lambda: float(_env("NEWSFLOW_FETCH_DELAY", "1.0")))
     one_request_per_host: bool = True
     max_concurrency: int = field(default_factory=lambda: int(_env("NEWSFLOW_FETCH_CONCURRENCY", "8")))
-    timeout_s: float = field(default_factory=lambda: float(_env("NEWSFLOW_FETCH_TIMEOUT", "20")))
+    timeout_s: float = field(default_factory=lambda: float(_env("NEWSFLOW_FETCH_TIMEOUT", "20")))  # each connect, read, write
+    # One request (a page, a redirect hop, robots.txt), connect to last byte, however slowly the server sends.
+    deadline_s: float = field(default_factory=lambda: float(_env("NEWSFLOW_FETCH_DEADLINE", "60")))
+    # A host that misses the time limits this many requests in a row is left for the next poll.
+    max_timeouts_per_host: int = 3
+    # Where newsflow may connect: public addresses, and what NEWSFLOW_FETCH_ALLOW(_PRIVATE) allows.
+    destinations: DestinationPolicy = field(default_factory=DestinationPolicy.from_env)
     retries: int = field(default_factory=lambda: int(_env("NEWSFLOW_FETCH_RETRIES", "3")))
     backoff_s: float = 1.0  # first retry waits this long, then twice as long each time
     max_retry_after_s: float = 120.0  # a server asking for a longer wait is given up on for this run
@@ -122,6 +146,7 @@ class _Host:
     robots_problem: FetchError | None = None  # robots.txt unreachable: the whole host is off limits
     robots_loaded: bool = False
     robots_lock: threading.Lock = field(default_factory=threading.Lock)
+    timeouts_in_row: int = 0  # requests in a row that missed the timeout or the deadline
 
 
 @dataclass
@@ -161,19 +186,29 @@ class PoliteFetcher:
         *,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        credentials: dict[str, Credentials] | None = None,
+        resolver: Resolver = resolve,
     ) -> None:
+        """`credentials`: origin (credentials.origin_key) -> what to send to that origin only."""
         self.settings = settings
         self._sleep = sleep
         self._clock = clock
+        self._credentials = dict(credentials or {})
+        self._resolver = resolver
+        self._deadline = Deadline()
+        limits = httpx.Limits(max_connections=max(1, settings.max_concurrency) * 2)
         self._client = httpx.Client(
             headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate"},
             timeout=httpx.Timeout(settings.timeout_s),
             follow_redirects=False,
-            limits=httpx.Limits(max_connections=max(1, settings.max_concurrency) * 2),
+            transport=GuardedTransport(GuardedBackend(settings.destinations, self._deadline, resolver), limits=limits),
+            trust_env=False,  # no proxy from the environment: it would connect where newsflow cannot check
+            event_hooks={"response": [_set_location_aside]},
         )
         self._in_flight = threading.BoundedSemaphore(max(1, settings.max_concurrency))
         self._hosts: dict[str, _Host] = {}
         self._hosts_lock = threading.Lock()
+        self._destinations: dict[tuple[str, int], Refusal | OSError | None] = {}  # (host, port) -> why not, this poll
 
     def __enter__(self) -> "PoliteFetcher":
         return self
@@ -187,13 +222,17 @@ class PoliteFetcher:
     def get(self, url: str, *, validators: Validators | None = None, accept: str = "*/*") -> FetchedResponse:
         """GET `url`, following redirects hop by hop. Raises FetchError for anything but 2xx/304."""
         headers = {"Accept": accept, **(validators.headers() if validators else {})}
+        url = without_userinfo(url)  # credentials in a URL are never sent: the user's are kept by origin
+        if urlsplit(url).scheme.lower() not in ("http", "https"):
+            raise FetchError(url, "bad_url", f"{url} is not an http:// or https:// address; newsflow fetches web pages only.")
         visited = [url]
         current = url
         for _ in range(self.settings.max_redirects + 1):
+            self._check_destination(current, requested=url)
             self._check_robots(current, requested=url)
             raw = self._request_with_retries(current, headers)
             if raw.status in REDIRECT_STATUSES and raw.headers.get("location"):
-                target = urljoin(current, raw.headers["location"])
+                target = without_userinfo(urljoin(current, raw.headers["location"]))
                 if urlsplit(target).scheme not in ("http", "https"):
                     raise FetchError(url, "bad_redirect", f"{current} redirects to {target}, which is not a web address.")
                 if target in visited:
@@ -266,9 +305,13 @@ class PoliteFetcher:
     def _robots_response(self, robots_url: str) -> _Raw:
         current = robots_url
         for _ in range(self.settings.max_redirects + 1):
+            if current != robots_url:
+                if urlsplit(current).scheme not in ("http", "https"):
+                    raise FetchError(robots_url, "bad_redirect", f"{robots_url} redirects to {current}, which is not a web address.")
+                self._check_destination(current, requested=robots_url)
             raw = self._request_with_retries(current, {"Accept": "text/plain"})
             if raw.status in REDIRECT_STATUSES and raw.headers.get("location"):
-                current = urljoin(current, raw.headers["location"])
+                current = without_userinfo(urljoin(current, raw.headers["location"]))
                 continue
             return raw
         raise FetchError(robots_url, "too_many_redirects", "robots.txt redirects too many times")
@@ -278,6 +321,49 @@ class PoliteFetcher:
             return 0.0
         delay = host.robots.crawl_delay(self.settings.robots_agent)
         return min(float(delay), self.settings.max_crawl_delay_s) if delay else 0.0
+
+    # --- destinations ---
+
+    def _check_destination(self, url: str, *, requested: str) -> None:
+        """Refuse `url` before anything is asked of its host (robots.txt included) when none of its
+        addresses may be connected to. The connection itself is checked again (transport.py)."""
+        invalid = None
+        try:
+            parsed = httpx.URL(url)
+            host, port = parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80)
+        except httpx.InvalidURL as error:
+            # httpx cannot connect there (e.g. the octal form 0177.0.0.1); say where it points all the same
+            invalid = FetchError(requested, "bad_url", f"{url} is not a valid web address ({error}); check it for typos.")
+            parts = urlsplit(url)
+            try:
+                host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+            except ValueError:
+                raise invalid from None
+        verdict = self._destination_verdict(host, port)
+        if verdict is None:
+            if invalid is not None:
+                raise invalid
+            return
+        if isinstance(verdict, OSError):
+            problem = FetchError(url, "dns_error", f"The name {host} could not be resolved ({verdict}); check the address for typos, or your DNS.")
+        else:
+            problem = _blocked(url, host, verdict)
+        detail = problem.detail if url == requested else f"{requested} redirects to {url}. {problem.detail}"
+        raise FetchError(requested, problem.reason, detail)
+
+    def _destination_verdict(self, host: str, port: int) -> Refusal | OSError | None:
+        """Why none of `host`'s addresses may be connected to (or it has none), once per poll."""
+        with self._hosts_lock:
+            if (host, port) in self._destinations:
+                return self._destinations[(host, port)]
+        try:
+            allowed, refused = first_allowed(host, port, self.settings.destinations, self._resolver)
+            verdict = refused if not allowed else None
+        except OSError as error:
+            verdict = error
+        with self._hosts_lock:
+            self._destinations[(host, port)] = verdict
+        return verdict
 
     # --- politeness ---
 
@@ -304,6 +390,14 @@ class PoliteFetcher:
 
     def _request_with_retries(self, url: str, headers: dict[str, str]) -> _Raw:
         origin = origin_of(url)
+        host = self._host(origin)
+        if host.timeouts_in_row >= self.settings.max_timeouts_per_host:
+            raise FetchError(
+                url,
+                "timeout",
+                f"{url} was not requested: {origin} missed the time limits {host.timeouts_in_row} times in a row in this poll, "
+                "so the rest of its pages wait for the next poll.",
+            )
         for attempt in range(self.settings.retries + 1):
             with self._turn(origin):
                 raw = self._send(url, headers)
@@ -319,11 +413,31 @@ class PoliteFetcher:
         raise AssertionError("unreachable")
 
     def _send(self, url: str, headers: dict[str, str]) -> _Raw:
-        limit = self.settings.max_body_bytes
+        host = self._host(origin_of(url))
         try:
-            with self._client.stream("GET", url, headers=headers) as response:
+            raw = self._send_within_deadline(url, headers)
+        except FetchError as error:
+            if error.reason == "timeout":
+                host.timeouts_in_row += 1
+            raise
+        host.timeouts_in_row = 0
+        return raw
+
+    def _auth_for(self, url: str) -> httpx.BasicAuth | None:
+        """The user's credentials for exactly this origin (scheme, host, port), if any."""
+        credentials = self._credentials.get(origin_key(url)) if self._credentials else None
+        return httpx.BasicAuth(credentials.username, credentials.password) if credentials else None
+
+    def _send_within_deadline(self, url: str, headers: dict[str, str]) -> _Raw:
+        limit = self.settings.max_body_bytes
+        self._deadline.at = time.monotonic() + self.settings.deadline_s
+        try:
+            with self._client.stream("GET", url, headers=headers, auth=self._auth_for(url)) as response:
                 if not (200 <= response.status_code < 300):
-                    return _Raw(response.status_code, response.headers, b"")
+                    answered = response.headers.copy()
+                    if LOCATION_ASIDE in response.extensions:
+                        answered["location"] = response.extensions[LOCATION_ASIDE]
+                    return _Raw(response.status_code, answered, b"")
                 declared = response.headers.get("content-length")
                 if declared and declared.isdigit() and int(declared) > limit:
                     raise _too_large(url, limit, f"it declares {int(declared):,} bytes")
@@ -340,8 +454,39 @@ class PoliteFetcher:
                 f"No answer within {self.settings.timeout_s:g} s ({type(error).__name__}); the site may be slow or down: "
                 "it is tried again next poll (NEWSFLOW_FETCH_TIMEOUT sets the limit).",
             ) from None
+        except DeadlineExceeded:
+            raise FetchError(
+                url,
+                "timeout",
+                f"{url} was not received in full within {self.settings.deadline_s:g} s (the server sends too slowly); "
+                "it is tried again next poll (NEWSFLOW_FETCH_DEADLINE sets the limit).",
+            ) from None
+        except BlockedDestination as error:  # the name resolved elsewhere when connecting than when checked
+            raise _blocked(url, error.host, error.refusal) from None
+        except httpx.InvalidURL as error:
+            raise FetchError(url, "bad_url", f"{url} is not a valid web address ({error}); check it for typos.") from None
         except httpx.TransportError as error:
             raise _transport_error(url, error) from None
+        finally:
+            self._deadline.at = None
+
+
+def _set_location_aside(response: httpx.Response) -> None:
+    """newsflow follows redirects itself, each hop checked (`PoliteFetcher.get`), but httpx reads a
+    redirect's Location all the same and fails on one it cannot parse (0177.0.0.1): it is set aside
+    before httpx sees it."""
+    if "location" in response.headers:
+        response.extensions[LOCATION_ASIDE] = response.headers["location"]
+        del response.headers["location"]
+
+
+def _blocked(url: str, host: str, refusal: Refusal) -> FetchError:
+    return FetchError(
+        url,
+        "blocked_destination",
+        f"{url} was not fetched: {refusal.describe(host)}, and newsflow connects only to public addresses "
+        f"unless told otherwise ({refusal.setting}).",
+    )
 
 
 def _too_large(url: str, limit: int, why: str) -> FetchError:

@@ -2,14 +2,17 @@
 
 Two phases, each run on a pool of threads grouped by host (the fetcher keeps one request at a
 time per host): first the feeds, sitemaps and pages themselves, with conditional GETs; then the
-article pages they list that the warehouse does not hold yet. All warehouse reads and writes
-happen in the calling thread, before and after the fetching.
+article pages they list that the warehouse does not hold yet. The warehouse is not held while
+fetching: `poll_sources` reads what it needs in short opens (the due sources and their
+validators first, the stored URLs through `known_urls`), and `record_polls` writes what each
+source's poll found afterwards, in the caller's one short open.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,13 +31,13 @@ from pipeline.web.discover import (
     parse_feed,
     parse_sitemap,
 )
+from pipeline.web.credentials import Credentials
 from pipeline.web.fetch import FetchedResponse, FetchError, FetchSettings, PoliteFetcher, Validators, origin_of
 from pipeline.web.sources import (
     PollOutcome,
     WebSource,
     child_validators,
     due_sources,
-    ensure_web_sources_table,
     list_sources,
     record_child_validators,
     record_poll,
@@ -86,12 +89,23 @@ class SourcePoll:
     consecutive_failures: int
 
 
+@dataclass(frozen=True)
+class SourceRecord:
+    """What to write in a registered source's row after its poll (`record_polls`)."""
+
+    url: str
+    outcome: PollOutcome
+    children: dict[str, tuple[str | None, str | None]]  # nested sitemaps' validators, when they are to be kept
+
+
 @dataclass
 class PollResult:
     pages: list[FetchedPage] = field(default_factory=list)
     failures: list[FetchFailure] = field(default_factory=list)
-    sources: list[SourcePoll] = field(default_factory=list)  # one per registered source polled
+    sources: list[SourcePoll] = field(default_factory=list)  # one per registered source polled, once recorded
     skipped_known: int = 0  # article URLs already in the warehouse, not fetched
+    records: list[SourceRecord] = field(default_factory=list)  # what record_polls writes
+    polled_at: datetime | None = None
 
     @property
     def failing_sources(self) -> list[SourcePoll]:
@@ -123,8 +137,11 @@ class _Listing:
     note: str = ""
 
 
+OpenConnection = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
+
+
 def poll_sources(
-    connection: duckdb.DuckDBPyConnection,
+    warehouse: OpenConnection,
     state_dir: Path,
     *,
     urls: Sequence[str] = (),
@@ -133,13 +150,15 @@ def poll_sources(
     known_urls: Callable[[list[str]], set[str]],
     settings: FetchSettings,
     now: datetime | None = None,
+    credentials: dict[str, Credentials] | None = None,
 ) -> PollResult:
     """Fetch what is new. `urls`: pages or feeds given once (kind detected), else the registered
     sources (only those due, unless `due_only` is False). Article URLs `known_urls` returns are not
-    fetched again unless `refresh`."""
-    ensure_web_sources_table(connection)
+    fetched again unless `refresh`. `warehouse` opens a connection to read the sources from, and is
+    closed again before anything is fetched; `record_polls` stores the outcome. `credentials`:
+    origin -> the user's credentials for it (credentials.py)."""
     now = now or datetime.now(timezone.utc)
-    result = PollResult()
+    result = PollResult(polled_at=now)
     if urls:
         targets = []
         direct = [canonical_url(url) for url in urls]
@@ -149,15 +168,18 @@ def poll_sources(
                 result.skipped_known += 1
             else:
                 targets.append(_Target(url=url, kind=None, source=None))
+        sitemap_validators = {}
     else:
-        sources = due_sources(connection, now) if due_only else list_sources(connection)
+        with warehouse() as connection:
+            sources = due_sources(connection, now) if due_only else list_sources(connection)
+            sitemaps = [s.url for s in sources if s.kind == "sitemap"]
+            sitemap_validators = {} if refresh else child_validators(connection, sitemaps)
         targets = [
             _Target(url=s.url, kind=s.kind, source=s, validators=None if refresh else Validators(s.etag, s.last_modified))
             for s in sources
         ]
-    sitemap_validators = {} if refresh else child_validators(connection, [t.url for t in targets if t.kind == "sitemap"])
 
-    with PoliteFetcher(settings) as fetcher:
+    with PoliteFetcher(settings, credentials=credentials) as fetcher:
         listings = _by_host(
             targets, lambda t: t.url, lambda t: _list_target(fetcher, t, state_dir, sitemap_validators), settings
         )
@@ -187,8 +209,20 @@ def poll_sources(
         if listing.failure is not None:
             result.failures.append(listing.failure)
         if listing.target.source is not None:
-            result.sources.append(_record(connection, listing, new_pages, page_failures, now))
+            result.records.append(_source_record(listing, new_pages, page_failures))
     return result
+
+
+def record_polls(connection: duckdb.DuckDBPyConnection, result: PollResult) -> None:
+    """Write each registered source's poll into its row; fills `result.sources`."""
+    now = result.polled_at or datetime.now(timezone.utc)
+    for record in result.records:
+        record_poll(connection, record.url, record.outcome, now=now)
+        if record.children:
+            record_child_validators(connection, record.url, record.children, now=now)
+        row = connection.execute("SELECT consecutive_failures FROM web_sources WHERE url = ?", [record.url]).fetchone()
+        result.sources.append(SourcePoll(record.url, record.outcome.status, record.outcome.detail, record.outcome.new_pages,
+                                         int(row[0]) if row else 0))
 
 
 def _new_candidates(listings: list[_Listing], known_urls, refresh: bool, result: PollResult):
@@ -333,7 +367,7 @@ def _not_html_detail(url: str, response: FetchedResponse) -> str:
     )
 
 
-def _record(connection, listing: _Listing, new_pages, page_failures, now: datetime) -> SourcePoll:
+def _source_record(listing: _Listing, new_pages, page_failures) -> SourceRecord:
     source = listing.target.source
     assert source is not None
     failures = page_failures.get(source.url, [])
@@ -358,11 +392,8 @@ def _record(connection, listing: _Listing, new_pages, page_failures, now: dateti
             # Pages that failed for a passing reason are tried again next poll: ask for the whole listing again.
             keep_validators=transient,
         )
-    record_poll(connection, source.url, outcome, now=now)
-    if listing.children and not any(f.reason in TRANSIENT_REASONS for f in failures):
-        record_child_validators(connection, source.url, listing.children, now=now)
-    row = connection.execute("SELECT consecutive_failures FROM web_sources WHERE url = ?", [source.url]).fetchone()
-    return SourcePoll(source.url, outcome.status, outcome.detail, outcome.new_pages, int(row[0]) if row else 0)
+    keep_children = listing.children and not any(f.reason in TRANSIENT_REASONS for f in failures)
+    return SourceRecord(source.url, outcome, dict(listing.children) if keep_children else {})
 
 
 def _by_host(items: Iterable[T], url_of: Callable[[T], str], work: Callable[[T], R], settings: FetchSettings) -> list[R]:
@@ -387,11 +418,11 @@ def _by_host(items: Iterable[T], url_of: Callable[[T], str], work: Callable[[T],
         return [outcome for outcomes in pool.map(drain, queues.values()) for outcome in outcomes]
 
 
-def detect_source(url: str, settings: FetchSettings) -> tuple[str, list[str]]:
+def detect_source(url: str, settings: FetchSettings, credentials: dict[str, Credentials] | None = None) -> tuple[str, list[str]]:
     """What `newsflow sources add URL` follows: (kind, feed URLs the page announces, if it is a page).
     Raises FetchError when the URL cannot be fetched or is none of feed, sitemap or page."""
     url = canonical_url(url)
-    with PoliteFetcher(settings) as fetcher:
+    with PoliteFetcher(settings, credentials=credentials) as fetcher:
         response = fetcher.get(url, accept=FEED_ACCEPT)
     kind = detect_kind(response.body, response.content_type)
     if kind is None:

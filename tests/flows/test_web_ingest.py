@@ -29,11 +29,13 @@ def site():
 
 
 @pytest.fixture
-def web_env(prefect_server, tmp_path):
+def web_env(prefect_server, tmp_path, site):
     # Polite, but with no delay worth waiting for in a test (the delay itself: tests/pipeline/web).
+    # The news site's address and port are allowed; the rest of the machine is "internal".
     return newsflow_env(
         prefect_server.api_url, tmp_path, NEWSFLOW_HOME=str(tmp_path / "home"), NEWSFLOW_STATE=str(tmp_path / "state"),
         NEWSFLOW_WAREHOUSE=str(tmp_path / "news.duckdb"), NEWSFLOW_FETCH_DELAY="0", NEWSFLOW_CONTACT_URL="https://example.org/newsflow-tests",
+        NEWSFLOW_FETCH_ALLOW=site.allow_entry,
     )
 
 

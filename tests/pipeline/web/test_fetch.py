@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from pipeline.web.fetch import FetchError, FetchSettings, PoliteFetcher, retry_after_seconds
+from tests.pipeline.web.conftest import allowing
 from tests.pipeline.web.webserver import NewsSite, RequestLog
 
 
@@ -71,6 +72,7 @@ def test_rules_for_another_crawler_do_not_apply_to_newsflow_but_rules_for_newsfl
 
 def test_every_request_names_newsflow_and_the_contact_url(site, monkeypatch):
     monkeypatch.setenv("NEWSFLOW_CONTACT_URL", "https://news.example.org/about-our-crawler")
+    monkeypatch.setenv("NEWSFLOW_FETCH_ALLOW", site.allow_entry)
     settings = replace(FetchSettings(), per_host_delay_s=0.0)
     fetch(settings, site.url("/articles/spanish_article.html"))
     agents = {request.headers["User-Agent"] for request in site.log.requests}
@@ -126,7 +128,7 @@ def test_the_global_limit_caps_requests_in_flight_across_hosts(fast_settings):
     try:
         from pipeline.web.poll import _by_host
 
-        settings = replace(fast_settings, max_concurrency=2)
+        settings = allowing(replace(fast_settings, max_concurrency=2), *sites)
         urls = [site.url("/articles/spanish_article.html") for site in sites]
         with PoliteFetcher(settings) as fetcher:
             responses = _by_host(urls, lambda u: u, fetcher.get, settings)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import duckdb
 import pytest
 
-from pipeline.web import poll_sources
+from pipeline.web import poll_sources, record_polls
 from pipeline.web.sources import add_source, failing_sources, get_source
 from pipeline.web.store import read_raw_page_info
 from tests.pipeline.web.webserver import FEED_ARTICLES, PAGES_DIR
@@ -43,7 +44,9 @@ def connection():
 
 def poll(connection, tmp_path, settings, store, **kwargs):
     kwargs.setdefault("now", NOW)
-    return poll_sources(connection, tmp_path / "state", known_urls=store.known_urls, settings=settings, **kwargs)
+    result = poll_sources(lambda: nullcontext(connection), tmp_path / "state", known_urls=store.known_urls, settings=settings, **kwargs)
+    record_polls(connection, result)
+    return result
 
 
 def article_paths(site) -> list[str]:

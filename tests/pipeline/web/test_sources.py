@@ -61,6 +61,7 @@ def run(*args: str):
 
 def test_sources_add_list_remove(site, tmp_path, monkeypatch):
     monkeypatch.setenv("NEWSFLOW_FETCH_DELAY", "0")
+    monkeypatch.setenv("NEWSFLOW_FETCH_ALLOW", site.allow_entry)
     warehouse = str(tmp_path / "news.duckdb")
 
     assert "No web sources followed yet" in run("sources", "list", "--warehouse", warehouse).output
@@ -92,6 +93,7 @@ def test_sources_add_list_remove(site, tmp_path, monkeypatch):
 
 def test_sources_add_explains_what_it_cannot_follow(site, tmp_path, monkeypatch):
     monkeypatch.setenv("NEWSFLOW_FETCH_DELAY", "0")
+    monkeypatch.setenv("NEWSFLOW_FETCH_ALLOW", site.allow_entry)
     warehouse = tmp_path / "news.duckdb"
     with pytest.raises(CommandError) as caught:
         run("sources", "add", site.url("/image.png"), "--warehouse", str(warehouse))

@@ -2,7 +2,8 @@
 
 It serves real pages from tests/data/devdata/extraction, an RSS feed, an Atom feed, a JSON
 feed, a sitemap index with two sitemaps, robots.txt rules, slow responses, errors, redirects and
-oversized bodies. Feeds and sitemaps carry ETag and Last-Modified and answer conditional
+oversized bodies; hostile.py adds what a hostile site tries (internal redirects and entries,
+dripping answers, pages behind a password). `NewsSite(host="127.0.0.2")` is an "internal" host. Feeds and sitemaps carry ETag and Last-Modified and answer conditional
 requests with 304. Every request is logged (path, headers, time, in-flight counts), so tests can
 prove what was and was not asked for.
 """
@@ -37,6 +38,7 @@ class LoggedRequest:
     status: int | None
     in_flight_host: int  # requests this server was answering at the time, this one included
     in_flight_all: int  # the same over every server sharing the log
+    client_left: bool = False  # a dripping answer (hostile.py) saw the client hang up before its end
 
 
 @dataclass
@@ -79,7 +81,8 @@ class _Server(ThreadingHTTPServer):
 class NewsSite:
     """One site (one port). Several may share a RequestLog to look like many hosts."""
 
-    def __init__(self, log: RequestLog | None = None, *, page_delay_s: float = 0.0, robots: str | None = None) -> None:
+    def __init__(self, log: RequestLog | None = None, *, page_delay_s: float = 0.0, robots: str | None = None,
+                 host: str = "127.0.0.1", port: int = 0) -> None:
         self.log = log or RequestLog()
         self.page_delay_s = page_delay_s
         self.robots = robots
@@ -87,9 +90,12 @@ class NewsSite:
         self.in_flight = 0
         self.feed_version = 1  # bump to add an item to the RSS feed (its ETag changes with it)
         self.index_stamp = "2026-11-01"  # the sitemap index's <lastmod>: change it to change the index only
-        self._server = _Server(("127.0.0.1", 0), _handler_for(self))
+        self.credentials: tuple[str, str] | None = None  # (user, password) that /auth/ pages accept (hostile.py)
+        self.release = threading.Event()  # /hostile/held answers once it is set (hostile.py)
+        self._server = _Server((host, port), _handler_for(self))
+        self.host = host
         self.port = self._server.server_address[1]
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"http://{host}:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name=f"news-site-{self.port}", daemon=True)
 
     def start(self) -> "NewsSite":
@@ -97,6 +103,7 @@ class NewsSite:
         return self
 
     def stop(self) -> None:
+        self.release.set()  # no held request keeps its thread
         if self._thread.is_alive():
             self._server.shutdown()
             self._thread.join(timeout=5)
@@ -110,6 +117,11 @@ class NewsSite:
 
     def url(self, path: str) -> str:
         return self.base + path
+
+    @property
+    def allow_entry(self) -> str:
+        """This site in NEWSFLOW_FETCH_ALLOW: its address and port, nothing else on the machine."""
+        return f"{self.host}:{self.port}"
 
     # --- documents ---
 
@@ -255,6 +267,11 @@ def _handler_for(site: NewsSite):
         def _route(self) -> int:
             parts = urlsplit(self.path)
             path, query = parts.path, parse_qs(parts.query)
+            from tests.pipeline.web import hostile  # internal redirects, slow answers, credentials: hostile.py
+
+            answered = hostile.route(self, site, path, query)
+            if answered is not None:
+                return answered
             if path == "/robots.txt":
                 if site.robots == "<500>":
                     return self._send(503)
