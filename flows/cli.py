@@ -108,7 +108,9 @@ def ingest(
 ) -> None:
     """Ingest documents into the warehouse through the Prefect `ingest` flow: files, folders and
     globs, and web addresses of pages or feeds (fetched once, politely)."""
+    _refuse_other_schemes(paths or [], "fetches")
     _check_inputs_exist(paths)
+    paths = _credentials_kept_apart(paths) if paths else paths
     _stop_on_sigterm()
     remember_ctrl_c()  # not for `serve`: asyncio handles Ctrl-C there only while Python's own handler is set
     mode = _configure_prefect_for_a_run(verbose)
@@ -186,6 +188,38 @@ def _check_inputs_exist(paths: Optional[list[str]]) -> None:
             f"{'this path does' if len(missing) == 1 else 'these paths do'} not exist (or match no file): {names}; "
             "check the spelling, or run from the folder the paths are relative to"
         )
+
+
+def _refuse_other_schemes(inputs: list[str], verb: str) -> None:
+    """file://, ftp://, gopher://, data:... are not web addresses: one line saying so, before anything starts."""
+    import os
+
+    from pipeline.web.credentials import without_userinfo
+    from pipeline.web.documents import other_scheme
+
+    for text in inputs:
+        scheme = other_scheme(text)
+        if scheme and not os.path.lexists(text):
+            raise CommandError(
+                f"{without_userinfo(text.strip())} is not a web address: newsflow {verb} http:// and https:// addresses only, "
+                f"not {scheme}: (for files, give their path to `newsflow ingest` or put them in seeds/)"
+            )
+
+
+def _credentials_kept_apart(paths: list[str]) -> list[str]:
+    """The inputs with web addresses stripped of `user:password@`. The credentials are given to
+    this process's fetcher for its origin only, never to the flow's parameters (Prefect stores those)."""
+    from pipeline.web.credentials import origin_key, remember_for_this_process, split_credentials
+    from pipeline.web.documents import is_web_address
+
+    kept = []
+    for path in paths:
+        if is_web_address(path):
+            path, credentials = split_credentials(path)
+            if credentials is not None:
+                remember_for_this_process(origin_key(path), credentials)
+        kept.append(path)
+    return kept
 
 
 def _print_summary(summary, prefect_mode: str, prefect_startup: float, total_seconds: float) -> None:
@@ -692,13 +726,18 @@ def sources_add(
     language: Optional[str] = typer.Option(None, "--language", help="Its language (ISO 639-1, e.g. id), if known."),
     warehouse: Optional[Path] = WarehouseOption,
 ) -> None:
-    """Follow a feed, sitemap or page: each scheduled run of `newsflow serve` polls it when due."""
+    """Follow a feed, sitemap or page: each scheduled run of `newsflow serve` polls it when due.
+    Credentials in the URL (https://user:password@host/...) are kept apart from it (docs/web-safety.md)."""
     from pipeline.warehouse import Warehouse
     from pipeline.web import FetchSettings, detect_source
+    from pipeline.web.credentials import keep_credentials, origin_key, split_credentials
     from pipeline.web.discover import KINDS, canonical_url
     from pipeline.web.fetch import FetchError
     from pipeline.web.sources import add_source, format_every, parse_every
 
+    _refuse_other_schemes([url], "follows")
+    url, credentials = split_credentials(url)
+    given = {origin_key(url): credentials} if credentials else None
     try:
         every_seconds = parse_every(every)
     except ValueError as error:
@@ -708,9 +747,10 @@ def sources_add(
     source_url, source_kind = canonical_url(url), kind
     if kind is None:
         try:
-            source_kind, feeds = detect_source(url, FetchSettings())
+            source_kind, feeds = detect_source(url, FetchSettings(), credentials=given)
         except FetchError as error:
-            raise CommandError(f"could not tell what {url} is: {error.detail} (give --kind to add it anyway)") from None
+            hint = "" if error.reason == "blocked_destination" else " (give --kind to add it anyway)"
+            raise CommandError(f"could not tell what {url} is: {error.detail}{hint}") from None
         if feeds:
             source_url, source_kind = feeds[0], "feed"
             others = f"; it also announces {', '.join(feeds[1:])}" if feeds[1:] else ""
@@ -722,6 +762,10 @@ def sources_add(
         f"{f', language {language}' if language else ''}); each scheduled run of `newsflow serve` polls it when due.",
         highlight=False,
     )
+    if credentials is not None:
+        origin = origin_key(url)
+        kept = keep_credentials(load_settings().state_dir, origin, credentials)
+        console.print(f"The credentials given for {origin} are kept in {kept} (readable by you only) and sent to {origin} only.", highlight=False)
 
 
 @sources_app.command("list")
@@ -757,14 +801,19 @@ def sources_list(warehouse: Optional[Path] = WarehouseOption) -> None:
 def sources_remove(url: str = typer.Argument(..., help="The URL as `newsflow sources list` shows it."), warehouse: Optional[Path] = WarehouseOption) -> None:
     """Stop following a source (articles already stored stay)."""
     from pipeline.warehouse import Warehouse
+    from pipeline.web.credentials import forget_credentials, origin_key, without_userinfo
     from pipeline.web.discover import canonical_url
-    from pipeline.web.sources import remove_source
+    from pipeline.web.sources import list_sources, remove_source
 
     with Warehouse.open(_warehouse_path(warehouse)) as store:
         removed = remove_source(store.connection, canonical_url(url))
+        remaining = {origin_key(source.url) for source in list_sources(store.connection)}
     if not removed:
-        raise CommandError(f"{url} is not followed (`newsflow sources list` shows what is)")
+        raise CommandError(f"{without_userinfo(url)} is not followed (`newsflow sources list` shows what is)")
     console.print(f"No longer following {canonical_url(url)}; its articles stay in the warehouse.", highlight=False)
+    origin = origin_key(canonical_url(url))
+    if origin not in remaining and forget_credentials(load_settings().state_dir, origin):
+        console.print(f"Forgot the credentials kept for {origin} (no followed source is there any more).", highlight=False)
 
 
 server_app = typer.Typer(help="Run or stop the project's local Prefect server (API and UI).")

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import re
+
 from pipeline.record import Document
 from pipeline.sources import decode_bytes
 from pipeline.web.poll import FetchedPage, FetchFailure
 
 WEB_SCHEMES = ("http://", "https://")
+_SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]+):")
+OPAQUE_SCHEMES = frozenset({"data", "javascript", "mailto", "about", "blob", "tel", "news"})  # no // after the colon
 
 
 def is_web_address(text: str) -> bool:
     """An input that names a page or feed on the web rather than a file."""
     return text.strip().lower().startswith(WEB_SCHEMES)
+
+
+def other_scheme(text: str) -> str | None:
+    """The scheme of an address that is not http(s) (file://, ftp://, gopher://, data:...), else None."""
+    match = _SCHEME.match(text.strip())
+    if not match or match[1].lower() in ("http", "https"):
+        return None
+    scheme = match[1].lower()
+    return scheme if text.strip()[match.end():].startswith("//") or scheme in OPAQUE_SCHEMES else None
 
 
 def page_document(page: FetchedPage) -> Document:
