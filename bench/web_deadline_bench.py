@@ -52,7 +52,7 @@ def timed_fetch(settings: FetchSettings, url: str) -> tuple[float, str]:
 def timed_poll(settings: FetchSettings, feed: str, site: NewsSite) -> tuple[float, str]:
     with tempfile.TemporaryDirectory(prefix="newsflow-deadline-bench-") as folder, duckdb.connect() as db:
         # an opener since the warehouse is no longer held while fetching; before that, the connection
-        warehouse = (lambda: nullcontext(db)) if "warehouse" in inspect.signature(poll_sources).parameters else db
+        warehouse = (lambda: nullcontext(db)) if "open_warehouse" in inspect.signature(poll_sources).parameters else db
         started = time.perf_counter()
         result = poll_sources(warehouse, Path(folder), urls=[feed], known_urls=lambda urls: set(), settings=settings)
         seconds = time.perf_counter() - started

@@ -141,7 +141,7 @@ OpenConnection = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
 
 def poll_sources(
-    warehouse: OpenConnection,
+    open_warehouse: OpenConnection,
     state_dir: Path,
     *,
     urls: Sequence[str] = (),
@@ -154,7 +154,7 @@ def poll_sources(
 ) -> PollResult:
     """Fetch what is new. `urls`: pages or feeds given once (kind detected), else the registered
     sources (only those due, unless `due_only` is False). Article URLs `known_urls` returns are not
-    fetched again unless `refresh`. `warehouse` opens a connection to read the sources from, and is
+    fetched again unless `refresh`. `open_warehouse` opens a connection to read the sources from,
     closed again before anything is fetched; `record_polls` stores the outcome. `credentials`:
     origin -> the user's credentials for it (credentials.py)."""
     now = now or datetime.now(timezone.utc)
@@ -170,7 +170,7 @@ def poll_sources(
                 targets.append(_Target(url=url, kind=None, source=None))
         sitemap_validators = {}
     else:
-        with warehouse() as connection:
+        with open_warehouse() as connection:
             sources = due_sources(connection, now) if due_only else list_sources(connection)
             sitemaps = [s.url for s in sources if s.kind == "sitemap"]
             sitemap_validators = {} if refresh else child_validators(connection, sitemaps)
