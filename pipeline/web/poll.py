@@ -20,6 +20,7 @@ import duckdb
 from pipeline.web.discover import (
     FeedEntry,
     MalformedFeed,
+    UnpacksTooLarge,
     canonical_url,
     declared_canonical_url,
     detect_kind,
@@ -228,8 +229,8 @@ def _list_target(fetcher: PoliteFetcher, target: _Target, state_dir: Path, sitem
         listing.not_modified = True
         listing.validators = target.validators
         return listing
-    kind = target.kind or detect_kind(response.body, response.content_type)
     try:
+        kind = target.kind or detect_kind(response.body, response.content_type)
         if kind == "feed":
             feed = parse_feed(response.body, response.final_url)
             listing.entries = list(feed.entries)
@@ -252,6 +253,8 @@ def _list_target(fetcher: PoliteFetcher, target: _Target, state_dir: Path, sitem
             f"{target.url} cannot be read as a {kind}: {error}. Check the address in a browser; the site may have moved its feed.",
             source=source_url,
         )
+    except UnpacksTooLarge as error:
+        listing.failure = FetchFailure(target.url, "too_large", UnpacksTooLarge(target.url, error.limit).detail, source=source_url)
     except FetchError as error:
         listing.failure = FetchFailure(target.url, error.reason, error.detail, source=source_url)
     return listing
@@ -283,6 +286,9 @@ def _walk_sitemaps(fetcher: PoliteFetcher, listing: _Listing, first: FetchedResp
             nested = parse_sitemap(response.body, response.final_url)
         except MalformedFeed as error:
             listing.note += f" nested sitemap {url} unreadable ({error});"
+            continue
+        except UnpacksTooLarge as error:
+            listing.note += f" nested sitemap {url} not read: it unpacks to more than {error.limit:,} bytes;"
             continue
         listing.children[url] = (response.validators.etag, response.validators.last_modified)
         pending.extend(nested.sitemaps)
@@ -393,7 +399,10 @@ def detect_source(url: str, settings: FetchSettings) -> tuple[str, list[str]]:
     url = canonical_url(url)
     with PoliteFetcher(settings) as fetcher:
         response = fetcher.get(url, accept=FEED_ACCEPT)
-    kind = detect_kind(response.body, response.content_type)
+    try:
+        kind = detect_kind(response.body, response.content_type)
+    except UnpacksTooLarge as error:
+        raise FetchError(url, "too_large", UnpacksTooLarge(url, error.limit).detail) from None
     if kind is None:
         raise FetchError(url, "not_html", _not_html_detail(url, response))
     if kind == "page":
