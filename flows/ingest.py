@@ -44,6 +44,7 @@ from pipeline.translate.cache import PrefetchedTranslationCache, prefetch
 from pipeline.translate.stage import documents_needing_a_model, sentences_to_translate
 from pipeline.web import FetchedPage, FetchSettings, poll_sources
 from pipeline.web.documents import failure_document, is_web_address, page_document, stored_pages
+from pipeline.web.store import tidy_raw_store, warehouse_key
 from flows.interrupts import ctrl_c_received
 from flows.process_memory import keep_large_buffers_off_the_heap
 from flows.task_runners import (
@@ -101,6 +102,7 @@ class IngestSummary:
     indexed_as_written: int = 0  # articles indexed for search batch by batch
     web_skipped_known: int = 0  # article URLs a feed or sitemap listed that are stored already: not fetched
     failing_sources: list[tuple[str, int, str]] = field(default_factory=list)  # web sources failing poll after poll
+    web_notes: list[str] = field(default_factory=list)  # limits a poll reached, what the raw page store let go
     languages: dict[str, int] = field(default_factory=dict)
     translation_statuses: dict[str, int] = field(default_factory=dict)
     missing_models: dict[str, int] = field(default_factory=dict)
@@ -315,6 +317,7 @@ def fetch_from_web(warehouse_path: Path, state_dir: Path, urls: list[str], refre
             refresh=refresh,
             known_urls=warehouse.stored_urls,
             settings=FetchSettings(),
+            warehouse=warehouse_key(warehouse_path),
         )
         warehouse.write_batch([failure_document(failure) for failure in result.failures], run_id=run_id, ingested_at=_now())
     return WebFetch(
@@ -377,6 +380,15 @@ def _articles_never_compared(warehouse: Warehouse) -> bool:
         "SELECT count(*) FROM articles a WHERE NOT EXISTS (SELECT 1 FROM article_signatures s WHERE s.article_id = a.article_id)"
     ).fetchone()
     return missing > 0
+
+
+@task(name="tidy the raw web pages", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
+def tidy_raw_pages(warehouse_path: Path, state_dir: Path, max_bytes: int) -> list[str]:
+    """Once the run's pages are stored: let go of the raw pages no stored article uses (superseded
+    fetches, pages that gave no article) and the oldest beyond the bound; one line when any went."""
+    with Warehouse.open(warehouse_path) as warehouse:
+        cleanup = tidy_raw_store(warehouse.connection, state_dir, warehouse=warehouse_key(warehouse_path), max_bytes=max_bytes)
+    return [cleanup.describe()] if cleanup.removed else []
 
 
 @task(name="record run", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
@@ -684,7 +696,7 @@ def ingest(
                 ahead = _tally_web(summary, web) + ahead
                 logger.info("Fetched %d pages from the web (%d failed)", len(web.pages), len(web.rejected))
             if reextract:
-                kept = stored_pages(settings.state_dir)
+                kept = stored_pages(settings.state_dir, warehouse=warehouse_key(warehouse_path))
                 summary.files_seen += len(kept)
                 _report("discovered", summary.files_seen)
                 ahead = kept + ahead
@@ -712,6 +724,8 @@ def ingest(
                 warehouse_path, scanned, started_at, articles_changed=bool(summary.inserted or summary.updated),
                 indexed_as_written=summary.indexed_as_written,
             )
+            if web_urls or poll_web or reextract:
+                summary.web_notes.extend(tidy_raw_pages(warehouse_path, settings.state_dir, settings.raw_pages_max_bytes))
         except BaseException as error:
             summary.status = "interrupted" if _is_interrupt(error) else "failed"
             raise
@@ -776,6 +790,7 @@ def summary_markdown(summary: IngestSummary) -> str:
         lines += ["", f"{summary.web_skipped_known} article page{'s' if summary.web_skipped_known != 1 else ''} listed by web sources {'are' if summary.web_skipped_known != 1 else 'is'} stored already: not fetched again."]
     for url, polls, detail in summary.failing_sources:
         lines += ["", f"Web source {url}: failing ({polls} polls in a row): {detail}"]
+    lines += [line for note in summary.web_notes for line in ("", note)]
     if summary.joined:
         lines += ["", f"{summary.joined} file{'s' if summary.joined != 1 else ''} joined an article already stored under another path (see article_sources)."]
     if summary.gone:

@@ -18,8 +18,10 @@ def page_document(page: FetchedPage) -> Document:
     """The stored raw page, decoded as a file would be, stored under its canonical URL. The feed
     entry's title, date, author and site fill in what the page itself does not say (extraction
     keeps them when it finds none), and source_url stays the canonical URL."""
+    from pipeline.web.store import read_raw_page
+
     try:
-        data = page.raw_path.read_bytes()
+        data = read_raw_page(page.raw_path)
     except OSError as error:
         return Document(source_path=page.url, source_url=page.url).reject(
             "unreadable",
@@ -47,18 +49,22 @@ def failure_document(failure: FetchFailure) -> Document:
     return Document(source_path=failure.url).reject(failure.reason, failure.detail)
 
 
-def stored_pages(state_dir) -> list[FetchedPage]:
+def stored_pages(state_dir, warehouse: str | None = None) -> list[FetchedPage]:
     """The raw pages kept under the state folder, the latest fetch of each URL, as pages to
-    extract again (`newsflow reextract`). What a feed entry said is not kept: the page's own
-    title, date and author are what re-extraction finds."""
-    from pipeline.web.store import iter_raw_pages
+    extract again (`newsflow reextract`): those `warehouse`'s runs fetched (and those stored before
+    the store recorded it). What a feed entry said is not kept: the page's own title, date and
+    author are what re-extraction finds."""
+    from pipeline.web.store import stored_raw_pages
 
     latest: dict[str, tuple[str, FetchedPage]] = {}
-    for path, info in iter_raw_pages(state_dir):
+    for stored in stored_raw_pages(state_dir):
+        info = stored.info
         if info is None:  # its record was lost: the URL is unknown
             continue
+        if warehouse is not None and not stored.used_by(warehouse):
+            continue
         page = FetchedPage(
-            url=info.url, raw_path=path, content_sha256=path.stem, title=None, published_at=None, author=None,
+            url=info.url, raw_path=stored.path, content_sha256=stored.sha256, title=None, published_at=None, author=None,
             site_name=None, source=None, charset=info.charset, fetched_url=info.fetched_url,
         )
         if info.url not in latest or info.fetched_at >= latest[info.url][0]:

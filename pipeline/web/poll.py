@@ -134,10 +134,12 @@ def poll_sources(
     known_urls: Callable[[list[str]], set[str]],
     settings: FetchSettings,
     now: datetime | None = None,
+    warehouse: str | None = None,
 ) -> PollResult:
     """Fetch what is new. `urls`: pages or feeds given once (kind detected), else the registered
     sources (only those due, unless `due_only` is False). Article URLs `known_urls` returns are not
-    fetched again unless `refresh`."""
+    fetched again unless `refresh`. `warehouse` (its path) is recorded with each raw page kept, so
+    that tidying the raw store for one warehouse leaves another's pages alone."""
     ensure_web_sources_table(connection)
     now = now or datetime.now(timezone.utc)
     result = PollResult()
@@ -160,10 +162,10 @@ def poll_sources(
 
     with PoliteFetcher(settings) as fetcher:
         listings = _by_host(
-            targets, lambda t: t.url, lambda t: _list_target(fetcher, t, state_dir, sitemap_validators), settings
+            targets, lambda t: t.url, lambda t: _list_target(fetcher, t, state_dir, sitemap_validators, owner=warehouse), settings
         )
         candidates = _new_candidates(listings, known_urls, refresh, result)
-        fetched = _by_host(candidates, lambda c: c[0].url, lambda c: _fetch_page(fetcher, *c, state_dir), settings)
+        fetched = _by_host(candidates, lambda c: c[0].url, lambda c: _fetch_page(fetcher, *c, state_dir, owner=warehouse), settings)
 
     page_failures: dict[str, list[FetchFailure]] = defaultdict(list)
     new_pages: dict[str, int] = defaultdict(int)
@@ -215,7 +217,7 @@ def _new_candidates(listings: list[_Listing], known_urls, refresh: bool, result:
     return kept
 
 
-def _list_target(fetcher: PoliteFetcher, target: _Target, state_dir: Path, sitemap_validators) -> _Listing:
+def _list_target(fetcher: PoliteFetcher, target: _Target, state_dir: Path, sitemap_validators, *, owner: str | None = None) -> _Listing:
     listing = _Listing(target=target)
     source_url = target.source.url if target.source else None
     accept = HTML_ACCEPT if target.kind == "page" else FEED_ACCEPT
@@ -242,7 +244,7 @@ def _list_target(fetcher: PoliteFetcher, target: _Target, state_dir: Path, sitem
             if not is_html(response.content_type, response.body):
                 raise FetchError(target.url, "not_html", _not_html_detail(target.url, response))
             listing.page = _stored_page(response, state_dir, entry=None, source_url=source_url, site_name=None,
-                                        language=target.source.language if target.source else None)
+                                        language=target.source.language if target.source else None, owner=owner)
             listing.note = "page changed;"
         else:
             raise FetchError(target.url, "not_html", _not_html_detail(target.url, response))
@@ -298,24 +300,24 @@ def _walk_sitemaps(fetcher: PoliteFetcher, listing: _Listing, first: FetchedResp
 
 
 def _fetch_page(fetcher: PoliteFetcher, entry: FeedEntry, source_url: str | None, site_name: str | None,
-                language: str | None, state_dir: Path) -> FetchedPage | FetchFailure:
+                language: str | None, state_dir: Path, *, owner: str | None = None) -> FetchedPage | FetchFailure:
     try:
         response = fetcher.get(entry.url, accept=HTML_ACCEPT)
         if not is_html(response.content_type, response.body):
             raise FetchError(entry.url, "not_html", _not_html_detail(entry.url, response))
     except FetchError as error:
         return FetchFailure(entry.url, error.reason, error.detail, source=source_url)
-    return _stored_page(response, state_dir, entry=entry, source_url=source_url, site_name=site_name, language=language)
+    return _stored_page(response, state_dir, entry=entry, source_url=source_url, site_name=site_name, language=language, owner=owner)
 
 
 def _stored_page(response: FetchedResponse, state_dir: Path, *, entry: FeedEntry | None, source_url: str | None,
-                 site_name: str | None, language: str | None) -> FetchedPage:
+                 site_name: str | None, language: str | None, owner: str | None = None) -> FetchedPage:
     url = declared_canonical_url(response.body, response.final_url)
     raw_path, sha = store_raw_page(
         state_dir,
         response.body,
         RawPageInfo(url=url, fetched_url=response.final_url, content_type=response.content_type, charset=response.charset,
-                    fetched_at=utc_iso(datetime.now(timezone.utc))),
+                    fetched_at=utc_iso(datetime.now(timezone.utc)), warehouses=(owner,) if owner else ()),
     )
     return FetchedPage(
         url=url,

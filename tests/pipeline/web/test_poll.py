@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.web import poll_sources
 from pipeline.web.sources import add_source, failing_sources, get_source
-from pipeline.web.store import read_raw_page_info
+from pipeline.web.store import read_raw_page, read_raw_page_info
 from tests.pipeline.web.webserver import FEED_ARTICLES, PAGES_DIR
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
@@ -63,10 +63,10 @@ def test_a_feed_gives_canonical_pages_with_the_feeds_titles_dates_and_authors(si
     assert spanish.site_name == "Loopback Daily"
     assert spanish.source == site.url("/feed.xml")
     assert spanish.language == "es"
-    # the raw HTML is kept, content-addressed, exactly as served
+    # the raw HTML is kept, content-addressed, exactly as served (packed on disk)
     served = (PAGES_DIR / "spanish_article.html").read_bytes()
-    assert spanish.raw_path.read_bytes() == served
-    assert spanish.content_sha256 == hashlib.sha256(served).hexdigest() and spanish.raw_path.stem == spanish.content_sha256
+    assert read_raw_page(spanish.raw_path) == served and len(spanish.raw_path.read_bytes()) < len(served) / 2
+    assert spanish.content_sha256 == hashlib.sha256(served).hexdigest() and spanish.raw_path.name == f"{spanish.content_sha256}.html.gz"
     assert spanish.raw_path.is_relative_to(tmp_path / "state" / "web")
     assert read_raw_page_info(spanish.raw_path).url == spanish.url
 
