@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import codecs
+
 from pipeline.record import Document
-from pipeline.sources import decode_bytes
+from pipeline.sources import _BOMS, _CHARSET_ALIASES, UndecodableError, decode_bytes, sniff_declared_charset
 from pipeline.web.poll import FetchedPage, FetchFailure
 
 WEB_SCHEMES = ("http://", "https://")
+# What servers send when nobody configured a charset (Apache's old AddDefaultCharset, RFC 2616's
+# default): such a label says little about the bytes, so the page's own <meta charset> or, without
+# one, the bytes themselves decide (windows-1252 stays the reading unless they show another encoding).
+SERVER_DEFAULT_CHARSETS = frozenset({"iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1", "us-ascii", "ascii", "windows-1252", "cp1252", "x-cp1252"})
 
 
 def is_web_address(text: str) -> bool:
@@ -28,20 +34,57 @@ def page_document(page: FetchedPage) -> Document:
             f"The page fetched from {page.url} was stored at {page.raw_path} but cannot be read back ({error}); "
             "check the state folder's disk and permissions, then run `newsflow ingest --refresh` on the URL.",
         )
-    text, encoding = decode_bytes(data, declared_charset=page.charset)
-    return Document(
-        source_path=page.url,
-        content_sha256=page.content_sha256,
-        size_bytes=len(data),
+    document = Document(source_path=page.url, content_sha256=page.content_sha256, size_bytes=len(data), source_url=page.url)
+    try:
+        text, encoding, origin = decode_page(data, page.charset)
+    except UndecodableError as error:
+        said = f"the server said charset={page.charset}" if page.charset else "the server named no charset"
+        return document.reject(
+            "undecodable", f"The page fetched from {page.url} could not be decoded as text ({error}; {said}); tell the site's owner."
+        )
+    return document.replace(
         raw_text=text,
         encoding=encoding,
+        encoding_origin=origin,
         content_format="html",
         title=page.title,
         author=page.author,
         published_at=page.published_at,
         site_name=page.site_name,
-        source_url=page.url,
     )
+
+
+def decode_page(data: bytes, declared_charset: str | None) -> tuple[str, str, str]:
+    """(text, codec, where the codec came from). The order is decode_bytes's (byte-order mark,
+    valid UTF-8, the declared charset, the page's <meta charset>, then the bytes' own evidence),
+    except that a server default such as iso-8859-1 counts as no label at all."""
+    weak = bool(declared_charset) and declared_charset.strip().lower() in SERVER_DEFAULT_CHARSETS
+    text, encoding = decode_bytes(data, declared_charset=None if weak else declared_charset)
+    return text, encoding, _encoding_origin(data, encoding, declared_charset, weak)
+
+
+def _encoding_origin(data: bytes, encoding: str, declared: str | None, weak: bool) -> str:
+    server = f"the server's Content-Type said charset={declared}" if declared else "the server named no charset"
+    if any(data.startswith(bom) for bom, _ in _BOMS):
+        return f"named by its byte-order mark; {server}"
+    if encoding == "utf-8":
+        return f"its bytes are valid UTF-8; {server}"
+    if declared and not weak and _codec(declared) == encoding:
+        return f"named by the server's Content-Type header, charset={declared}"
+    meta = sniff_declared_charset(data)
+    if meta and _codec(meta) == encoding:
+        return f"named by the page's own <meta charset={meta}>; {server}"
+    if weak and encoding == "cp1252":
+        return f"named by the server's Content-Type header, charset={declared}, and the bytes do not contradict it"
+    return f"detected from its bytes; {server}"
+
+
+def _codec(label: str) -> str | None:
+    label = label.strip().lower()
+    try:
+        return codecs.lookup(_CHARSET_ALIASES.get(label, label)).name
+    except LookupError:
+        return None
 
 
 def failure_document(failure: FetchFailure) -> Document:
