@@ -771,6 +771,8 @@ def sources_list(warehouse: Optional[Path] = WarehouseOption) -> None:
     for source in sources:
         if source.failing:
             console.print(f"{source.url} failed {source.consecutive_failures} polls in a row: {source.last_detail}", style="yellow", highlight=False)
+        elif source.last_detail:  # what the last poll found, and what a limit left for the next one
+            console.print(f"{source.url}: {source.last_detail}", highlight=False, markup=False)
 
 
 @sources_app.command("remove")

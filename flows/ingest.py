@@ -302,6 +302,7 @@ class WebFetch:
     rejected: list[tuple[str, str, str]]  # (url, reason, what to do)
     skipped_known: int
     failing_sources: list[tuple[str, int, str]]  # (source URL, polls failed in a row, last detail)
+    notes: list[str] = field(default_factory=list)  # limits reached, and what they left for the next poll
 
 
 @task(name="fetch from the web", retries=1, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
@@ -325,6 +326,7 @@ def fetch_from_web(warehouse_path: Path, state_dir: Path, urls: list[str], refre
         rejected=[(failure.url, failure.reason, failure.detail) for failure in result.failures],
         skipped_known=result.skipped_known,
         failing_sources=[(source.url, source.consecutive_failures, source.detail) for source in result.failing_sources],
+        notes=list(result.notes),
     )
 
 
@@ -334,6 +336,7 @@ def _tally_web(summary: IngestSummary, web: WebFetch) -> list[FetchedPage]:
     summary.rejections.extend(web.rejected)
     summary.web_skipped_known = web.skipped_known
     summary.failing_sources = web.failing_sources
+    summary.web_notes.extend(web.notes)
     _report("discovered", summary.files_seen)
     return list(web.pages)
 

@@ -85,6 +85,7 @@ class SourcePoll:
     detail: str
     new_pages: int
     consecutive_failures: int
+    capped: bool = False  # a limit of one poll was reached: the detail says what it left
 
 
 @dataclass
@@ -93,6 +94,7 @@ class PollResult:
     failures: list[FetchFailure] = field(default_factory=list)
     sources: list[SourcePoll] = field(default_factory=list)  # one per registered source polled
     skipped_known: int = 0  # article URLs already in the warehouse, not fetched
+    notes: list[str] = field(default_factory=list)  # limits reached this poll, and what they left for the next
 
     @property
     def failing_sources(self) -> list[SourcePoll]:
@@ -122,6 +124,10 @@ class _Listing:
     validators: Validators | None = None
     children: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     note: str = ""
+    sitemaps_left: int = 0  # nested sitemaps never read, left by MAX_SITEMAPS_PER_SOURCE
+    sitemaps_unchecked: int = 0  # ... and those read in earlier polls that were not checked again
+    pages_left: int = 0  # new pages listed but not fetched: MAX_PAGES_PER_SOURCE was reached
+    pages_listed_new: int = 0  # ... out of this many listed that the warehouse lacks
 
 
 def poll_sources(
@@ -164,7 +170,7 @@ def poll_sources(
         listings = _by_host(
             targets, lambda t: t.url, lambda t: _list_target(fetcher, t, state_dir, sitemap_validators, owner=warehouse), settings
         )
-        candidates = _new_candidates(listings, known_urls, refresh, result)
+        candidates = _new_candidates(listings, known_urls, refresh, result, tried=lambda urls: _tried_before(connection, urls))
         fetched = _by_host(candidates, lambda c: c[0].url, lambda c: _fetch_page(fetcher, *c, state_dir, owner=warehouse), settings)
 
     page_failures: dict[str, list[FetchFailure]] = defaultdict(list)
@@ -191,11 +197,19 @@ def poll_sources(
             result.failures.append(listing.failure)
         if listing.target.source is not None:
             result.sources.append(_record(connection, listing, new_pages, page_failures, now))
+        elif listing.sitemaps_left or listing.sitemaps_unchecked:
+            result.notes.append(f"{listing.target.url}: {_sitemap_cap_note(listing)}")
+    direct_left = next((listing for listing in listings if listing.target.source is None and listing.pages_left), None)
+    if direct_left is not None:
+        result.notes.append(_page_cap_note(direct_left, given=True))
+    result.notes += [f"Web source {source.url}: {source.detail}" for source in result.sources if source.capped]
     return result
 
 
-def _new_candidates(listings: list[_Listing], known_urls, refresh: bool, result: PollResult):
-    """(entry, source URL, site name, language) for each listed article the warehouse lacks."""
+def _new_candidates(listings: list[_Listing], known_urls, refresh: bool, result: PollResult, tried=lambda urls: set()):
+    """(entry, source URL, site name, language) for each listed article the warehouse lacks, at
+    most MAX_PAGES_PER_SOURCE per source (the URLs given directly count as one source), those never
+    tried before first, so that what a cap leaves is what the next poll fetches."""
     candidates: dict[str, tuple] = {}
     for listing in listings:
         source = listing.target.source
@@ -209,12 +223,57 @@ def _new_candidates(listings: list[_Listing], known_urls, refresh: bool, result:
     result.skipped_known += len(known & candidates.keys())
     fresh = [value for url, value in candidates.items() if url not in known]
     per_source: dict[str | None, int] = defaultdict(int)
-    kept = []
     for candidate in fresh:
         per_source[candidate[1]] += 1
-        if per_source[candidate[1]] <= MAX_PAGES_PER_SOURCE:
+    if any(n > MAX_PAGES_PER_SOURCE for n in per_source.values()):
+        failed_before = tried([candidate[0].url for candidate in fresh])
+        fresh.sort(key=lambda candidate: candidate[0].url in failed_before)  # stable: listing order otherwise
+        for listing in listings:
+            key = listing.target.source.url if listing.target.source else None
+            if per_source[key] > MAX_PAGES_PER_SOURCE:
+                listing.pages_listed_new, listing.pages_left = per_source[key], per_source[key] - MAX_PAGES_PER_SOURCE
+    taken: dict[str | None, int] = defaultdict(int)
+    kept = []
+    for candidate in fresh:
+        taken[candidate[1]] += 1
+        if taken[candidate[1]] <= MAX_PAGES_PER_SOURCE:
             kept.append(candidate)
     return kept
+
+
+def _tried_before(connection, urls: list[str]) -> set[str]:
+    """The `urls` that were fetched before and rejected (rejected_files), when the warehouse has that table."""
+    try:
+        rows = connection.execute("SELECT DISTINCT path FROM rejected_files WHERE list_contains(?, path)", [urls]).fetchall()
+    except duckdb.CatalogException:
+        return set()
+    return {path for (path,) in rows}
+
+
+def _page_cap_note(listing: _Listing, *, given: bool = False) -> str:
+    fetched = f"fetched the first {MAX_PAGES_PER_SOURCE:,}, the most newsflow fetches from one source in a poll"
+    if given:
+        return (
+            f"The addresses given list {listing.pages_listed_new:,} pages not stored yet: {fetched}; the other "
+            f"{listing.pages_left:,} are left: run the same `newsflow ingest` again to fetch them."
+        )
+    return f"listed {listing.pages_listed_new:,} pages not stored yet: {fetched}; the other {listing.pages_left:,} are left for the next poll."
+
+
+def _sitemap_cap_note(listing: _Listing) -> str:
+    read = f"read {MAX_SITEMAPS_PER_SOURCE} sitemaps, the most newsflow reads from one source in a poll"
+    if listing.target.source is not None:
+        parts = [read]
+        if listing.sitemaps_left:
+            parts.append(f"{listing.sitemaps_left:,} more that they list, never read yet, are left for the next poll")
+        if listing.sitemaps_unchecked:
+            when = "next poll" if listing.sitemaps_left else "the next time the index changes"
+            parts.append(f"{listing.sitemaps_unchecked:,} read in earlier polls were not checked for changes (those checked longest ago come first {when})")
+        return "; ".join(parts) + "."
+    return (
+        f"{read}; {listing.sitemaps_left:,} more that they list were not read, and a run given the address starts from the "
+        f"first again: follow it with `newsflow sources add {listing.target.url} --kind sitemap`, whose polls work through them."
+    )
 
 
 def _list_target(fetcher: PoliteFetcher, target: _Target, state_dir: Path, sitemap_validators, *, owner: str | None = None) -> _Listing:
@@ -265,7 +324,7 @@ def _list_target(fetcher: PoliteFetcher, target: _Target, state_dir: Path, sitem
 def _walk_sitemaps(fetcher: PoliteFetcher, listing: _Listing, first: FetchedResponse, stored: dict) -> None:
     """The sitemap and the sitemaps it lists, depth first, each nested one asked for conditionally."""
     links = parse_sitemap(first.body, first.final_url)
-    pending = list(links.sitemaps)
+    pending = _never_read_first(list(links.sitemaps), stored)
     pages = list(links.pages)
     seen = {listing.target.url, first.final_url}
     unchanged = 0
@@ -293,10 +352,21 @@ def _walk_sitemaps(fetcher: PoliteFetcher, listing: _Listing, first: FetchedResp
             listing.note += f" nested sitemap {url} not read: it unpacks to more than {error.limit:,} bytes;"
             continue
         listing.children[url] = (response.validators.etag, response.validators.last_modified)
-        pending.extend(nested.sitemaps)
+        pending = _never_read_first(pending + list(nested.sitemaps), stored)
         pages.extend(nested.pages)
+    left = {url for url in pending if url not in seen}
+    listing.sitemaps_left = len(left - stored.keys())
+    listing.sitemaps_unchecked = len(left & stored.keys())
     listing.entries = [FeedEntry(url=url) for url in dict.fromkeys(pages)]
     listing.note = f"{len(listing.entries)} pages listed in {len(seen)} sitemap(s), {unchanged} unchanged;" + listing.note
+
+
+def _never_read_first(sitemaps: list[str], stored: dict) -> list[str]:
+    """Sitemaps no poll has read yet (no validators stored) first, then those checked longest ago
+    (`stored` is in that order), so that polls work through an index longer than
+    MAX_SITEMAPS_PER_SOURCE rather than reading its start again."""
+    rank = {url: position for position, url in enumerate(stored)}
+    return sorted(sitemaps, key=lambda url: (url in rank, rank.get(url, 0)))
 
 
 def _fetch_page(fetcher: PoliteFetcher, entry: FeedEntry, source_url: str | None, site_name: str | None,
@@ -345,6 +415,8 @@ def _record(connection, listing: _Listing, new_pages, page_failures, now: dateti
     source = listing.target.source
     assert source is not None
     failures = page_failures.get(source.url, [])
+    # Cut short by a cap: what was left is listed again next poll (the listing is asked for in full).
+    capped = bool(listing.sitemaps_left or listing.pages_left) and listing.failure is None and not listing.not_modified
     if listing.failure is not None:
         outcome = PollOutcome(status=listing.failure.reason, detail=listing.failure.detail, failed=True)
     elif listing.not_modified:
@@ -354,8 +426,12 @@ def _record(connection, listing: _Listing, new_pages, page_failures, now: dateti
         if failures:
             reasons = ", ".join(sorted({f.reason for f in failures}))
             detail += f", {len(failures)} failed ({reasons})"
+        if listing.sitemaps_left or listing.sitemaps_unchecked:
+            detail += f"; {_sitemap_cap_note(listing)}"
+        if listing.pages_left:
+            detail += f"; {_page_cap_note(listing)}"
         transient = any(f.reason in TRANSIENT_REASONS for f in failures)
-        validators = listing.validators or Validators()
+        validators = Validators() if capped else listing.validators or Validators()
         outcome = PollOutcome(
             status="ok",
             detail=detail,
@@ -364,13 +440,15 @@ def _record(connection, listing: _Listing, new_pages, page_failures, now: dateti
             etag=validators.etag,
             last_modified=validators.last_modified,
             # Pages that failed for a passing reason are tried again next poll: ask for the whole listing again.
-            keep_validators=transient,
+            keep_validators=transient and not capped,
         )
     record_poll(connection, source.url, outcome, now=now)
-    if listing.children and not any(f.reason in TRANSIENT_REASONS for f in failures):
+    # Nested sitemaps whose pages were not all fetched (a passing failure, the page cap) are read again next poll.
+    if listing.children and not listing.pages_left and not any(f.reason in TRANSIENT_REASONS for f in failures):
         record_child_validators(connection, source.url, listing.children, now=now)
     row = connection.execute("SELECT consecutive_failures FROM web_sources WHERE url = ?", [source.url]).fetchone()
-    return SourcePoll(source.url, outcome.status, outcome.detail, outcome.new_pages, int(row[0]) if row else 0)
+    reached = capped or bool(listing.sitemaps_unchecked and listing.failure is None and not listing.not_modified)
+    return SourcePoll(source.url, outcome.status, outcome.detail, outcome.new_pages, int(row[0]) if row else 0, capped=reached)
 
 
 def _by_host(items: Iterable[T], url_of: Callable[[T], str], work: Callable[[T], R], settings: FetchSettings) -> list[R]:

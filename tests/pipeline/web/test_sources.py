@@ -111,3 +111,17 @@ def test_a_failing_source_is_flagged_in_the_list(tmp_path):
     listed = run("sources", "list", "--warehouse", str(warehouse)).output
     assert "FAILING: not_found" in listed
     assert "failed 3 polls in a row: http://127.0.0.1:9/feed.xml does not exist (HTTP 404)." in listed
+
+
+def test_sources_list_says_what_a_capped_poll_left_for_the_next(site, tmp_path, monkeypatch):
+    from pipeline.web import FetchSettings, poll_sources
+
+    warehouse = tmp_path / "news.duckdb"
+    index = site.url("/many-sitemaps.xml")  # 60 sitemaps: a poll reads 50
+    with duckdb.connect(str(warehouse)) as db:
+        add_source(db, index, kind="sitemap", now=NOW)
+        poll_sources(db, tmp_path / "state", known_urls=lambda urls: set(), now=NOW,
+                     settings=FetchSettings(per_host_delay_s=0.0, max_body_bytes=1024 * 1024))
+    listed = run("sources", "list", "--warehouse", str(warehouse)).output
+    assert f"{index}: 49 pages listed in 50 sitemap(s)" in " ".join(listed.split())
+    assert "11 more that they list, never read yet, are left for the next poll" in " ".join(listed.split())
