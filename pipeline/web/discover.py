@@ -34,7 +34,7 @@ class MalformedFeed(ValueError):
 
 
 class UnpacksTooLarge(ValueError):
-    """A gzipped document (a sitemap.xml.gz) that unpacks to more than MAX_SITEMAP_BYTES."""
+    """A gzipped document (a sitemap.xml.gz, a feed.xml.gz) that unpacks to more than MAX_SITEMAP_BYTES."""
 
     def __init__(self, url: str | None = None, limit: int = MAX_SITEMAP_BYTES) -> None:
         self.url, self.limit = url, limit
@@ -43,9 +43,10 @@ class UnpacksTooLarge(ValueError):
     @property
     def detail(self) -> str:
         return (
-            f"{self.url or 'It'} is gzipped, as a sitemap may be, and unpacks to more than {self.limit:,} bytes "
-            f"({self.limit // 1024 // 1024} MB, the most a sitemap may hold under the sitemaps.org protocol); newsflow "
-            "stopped unpacking there and read none of it: ask the site to split it into sitemaps listed in an index."
+            f"{self.url or 'It'} is gzipped and unpacks to more than {self.limit:,} bytes ({self.limit // 1024 // 1024} MB, "
+            "the most newsflow unpacks of a gzipped sitemap or feed: the most a sitemap may hold under the sitemaps.org "
+            "protocol); newsflow stopped unpacking there and read none of it: ask the site to split it (a sitemap index "
+            "can list many sitemaps)."
         )
 
 
@@ -176,8 +177,12 @@ def declared_canonical_url(page_html: bytes | str, page_url: str) -> str:
 
 
 def parse_feed(body: bytes, feed_url: str) -> Feed:
-    """Entries of an RSS, RDF, Atom or JSON feed, in feed order, one per canonical URL."""
-    body = body.lstrip(b"\xef\xbb\xbf \t\r\n")
+    """Entries of an RSS, RDF, Atom or JSON feed (or of one gzipped), in feed order, one per canonical
+    URL. Raises UnpacksTooLarge for a gzipped feed over MAX_SITEMAP_BYTES unpacked."""
+    try:
+        body = maybe_gunzip(body).lstrip(b"\xef\xbb\xbf \t\r\n")
+    except UnpacksTooLarge:
+        raise UnpacksTooLarge(feed_url) from None
     if body.startswith(b"{"):
         return _parse_json_feed(body, feed_url)
     root = _xml_root(body, recover=False)
