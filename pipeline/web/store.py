@@ -120,14 +120,9 @@ def read_raw_page_info(raw_path: Path) -> RawPageInfo | None:
         return None
 
 
-def iter_raw_pages(state_dir: Path):
-    """Every stored page as (path, info): what `newsflow reextract` walks."""
-    for page in stored_raw_pages(state_dir):
-        yield page.path, page.info
-
-
 def stored_raw_pages(state_dir: Path) -> list[StoredRawPage]:
-    """Every page in the store, in name order, with its size on disk and its sidecar."""
+    """Every page in the store, in name order, with its size on disk and its sidecar: what
+    `newsflow reextract`, the tidying and `newsflow status` walk."""
     pages = []
     for path in sorted(raw_pages_dir(state_dir).glob("??/*.html*")):
         if not path.name.endswith((PACKED_SUFFIX, PLAIN_SUFFIX)) or path.name.startswith("."):
