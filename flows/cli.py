@@ -280,6 +280,8 @@ def _print_summary(summary, prefect_mode: str, prefect_startup: float, total_sec
         console.print(f"{summary.web_skipped_known} article pages listed by web sources are stored already: not fetched again (--refresh fetches them)", highlight=False)
     for url, polls, detail in summary.failing_sources:
         console.print(f"[yellow]Web source {url}: failing ({polls} polls in a row):[/] {detail}", highlight=False)
+    for note in summary.web_notes:
+        console.print(note, highlight=False, markup=False)
     if summary.interrupted_runs:
         from flows.ingest import interrupted_runs_note
 
@@ -614,31 +616,42 @@ def prune(
     warehouse: Optional[Path] = WarehouseOption,
 ) -> None:
     """Delete the articles whose files are all gone (marked not present by a run over their
-    folder), with their paragraphs, and forget the places of files that are gone."""
-    from pipeline.warehouse import Warehouse
+    folder), with their paragraphs, and forget the places of files that are gone; then let go of
+    the raw web pages no article left uses, and of the oldest beyond NEWSFLOW_RAW_PAGES_MAX_MB."""
+    from pipeline.warehouse import Warehouse, exclusive_run
+    from pipeline.web.store import tidy_raw_store, warehouse_key
 
     path = _warehouse_path(warehouse)
     if not path.exists():
         raise CommandError(f"no warehouse at {path}: nothing to prune")
-    with Warehouse.open(path) as store:
-        result = store.prune(dry_run=dry_run)
-        if result.articles and not dry_run:
-            from flows.ingest import refresh_derived_tables
+    settings = load_settings()
+    waiting = lambda: err_console.print(f"Waiting for the ingest run on {path} to finish…", highlight=False)  # noqa: E731
+    with exclusive_run(path, on_wait=waiting):  # a run's fetched pages are not in the warehouse yet: never tidy under it
+        with Warehouse.open(path) as store:
+            result = store.prune(dry_run=dry_run)
+            if result.articles and not dry_run:
+                from flows.ingest import refresh_derived_tables
 
-            refresh_derived_tables(store)  # the pruned articles leave the duplicates and the search index
+                refresh_derived_tables(store)  # the pruned articles leave the duplicates and the search index
+            raw = tidy_raw_store(
+                store.connection, settings.state_dir, warehouse=warehouse_key(path), max_bytes=settings.raw_pages_max_bytes,
+                dry_run=dry_run, pruning=True,
+            )
     verb = "would delete" if dry_run else "deleted"
     console.print(
         f"{verb} {result.articles} article{'s' if result.articles != 1 else ''} with no file left, "
         f"and {result.places} place{'s' if result.places != 1 else ''} of files that are gone",
         highlight=False,
     )
+    console.print(raw.describe(dry_run=dry_run), highlight=False, markup=False)
 
 
 @app.command()
 def status(warehouse: Optional[Path] = WarehouseOption) -> None:
     """Show the Prefect API in use, the ingest deployment and its schedule, the warehouse and the
     translation models. Starts nothing and changes nothing."""
-    from flows.status import deployment_status, prefect_status, warehouse_status
+    from flows.status import deployment_status, prefect_status, raw_pages_status, warehouse_status
+    from pipeline.web.store import format_mb
     from pipeline.translate import list_installed_packages
 
     settings = load_settings()
@@ -706,6 +719,13 @@ def status(warehouse: Optional[Path] = WarehouseOption) -> None:
             console.print(f"Web sources followed: {store.web_sources} (`newsflow sources list`)", highlight=False)
         for url, polls, detail in store.failing_sources:
             console.print(f"[yellow]Web source {url}: failing ({polls} polls in a row):[/] {detail}", highlight=False)
+
+    raw = raw_pages_status(settings.state_dir, settings.raw_pages_max_bytes)
+    console.print(
+        f"Raw web pages {raw.folder}: {raw.pages} page{'s' if raw.pages != 1 else ''}, {format_mb(raw.disk_bytes)} "
+        f"(bound {format_mb(raw.max_bytes)}, NEWSFLOW_RAW_PAGES_MAX_MB); `newsflow reextract` extracts them again",
+        highlight=False,
+    )
 
     models = list_installed_packages()
     if models:
@@ -795,6 +815,8 @@ def sources_list(warehouse: Optional[Path] = WarehouseOption) -> None:
     for source in sources:
         if source.failing:
             console.print(f"{source.url} failed {source.consecutive_failures} polls in a row: {source.last_detail}", style="yellow", highlight=False)
+        elif source.last_detail:  # what the last poll found, and what a limit left for the next one
+            console.print(f"{source.url}: {source.last_detail}", highlight=False, markup=False)
 
 
 @sources_app.command("remove")

@@ -46,6 +46,7 @@ from pipeline.translate.stage import documents_needing_a_model, sentences_to_tra
 from pipeline.web import FetchedPage, FetchSettings, poll_sources, record_polls
 from pipeline.web.credentials import credentials_for_fetching
 from pipeline.web.documents import failure_document, is_web_address, page_document, stored_pages
+from pipeline.web.store import tidy_raw_store, warehouse_key
 from flows.interrupts import ctrl_c_received
 from flows.process_memory import keep_large_buffers_off_the_heap
 from flows.task_runners import (
@@ -103,6 +104,7 @@ class IngestSummary:
     indexed_as_written: int = 0  # articles indexed for search batch by batch
     web_skipped_known: int = 0  # article URLs a feed or sitemap listed that are stored already: not fetched
     failing_sources: list[tuple[str, int, str]] = field(default_factory=list)  # web sources failing poll after poll
+    web_notes: list[str] = field(default_factory=list)  # limits a poll reached, what the raw page store let go
     languages: dict[str, int] = field(default_factory=dict)
     translation_statuses: dict[str, int] = field(default_factory=dict)
     missing_models: dict[str, int] = field(default_factory=dict)
@@ -303,6 +305,7 @@ class WebFetch:
     skipped_known: int
     failing_sources: list[tuple[str, int, str]]  # (source URL, polls failed in a row, last detail)
     seconds: float = 0.0  # wall time, the warehouse's short opens included
+    notes: list[str] = field(default_factory=list)  # limits reached, and what they left for the next poll
 
 
 @task(name="fetch from the web", retries=1, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
@@ -321,6 +324,7 @@ def fetch_from_web(warehouse_path: Path, state_dir: Path, urls: list[str], refre
         known_urls=lambda candidates: _stored_urls(warehouse_path, candidates),
         settings=FetchSettings(),
         credentials=credentials_for_fetching(state_dir),
+        warehouse=warehouse_key(warehouse_path),
     )
     with Warehouse.open(warehouse_path) as warehouse:
         record_polls(warehouse.connection, result)
@@ -331,6 +335,7 @@ def fetch_from_web(warehouse_path: Path, state_dir: Path, urls: list[str], refre
         skipped_known=result.skipped_known,
         failing_sources=[(source.url, source.consecutive_failures, source.detail) for source in result.failing_sources],
         seconds=time.perf_counter() - started,
+        notes=list(result.notes),
     )
 
 
@@ -352,6 +357,7 @@ def _tally_web(summary: IngestSummary, web: WebFetch) -> list[FetchedPage]:
     summary.web_skipped_known = web.skipped_known
     summary.failing_sources = web.failing_sources
     summary.stage_seconds["fetch"] = summary.stage_seconds.get("fetch", 0.0) + web.seconds
+    summary.web_notes.extend(web.notes)
     _report("discovered", summary.files_seen)
     return list(web.pages)
 
@@ -398,6 +404,15 @@ def _articles_never_compared(warehouse: Warehouse) -> bool:
         "SELECT count(*) FROM articles a WHERE NOT EXISTS (SELECT 1 FROM article_signatures s WHERE s.article_id = a.article_id)"
     ).fetchone()
     return missing > 0
+
+
+@task(name="tidy the raw web pages", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
+def tidy_raw_pages(warehouse_path: Path, state_dir: Path, max_bytes: int) -> list[str]:
+    """Once the run's pages are stored: let go of the raw pages no stored article uses (superseded
+    fetches, pages that gave no article) and the oldest beyond the bound; one line when any went."""
+    with Warehouse.open(warehouse_path) as warehouse:
+        cleanup = tidy_raw_store(warehouse.connection, state_dir, warehouse=warehouse_key(warehouse_path), max_bytes=max_bytes)
+    return [cleanup.describe()] if cleanup.removed else []
 
 
 @task(name="record run", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
@@ -706,7 +721,7 @@ def ingest(
                 ahead = _tally_web(summary, web) + ahead
                 logger.info("Fetched %d pages from the web (%d failed)", len(web.pages), len(web.rejected))
             if reextract:
-                kept = stored_pages(settings.state_dir)
+                kept = stored_pages(settings.state_dir, warehouse=warehouse_key(warehouse_path))
                 summary.files_seen += len(kept)
                 _report("discovered", summary.files_seen)
                 ahead = kept + ahead
@@ -734,6 +749,8 @@ def ingest(
                 warehouse_path, scanned, started_at, articles_changed=bool(summary.inserted or summary.updated),
                 indexed_as_written=summary.indexed_as_written,
             )
+            if web_urls or poll_web or reextract:
+                summary.web_notes.extend(tidy_raw_pages(warehouse_path, settings.state_dir, settings.raw_pages_max_bytes))
         except BaseException as error:
             summary.status = "interrupted" if _is_interrupt(error) else "failed"
             raise
@@ -798,6 +815,7 @@ def summary_markdown(summary: IngestSummary) -> str:
         lines += ["", f"{summary.web_skipped_known} article page{'s' if summary.web_skipped_known != 1 else ''} listed by web sources {'are' if summary.web_skipped_known != 1 else 'is'} stored already: not fetched again."]
     for url, polls, detail in summary.failing_sources:
         lines += ["", f"Web source {url}: failing ({polls} polls in a row): {detail}"]
+    lines += [line for note in summary.web_notes for line in ("", note)]
     if summary.joined:
         lines += ["", f"{summary.joined} file{'s' if summary.joined != 1 else ''} joined an article already stored under another path (see article_sources)."]
     if summary.gone:

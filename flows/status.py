@@ -94,6 +94,22 @@ def deployment_status(api_url: str) -> DeploymentStatus:
     )
 
 
+@dataclass(frozen=True)
+class RawPagesStatus:
+    folder: Path
+    pages: int
+    disk_bytes: int
+    max_bytes: int  # NEWSFLOW_RAW_PAGES_MAX_MB
+
+
+def raw_pages_status(state_dir: Path, max_bytes: int) -> RawPagesStatus:
+    """The raw web pages kept for `newsflow reextract`: how many, and their size on disk."""
+    from pipeline.web.store import raw_pages_dir, raw_store_usage
+
+    usage = raw_store_usage(state_dir)
+    return RawPagesStatus(folder=raw_pages_dir(state_dir), pages=usage.pages, disk_bytes=usage.disk_bytes, max_bytes=max_bytes)
+
+
 def warehouse_status(path: Path, *, last_runs: int = 5) -> WarehouseStatus:
     from pipeline.warehouse import Warehouse, WarehouseError
 

@@ -49,6 +49,7 @@ class Document:
     # sources
     raw_text: str | None = None
     encoding: str | None = None
+    encoding_origin: str | None = None  # where `encoding` came from, for a fetched page (a header, a <meta>, detection)
     content_format: str | None = None  # "html" | "text"
     # extract
     title: str | None = None

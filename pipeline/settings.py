@@ -22,6 +22,7 @@ DEFAULT_MAX_FILE_BYTES = 20 * 1024 * 1024
 # Small enough that batches stream and progress moves often; each batch costs a Prefect task run per
 # stage and a warehouse transaction, which made 64 a 2-worker run 7% slower (bench.scale_bench's corpus).
 DEFAULT_BATCH_SIZE = 128
+DEFAULT_RAW_PAGES_MAX_MB = 1024
 
 
 def _env(name: str, default: str) -> str:
@@ -62,6 +63,10 @@ class Settings:
     workers: int | None = field(default_factory=lambda: int(_env("NEWSFLOW_WORKERS", "0")) or None)
     dask_address: str | None = field(default_factory=lambda: _env("NEWSFLOW_DASK_ADDRESS", "") or None)
     state_dir: Path = field(default_factory=lambda: Path(_env("NEWSFLOW_STATE", str(project_home() / ".state"))))
+    # Raw web pages kept for `newsflow reextract` (<state>/web): the oldest fetches go beyond this.
+    raw_pages_max_bytes: int = field(
+        default_factory=lambda: int(float(_env("NEWSFLOW_RAW_PAGES_MAX_MB", str(DEFAULT_RAW_PAGES_MAX_MB))) * 1024 * 1024)
+    )
 
 
 def load_settings() -> Settings:

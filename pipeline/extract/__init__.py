@@ -41,6 +41,17 @@ def _extract(raw: str, content_format: str | None) -> ExtractedArticle:
         return clean_text_dump(html_to_text_dump(shallow_markup(raw)))
 
 
+def no_article_detail(doc: Document) -> str:
+    """Why nothing was found; for a fetched page, also how its bytes were read, since a page read
+    in the wrong encoding is garbled text that no extractor takes for an article."""
+    if not doc.encoding_origin:
+        return NO_ARTICLE_DETAIL
+    return (
+        f"No article text was found in the page: it holds only navigation, links or boilerplate, or its text is garbled. "
+        f"It was decoded as {doc.encoding} ({doc.encoding_origin}): if that is the wrong encoding, tell the site's owner."
+    )
+
+
 def extract_document(doc: Document) -> Document:
     """Fill the article fields of `doc`, or reject it as `no_article`; never raises."""
     if doc.rejected:
@@ -51,7 +62,7 @@ def extract_document(doc: Document) -> Document:
         logger.warning("extraction failed for %s", doc.source_path, exc_info=True)
         return doc.reject("extract_failed", f"The extractor failed on this file ({type(error).__name__}: {error}); report it with the file attached.")
     if not article.text or not looks_like_article(article.text):
-        return doc.reject("no_article", NO_ARTICLE_DETAIL)
+        return doc.reject("no_article", no_article_detail(doc))
     # What the page says wins; what the document already knew (a feed entry's title and date, a
     # fetched page's canonical URL) fills in what it does not say.
     return doc.replace(

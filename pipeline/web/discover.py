@@ -10,7 +10,6 @@ are wanted when a page lacks them.
 from __future__ import annotations
 
 import json
-import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -22,6 +21,7 @@ from trafilatura.feeds import FeedParameters, determine_feed, find_links
 from trafilatura.sitemaps import SitemapObject
 
 from pipeline.web.credentials import without_userinfo
+from pipeline.web.unpack import DamagedEncoding, gunzip_within
 
 KINDS = ("feed", "sitemap", "page")
 FEED_ROOTS = frozenset({"rss", "feed", "RDF", "channel"})
@@ -32,6 +32,23 @@ MAX_SITEMAP_BYTES = 50 * 1024 * 1024  # the sitemaps.org limit, uncompressed
 
 class MalformedFeed(ValueError):
     """The document claims to be a feed or sitemap but cannot be read as one."""
+
+
+class UnpacksTooLarge(ValueError):
+    """A gzipped document (a sitemap.xml.gz, a feed.xml.gz) that unpacks to more than MAX_SITEMAP_BYTES."""
+
+    def __init__(self, url: str | None = None, limit: int = MAX_SITEMAP_BYTES) -> None:
+        self.url, self.limit = url, limit
+        super().__init__(self.detail)
+
+    @property
+    def detail(self) -> str:
+        return (
+            f"{self.url or 'It'} is gzipped and unpacks to more than {self.limit:,} bytes ({self.limit // 1024 // 1024} MB, "
+            "the most newsflow unpacks of a gzipped sitemap or feed: the most a sitemap may hold under the sitemaps.org "
+            "protocol); newsflow stopped unpacking there and read none of it: ask the site to split it (a sitemap index "
+            "can list many sitemaps)."
+        )
 
 
 @dataclass(frozen=True)
@@ -87,21 +104,25 @@ def same_host(a: str, b: str) -> bool:
 
 
 def maybe_gunzip(body: bytes, limit: int = MAX_SITEMAP_BYTES) -> bytes:
-    """Gzipped sitemaps (sitemap.xml.gz) arrive as gzip bytes, not Content-Encoding."""
+    """Gzipped sitemaps (sitemap.xml.gz) arrive as gzip bytes, not Content-Encoding. Never unpacks
+    more than `limit` + 1 bytes: past `limit` it raises UnpacksTooLarge; damaged, MalformedFeed."""
     if body[:2] != b"\x1f\x8b":
         return body
-    decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    data = decompressor.decompress(body, limit + 1)
+    try:
+        data = gunzip_within(body, limit)
+    except DamagedEncoding as error:
+        raise MalformedFeed(str(error)) from None
     if len(data) > limit:
-        raise MalformedFeed(f"the gzipped sitemap unpacks to more than {limit:,} bytes")
+        raise UnpacksTooLarge(limit=limit)
     return data
 
 
 def detect_kind(body: bytes, content_type: str | None) -> str | None:
-    """feed, sitemap, page, or None when it is none of those (an image, a PDF, plain text...)."""
+    """feed, sitemap, page, or None when it is none of those (an image, a PDF, plain text...).
+    Raises UnpacksTooLarge for a gzipped document too large to look into."""
     try:
         body = maybe_gunzip(body)
-    except (MalformedFeed, zlib.error, EOFError):
+    except MalformedFeed:
         return None
     head = body[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if head.startswith(b"{"):
@@ -169,8 +190,12 @@ def declared_canonical_url(page_html: bytes | str, page_url: str) -> str:
 
 
 def parse_feed(body: bytes, feed_url: str) -> Feed:
-    """Entries of an RSS, RDF, Atom or JSON feed, in feed order, one per canonical URL."""
-    body = body.lstrip(b"\xef\xbb\xbf \t\r\n")
+    """Entries of an RSS, RDF, Atom or JSON feed (or of one gzipped), in feed order, one per canonical
+    URL. Raises UnpacksTooLarge for a gzipped feed over MAX_SITEMAP_BYTES unpacked."""
+    try:
+        body = maybe_gunzip(body).lstrip(b"\xef\xbb\xbf \t\r\n")
+    except UnpacksTooLarge:
+        raise UnpacksTooLarge(feed_url) from None
     if body.startswith(b"{"):
         return _parse_json_feed(body, feed_url)
     root = _xml_root(body, recover=False)
@@ -335,11 +360,12 @@ class _Sitemap(SitemapObject):
 
 
 def parse_sitemap(body: bytes, sitemap_url: str) -> SitemapLinks:
-    """Pages and nested sitemaps listed in an XML (or gzipped, or plain-text) sitemap."""
+    """Pages and nested sitemaps listed in an XML (or gzipped, or plain-text) sitemap. Raises
+    UnpacksTooLarge for a gzipped sitemap over MAX_SITEMAP_BYTES unpacked."""
     try:
         text = maybe_gunzip(body).decode("utf-8", errors="replace")
-    except (zlib.error, EOFError) as error:
-        raise MalformedFeed(f"it looks gzipped but cannot be unpacked ({error})") from None
+    except UnpacksTooLarge:
+        raise UnpacksTooLarge(sitemap_url) from None
     root = _xml_root(text.encode("utf-8"))
     if root is not None and etree.QName(root).localname not in SITEMAP_ROOTS:
         raise MalformedFeed(f"its root element is <{etree.QName(root).localname}>, not <urlset> or <sitemapindex>")
@@ -359,6 +385,7 @@ __all__ = [
     "FeedEntry",
     "MalformedFeed",
     "SitemapLinks",
+    "UnpacksTooLarge",
     "canonical_url",
     "declared_canonical_url",
     "detect_kind",

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import re
+import codecs
 
 from pipeline.record import Document
-from pipeline.sources import decode_bytes
+from pipeline.sources import _BOMS, _CHARSET_ALIASES, UndecodableError, decode_bytes, sniff_declared_charset
 from pipeline.web.poll import FetchedPage, FetchFailure
 
 WEB_SCHEMES = ("http://", "https://")
 _SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]+):")
 OPAQUE_SCHEMES = frozenset({"data", "javascript", "mailto", "about", "blob", "tel", "news"})  # no // after the colon
+# What servers send when nobody configured a charset (Apache's old AddDefaultCharset, RFC 2616's
+# default): such a label says little about the bytes, so the page's own <meta charset> or, without
+# one, the bytes themselves decide (windows-1252 stays the reading unless they show another encoding).
+SERVER_DEFAULT_CHARSETS = frozenset({"iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1", "us-ascii", "ascii", "windows-1252", "cp1252", "x-cp1252"})
 
 
 def is_web_address(text: str) -> bool:
@@ -31,28 +36,67 @@ def page_document(page: FetchedPage) -> Document:
     """The stored raw page, decoded as a file would be, stored under its canonical URL. The feed
     entry's title, date, author and site fill in what the page itself does not say (extraction
     keeps them when it finds none), and source_url stays the canonical URL."""
+    from pipeline.web.store import read_raw_page
+
     try:
-        data = page.raw_path.read_bytes()
+        data = read_raw_page(page.raw_path)
     except OSError as error:
         return Document(source_path=page.url, source_url=page.url).reject(
             "unreadable",
             f"The page fetched from {page.url} was stored at {page.raw_path} but cannot be read back ({error}); "
             "check the state folder's disk and permissions, then run `newsflow ingest --refresh` on the URL.",
         )
-    text, encoding = decode_bytes(data, declared_charset=page.charset)
-    return Document(
-        source_path=page.url,
-        content_sha256=page.content_sha256,
-        size_bytes=len(data),
+    document = Document(source_path=page.url, content_sha256=page.content_sha256, size_bytes=len(data), source_url=page.url)
+    try:
+        text, encoding, origin = decode_page(data, page.charset)
+    except UndecodableError as error:
+        said = f"the server said charset={page.charset}" if page.charset else "the server named no charset"
+        return document.reject(
+            "undecodable", f"The page fetched from {page.url} could not be decoded as text ({error}; {said}); tell the site's owner."
+        )
+    return document.replace(
         raw_text=text,
         encoding=encoding,
+        encoding_origin=origin,
         content_format="html",
         title=page.title,
         author=page.author,
         published_at=page.published_at,
         site_name=page.site_name,
-        source_url=page.url,
     )
+
+
+def decode_page(data: bytes, declared_charset: str | None) -> tuple[str, str, str]:
+    """(text, codec, where the codec came from). The order is decode_bytes's (byte-order mark,
+    valid UTF-8, the declared charset, the page's <meta charset>, then the bytes' own evidence),
+    except that a server default such as iso-8859-1 counts as no label at all."""
+    weak = bool(declared_charset) and declared_charset.strip().lower() in SERVER_DEFAULT_CHARSETS
+    text, encoding = decode_bytes(data, declared_charset=None if weak else declared_charset)
+    return text, encoding, _encoding_origin(data, encoding, declared_charset, weak)
+
+
+def _encoding_origin(data: bytes, encoding: str, declared: str | None, weak: bool) -> str:
+    server = f"the server's Content-Type said charset={declared}" if declared else "the server named no charset"
+    if any(data.startswith(bom) for bom, _ in _BOMS):
+        return f"named by its byte-order mark; {server}"
+    if encoding == "utf-8":
+        return f"its bytes are valid UTF-8; {server}"
+    if declared and not weak and _codec(declared) == encoding:
+        return f"named by the server's Content-Type header, charset={declared}"
+    meta = sniff_declared_charset(data)
+    if meta and _codec(meta) == encoding:
+        return f"named by the page's own <meta charset={meta}>; {server}"
+    if weak and encoding == "cp1252":
+        return f"named by the server's Content-Type header, charset={declared}, and the bytes do not contradict it"
+    return f"detected from its bytes; {server}"
+
+
+def _codec(label: str) -> str | None:
+    label = label.strip().lower()
+    try:
+        return codecs.lookup(_CHARSET_ALIASES.get(label, label)).name
+    except LookupError:
+        return None
 
 
 def failure_document(failure: FetchFailure) -> Document:
@@ -60,18 +104,22 @@ def failure_document(failure: FetchFailure) -> Document:
     return Document(source_path=failure.url).reject(failure.reason, failure.detail)
 
 
-def stored_pages(state_dir) -> list[FetchedPage]:
+def stored_pages(state_dir, warehouse: str | None = None) -> list[FetchedPage]:
     """The raw pages kept under the state folder, the latest fetch of each URL, as pages to
-    extract again (`newsflow reextract`). What a feed entry said is not kept: the page's own
-    title, date and author are what re-extraction finds."""
-    from pipeline.web.store import iter_raw_pages
+    extract again (`newsflow reextract`): those `warehouse`'s runs fetched (and those stored before
+    the store recorded it). What a feed entry said is not kept: the page's own title, date and
+    author are what re-extraction finds."""
+    from pipeline.web.store import stored_raw_pages
 
     latest: dict[str, tuple[str, FetchedPage]] = {}
-    for path, info in iter_raw_pages(state_dir):
+    for stored in stored_raw_pages(state_dir):
+        info = stored.info
         if info is None:  # its record was lost: the URL is unknown
             continue
+        if warehouse is not None and not stored.used_by(warehouse):
+            continue
         page = FetchedPage(
-            url=info.url, raw_path=path, content_sha256=path.stem, title=None, published_at=None, author=None,
+            url=info.url, raw_path=stored.path, content_sha256=stored.sha256, title=None, published_at=None, author=None,
             site_name=None, source=None, charset=info.charset, fetched_url=info.fetched_url,
         )
         if info.url not in latest or info.fetched_at >= latest[info.url][0]:

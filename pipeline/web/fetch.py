@@ -40,6 +40,7 @@ from pipeline.web.transport import (
     first_allowed,
     resolve,
 )
+from pipeline.web.unpack import BodyDecoder, DamagedEncoding, UnsupportedEncoding
 
 
 def _newsflow_version() -> str:
@@ -54,7 +55,7 @@ def _newsflow_version() -> str:
 NEWSFLOW_VERSION = _newsflow_version()
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-MAX_ROBOTS_BYTES = 512 * 1024  # what Google reads of a robots.txt
+MAX_ROBOTS_BYTES = 500 * 1024  # RFC 9309 §2.5: a crawler may stop parsing a robots.txt after 500 KiB; newsflow stops reading there
 LOCATION_ASIDE = "newsflow_location"  # a redirect's Location, kept where httpx does not parse it
 
 
@@ -145,6 +146,7 @@ class _Host:
     robots: RobotFileParser | None = None
     robots_problem: FetchError | None = None  # robots.txt unreachable: the whole host is off limits
     robots_loaded: bool = False
+    robots_truncated: bool = False  # robots.txt was over MAX_ROBOTS_BYTES: only its start was read
     robots_lock: threading.Lock = field(default_factory=threading.Lock)
     timeouts_in_row: int = 0  # requests in a row that missed the timeout or the deadline
 
@@ -154,6 +156,7 @@ class _Raw:
     status: int
     headers: httpx.Headers
     body: bytes
+    truncated: bool = False  # cut at the caller's `truncate_at`
 
 
 def origin_of(url: str) -> str:
@@ -267,10 +270,15 @@ class PoliteFetcher:
         if host.robots_problem is not None:
             raise FetchError(requested, host.robots_problem.reason, host.robots_problem.detail)
         if host.robots is not None and not host.robots.can_fetch(self.settings.robots_agent, url):
+            read = (
+                f" (its robots.txt is over {MAX_ROBOTS_BYTES // 1024} KiB: newsflow read the rules in its first "
+                f"{MAX_ROBOTS_BYTES // 1024} KiB and ignored the rest, as RFC 9309 allows)"
+                if host.robots_truncated else ""
+            )
             raise FetchError(
                 requested,
                 "robots_disallowed",
-                f"{origin_of(url)}/robots.txt does not allow crawlers to fetch {url}; newsflow respects it "
+                f"{origin_of(url)}/robots.txt does not allow crawlers to fetch {url}{read}; newsflow respects it "
                 "(ask the site for a feed or permission, or remove the URL).",
             )
 
@@ -284,8 +292,10 @@ class PoliteFetcher:
                 raw = self._robots_response(robots_url)
             except FetchError as error:
                 # The host cannot be reached at all (DNS, TLS, timeout...): every URL on it fails the
-                # same way this poll, without asking again.
-                host.robots_problem = error
+                # same way this poll, without asking again. The detail says it was robots.txt that failed.
+                host.robots_problem = FetchError(
+                    error.url, error.reason, f"Reading {robots_url}, which newsflow reads before any page of {origin}, failed: {error.detail}"
+                )
             else:
                 if raw.status >= 500:  # RFC 9309: robots.txt unreachable means the whole site is disallowed
                     host.robots_problem = FetchError(
@@ -295,8 +305,10 @@ class PoliteFetcher:
                         "until it can read the site's rules. It tries again next poll.",
                     )
                 elif 200 <= raw.status < 300:
-                    parser.parse(raw.body[:MAX_ROBOTS_BYTES].decode("utf-8", errors="replace").splitlines())
+                    lines = raw.body.decode("utf-8", errors="replace").splitlines()
+                    parser.parse(lines[:-1] if raw.truncated else lines)  # a cut last line is no rule
                     host.robots = parser
+                    host.robots_truncated = raw.truncated
                 else:  # 4xx: no rules, everything allowed (RFC 9309)
                     parser.parse([])
                     host.robots = parser
@@ -309,7 +321,7 @@ class PoliteFetcher:
                 if urlsplit(current).scheme not in ("http", "https"):
                     raise FetchError(robots_url, "bad_redirect", f"{robots_url} redirects to {current}, which is not a web address.")
                 self._check_destination(current, requested=robots_url)
-            raw = self._request_with_retries(current, {"Accept": "text/plain"})
+            raw = self._request_with_retries(current, {"Accept": "text/plain"}, truncate_at=MAX_ROBOTS_BYTES)
             if raw.status in REDIRECT_STATUSES and raw.headers.get("location"):
                 current = without_userinfo(urljoin(current, raw.headers["location"]))
                 continue
@@ -388,7 +400,7 @@ class PoliteFetcher:
                     delay = max(self.settings.per_host_delay_s, self._crawl_delay(host))
                     host.next_request_at = max(host.next_request_at, self._clock() + delay)
 
-    def _request_with_retries(self, url: str, headers: dict[str, str]) -> _Raw:
+    def _request_with_retries(self, url: str, headers: dict[str, str], *, truncate_at: int | None = None) -> _Raw:
         origin = origin_of(url)
         host = self._host(origin)
         if host.timeouts_in_row >= self.settings.max_timeouts_per_host:
@@ -400,7 +412,7 @@ class PoliteFetcher:
             )
         for attempt in range(self.settings.retries + 1):
             with self._turn(origin):
-                raw = self._send(url, headers)
+                raw = self._send(url, headers, truncate_at=truncate_at)
             if raw.status not in RETRY_STATUSES or attempt == self.settings.retries:
                 return raw
             asked = retry_after_seconds(raw.headers.get("retry-after"))
@@ -412,10 +424,12 @@ class PoliteFetcher:
             self._sleep(wait)
         raise AssertionError("unreachable")
 
-    def _send(self, url: str, headers: dict[str, str]) -> _Raw:
+    def _send(self, url: str, headers: dict[str, str], *, truncate_at: int | None = None) -> _Raw:
+        """One GET. The body is read up to `max_body_bytes` (a FetchError past it), or, with
+        `truncate_at`, up to that many bytes and no further (the rest is never downloaded)."""
         host = self._host(origin_of(url))
         try:
-            raw = self._send_within_deadline(url, headers)
+            raw = self._send_within_deadline(url, headers, truncate_at=truncate_at)
         except FetchError as error:
             if error.reason == "timeout":
                 host.timeouts_in_row += 1
@@ -428,8 +442,8 @@ class PoliteFetcher:
         credentials = self._credentials.get(origin_key(url)) if self._credentials else None
         return httpx.BasicAuth(credentials.username, credentials.password) if credentials else None
 
-    def _send_within_deadline(self, url: str, headers: dict[str, str]) -> _Raw:
-        limit = self.settings.max_body_bytes
+    def _send_within_deadline(self, url: str, headers: dict[str, str], *, truncate_at: int | None = None) -> _Raw:
+        limit = truncate_at or self.settings.max_body_bytes
         self._deadline.at = time.monotonic() + self.settings.deadline_s
         try:
             with self._client.stream("GET", url, headers=headers, auth=self._auth_for(url)) as response:
@@ -439,14 +453,10 @@ class PoliteFetcher:
                         answered["location"] = response.extensions[LOCATION_ASIDE]
                     return _Raw(response.status_code, answered, b"")
                 declared = response.headers.get("content-length")
-                if declared and declared.isdigit() and int(declared) > limit:
+                if not truncate_at and declared and declared.isdigit() and int(declared) > limit:
                     raise _too_large(url, limit, f"it declares {int(declared):,} bytes")
-                body = bytearray()
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > limit:
-                        raise _too_large(url, limit, "it sent more than that")
-                return _Raw(response.status_code, response.headers, bytes(body))
+                body, truncated = _read_body(url, response, limit, truncate=bool(truncate_at))
+                return _Raw(response.status_code, response.headers, body, truncated)
         except httpx.TimeoutException as error:
             raise FetchError(
                 url,
@@ -489,11 +499,39 @@ def _blocked(url: str, host: str, refusal: Refusal) -> FetchError:
     )
 
 
+def _read_body(url: str, response: httpx.Response, limit: int, *, truncate: bool) -> tuple[bytes, bool]:
+    """The body, decoded from its Content-Encoding within `limit` decoded bytes (and as many sent
+    bytes): (body, whether it was cut at the limit)."""
+    try:
+        decoder = BodyDecoder(response.headers.get("content-encoding"), limit)
+    except UnsupportedEncoding as error:
+        raise FetchError(
+            url, "bad_encoding", f"{url} came packed as {error}, which newsflow did not ask for (it asks for gzip or deflate) "
+            "and cannot unpack; tell the site's owner."
+        ) from None
+    body = bytearray()
+    sent = 0
+    packed = f", sent with Content-Encoding: {decoder.encodings}" if decoder.encodings else ""
+    for chunk in response.iter_raw():
+        sent += len(chunk)
+        try:
+            body += decoder.feed(chunk)
+        except DamagedEncoding as error:
+            raise FetchError(url, "bad_encoding", f"{url} sent a body that cannot be read: {error}; tell the site's owner.") from None
+        if decoder.over_limit or len(body) > limit or sent > limit:
+            if truncate:
+                return bytes(body[:limit]), True
+            why = f"it unpacks to more than that{packed}" if decoder.over_limit else "it sent more than that"
+            raise _too_large(url, limit, why)
+    return bytes(body), False
+
+
 def _too_large(url: str, limit: int, why: str) -> FetchError:
     return FetchError(
         url,
         "too_large",
-        f"The response is over the {limit:,}-byte limit ({why}); raise NEWSFLOW_FETCH_MAX_BYTES if this page is really an article.",
+        f"{url} is over the {limit:,}-byte limit ({why}); newsflow stopped reading there. Raise NEWSFLOW_FETCH_MAX_BYTES "
+        "if it really is a page, feed or sitemap that large.",
     )
 
 

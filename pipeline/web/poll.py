@@ -23,6 +23,7 @@ import duckdb
 from pipeline.web.discover import (
     FeedEntry,
     MalformedFeed,
+    UnpacksTooLarge,
     canonical_url,
     declared_canonical_url,
     detect_kind,
@@ -87,6 +88,7 @@ class SourcePoll:
     detail: str
     new_pages: int
     consecutive_failures: int
+    capped: bool = False  # a limit of one poll was reached: the detail says what it left
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ class SourceRecord:
     url: str
     outcome: PollOutcome
     children: dict[str, tuple[str | None, str | None]]  # nested sitemaps' validators, when they are to be kept
+    capped: bool = False  # a limit of one poll was reached: the detail says what it left
 
 
 @dataclass
@@ -106,6 +109,7 @@ class PollResult:
     skipped_known: int = 0  # article URLs already in the warehouse, not fetched
     records: list[SourceRecord] = field(default_factory=list)  # what record_polls writes
     polled_at: datetime | None = None
+    notes: list[str] = field(default_factory=list)  # limits reached this poll, and what they left for the next
 
     @property
     def failing_sources(self) -> list[SourcePoll]:
@@ -135,6 +139,10 @@ class _Listing:
     validators: Validators | None = None
     children: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     note: str = ""
+    sitemaps_left: int = 0  # nested sitemaps never read, left by MAX_SITEMAPS_PER_SOURCE
+    sitemaps_unchecked: int = 0  # ... and those read in earlier polls that were not checked again
+    pages_left: int = 0  # new pages listed but not fetched: MAX_PAGES_PER_SOURCE was reached
+    pages_listed_new: int = 0  # ... out of this many listed that the warehouse lacks
 
 
 OpenConnection = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
@@ -151,12 +159,15 @@ def poll_sources(
     settings: FetchSettings,
     now: datetime | None = None,
     credentials: dict[str, Credentials] | None = None,
+    warehouse: str | None = None,
 ) -> PollResult:
     """Fetch what is new. `urls`: pages or feeds given once (kind detected), else the registered
     sources (only those due, unless `due_only` is False). Article URLs `known_urls` returns are not
     fetched again unless `refresh`. `open_warehouse` opens a connection to read the sources from,
     closed again before anything is fetched; `record_polls` stores the outcome. `credentials`:
-    origin -> the user's credentials for it (credentials.py)."""
+    origin -> the user's credentials for it (credentials.py). `warehouse` (its path) is recorded
+    with each raw page kept, so that tidying the raw store for one warehouse leaves another's
+    pages alone."""
     now = now or datetime.now(timezone.utc)
     result = PollResult(polled_at=now)
     if urls:
@@ -181,10 +192,10 @@ def poll_sources(
 
     with PoliteFetcher(settings, credentials=credentials) as fetcher:
         listings = _by_host(
-            targets, lambda t: t.url, lambda t: _list_target(fetcher, t, state_dir, sitemap_validators), settings
+            targets, lambda t: t.url, lambda t: _list_target(fetcher, t, state_dir, sitemap_validators, owner=warehouse), settings
         )
-        candidates = _new_candidates(listings, known_urls, refresh, result)
-        fetched = _by_host(candidates, lambda c: c[0].url, lambda c: _fetch_page(fetcher, *c, state_dir), settings)
+        candidates = _new_candidates(listings, known_urls, refresh, result, tried=lambda urls: _tried_before(open_warehouse, urls))
+        fetched = _by_host(candidates, lambda c: c[0].url, lambda c: _fetch_page(fetcher, *c, state_dir, owner=warehouse), settings)
 
     page_failures: dict[str, list[FetchFailure]] = defaultdict(list)
     new_pages: dict[str, int] = defaultdict(int)
@@ -210,6 +221,12 @@ def poll_sources(
             result.failures.append(listing.failure)
         if listing.target.source is not None:
             result.records.append(_source_record(listing, new_pages, page_failures))
+        elif listing.sitemaps_left or listing.sitemaps_unchecked:
+            result.notes.append(f"{listing.target.url}: {_sitemap_cap_note(listing)}")
+    direct_left = next((listing for listing in listings if listing.target.source is None and listing.pages_left), None)
+    if direct_left is not None:
+        result.notes.append(_page_cap_note(direct_left, given=True))
+    result.notes += [f"Web source {record.url}: {record.outcome.detail}" for record in result.records if record.capped]
     return result
 
 
@@ -222,11 +239,13 @@ def record_polls(connection: duckdb.DuckDBPyConnection, result: PollResult) -> N
             record_child_validators(connection, record.url, record.children, now=now)
         row = connection.execute("SELECT consecutive_failures FROM web_sources WHERE url = ?", [record.url]).fetchone()
         result.sources.append(SourcePoll(record.url, record.outcome.status, record.outcome.detail, record.outcome.new_pages,
-                                         int(row[0]) if row else 0))
+                                         int(row[0]) if row else 0, capped=record.capped))
 
 
-def _new_candidates(listings: list[_Listing], known_urls, refresh: bool, result: PollResult):
-    """(entry, source URL, site name, language) for each listed article the warehouse lacks."""
+def _new_candidates(listings: list[_Listing], known_urls, refresh: bool, result: PollResult, tried=lambda urls: set()):
+    """(entry, source URL, site name, language) for each listed article the warehouse lacks, at
+    most MAX_PAGES_PER_SOURCE per source (the URLs given directly count as one source), those never
+    tried before first, so that what a cap leaves is what the next poll fetches."""
     candidates: dict[str, tuple] = {}
     for listing in listings:
         source = listing.target.source
@@ -240,15 +259,61 @@ def _new_candidates(listings: list[_Listing], known_urls, refresh: bool, result:
     result.skipped_known += len(known & candidates.keys())
     fresh = [value for url, value in candidates.items() if url not in known]
     per_source: dict[str | None, int] = defaultdict(int)
-    kept = []
     for candidate in fresh:
         per_source[candidate[1]] += 1
-        if per_source[candidate[1]] <= MAX_PAGES_PER_SOURCE:
+    if any(n > MAX_PAGES_PER_SOURCE for n in per_source.values()):
+        failed_before = tried([candidate[0].url for candidate in fresh])
+        fresh.sort(key=lambda candidate: candidate[0].url in failed_before)  # stable: listing order otherwise
+        for listing in listings:
+            key = listing.target.source.url if listing.target.source else None
+            if per_source[key] > MAX_PAGES_PER_SOURCE:
+                listing.pages_listed_new, listing.pages_left = per_source[key], per_source[key] - MAX_PAGES_PER_SOURCE
+    taken: dict[str | None, int] = defaultdict(int)
+    kept = []
+    for candidate in fresh:
+        taken[candidate[1]] += 1
+        if taken[candidate[1]] <= MAX_PAGES_PER_SOURCE:
             kept.append(candidate)
     return kept
 
 
-def _list_target(fetcher: PoliteFetcher, target: _Target, state_dir: Path, sitemap_validators) -> _Listing:
+def _tried_before(open_warehouse: OpenConnection, urls: list[str]) -> set[str]:
+    """The `urls` that were fetched before and rejected (rejected_files), when the warehouse has that table."""
+    try:
+        with open_warehouse() as connection:
+            rows = connection.execute("SELECT DISTINCT path FROM rejected_files WHERE list_contains(?, path)", [urls]).fetchall()
+    except duckdb.CatalogException:
+        return set()
+    return {path for (path,) in rows}
+
+
+def _page_cap_note(listing: _Listing, *, given: bool = False) -> str:
+    fetched = f"fetched the first {MAX_PAGES_PER_SOURCE:,}, the most newsflow fetches from one source in a poll"
+    if given:
+        return (
+            f"The addresses given list {listing.pages_listed_new:,} pages not stored yet: {fetched}; the other "
+            f"{listing.pages_left:,} are left: run the same `newsflow ingest` again to fetch them."
+        )
+    return f"listed {listing.pages_listed_new:,} pages not stored yet: {fetched}; the other {listing.pages_left:,} are left for the next poll."
+
+
+def _sitemap_cap_note(listing: _Listing) -> str:
+    read = f"read {MAX_SITEMAPS_PER_SOURCE} sitemaps, the most newsflow reads from one source in a poll"
+    if listing.target.source is not None:
+        parts = [read]
+        if listing.sitemaps_left:
+            parts.append(f"{listing.sitemaps_left:,} more that they list, never read yet, are left for the next poll")
+        if listing.sitemaps_unchecked:
+            when = "next poll" if listing.sitemaps_left else "the next time the index changes"
+            parts.append(f"{listing.sitemaps_unchecked:,} read in earlier polls were not checked for changes (those checked longest ago come first {when})")
+        return "; ".join(parts) + "."
+    return (
+        f"{read}; {listing.sitemaps_left:,} more that they list were not read, and a run given the address starts from the "
+        f"first again: follow it with `newsflow sources add {listing.target.url} --kind sitemap`, whose polls work through them."
+    )
+
+
+def _list_target(fetcher: PoliteFetcher, target: _Target, state_dir: Path, sitemap_validators, *, owner: str | None = None) -> _Listing:
     listing = _Listing(target=target)
     source_url = target.source.url if target.source else None
     accept = HTML_ACCEPT if target.kind == "page" else FEED_ACCEPT
@@ -262,8 +327,8 @@ def _list_target(fetcher: PoliteFetcher, target: _Target, state_dir: Path, sitem
         listing.not_modified = True
         listing.validators = target.validators
         return listing
-    kind = target.kind or detect_kind(response.body, response.content_type)
     try:
+        kind = target.kind or detect_kind(response.body, response.content_type)
         if kind == "feed":
             feed = parse_feed(response.body, response.final_url)
             listing.entries = list(feed.entries)
@@ -275,7 +340,7 @@ def _list_target(fetcher: PoliteFetcher, target: _Target, state_dir: Path, sitem
             if not is_html(response.content_type, response.body):
                 raise FetchError(target.url, "not_html", _not_html_detail(target.url, response))
             listing.page = _stored_page(response, state_dir, entry=None, source_url=source_url, site_name=None,
-                                        language=target.source.language if target.source else None)
+                                        language=target.source.language if target.source else None, owner=owner)
             listing.note = "page changed;"
         else:
             raise FetchError(target.url, "not_html", _not_html_detail(target.url, response))
@@ -286,6 +351,8 @@ def _list_target(fetcher: PoliteFetcher, target: _Target, state_dir: Path, sitem
             f"{target.url} cannot be read as a {kind}: {error}. Check the address in a browser; the site may have moved its feed.",
             source=source_url,
         )
+    except UnpacksTooLarge as error:
+        listing.failure = FetchFailure(target.url, "too_large", UnpacksTooLarge(target.url, error.limit).detail, source=source_url)
     except FetchError as error:
         listing.failure = FetchFailure(target.url, error.reason, error.detail, source=source_url)
     return listing
@@ -294,7 +361,7 @@ def _list_target(fetcher: PoliteFetcher, target: _Target, state_dir: Path, sitem
 def _walk_sitemaps(fetcher: PoliteFetcher, listing: _Listing, first: FetchedResponse, stored: dict) -> None:
     """The sitemap and the sitemaps it lists, depth first, each nested one asked for conditionally."""
     links = parse_sitemap(first.body, first.final_url)
-    pending = list(links.sitemaps)
+    pending = _never_read_first(list(links.sitemaps), stored)
     pages = list(links.pages)
     seen = {listing.target.url, first.final_url}
     unchanged = 0
@@ -318,32 +385,46 @@ def _walk_sitemaps(fetcher: PoliteFetcher, listing: _Listing, first: FetchedResp
         except MalformedFeed as error:
             listing.note += f" nested sitemap {url} unreadable ({error});"
             continue
+        except UnpacksTooLarge as error:
+            listing.note += f" nested sitemap {url} not read: it unpacks to more than {error.limit:,} bytes;"
+            continue
         listing.children[url] = (response.validators.etag, response.validators.last_modified)
-        pending.extend(nested.sitemaps)
+        pending = _never_read_first(pending + list(nested.sitemaps), stored)
         pages.extend(nested.pages)
+    left = {url for url in pending if url not in seen}
+    listing.sitemaps_left = len(left - stored.keys())
+    listing.sitemaps_unchecked = len(left & stored.keys())
     listing.entries = [FeedEntry(url=url) for url in dict.fromkeys(pages)]
     listing.note = f"{len(listing.entries)} pages listed in {len(seen)} sitemap(s), {unchanged} unchanged;" + listing.note
 
 
+def _never_read_first(sitemaps: list[str], stored: dict) -> list[str]:
+    """Sitemaps no poll has read yet (no validators stored) first, then those checked longest ago
+    (`stored` is in that order), so that polls work through an index longer than
+    MAX_SITEMAPS_PER_SOURCE rather than reading its start again."""
+    rank = {url: position for position, url in enumerate(stored)}
+    return sorted(sitemaps, key=lambda url: (url in rank, rank.get(url, 0)))
+
+
 def _fetch_page(fetcher: PoliteFetcher, entry: FeedEntry, source_url: str | None, site_name: str | None,
-                language: str | None, state_dir: Path) -> FetchedPage | FetchFailure:
+                language: str | None, state_dir: Path, *, owner: str | None = None) -> FetchedPage | FetchFailure:
     try:
         response = fetcher.get(entry.url, accept=HTML_ACCEPT)
         if not is_html(response.content_type, response.body):
             raise FetchError(entry.url, "not_html", _not_html_detail(entry.url, response))
     except FetchError as error:
         return FetchFailure(entry.url, error.reason, error.detail, source=source_url)
-    return _stored_page(response, state_dir, entry=entry, source_url=source_url, site_name=site_name, language=language)
+    return _stored_page(response, state_dir, entry=entry, source_url=source_url, site_name=site_name, language=language, owner=owner)
 
 
 def _stored_page(response: FetchedResponse, state_dir: Path, *, entry: FeedEntry | None, source_url: str | None,
-                 site_name: str | None, language: str | None) -> FetchedPage:
+                 site_name: str | None, language: str | None, owner: str | None = None) -> FetchedPage:
     url = declared_canonical_url(response.body, response.final_url)
     raw_path, sha = store_raw_page(
         state_dir,
         response.body,
         RawPageInfo(url=url, fetched_url=response.final_url, content_type=response.content_type, charset=response.charset,
-                    fetched_at=utc_iso(datetime.now(timezone.utc))),
+                    fetched_at=utc_iso(datetime.now(timezone.utc)), warehouses=(owner,) if owner else ()),
     )
     return FetchedPage(
         url=url,
@@ -371,6 +452,8 @@ def _source_record(listing: _Listing, new_pages, page_failures) -> SourceRecord:
     source = listing.target.source
     assert source is not None
     failures = page_failures.get(source.url, [])
+    # Cut short by a cap: what was left is listed again next poll (the listing is asked for in full).
+    capped = bool(listing.sitemaps_left or listing.pages_left) and listing.failure is None and not listing.not_modified
     if listing.failure is not None:
         outcome = PollOutcome(status=listing.failure.reason, detail=listing.failure.detail, failed=True)
     elif listing.not_modified:
@@ -380,8 +463,12 @@ def _source_record(listing: _Listing, new_pages, page_failures) -> SourceRecord:
         if failures:
             reasons = ", ".join(sorted({f.reason for f in failures}))
             detail += f", {len(failures)} failed ({reasons})"
+        if listing.sitemaps_left or listing.sitemaps_unchecked:
+            detail += f"; {_sitemap_cap_note(listing)}"
+        if listing.pages_left:
+            detail += f"; {_page_cap_note(listing)}"
         transient = any(f.reason in TRANSIENT_REASONS for f in failures)
-        validators = listing.validators or Validators()
+        validators = Validators() if capped else listing.validators or Validators()
         outcome = PollOutcome(
             status="ok",
             detail=detail,
@@ -390,10 +477,12 @@ def _source_record(listing: _Listing, new_pages, page_failures) -> SourceRecord:
             etag=validators.etag,
             last_modified=validators.last_modified,
             # Pages that failed for a passing reason are tried again next poll: ask for the whole listing again.
-            keep_validators=transient,
+            keep_validators=transient and not capped,
         )
-    keep_children = listing.children and not any(f.reason in TRANSIENT_REASONS for f in failures)
-    return SourceRecord(source.url, outcome, dict(listing.children) if keep_children else {})
+    # Nested sitemaps whose pages were not all fetched (a passing failure, the page cap) are read again next poll.
+    keep_children = listing.children and not listing.pages_left and not any(f.reason in TRANSIENT_REASONS for f in failures)
+    reached = capped or bool(listing.sitemaps_unchecked and listing.failure is None and not listing.not_modified)
+    return SourceRecord(source.url, outcome, dict(listing.children) if keep_children else {}, capped=reached)
 
 
 def _by_host(items: Iterable[T], url_of: Callable[[T], str], work: Callable[[T], R], settings: FetchSettings) -> list[R]:
@@ -424,7 +513,10 @@ def detect_source(url: str, settings: FetchSettings, credentials: dict[str, Cred
     url = canonical_url(url)
     with PoliteFetcher(settings, credentials=credentials) as fetcher:
         response = fetcher.get(url, accept=FEED_ACCEPT)
-    kind = detect_kind(response.body, response.content_type)
+    try:
+        kind = detect_kind(response.body, response.content_type)
+    except UnpacksTooLarge as error:
+        raise FetchError(url, "too_large", UnpacksTooLarge(url, error.limit).detail) from None
     if kind is None:
         raise FetchError(url, "not_html", _not_html_detail(url, response))
     if kind == "page":

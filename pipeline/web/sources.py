@@ -167,11 +167,13 @@ def record_poll(connection: duckdb.DuckDBPyConnection, url: str, outcome: PollOu
 
 
 def child_validators(connection: duckdb.DuckDBPyConnection, source_urls: list[str]) -> dict[str, tuple[str | None, str | None]]:
-    """url -> (ETag, Last-Modified) of the sitemaps that the sitemap indexes `source_urls` list."""
+    """url -> (ETag, Last-Modified) of the sitemaps that the sitemap indexes `source_urls` list,
+    those checked longest ago first."""
     if not source_urls:
         return {}
     rows = connection.execute(
-        "SELECT url, etag, last_modified FROM web_sitemap_children WHERE list_contains(?, source_url)", [source_urls]
+        "SELECT url, etag, last_modified FROM web_sitemap_children WHERE list_contains(?, source_url) ORDER BY checked_at, url",
+        [source_urls],
     ).fetchall()
     return {url: (etag, modified) for url, etag, modified in rows}
 

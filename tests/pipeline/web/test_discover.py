@@ -9,6 +9,7 @@ import pytest
 
 from pipeline.web.discover import (
     MalformedFeed,
+    UnpacksTooLarge,
     canonical_url,
     declared_canonical_url,
     detect_kind,
@@ -16,7 +17,7 @@ from pipeline.web.discover import (
     parse_feed,
     parse_sitemap,
 )
-from tests.pipeline.web.webserver import NewsSite
+from tests.pipeline.web.webserver import NewsSite, gzip_bomb
 
 BASE = "http://127.0.0.1:8000"
 
@@ -114,3 +115,11 @@ def test_a_sitemap_index_lists_sitemaps_and_a_urlset_lists_pages_on_the_same_sit
 def test_a_sitemap_that_is_not_one_is_malformed():
     with pytest.raises(MalformedFeed):
         parse_sitemap(b"<?xml version='1.0'?><rss><channel/></rss>", f"{BASE}/sitemap.xml")
+
+
+def test_a_gzipped_feed_is_read_and_one_that_unpacks_past_the_limit_is_not():
+    rss = f'<?xml version="1.0"?><rss version="2.0"><channel><item><link>{BASE}/a.html</link></item></channel></rss>'.encode()
+    assert [entry.url for entry in parse_feed(gzip.compress(rss), f"{BASE}/feed.xml.gz").entries] == [f"{BASE}/a.html"]
+    with pytest.raises(UnpacksTooLarge) as caught:
+        parse_feed(gzip_bomb(rss[:60]), f"{BASE}/feed.xml.gz")  # 64 MB once unpacked
+    assert f"{BASE}/feed.xml.gz is gzipped and unpacks to more than 52,428,800 bytes" in str(caught.value)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+import tracemalloc
 from dataclasses import replace
 
 import pytest
 
 from pipeline.web.fetch import FetchError, FetchSettings, PoliteFetcher, retry_after_seconds
 from tests.pipeline.web.conftest import allowing
-from tests.pipeline.web.webserver import NewsSite, RequestLog
+from tests.pipeline.web.webserver import HUGE_ROBOTS, NewsSite, RequestLog
 
 
 def fetch(settings, url, **kwargs):
@@ -237,3 +238,41 @@ def test_conditional_headers_are_sent_and_304_is_reported(site, fast_settings):
     conditional = site.log.for_path("/feed.xml")[1].headers
     assert conditional["If-None-Match"] == first.validators.etag
     assert conditional["If-Modified-Since"] == first.validators.last_modified
+
+
+# --- hostile answers ---
+
+
+def test_an_oversized_robots_txt_is_read_to_500_kib_and_its_rules_there_apply(site, fast_settings):
+    site.robots = HUGE_ROBOTS  # 12 MB: over the body limit; a Disallow: /articles/ lies past its first 500 KiB
+    with PoliteFetcher(fast_settings) as fetcher:
+        page = fetcher.get(site.url("/articles/spanish_article.html"))
+        with pytest.raises(FetchError) as caught:
+            fetcher.get(site.url("/private/secret.html"))
+    assert page.status == 200  # not blamed for the size of robots.txt
+    error = caught.value
+    assert error.reason == "robots_disallowed"
+    assert "robots.txt is over 500 KiB" in error.detail and "read the rules in its first 500 KiB" in error.detail
+    assert site.log.paths().count("/robots.txt") == 1 and "/private/secret.html" not in site.log.paths()
+
+
+@pytest.mark.parametrize("path", ["/bomb-feed.xml", "/bomb-feed-twice.xml", "/bomb-page.html"])
+def test_a_body_that_unpacks_past_the_limit_is_refused_without_unpacking_it(site, fast_settings, path):
+    failure(fast_settings, site.url(path))  # the site makes its bomb at the first request
+    tracemalloc.start()
+    try:
+        error = failure(fast_settings, site.url(path))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert error.reason == "too_large"
+    assert "unpacks to more than that, sent with Content-Encoding: gzip" in error.detail and site.url(path) in error.detail
+    # 64 MB once unpacked (httpx alone unpacks a 64 KiB read of it at once); here never much past the 1 MB limit
+    assert peak < 4 * fast_settings.max_body_bytes, f"{peak:,} bytes at peak"
+
+
+def test_a_body_in_an_encoding_that_cannot_be_unpacked_is_a_failure_that_says_so(site, fast_settings):
+    damaged = failure(fast_settings, site.url("/bad-gzip.html"))
+    assert damaged.reason == "bad_encoding" and "gzip body cannot be unpacked" in damaged.detail
+    brotli = failure(fast_settings, site.url("/brotli.html"))
+    assert brotli.reason == "bad_encoding" and "Content-Encoding: br" in brotli.detail and "did not ask for" in brotli.detail

@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.web import poll_sources, record_polls
 from pipeline.web.sources import add_source, failing_sources, get_source
-from pipeline.web.store import read_raw_page_info
+from pipeline.web.store import read_raw_page, read_raw_page_info
 from tests.pipeline.web.webserver import FEED_ARTICLES, PAGES_DIR
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
@@ -66,10 +66,10 @@ def test_a_feed_gives_canonical_pages_with_the_feeds_titles_dates_and_authors(si
     assert spanish.site_name == "Loopback Daily"
     assert spanish.source == site.url("/feed.xml")
     assert spanish.language == "es"
-    # the raw HTML is kept, content-addressed, exactly as served
+    # the raw HTML is kept, content-addressed, exactly as served (packed on disk)
     served = (PAGES_DIR / "spanish_article.html").read_bytes()
-    assert spanish.raw_path.read_bytes() == served
-    assert spanish.content_sha256 == hashlib.sha256(served).hexdigest() and spanish.raw_path.stem == spanish.content_sha256
+    assert read_raw_page(spanish.raw_path) == served and len(spanish.raw_path.read_bytes()) < len(served) / 2
+    assert spanish.content_sha256 == hashlib.sha256(served).hexdigest() and spanish.raw_path.name == f"{spanish.content_sha256}.html.gz"
     assert spanish.raw_path.is_relative_to(tmp_path / "state" / "web")
     assert read_raw_page_info(spanish.raw_path).url == spanish.url
 
@@ -218,3 +218,61 @@ def test_every_bad_response_is_a_failure_and_the_run_goes_on(site, fast_settings
     assert [page.url for page in result.pages] == [site.url("/articles/thai_article.html")]
     assert {f.url: f.reason for f in result.failures} == {site.url(p): reason for p, reason in urls.items()}
     assert all(f.detail.endswith(".") and len(f.detail) > 40 for f in result.failures)
+
+
+# --- hostile listings and the limits of one poll ---
+
+
+def test_a_gzip_bomb_sitemap_is_too_large_and_is_not_unpacked_past_the_sitemap_limit(site, fast_settings, connection, tmp_path):
+    bomb = site.url("/bomb-sitemap.xml.gz")  # 64 MB once unpacked; a sitemap may hold 50 MB
+    add_source(connection, bomb, kind="sitemap", now=NOW)
+    followed = poll(connection, tmp_path, fast_settings, Warehouse())
+    given = poll(connection, tmp_path, fast_settings, Warehouse(), urls=[bomb])
+    for result in (followed, given):
+        [failure] = result.failures
+        assert failure.reason == "too_large"
+        assert f"{bomb} is gzipped" in failure.detail and "unpacks to more than 52,428,800 bytes" in failure.detail
+        assert "sitemap" in failure.detail and "read none of it" in failure.detail
+    assert get_source(connection, bomb).last_status == "too_large"
+
+
+def test_an_index_of_60_sitemaps_is_read_50_a_poll_and_the_next_poll_reads_the_rest(site, fast_settings, connection, tmp_path):
+    index = site.url("/many-sitemaps.xml")
+    add_source(connection, index, kind="sitemap", every_seconds=3600, now=NOW)
+    store = Warehouse()
+    first = poll(connection, tmp_path, fast_settings, store)
+    store.keep(first)
+    read_first = {r.path for r in site.log.requests if r.path.startswith("/many/") and r.status == 200}
+    assert len(read_first) == 49 and len(first.pages) == 49  # and the index: 50 sitemaps
+    detail = get_source(connection, index).last_detail
+    assert "read 50 sitemaps, the most newsflow reads from one source in a poll" in detail
+    assert "11 more that they list, never read yet, are left for the next poll" in detail
+    assert first.notes == [f"Web source {index}: {detail}"]
+
+    site.log.clear()
+    second = poll(connection, tmp_path, fast_settings, store, now=NOW + timedelta(hours=1))
+    assert "If-None-Match" not in site.log.for_path("/many-sitemaps.xml")[0].headers  # asked for in full again
+    read_second = {r.path for r in site.log.requests if r.path.startswith("/many/") and r.status == 200}
+    assert len(read_second) == 11 and read_first | read_second == {f"/many/sitemap-{i}.xml" for i in range(60)}
+    assert len(second.pages) == 11
+    detail = get_source(connection, index).last_detail
+    assert "never read yet" not in detail and "11 read in earlier polls were not checked for changes" in detail
+
+
+def test_a_sitemap_of_1200_new_pages_is_fetched_1000_a_poll_and_the_next_poll_fetches_the_rest(site, fast_settings, connection, tmp_path):
+    sitemap = site.url("/many-pages.xml")
+    add_source(connection, sitemap, kind="sitemap", every_seconds=3600, now=NOW)
+    store = Warehouse()
+    first = poll(connection, tmp_path, fast_settings, store)
+    assert len(first.pages) == 1000
+    detail = get_source(connection, sitemap).last_detail
+    assert "listed 1,200 pages not stored yet: fetched the first 1,000, the most newsflow fetches from one source in a poll" in detail
+    assert "the other 200 are left for the next poll" in detail
+    assert first.notes == [f"Web source {sitemap}: {detail}"]
+    store.keep(first)
+
+    site.log.clear()
+    second = poll(connection, tmp_path, fast_settings, store, now=NOW + timedelta(hours=1))
+    assert "If-None-Match" not in site.log.for_path("/many-pages.xml")[0].headers  # listed in full again
+    assert len(second.pages) == 200 and not {page.url for page in second.pages} & store.urls
+    assert "left" not in get_source(connection, sitemap).last_detail and second.notes == []

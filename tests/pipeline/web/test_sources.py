@@ -113,3 +113,21 @@ def test_a_failing_source_is_flagged_in_the_list(tmp_path):
     listed = run("sources", "list", "--warehouse", str(warehouse)).output
     assert "FAILING: not_found" in listed
     assert "failed 3 polls in a row: http://127.0.0.1:9/feed.xml does not exist (HTTP 404)." in listed
+
+
+def test_sources_list_says_what_a_capped_poll_left_for_the_next(site, tmp_path, monkeypatch):
+    from contextlib import nullcontext
+
+    from pipeline.web import FetchSettings, poll_sources, record_polls
+    from tests.pipeline.web.conftest import allowing
+
+    warehouse = tmp_path / "news.duckdb"
+    index = site.url("/many-sitemaps.xml")  # 60 sitemaps: a poll reads 50
+    with duckdb.connect(str(warehouse)) as db:
+        add_source(db, index, kind="sitemap", now=NOW)
+        settings = allowing(FetchSettings(per_host_delay_s=0.0, max_body_bytes=1024 * 1024), site)
+        result = poll_sources(lambda: nullcontext(db), tmp_path / "state", known_urls=lambda urls: set(), now=NOW, settings=settings)
+        record_polls(db, result)
+    listed = run("sources", "list", "--warehouse", str(warehouse)).output
+    assert f"{index}: 49 pages listed in 50 sitemap(s)" in " ".join(listed.split())
+    assert "11 more that they list, never read yet, are left for the next poll" in " ".join(listed.split())

@@ -6,6 +6,11 @@ oversized bodies; hostile.py adds what a hostile site tries (internal redirects 
 dripping answers, pages behind a password). `NewsSite(host="127.0.0.2")` is an "internal" host. Feeds and sitemaps carry ETag and Last-Modified and answer conditional
 requests with 304. Every request is logged (path, headers, time, in-flight counts), so tests can
 prove what was and was not asked for.
+
+Hostile answers too: a robots.txt of megabytes (`robots=HUGE_ROBOTS`), gzip bombs (a sitemap.xml.gz,
+a feed and a page sent with `Content-Encoding: gzip` and `gzip, gzip`), an index of 60 sitemaps, a
+sitemap of 1,200 pages, Shift-JIS pages labelled iso-8859-1, and a page whose text changes
+(`live_version`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import hashlib
 import json
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from email.utils import format_datetime
 from datetime import datetime, timezone
@@ -26,6 +32,52 @@ FEED_ARTICLES = ("spanish_article", "arabic_article", "japanese_article", "latvi
 ATOM_ARTICLES = ("thai_article", "chinese_article")
 SITEMAP_ARTICLES = (("cnn_article", "time_001"), ("wired_001", "fox13now_001"))
 LAST_MODIFIED = format_datetime(datetime(2026, 11, 1, 8, 0, tzinfo=timezone.utc), usegmt=True)
+HUGE_ROBOTS = "<huge>"  # NewsSite(robots=HUGE_ROBOTS): 12 MB; rules at its start, and one past 500 KiB
+HUGE_ROBOTS_BYTES = 12 * 1024 * 1024  # over NEWSFLOW_FETCH_MAX_BYTES's default
+BOMB_BYTES = 64 * 1024 * 1024  # what each gzip bomb unpacks to: over the 50 MB a sitemap may hold
+MANY_SITEMAPS = 60
+MANY_PAGES = 1200
+
+
+def huge_robots_txt() -> bytes:
+    head = b"User-agent: *\nDisallow: /private/\n"
+    tail = b"User-agent: *\nDisallow: /articles/\n"  # past 500 KiB: a crawler may ignore it (RFC 9309)
+    filler = b"# " + b"x" * 97 + b"\n"
+    return head + filler * ((HUGE_ROBOTS_BYTES - len(head) - len(tail)) // len(filler)) + tail
+
+
+_bombs: dict[tuple[str, int], bytes] = {}
+_bombs_lock = threading.Lock()
+
+
+def gzip_bomb(start: bytes, layers: int = 1) -> bytes:
+    """`start`, then spaces up to BOMB_BYTES, gzipped `layers` times (made once, in 1 MB pieces)."""
+    with _bombs_lock:
+        key = (start.decode(), layers)
+        if key not in _bombs:
+            packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+            parts = [packer.compress(start)]
+            piece = b" " * (1024 * 1024)
+            parts += [packer.compress(piece) for _ in range((BOMB_BYTES - len(start)) // len(piece))]
+            data = b"".join(parts) + packer.flush()
+            for _ in range(layers - 1):
+                data = zlib.compress(data, 9, wbits=16 + zlib.MAX_WBITS)
+            _bombs[key] = data
+        return _bombs[key]
+
+
+def shift_jis_page(name: str, *, meta: bool) -> bytes:
+    """A development page in Shift-JIS: its own <meta> says so (or it has none)."""
+    page = (PAGES_DIR / name).read_text(encoding="utf-8")
+    page = page.replace("charset=UTF-8", "charset=Shift_JIS" if meta else "").replace("charset=utf-8", "charset=Shift_JIS" if meta else "")
+    return page.encode("cp932", errors="xmlcharrefreplace")
+
+
+SHIFT_JIS_MENU = (
+    "<html><head><title>ニュース</title></head><body><nav><ul>"
+    + "".join(f"<li><a href='/section/{i}'>ニュース一覧 {i}</a></li>" for i in range(12))
+    + "</ul></nav></body></html>"
+).encode("cp932")
 
 
 @dataclass
@@ -89,6 +141,7 @@ class NewsSite:
         self.flaky_counts: dict[str, int] = {}
         self.in_flight = 0
         self.feed_version = 1  # bump to add an item to the RSS feed (its ETag changes with it)
+        self.live_version = 1  # bump to change the text of /live/story.html
         self.index_stamp = "2026-11-01"  # the sitemap index's <lastmod>: change it to change the index only
         self.credentials: tuple[str, str] | None = None  # (user, password) that /auth/ pages accept (hostile.py)
         self.release = threading.Event()  # /hostile/held answers once it is set (hostile.py)
@@ -201,6 +254,23 @@ class NewsSite:
                         for i in range(count))
         return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Bench</title>{items}</channel></rss>'
 
+    def many_sitemaps_index(self) -> str:
+        parts = "".join(f"<sitemap><loc>{self.base}/many/sitemap-{i}.xml</loc></sitemap>" for i in range(MANY_SITEMAPS))
+        return f'<?xml version="1.0" encoding="UTF-8"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{parts}</sitemapindex>'
+
+    def one_page_sitemap(self, index: int) -> str:
+        return (f'<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+                f"<url><loc>{self.base}/tiny/{index}.html</loc></url></urlset>")
+
+    def many_pages_sitemap(self, folder: str) -> str:
+        urls = "".join(f"<url><loc>{self.base}/{folder}/{i}.html</loc></url>" for i in range(MANY_PAGES))
+        return f'<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'
+
+    def live_story(self) -> bytes:
+        page = (PAGES_DIR / "latvian_article.html").read_text(encoding="utf-8")
+        first = '<p style="margin-left:0cm; margin-right:0cm">'
+        return page.replace(first, f"{first}Atjaunināts {self.live_version}. reizi. ", 1).encode("utf-8")
+
     def page_with_feed_links(self) -> str:
         return (
             "<!doctype html><html><head><title>Loopback Daily</title>"
@@ -275,6 +345,8 @@ def _handler_for(site: NewsSite):
             if path == "/robots.txt":
                 if site.robots == "<500>":
                     return self._send(503)
+                if site.robots == HUGE_ROBOTS:
+                    return self._send_or_hang_up(200, huge_robots_txt(), "text/plain")
                 return self._send(200, site.robots_txt().encode(), "text/plain")
             if path == "/":
                 return self._send(200, site.page_with_feed_links().encode())
@@ -334,9 +406,48 @@ def _handler_for(site: NewsSite):
                 return self._send(200, b"<html><body>" + b"x" * (3 * 1024 * 1024) + b"</body></html>")
             if path == "/big-chunked":
                 return self._chunked(b"<html><body>" + b"y" * (3 * 1024 * 1024) + b"</body></html>")
+            if path == "/many-sitemaps.xml":
+                return self._conditional(site.many_sitemaps_index(), "application/xml")
+            if path.startswith("/many/sitemap-") and path.endswith(".xml"):
+                return self._conditional(site.one_page_sitemap(int(path[len("/many/sitemap-"):-4])), "application/xml")
+            if path == "/many-pages.xml":  # 1,200 small pages; ?missing=1: 1,200 pages that are not there
+                folder = "missing" if query.get("missing") else "tiny"
+                return self._conditional(site.many_pages_sitemap(folder), "application/xml")
+            if path.startswith("/tiny/"):
+                number = path.rsplit("/", 1)[-1]
+                return self._send(200, f"<html><head><title>Tiny {number}</title></head><body><p>Tiny page {number}.</p></body></html>".encode())
+            if path == "/bomb-sitemap.xml.gz":  # a gzip file: unpacks to 64 MB
+                start = b'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+                return self._send_or_hang_up(200, gzip_bomb(start), "application/x-gzip")
+            if path in ("/bomb-feed.xml", "/bomb-feed-twice.xml", "/bomb-page.html"):  # Content-Encoding: 64 MB once unpacked
+                feed = path != "/bomb-page.html"
+                start = b'<?xml version="1.0"?><rss version="2.0"><channel><title>Bomb</title>' if feed else b"<html><body>"
+                layers = 2 if "twice" in path else 1
+                return self._send_or_hang_up(200, gzip_bomb(start, layers), "application/rss+xml" if feed else "text/html",
+                                             {"Content-Encoding": ", ".join(["gzip"] * layers)})
+            if path == "/bad-gzip.html":  # says gzip, is not
+                return self._send(200, b"<html><body>plain, not gzip</body></html>", headers={"Content-Encoding": "gzip"})
+            if path == "/brotli.html":  # an encoding newsflow never asks for
+                return self._send(200, bytes(range(256)) * 4, headers={"Content-Encoding": "br"})
+            if path.startswith("/sjis/"):  # Shift-JIS, served as iso-8859-1
+                body = {"/sjis/article.html": lambda: shift_jis_page("japanese_article.html", meta=True),
+                        "/sjis/no-meta.html": lambda: shift_jis_page("japanese_article2.html", meta=False),
+                        "/sjis/menu.html": lambda: SHIFT_JIS_MENU}.get(path)
+                if body is None:
+                    return self._send(404, b"<html><body>not here</body></html>")
+                return self._send(200, body(), "text/html; charset=iso-8859-1")
+            if path == "/live/story.html":
+                return self._send(200, site.live_story())
             if path == "/image.png":
                 return self._send(200, b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "image/png")
             return self._send(404, b"<html><body>not here</body></html>")
+
+        def _send_or_hang_up(self, status: int, body: bytes, content_type: str, headers: dict | None = None) -> int:
+            """A large answer the client may stop reading early (as newsflow should)."""
+            try:
+                return self._send(status, body, content_type, headers)
+            except (BrokenPipeError, ConnectionResetError):
+                return status
 
         def _chunked(self, body: bytes) -> int:
             self._answering(200)
