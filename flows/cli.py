@@ -588,7 +588,7 @@ def prune(
         raise CommandError(f"no warehouse at {path}: nothing to prune")
     with Warehouse.open(path) as store:
         result = store.prune(dry_run=dry_run)
-        if result.articles and not dry_run:
+        if (result.articles or result.faces) and not dry_run:
             from flows.ingest import refresh_derived_tables
 
             refresh_derived_tables(store)  # the pruned articles leave the duplicates and the search index
