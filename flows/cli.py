@@ -358,13 +358,23 @@ def export(
     where: Optional[str] = typer.Option(None, "--where", help="Only the articles matching this SQL condition, e.g. \"language = 'id'\"."),
     query: Optional[str] = typer.Option(None, "--query", "-q", help="Export the result of this query instead."),
     file_format: Optional[str] = typer.Option(None, "--format", "-f", help="parquet (default), csv, jsonl (one object per line) or json (one array)."),
+    csv_formulas: str = typer.Option(
+        "neutralise", "--csv-formulas", help="neutralise (default: a ' before CSV cells starting with = + - @, which spreadsheets run) or keep."
+    ),
     warehouse: Optional[Path] = WarehouseOption,
 ) -> None:
-    """Write the articles, a table or a query result to a file, streaming (the front door's queries cannot write files)."""
+    """Write the articles, a table or a query result to a file (`--output -`: to stdout), streaming (the front door's queries cannot write files)."""
     from pipeline.export import export as export_rows
+    from pipeline.outputs import StdoutClosed, is_stdout
 
-    result = export_rows(_warehouse_path(warehouse), output, table=table, query=query, where=where, file_format=file_format)
-    console.print(f"exported {result.rows} row{'s' if result.rows != 1 else ''} to {result.path} ({result.file_format})", highlight=False)
+    try:
+        result = export_rows(
+            _warehouse_path(warehouse), output, table=table, query=query, where=where, file_format=file_format, csv_formulas=csv_formulas
+        )
+    except StdoutClosed:
+        raise typer.Exit(141) from None  # the reader went away (`| head`): quiet, as for SIGPIPE
+    said = f"exported {result.rows} row{'s' if result.rows != 1 else ''} to {result.path} ({result.file_format})"
+    (err_console if is_stdout(output) else console).print(said.replace(" to - ", " to stdout "), highlight=False)
 
 
 @app.command()
@@ -892,15 +902,23 @@ def serve(
 
 @app.command()
 def report(
-    output: Path = typer.Option(Path("report.html"), "--output", "-o", help="HTML file to write (replaced whole)."),
+    output: Path = typer.Option(Path("report.html"), "--output", "-o", help="HTML file to write (replaced whole), or - for stdout."),
     warehouse: Optional[Path] = WarehouseOption,
 ) -> None:
     """Write one self-contained HTML page (opens offline) that pictures the archive: articles per day,
     translation coverage, top sites, duplicate clusters, rejected files and the last runs."""
+    from pipeline.outputs import StdoutClosed, is_stdout
     from pipeline.report import write_report
 
-    result = write_report(_warehouse_path(warehouse), output)
-    console.print(f"wrote {result.path} ({result.articles} article{'s' if result.articles != 1 else ''}, {result.charts} chart{'s' if result.charts != 1 else ''}): open it in a browser", highlight=False)
+    try:
+        result = write_report(_warehouse_path(warehouse), output)
+    except StdoutClosed:
+        raise typer.Exit(141) from None
+    counts = f"{result.articles} article{'s' if result.articles != 1 else ''}, {result.charts} chart{'s' if result.charts != 1 else ''}"
+    if is_stdout(output):
+        err_console.print(f"wrote the report to stdout ({counts})", highlight=False)
+    else:
+        console.print(f"wrote {result.path} ({counts}): open it in a browser", highlight=False)
 
 
 def main() -> None:
