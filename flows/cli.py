@@ -614,7 +614,7 @@ def prune(
 def status(warehouse: Optional[Path] = WarehouseOption) -> None:
     """Show the Prefect API in use, the ingest deployment and its schedule, the warehouse and the
     translation models. Starts nothing and changes nothing."""
-    from flows.status import deployment_status, prefect_status, warehouse_status
+    from flows.status import deployment_statuses, prefect_status, warehouse_status
     from pipeline.translate import list_installed_packages
 
     settings = load_settings()
@@ -639,18 +639,17 @@ def status(warehouse: Optional[Path] = WarehouseOption) -> None:
         console.print("Deployment ingest/newsflow-ingest: unknown (no Prefect server is up)")
     else:
         try:
-            deployment = deployment_status(prefect.api_url)
+            deployments = deployment_statuses(prefect.api_url)
         except OSError as error:
             console.print(f"Deployment ingest/newsflow-ingest: could not ask the server ({error})", highlight=False)
         else:
-            if not deployment.found:
+            if not deployments:
                 console.print("Deployment ingest/newsflow-ingest: not on this server (`newsflow serve` creates it)")
-            else:
+            for deployment in deployments:
                 schedules = "; ".join(f"{text} {'active' if active else 'inactive'}" for text, active in deployment.schedules) or "no schedule"
                 console.print(
-                    f"Deployment ingest/newsflow-ingest: {'PAUSED' if deployment.paused else 'active'}; {schedules}; "
-                    f"next run {deployment.next_run or 'none scheduled'}; "
-                    f"{'served by a running `newsflow serve`' if deployment.served else 'no runner serving it'}",
+                    f"Deployment {deployment.path}: {'PAUSED' if deployment.paused else 'active'}; {schedules}; "
+                    f"next run {deployment.next_run or 'none scheduled'}; {deployment.runner}",
                     highlight=False,
                 )
 
@@ -846,10 +845,14 @@ def serve(
     dask_address: Optional[str] = typer.Option(
         None, "--dask-address", envvar="NEWSFLOW_DASK_ADDRESS", help="Run each run's stages on this Dask cluster (tcp://HOST:PORT)."
     ),
+    name: str = typer.Option(
+        "newsflow-ingest", "--name", help="Deployment to serve (lowercase letters, digits, - and _): one serve per deployment and Prefect server."
+    ),
 ) -> None:
     """Serve `ingest` on a schedule and on file arrival, after one run over the whole seeds folder
-    (a long-running process; Ctrl-C stops it)."""
+    (a long-running process; Ctrl-C stops it). A second serve of the same deployment refuses to start."""
     import os
+    import re
 
     # Each served run is a process of its own started from this one: it reads these as its settings.
     if workers is not None:
@@ -862,6 +865,8 @@ def serve(
 
     if cron and every:
         raise CommandError("use either --cron or --every, not both")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,99}", name):
+        raise CommandError(f"--name {name!r}: use lowercase letters, digits, - and _ (up to 100), e.g. newsflow-ingest-2")
     try:
         interval = parse_interval(every) if every else None
     except ValueError as error:
@@ -888,13 +893,18 @@ def serve(
         local = start_project_server(settings.state_dir, port=port)  # recorded, so `newsflow ingest` uses it too
         console.print(f"Prefect server UI {local.api_url.removesuffix('/api')}; database and log in {local.home}.")
     try:
-        from flows.serve import serve_ingest
+        from flows.serve import ServeAlreadyRunning, serve_ingest
 
-        console.print(
-            f"Serving ingest: schedule {describe_schedule(schedule)}, watching {seeds_dir}, warehouse {warehouse_path}, "
+        announce = lambda: console.print(  # noqa: E731 - once the deployment is this serve's
+            f"Serving ingest/{name}: schedule {describe_schedule(schedule)}, watching {seeds_dir}, warehouse {warehouse_path}, "
             f"Prefect API {os.environ['PREFECT_API_URL']}; first a reconcile run over {seeds_dir}"
         )
-        serve_ingest(seeds_dir=seeds_dir, warehouse=warehouse_path, schedule=schedule, settle_seconds=settle_seconds)
+        try:
+            serve_ingest(
+                seeds_dir=seeds_dir, warehouse=warehouse_path, schedule=schedule, settle_seconds=settle_seconds, name=name, on_claimed=announce
+            )
+        except ServeAlreadyRunning as error:
+            raise CommandError(str(error)) from None
     finally:
         if local is not None:
             local.stop()
