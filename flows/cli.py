@@ -373,8 +373,9 @@ def export(
         )
     except StdoutClosed:
         raise typer.Exit(141) from None  # the reader went away (`| head`): quiet, as for SIGPIPE
-    said = f"exported {result.rows} row{'s' if result.rows != 1 else ''} to {result.path} ({result.file_format})"
-    (err_console if is_stdout(output) else console).print(said.replace(" to - ", " to stdout "), highlight=False)
+    to = "stdout" if is_stdout(output) else result.path
+    said = f"exported {result.rows} row{'s' if result.rows != 1 else ''} to {to} ({result.file_format})"
+    (err_console if is_stdout(output) else console).print(said, highlight=False)
 
 
 @app.command()
