@@ -394,13 +394,24 @@ def export(
     where: Optional[str] = typer.Option(None, "--where", help="Only the articles matching this SQL condition, e.g. \"language = 'id'\"."),
     query: Optional[str] = typer.Option(None, "--query", "-q", help="Export the result of this query instead."),
     file_format: Optional[str] = typer.Option(None, "--format", "-f", help="parquet (default), csv, jsonl (one object per line) or json (one array)."),
+    csv_formulas: str = typer.Option(
+        "neutralise", "--csv-formulas", help="neutralise (default: a ' before CSV cells starting with = + - @, which spreadsheets run) or keep."
+    ),
     warehouse: Optional[Path] = WarehouseOption,
 ) -> None:
-    """Write the articles, a table or a query result to a file, streaming (the front door's queries cannot write files)."""
+    """Write the articles, a table or a query result to a file (`--output -`: to stdout), streaming (the front door's queries cannot write files)."""
     from pipeline.export import export as export_rows
+    from pipeline.outputs import StdoutClosed, is_stdout
 
-    result = export_rows(_warehouse_path(warehouse), output, table=table, query=query, where=where, file_format=file_format)
-    console.print(f"exported {result.rows} row{'s' if result.rows != 1 else ''} to {result.path} ({result.file_format})", highlight=False)
+    try:
+        result = export_rows(
+            _warehouse_path(warehouse), output, table=table, query=query, where=where, file_format=file_format, csv_formulas=csv_formulas
+        )
+    except StdoutClosed:
+        raise typer.Exit(141) from None  # the reader went away (`| head`): quiet, as for SIGPIPE
+    to = "stdout" if is_stdout(output) else result.path
+    said = f"exported {result.rows} row{'s' if result.rows != 1 else ''} to {to} ({result.file_format})"
+    (err_console if is_stdout(output) else console).print(said, highlight=False)
 
 
 @app.command()
@@ -629,7 +640,7 @@ def prune(
     with exclusive_run(path, on_wait=waiting):  # a run's fetched pages are not in the warehouse yet: never tidy under it
         with Warehouse.open(path) as store:
             result = store.prune(dry_run=dry_run)
-            if result.articles and not dry_run:
+            if (result.articles or result.faces) and not dry_run:
                 from flows.ingest import refresh_derived_tables
 
                 refresh_derived_tables(store)  # the pruned articles leave the duplicates and the search index
@@ -650,7 +661,7 @@ def prune(
 def status(warehouse: Optional[Path] = WarehouseOption) -> None:
     """Show the Prefect API in use, the ingest deployment and its schedule, the warehouse and the
     translation models. Starts nothing and changes nothing."""
-    from flows.status import deployment_status, prefect_status, raw_pages_status, warehouse_status
+    from flows.status import deployment_statuses, prefect_status, raw_pages_status, warehouse_status
     from pipeline.web.store import format_mb
     from pipeline.translate import list_installed_packages
 
@@ -676,18 +687,17 @@ def status(warehouse: Optional[Path] = WarehouseOption) -> None:
         console.print("Deployment ingest/newsflow-ingest: unknown (no Prefect server is up)")
     else:
         try:
-            deployment = deployment_status(prefect.api_url)
+            deployments = deployment_statuses(prefect.api_url)
         except OSError as error:
             console.print(f"Deployment ingest/newsflow-ingest: could not ask the server ({error})", highlight=False)
         else:
-            if not deployment.found:
+            if not deployments:
                 console.print("Deployment ingest/newsflow-ingest: not on this server (`newsflow serve` creates it)")
-            else:
+            for deployment in deployments:
                 schedules = "; ".join(f"{text} {'active' if active else 'inactive'}" for text, active in deployment.schedules) or "no schedule"
                 console.print(
-                    f"Deployment ingest/newsflow-ingest: {'PAUSED' if deployment.paused else 'active'}; {schedules}; "
-                    f"next run {deployment.next_run or 'none scheduled'}; "
-                    f"{'served by a running `newsflow serve`' if deployment.served else 'no runner serving it'}",
+                    f"Deployment {deployment.path}: {'PAUSED' if deployment.paused else 'active'}; {schedules}; "
+                    f"next run {deployment.next_run or 'none scheduled'}; {deployment.runner}",
                     highlight=False,
                 )
 
@@ -907,10 +917,14 @@ def serve(
     dask_address: Optional[str] = typer.Option(
         None, "--dask-address", envvar="NEWSFLOW_DASK_ADDRESS", help="Run each run's stages on this Dask cluster (tcp://HOST:PORT)."
     ),
+    name: str = typer.Option(
+        "newsflow-ingest", "--name", help="Deployment to serve (lowercase letters, digits, - and _): one serve per deployment and Prefect server."
+    ),
 ) -> None:
     """Serve `ingest` on a schedule and on file arrival, after one run over the whole seeds folder
-    (a long-running process; Ctrl-C stops it)."""
+    (a long-running process; Ctrl-C stops it). A second serve of the same deployment refuses to start."""
     import os
+    import re
 
     # Each served run is a process of its own started from this one: it reads these as its settings.
     if workers is not None:
@@ -923,6 +937,8 @@ def serve(
 
     if cron and every:
         raise CommandError("use either --cron or --every, not both")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,99}", name):
+        raise CommandError(f"--name {name!r}: use lowercase letters, digits, - and _ (up to 100), e.g. newsflow-ingest-2")
     try:
         interval = parse_interval(every) if every else None
     except ValueError as error:
@@ -949,13 +965,18 @@ def serve(
         local = start_project_server(settings.state_dir, port=port)  # recorded, so `newsflow ingest` uses it too
         console.print(f"Prefect server UI {local.api_url.removesuffix('/api')}; database and log in {local.home}.")
     try:
-        from flows.serve import serve_ingest
+        from flows.serve import ServeAlreadyRunning, serve_ingest
 
-        console.print(
-            f"Serving ingest: schedule {describe_schedule(schedule)}, watching {seeds_dir}, warehouse {warehouse_path}, "
+        announce = lambda: console.print(  # noqa: E731 - once the deployment is this serve's
+            f"Serving ingest/{name}: schedule {describe_schedule(schedule)}, watching {seeds_dir}, warehouse {warehouse_path}, "
             f"Prefect API {os.environ['PREFECT_API_URL']}; first a reconcile run over {seeds_dir}"
         )
-        serve_ingest(seeds_dir=seeds_dir, warehouse=warehouse_path, schedule=schedule, settle_seconds=settle_seconds)
+        try:
+            serve_ingest(
+                seeds_dir=seeds_dir, warehouse=warehouse_path, schedule=schedule, settle_seconds=settle_seconds, name=name, on_claimed=announce
+            )
+        except ServeAlreadyRunning as error:
+            raise CommandError(str(error)) from None
     finally:
         if local is not None:
             local.stop()
@@ -963,15 +984,23 @@ def serve(
 
 @app.command()
 def report(
-    output: Path = typer.Option(Path("report.html"), "--output", "-o", help="HTML file to write (replaced whole)."),
+    output: Path = typer.Option(Path("report.html"), "--output", "-o", help="HTML file to write (replaced whole), or - for stdout."),
     warehouse: Optional[Path] = WarehouseOption,
 ) -> None:
     """Write one self-contained HTML page (opens offline) that pictures the archive: articles per day,
     translation coverage, top sites, duplicate clusters, rejected files and the last runs."""
+    from pipeline.outputs import StdoutClosed, is_stdout
     from pipeline.report import write_report
 
-    result = write_report(_warehouse_path(warehouse), output)
-    console.print(f"wrote {result.path} ({result.articles} article{'s' if result.articles != 1 else ''}, {result.charts} chart{'s' if result.charts != 1 else ''}): open it in a browser", highlight=False)
+    try:
+        result = write_report(_warehouse_path(warehouse), output)
+    except StdoutClosed:
+        raise typer.Exit(141) from None
+    counts = f"{result.articles} article{'s' if result.articles != 1 else ''}, {result.charts} chart{'s' if result.charts != 1 else ''}"
+    if is_stdout(output):
+        err_console.print(f"wrote the report to stdout ({counts})", highlight=False)
+    else:
+        console.print(f"wrote {result.path} ({counts}): open it in a browser", highlight=False)
 
 
 def main() -> None:

@@ -371,7 +371,9 @@ def after_run(
     Returns (gone places, one line per derived table that changed)."""
     with Warehouse.open(warehouse_path) as warehouse:
         gone = warehouse.mark_missing(scanned_folders, seen_since=seen_since)
-        return gone, refresh_derived_tables(warehouse, articles_changed=articles_changed, indexed_as_written=indexed_as_written)
+        # a gone place may have been an article's face: that article now shows another place
+        changed = articles_changed or bool(gone)
+        return gone, refresh_derived_tables(warehouse, articles_changed=changed, indexed_as_written=indexed_as_written)
 
 
 def refresh_derived_tables(warehouse: Warehouse, *, articles_changed: bool = True, indexed_as_written: int = 0) -> list[str]:

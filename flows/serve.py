@@ -12,12 +12,20 @@ lands while a run is going is a change for the watcher, whatever that run's own 
 the scheduled runs over the whole folder are the safety net if a triggered run fails.
 Runs that fell due while nothing served (missed schedule slots, triggered runs never started)
 are cancelled at start-up: the reconcile run covers them.
+
+One serve per deployment (`flows.serve_holder`): a serve claims its deployment before it applies
+it, and a second serve of the same deployment on the same Prefect server refuses to start,
+saying which serve holds it; `--name` serves another deployment (its own schedule, parameters
+and warehouse). A serve pauses its deployment on the way out only while it still holds it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
+import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from uuid import UUID
@@ -38,15 +46,23 @@ from prefect.states import Cancelled
 
 from flows.ingest import ingest
 from flows.schedule import describe_schedule, schedule_for
+from flows.serve_holder import LIVE_WINDOW_S, ServeHolder, variable_name
 from flows.watch import SeedsWatcher
 
 DEPLOYMENT_NAME = "newsflow-ingest"
 RECONCILE_TAG = "reconcile"
 FILE_ARRIVAL_TAG = "file-arrival"
 
+TAKE_OVER_SETTLE_S = 1.0
+logger = logging.getLogger(__name__)
 
-def deployment_path() -> str:
-    return f"{ingest.name}/{DEPLOYMENT_NAME}"
+
+class ServeAlreadyRunning(Exception):
+    """Another live `newsflow serve` holds the deployment; the message names it."""
+
+
+def deployment_path(name: str = DEPLOYMENT_NAME) -> str:
+    return f"{ingest.name}/{name}"
 
 
 def run_name_for(paths: list[str]) -> str:
@@ -54,11 +70,11 @@ def run_name_for(paths: list[str]) -> str:
     return f"files: {first}" if len(paths) == 1 else f"files: {first} +{len(paths) - 1} more"
 
 
-def trigger_ingest(paths: list[str], warehouse: str, seeds_dir: str) -> None:
+def trigger_ingest(paths: list[str], warehouse: str, seeds_dir: str, name: str = DEPLOYMENT_NAME) -> None:
     """A run for the files that arrived; they are named one by one, so the drop folder is named
     too: a link in it that leads out of it is rejected, not followed."""
     run_deployment(
-        deployment_path(),
+        deployment_path(name),
         parameters={"paths": paths, "warehouse": warehouse, "confine_to": [seeds_dir]},
         timeout=0,
         tags=[FILE_ARRIVAL_TAG],
@@ -66,11 +82,11 @@ def trigger_ingest(paths: list[str], warehouse: str, seeds_dir: str) -> None:
     )
 
 
-def reconcile_ingest(seeds_dir: Path):
+def reconcile_ingest(seeds_dir: Path, name: str = DEPLOYMENT_NAME):
     """One run of the deployment over the whole seeds folder (its default parameters), for what
     was added or changed while nothing was serving."""
     return run_deployment(
-        deployment_path(),
+        deployment_path(name),
         timeout=0,
         tags=[RECONCILE_TAG],
         flow_run_name=f"reconcile: {seeds_dir.name}/ at start",
@@ -94,6 +110,86 @@ def cancel_missed_runs(deployment_id: UUID) -> int:
     return len(runs)
 
 
+def _last_polled(client, path: str):
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        return client.read_deployment_by_name(path).last_polled
+    except ObjectNotFound:
+        return None
+
+
+def _holder_is_alive(client, holder: ServeHolder | None, path: str, watch_seconds: float) -> bool:
+    """On this machine, whether its process runs; elsewhere (or for a claim newsflow cannot read),
+    whether the deployment's runner polls: a live serve polls every second, so the deployment's
+    last_polled moves within `watch_seconds`, or it never will."""
+    if holder is not None and holder.checkable_here():
+        return holder.process_alive()
+    first = _last_polled(client, path)
+    deadline = time.monotonic() + watch_seconds
+    logger.warning("Checking whether %s still serves %s (up to %.0f s)", holder.describe() if holder else "another runner", path, watch_seconds)
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        polled = _last_polled(client, path)
+        if polled is not None and polled != first:
+            return True
+    return False
+
+
+def claim_deployment(holder: ServeHolder, *, watch_seconds: float = LIVE_WINDOW_S) -> None:
+    """Make this serve the deployment's holder (the Prefect Variable `newsflow-serve-<name>`), or
+    raise ServeAlreadyRunning naming the live serve that holds it. A claim whose serve is gone
+    (killed, its machine lost) is taken over."""
+    from prefect.client.schemas.actions import VariableCreate
+    from prefect.exceptions import ObjectAlreadyExists
+
+    name = variable_name(holder.deployment.split("/", 1)[1])
+    took_over = False
+    with get_client(sync_client=True) as client:
+        for _ in range(3):
+            try:
+                client.create_variable(VariableCreate(name=name, value=holder.to_value(), tags=["newsflow"]))
+                if not took_over:
+                    return
+                # Another serve may have found the same dead claim and deleted this one's in between:
+                # the claim that stands a moment later is the one that holds.
+                time.sleep(TAKE_OVER_SETTLE_S)
+                found = client.read_variable_by_name(name)
+                if found is not None and (standing := ServeHolder.from_value(found.value)) and standing.same_process(holder):
+                    return
+            except ObjectAlreadyExists:
+                pass
+            found = client.read_variable_by_name(name)
+            if found is None:
+                continue  # it let go in between
+            other = ServeHolder.from_value(found.value)
+            if _holder_is_alive(client, other, holder.deployment, watch_seconds):
+                who = other.describe() if other else f"a runner (the Prefect variable {name} says: {found.value!r})"
+                raise ServeAlreadyRunning(
+                    f"the deployment {holder.deployment} on {client.api_url} is already served by {who}: stop that one "
+                    f"first, or serve another deployment with --name (e.g. --name newsflow-ingest-2) and its own --warehouse"
+                )
+            logger.warning("Taking over %s from %s, which is gone", holder.deployment, other.describe() if other else name)
+            client.delete_variable_by_name(name)
+            took_over = True
+    raise ServeAlreadyRunning(f"another `newsflow serve` claimed {holder.deployment} at the same moment; try again")
+
+
+def release_deployment(holder: ServeHolder, deployment_id: UUID | None) -> None:
+    """Pause the deployment (no scheduled run piles up while nothing serves it) and let go of it,
+    only while this serve still holds it: another serve's schedule is never paused."""
+    name = variable_name(holder.deployment.split("/", 1)[1])
+    with get_client(sync_client=True) as client:
+        found = client.read_variable_by_name(name)
+        current = ServeHolder.from_value(found.value) if found is not None else None
+        if current is None or not current.same_process(holder):
+            logger.warning("%s is held by another serve now: its schedule is left as it is", holder.deployment)
+            return
+        if deployment_id is not None:
+            client.pause_deployment(deployment_id)
+        client.delete_variable_by_name(name)
+
+
 def _terminate_on_sigterm() -> None:
     def handler(signum, frame):
         raise KeyboardInterrupt
@@ -109,13 +205,21 @@ def serve_ingest(
     settle_seconds: float = 2.0,
     poll_seconds: float = 0.5,
     runner_poll_seconds: float = 1.0,
+    name: str = DEPLOYMENT_NAME,
+    on_claimed: Callable[[], None] | None = None,
 ) -> None:
-    """Blocks until Ctrl-C or SIGTERM. Prefect's runner pauses the deployment on the way out,
-    so no scheduled run piles up while nothing serves it."""
+    """Blocks until Ctrl-C or SIGTERM; raises ServeAlreadyRunning when another live serve holds
+    the deployment `name`. The deployment is paused on the way out (while this serve still holds
+    it), so no scheduled run piles up while nothing serves it."""
     schedule = schedule or schedule_for()
     seeds_dir.mkdir(parents=True, exist_ok=True)
+    holder = ServeHolder.this_process(deployment_path(name), warehouse=warehouse, seeds=seeds_dir)
+    claim_deployment(holder)  # before the deployment is applied: a refused serve changes nothing
+    if on_claimed is not None:
+        on_claimed()
+    _terminate_on_sigterm()  # until the runner installs its own, graceful SIGTERM handler
     deployment = ingest.to_deployment(
-        name=DEPLOYMENT_NAME,
+        name=name,
         schedule=schedule,
         # scheduled runs (and the reconciling run at start) also poll the web sources that are due
         parameters={"paths": [str(seeds_dir)], "warehouse": str(warehouse), "poll_web": True},
@@ -127,21 +231,25 @@ def serve_ingest(
     )
     # What prefect.serve does, but the deployment is applied once, before the first run is created
     # (applying it again re-creates its schedules, and runs already created for the old ones linger).
-    runner = Runner(limit=1, query_seconds=runner_poll_seconds, pause_on_shutdown=True)
-    deployment_id = runner.add_deployment(deployment)
-    cancel_missed_runs(deployment_id)
-    watcher = SeedsWatcher(  # snapshots the folder now, before the reconcile run discovers it
-        seeds_dir,
-        lambda paths: trigger_ingest(paths, str(warehouse), str(seeds_dir)),
-        poll_seconds=poll_seconds,
-        settle_seconds=settle_seconds,
-    )
-    reconcile_ingest(seeds_dir)
-    watcher.start()
-    _terminate_on_sigterm()  # until the runner installs its own, graceful SIGTERM handler
+    # The runner does not pause the deployment on its way out: release_deployment does, if this
+    # serve still holds it.
+    runner = Runner(name=f"newsflow-serve-{name}", limit=1, query_seconds=runner_poll_seconds, pause_on_shutdown=False)
+    deployment_id = watcher = None
     try:
+        deployment_id = runner.add_deployment(deployment)
+        cancel_missed_runs(deployment_id)
+        watcher = SeedsWatcher(  # snapshots the folder now, before the reconcile run discovers it
+            seeds_dir,
+            lambda paths: trigger_ingest(paths, str(warehouse), str(seeds_dir), name),
+            poll_seconds=poll_seconds,
+            settle_seconds=settle_seconds,
+        )
+        reconcile_ingest(seeds_dir, name)
+        watcher.start()
         asyncio.run(runner.start())
     except KeyboardInterrupt:
-        pass  # the runner paused the deployment on its way out
+        pass
     finally:
-        watcher.stop()
+        if watcher is not None:
+            watcher.stop()
+        release_deployment(holder, deployment_id)

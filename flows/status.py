@@ -12,11 +12,15 @@ import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from flows.server import ServerRecord, api_request, project_server, read_record, server_is_healthy
+from flows.serve_holder import ServeHolder, polled_age_s, runner_state, variable_name
 
 DEPLOYMENT_PATH = "ingest/newsflow-ingest"  # flows.serve.deployment_path(), without importing Prefect
+FLOW_NAME = DEPLOYMENT_PATH.split("/")[0]
 
 
 @dataclass(frozen=True)
@@ -31,9 +35,11 @@ class PrefectStatus:
 class DeploymentStatus:
     found: bool
     paused: bool = False
-    served: bool = False  # a runner (`newsflow serve`) polled it recently
+    served: bool = False  # a live runner serves it (flows.serve_holder.runner_state)
     schedules: tuple[tuple[str, bool], ...] = ()  # (description, active)
     next_run: str | None = None
+    path: str = DEPLOYMENT_PATH
+    runner: str = ""  # who serves it, or why nothing does, in words
 
 
 @dataclass(frozen=True)
@@ -68,13 +74,43 @@ def _describe_schedule(schedule: dict) -> str:
     return json.dumps(schedule)
 
 
-def deployment_status(api_url: str) -> DeploymentStatus:
+def _server_now(api_url: str) -> datetime:
+    """The Prefect server's clock (its Date header), which stamped last_polled; else this machine's."""
     try:
-        deployment = api_request(api_url, f"/deployments/name/{DEPLOYMENT_PATH}")
+        with urllib.request.urlopen(api_url.rstrip("/") + "/health", timeout=5.0) as response:
+            return parsedate_to_datetime(response.headers["Date"])
+    except (OSError, TypeError, ValueError):
+        return datetime.now(timezone.utc)
+
+
+def _serve_holder(api_url: str, deployment_name: str) -> ServeHolder | None:
+    try:
+        variable = api_request(api_url, f"/variables/name/{variable_name(deployment_name)}")
     except urllib.error.HTTPError as error:
         if error.code == 404:
-            return DeploymentStatus(found=False)
+            return None
         raise
+    return ServeHolder.from_value(variable.get("value"))
+
+
+def deployment_statuses(api_url: str) -> list[DeploymentStatus]:
+    """Every deployment of the ingest flow (`newsflow serve --name` makes more than one), the
+    default one first; empty when there is none."""
+    found = api_request(api_url, "/deployments/filter", {"flows": {"name": {"any_": [FLOW_NAME]}}, "sort": "NAME_ASC"})
+    names = sorted((d["name"] for d in found), key=lambda name: (f"{FLOW_NAME}/{name}" != DEPLOYMENT_PATH, name))
+    return [deployment_status(api_url, f"{FLOW_NAME}/{name}") for name in names]
+
+
+def deployment_status(api_url: str, path: str = DEPLOYMENT_PATH) -> DeploymentStatus:
+    try:
+        deployment = api_request(api_url, f"/deployments/name/{path}")
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return DeploymentStatus(found=False, path=path)
+        raise
+    served, runner = runner_state(
+        _serve_holder(api_url, deployment["name"]), polled_age_s(deployment.get("last_polled"), _server_now(api_url))
+    )
     next_runs = api_request(
         api_url,
         "/flow_runs/filter",
@@ -88,7 +124,9 @@ def deployment_status(api_url: str) -> DeploymentStatus:
     return DeploymentStatus(
         found=True,
         paused=bool(deployment.get("paused")),
-        served=deployment.get("status") == "READY",
+        served=served,
+        runner=runner,
+        path=path,
         schedules=tuple((_describe_schedule(s["schedule"]), bool(s.get("active"))) for s in deployment.get("schedules") or []),
         next_run=next_runs[0]["expected_start_time"] if next_runs else None,
     )

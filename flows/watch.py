@@ -104,7 +104,8 @@ class SeedsWatcher:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
-        self._thread.join(timeout)
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout)
 
     def _run(self) -> None:
         while not self._stop.is_set():

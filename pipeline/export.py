@@ -8,19 +8,23 @@ reads nothing but the warehouse. The rows stream as Arrow batches into DuckDB's 
 separate in-memory connection, whose only file is the target; no side holds the whole result,
 and the articles are read a page at a time (ARTICLES_PER_PAGE). Peak memory still grows with the
 warehouse, as DuckDB caches the blocks it has read (0.65 GB for 20,000 bench articles). The file is written beside the target and renamed into place, so a failed
-export leaves no half-written file and keeps an older one.
+export leaves no half-written file and keeps an older one; the target must be a regular file or a
+new path (`pipeline.outputs`), or `-` for stdout. CSV cells that a spreadsheet would run as a
+formula are neutralised (CSV_FORMULA_HANDLING).
 """
 
 from __future__ import annotations
 
-import os
+import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
+from pipeline.outputs import STDOUT, check_replaceable, is_stdout, new_partial_file, replace_with, stream_to_stdout
 from pipeline.warehouse import Warehouse, WarehouseError
 
 FORMATS = ("parquet", "csv", "json", "jsonl")
@@ -46,6 +50,12 @@ _COPY_OPTIONS = {
     "jsonl": "FORMAT json",  # one row object per line
 }
 _SUFFIX_BY_FORMAT = {"parquet": ".parquet", "csv": ".csv", "json": ".json", "jsonl": ".jsonl"}
+STDOUT_DEFAULT_FORMAT = "jsonl"  # `--output -` without --format: one object per line, what pipes read
+# OWASP's rule for CSV injection: a text cell starting with =, +, - or @ is a formula to a
+# spreadsheet, and so is one starting with a tab or carriage return; a single quote in front makes
+# it text. Some spreadsheets trim leading spaces before they look, so spaces before =+-@ count too.
+CSV_FORMULA_HANDLING = ("neutralise", "keep")
+_FORMULA_START = r"^([\t\r]|[\t\n\r\f\v ]*[=+\-@])"
 _DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
 
 
@@ -156,20 +166,33 @@ def export(
     query: str | None = None,
     where: str | None = None,
     file_format: str | None = None,
+    csv_formulas: str = "neutralise",
 ) -> ExportResult:
-    """Write the articles (or the table `table`, or the result of the one query `query`) to `target`.
+    """Write the articles (or the table `table`, or the result of the one query `query`) to `target`
+    (`-`: to stdout, as it is read).
 
     `where` is a SQL condition on articles; without a table or query, the articles are exported.
+    `csv_formulas`: `neutralise` puts a single quote before CSV text cells a spreadsheet would run
+    as formulas; `keep` writes them as they are.
     """
+    if csv_formulas not in CSV_FORMULA_HANDLING:
+        raise ExportError(f"unknown --csv-formulas {csv_formulas!r}: use {' or '.join(CSV_FORMULA_HANDLING)}")
     if table is not None and query is not None:
         raise ExportError("name a table (e.g. `newsflow export articles`) or pass --query, not both")
     if where is not None and (query is not None or table not in (None, ARTICLES)):
         raise ExportError("--where is a condition on articles; to filter another table, export a --query with its WHERE")
-    if target is None:
-        target = default_target(file_format, table=table, query=query)
-    target = Path(target).expanduser()
-    _check_target(target, Path(warehouse_path))
-    fmt = export_format(target, file_format)
+    to_stdout = is_stdout(target)
+    if to_stdout:
+        fmt = export_format(Path(), file_format or STDOUT_DEFAULT_FORMAT)
+        if fmt == "parquet" and sys.stdout.isatty():
+            raise ExportError("Parquet is binary and stdout is a terminal: redirect it (`> articles.parquet`) or pipe it on")
+    else:
+        if target is None:
+            target = default_target(file_format, table=table, query=query)
+        target = Path(target).expanduser()
+        _check_target(target, Path(warehouse_path))
+        fmt = export_format(target, file_format)
+        check_replaceable(target)
     with Warehouse.open(warehouse_path, read_only=True) as store:
         if query is not None:
             statement = _one_statement(store, query, "--query")
@@ -184,20 +207,68 @@ def export(
             rows = _article_pages(store, where, fmt)
         else:
             rows = store.record_batches(statement, rows_per_batch=ROWS_PER_BATCH)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.newsflow-export")
+        selected = _csv_cells(rows.schema) if fmt == "csv" and csv_formulas == "neutralise" else "*"
         try:
-            # Spills (if any) go beside the target, not into the current folder, and leave with the export.
-            with tempfile.TemporaryDirectory(prefix=f".{target.name}.", dir=target.parent) as spill:
-                with duckdb.connect(":memory:", config={**_WRITER_CONFIG, "temp_directory": spill}) as writer:
-                    writer.register("export_rows", rows)
-                    (count,) = writer.execute(
-                        f"COPY export_rows TO {_sql_string(str(partial))} ({_COPY_OPTIONS[fmt]})"
-                    ).fetchone()
-            os.replace(partial, target)
+            if to_stdout:
+                reader_gone = threading.Event()
+                stoppable = _until(rows, reader_gone)
+                count = stream_to_stdout(lambda path: _write_rows(stoppable, selected, path, fmt, spill_near=None), reader_gone=reader_gone)
+                return ExportResult(path=Path(STDOUT), file_format=fmt, rows=count)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = new_partial_file(target)
+            try:
+                count = _write_rows(rows, selected, str(partial), fmt, spill_near=target)
+                replace_with(partial, target)
+            finally:
+                partial.unlink(missing_ok=True)
         finally:
-            partial.unlink(missing_ok=True)
-    return ExportResult(path=target, file_format=fmt, rows=int(count))
+            # A stream stopped half-way (stdout closed, a full disk) lets go of the warehouse's result
+            # now: left to the interpreter's exit, DuckDB released it from its own thread and aborted.
+            rows.close()
+    return ExportResult(path=target, file_format=fmt, rows=count)
+
+
+def _until(rows: pa.RecordBatchReader, stop: threading.Event) -> pa.RecordBatchReader:
+    """`rows`, ending early once `stop` is set."""
+
+    def batches():
+        for batch in rows:
+            if stop.is_set():
+                return
+            yield batch
+
+    return pa.RecordBatchReader.from_batches(rows.schema, batches())
+
+
+def _write_rows(rows: pa.RecordBatchReader, selected: str, path: str, fmt: str, *, spill_near: Path | None) -> int:
+    """COPY the rows to `path` on an in-memory connection of its own; spills (if any) go beside
+    `spill_near` (not into the current folder), else to the system's temporary folder, and leave with it."""
+    where = {"prefix": f".{spill_near.name}.", "dir": spill_near.parent} if spill_near is not None else {"prefix": "newsflow-export-"}
+    with tempfile.TemporaryDirectory(**where) as spill:
+        with duckdb.connect(":memory:", config={**_WRITER_CONFIG, "temp_directory": spill}) as writer:
+            writer.register("export_rows", rows)
+            return _copy(writer, selected, path, fmt)
+
+
+def _copy(writer: duckdb.DuckDBPyConnection, selected: str, path: str, fmt: str) -> int:
+    (count,) = writer.execute(
+        f"COPY (SELECT {selected} FROM export_rows) TO {_sql_string(path)} ({_COPY_OPTIONS[fmt]}, USE_TMP_FILE false)"
+    ).fetchone()
+    return int(count)
+
+
+def _csv_cells(schema: pa.Schema) -> str:
+    """The export's columns, each text column with its would-be formulas neutralised (OWASP: a
+    single quote in front), for CSV. Other columns (numbers, times, lists) are left as they are."""
+    cells = []
+    for field in schema:
+        name = '"' + field.name.replace('"', '""') + '"'
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type) or pa.types.is_string_view(field.type):
+            quote = _sql_string("'")
+            cells.append(f"CASE WHEN regexp_matches({name}, {_sql_string(_FORMULA_START)}) THEN {quote} || {name} ELSE {name} END AS {name}")
+        else:
+            cells.append(name)
+    return ", ".join(cells)
 
 
 def _one_statement(store: Warehouse, sql: str, option: str) -> duckdb.Statement:

@@ -13,12 +13,14 @@ import dataclasses
 import html
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import altair as alt
 
+from pipeline.outputs import STDOUT, StdoutClosed, check_replaceable, is_stdout, new_partial_file, replace_with
 from pipeline.warehouse import Warehouse
 
 TRANSLATION_STATUSES = ("translated", "not_needed", "missing_model", "failed")
@@ -658,17 +660,30 @@ def vega_javascript() -> str:
 
 
 def write_report(warehouse_path: Path, output: Path) -> ReportResult:
-    """Read the warehouse (read-only) and write the report page to `output`, replacing it whole."""
+    """Read the warehouse (read-only) and write the report page to `output`, replacing it whole
+    (a regular file or a new path only, see pipeline.outputs), or to stdout for `-`."""
+    to_stdout = is_stdout(output)
+    if not to_stdout:
+        output = Path(output).expanduser()
+        check_replaceable(output)
     with Warehouse.open(Path(warehouse_path), read_only=True) as store:
         data = read_report_data(store)
     page = render_report(data, vega_javascript())
-    output = Path(output).expanduser()
+    charts = page.count('class="chart"')
+    if to_stdout:
+        try:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(page.encode("utf-8"))
+            sys.stdout.buffer.flush()
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second failure at exit
+            raise StdoutClosed("stdout was closed before the report was written") from None
+        return ReportResult(path=Path(STDOUT), articles=data.articles, charts=charts)
     output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(f".{output.name}.partial")
+    partial = new_partial_file(output)
     try:
         partial.write_text(page, encoding="utf-8")
-        os.replace(partial, output)
+        replace_with(partial, output)
     finally:
         partial.unlink(missing_ok=True)
-    charts = page.count('class="chart"')
     return ReportResult(path=output, articles=data.articles, charts=charts)

@@ -304,6 +304,31 @@ def paragraphs_table(docs_by_article_id: dict[str, Document]) -> pa.Table:
     return pa.table(rows, schema=_PARAGRAPH_SCHEMA)
 
 
+_PARAGRAPH_LIST_TYPE = pa.list_(
+    pa.struct([("text", pa.string()), ("language", pa.string()), ("language_confidence", pa.float64())])
+)
+# source_contents: an articles row without article_id (the place's article is in article_sources), with its paragraphs.
+_SOURCE_CONTENT_COLUMNS = tuple(name for name in _ARTICLE_COLUMNS if name != "article_id")
+
+
+def source_contents_table(articles: pa.Table, docs: Sequence[Document]) -> pa.Table:
+    """source_contents rows for `docs`, given their `articles_table` rows in the same order."""
+    lists = []
+    for doc in docs:
+        languages = doc.paragraph_languages
+        lists.append(
+            [
+                {
+                    "text": text,
+                    "language": languages[position].language if position < len(languages) else UNDETERMINED_LANGUAGE,
+                    "language_confidence": languages[position].confidence if position < len(languages) else None,
+                }
+                for position, text in enumerate(doc.paragraphs)
+            ]
+        )
+    return articles.select(list(_SOURCE_CONTENT_COLUMNS)).append_column("paragraphs", pa.array(lists, _PARAGRAPH_LIST_TYPE))
+
+
 def translation_failures_table(docs_by_article_id: dict[str, Document], *, run_id: str, failed_at: datetime) -> pa.Table:
     failed = [(article_id, doc.translation_failure) for article_id, doc in docs_by_article_id.items() if doc.translation_failure]
     return pa.table(
@@ -346,6 +371,7 @@ class PruneResult:
     articles: int  # articles deleted (or that would be, with dry_run)
     places: int  # places (article_sources rows) of files that are gone
     dry_run: bool
+    faces: int = 0  # articles whose face was a gone place and now shows a place still present
 
 
 class _ArticlePlan:
@@ -773,6 +799,16 @@ class Warehouse:
 
             to_insert, to_update = rows_of(inserts), rows_of(updates)
             changed_docs = {**inserts, **updates}
+            # Every place that is not its article's face keeps what it gave (source_contents), so
+            # that the face can move to a place still present when its own file is gone.
+            face_of = {article_id: row[4] for article_id, row in stored.items()}
+            face_of.update({article_id: doc.source_path for article_id, doc in changed_docs.items()})
+            face_of.update(moves)
+            spare = [doc for article_id, docs in plan.docs_of.items() for doc in docs if doc.source_path != face_of[article_id]]
+            left_behind = [article_id for article_id, row in stored.items() if row[4] != face_of[article_id]]
+            spare_contents = source_contents_table(
+                incoming.take(pa.array([incoming_by_path[doc.source_path] for doc in spare], pa.int64())), spare
+            )
             paragraphs = paragraphs_table(changed_docs)
             changed = pa.table({"article_id": pa.array(list(changed_docs), pa.string())})
             moved = pa.table({"article_id": pa.array(list(moves), pa.string()), "source_path": pa.array(list(moves.values()), pa.string())})
@@ -791,7 +827,19 @@ class Warehouse:
                 changed_articles=changed,
                 incoming_paragraphs=paragraphs,
                 incoming_sources=sources,
+                faces_left_behind=pa.table({"article_id": pa.array(left_behind, pa.string())}),
+                spare_contents=spare_contents,
+                faces_now=pa.table({"source_path": pa.array(sorted(set(face_of.values())), pa.string())}),
             ):
+                if left_behind:
+                    self._keep_face_contents(db, "faces_left_behind")
+                if spare:
+                    content_columns = ", ".join(_SOURCE_CONTENT_COLUMNS)
+                    db.execute(
+                        f"INSERT OR REPLACE INTO source_contents ({content_columns}, paragraphs) "
+                        f"SELECT {content_columns}, paragraphs FROM spare_contents"
+                    )
+                db.execute("DELETE FROM source_contents WHERE source_path IN (SELECT source_path FROM faces_now)")
                 columns = ", ".join(_ARTICLE_COLUMNS)
                 # Paths move first, so that an article can take a path another article gives up.
                 db.execute(
@@ -844,9 +892,90 @@ class Warehouse:
             joined=counts["joined"],
         )
 
+    @staticmethod
+    def _keep_face_contents(db: duckdb.DuckDBPyConnection, articles_leaving: str) -> None:
+        """Copy the face (articles row and paragraphs) of the articles listed in the registered
+        table `articles_leaving` to source_contents, under its place, before the face moves."""
+        content_columns = ", ".join(f"a.{name}" for name in _SOURCE_CONTENT_COLUMNS)
+        db.execute(
+            f"""
+            INSERT OR REPLACE INTO source_contents
+            SELECT {content_columns}, coalesce(p.paragraphs, [])
+            FROM articles a
+            JOIN {articles_leaving} USING (article_id)
+            LEFT JOIN (
+                SELECT article_id,
+                       list({{'text': text, 'language': language, 'language_confidence': language_confidence}} ORDER BY position)
+                           AS paragraphs
+                FROM paragraphs JOIN {articles_leaving} USING (article_id)
+                GROUP BY article_id
+            ) p USING (article_id)
+            """
+        )
+
+    @staticmethod
+    def _restore_faces(db: duckdb.DuckDBPyConnection) -> int:
+        """Articles whose face's place is gone (not present, or no longer a place) take the content
+        of their latest place still present, with its paragraphs; returns how many did. The search
+        index and the duplicates signatures follow at their next refresh (they compare texts)."""
+        faceless = db.execute(
+            """
+            SELECT a.article_id FROM articles a
+            WHERE NOT EXISTS (SELECT 1 FROM article_sources f WHERE f.source_path = a.source_path AND f.present)
+              AND EXISTS (SELECT 1 FROM article_sources s WHERE s.article_id = a.article_id AND s.present)
+            """
+        ).fetch_arrow_table()
+        if not faceless.num_rows:
+            return 0
+        db.register("faceless_articles", faceless)
+        try:
+            moving = db.execute(
+                """
+                SELECT s.article_id, s.source_path
+                FROM article_sources s JOIN faceless_articles USING (article_id) JOIN source_contents c USING (source_path)
+                WHERE s.present
+                QUALIFY row_number() OVER (PARTITION BY s.article_id ORDER BY s.last_seen DESC, s.first_seen DESC, s.source_path) = 1
+                """
+            ).fetch_arrow_table()
+            db.register("faces_restored", moving)
+            assignments = ", ".join(f"{name} = c.{name}" for name in _SOURCE_CONTENT_COLUMNS)
+            db.execute(
+                f"""
+                UPDATE articles SET {assignments}
+                FROM faces_restored m JOIN source_contents c USING (source_path)
+                WHERE articles.article_id = m.article_id
+                """
+            )
+            db.execute("DELETE FROM paragraphs WHERE article_id IN (SELECT article_id FROM faces_restored)")
+            db.execute(
+                """
+                INSERT INTO paragraphs (article_id, position, text, language, language_confidence)
+                SELECT article_id, position, paragraph.text, paragraph.language, paragraph.language_confidence
+                FROM (
+                    SELECT m.article_id, unnest(range(len(c.paragraphs)))::INTEGER AS position, unnest(c.paragraphs) AS paragraph
+                    FROM faces_restored m JOIN source_contents c USING (source_path)
+                )
+                """
+            )
+            db.execute("DELETE FROM source_contents WHERE source_path IN (SELECT source_path FROM faces_restored)")
+            # A place read by a newsflow that did not keep source_contents: the next run over its
+            # folder reads the file again (a fingerprint no file has), and the article takes that content.
+            db.execute(
+                """
+                UPDATE article_sources SET content_sha256 = ''
+                WHERE present AND article_id IN (SELECT article_id FROM faceless_articles)
+                  AND article_id NOT IN (SELECT article_id FROM faces_restored)
+                """
+            )
+        finally:
+            db.unregister("faceless_articles")
+            db.unregister("faces_restored")
+        return moving.num_rows
+
     def mark_missing(self, folders: Sequence[str], *, seen_since: datetime) -> list[str]:
         """Mark the places under `folders` (stored paths, e.g. 'seeds') not seen since `seen_since`
-        as not present, and return them: files gone from a folder a run scanned. Their articles stay."""
+        as not present, and return them: files gone from a folder a run scanned. Their articles stay;
+        one whose face was such a file takes the content of a place still present (`_restore_faces`)."""
         if not folders:
             return []
         prefixes = [folder.rstrip("/") + "/" for folder in folders]
@@ -859,12 +988,15 @@ class Warehouse:
                 """,
                 [utc_naive(seen_since), prefixes],
             ).fetchall()
+            self._restore_faces(db)
         return sorted(path for (path,) in rows)
 
     def prune(self, *, dry_run: bool = False) -> "PruneResult":
         """Delete the articles none of whose places is present (with their paragraphs and
-        places), and the places that are gone from articles that still have one."""
+        places), and the places that are gone from articles that still have one; an article whose
+        face was such a place takes the content of a place still present first."""
         with self._transaction() as db:
+            faces = 0 if dry_run else self._restore_faces(db)
             gone = [
                 row[0]
                 for row in db.execute(
@@ -879,8 +1011,9 @@ class Warehouse:
             if not dry_run:
                 for table in ("paragraphs", "translation_failures", "articles"):
                     db.execute(f"DELETE FROM {table} WHERE article_id IN (SELECT unnest(?::VARCHAR[]))", [gone])
+                db.execute("DELETE FROM source_contents WHERE source_path IN (SELECT source_path FROM article_sources WHERE NOT present)")
                 db.execute("DELETE FROM article_sources WHERE NOT present")
-        return PruneResult(articles=len(gone), places=int(places), dry_run=dry_run)
+        return PruneResult(articles=len(gone), places=int(places), dry_run=dry_run, faces=faces)
 
     # --- translations ---
 

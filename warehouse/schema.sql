@@ -41,6 +41,30 @@ CREATE TABLE IF NOT EXISTS article_sources (
     present             BOOLEAN NOT NULL DEFAULT true
 );
 
+-- What each place that is not its article's face (articles.source_path) gave when it was last
+-- read: the article's columns as extracted there, and its paragraphs in order. When the face's file
+-- is gone, the article takes its content from its latest place still present; `newsflow prune`
+-- forgets the content of places that are gone.
+CREATE TABLE IF NOT EXISTS source_contents (
+    source_path         VARCHAR PRIMARY KEY,   -- an article_sources place
+    source_url          VARCHAR,
+    content_sha256      VARCHAR NOT NULL,
+    title               VARCHAR,
+    author              VARCHAR,
+    published_at        TIMESTAMP,
+    site_name           VARCHAR,
+    language            VARCHAR NOT NULL,
+    language_confidence DOUBLE,
+    text                VARCHAR NOT NULL,
+    text_en             VARCHAR,
+    translation_status  VARCHAR NOT NULL,
+    translation_model   VARCHAR,
+    ingested_at         TIMESTAMP NOT NULL,
+    run_id              VARCHAR NOT NULL,
+    title_en            VARCHAR,
+    paragraphs          STRUCT(text VARCHAR, language VARCHAR, language_confidence DOUBLE)[] NOT NULL
+);
+
 -- The same text, whatever its spacing or letter case: how a renamed or copied file finds its article.
 CREATE OR REPLACE MACRO text_fingerprint(body) AS sha256(lower(trim(regexp_replace(body, '\s+', ' ', 'g'))));
 

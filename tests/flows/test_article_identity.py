@@ -89,3 +89,54 @@ def test_a_deleted_file_is_marked_and_reported_and_only_prune_removes_its_articl
     shutil.copy(SEEDS_DIR / SEED_NAMES[1], gone)
     run_newsflow(["ingest", str(home / "seeds")], env)
     assert rows(warehouse, "select count(*) from articles") == [(5,)]
+
+
+def test_a_deleted_copy_gives_the_article_back_its_surviving_file(project):
+    """Issue 22, item 13: a copy of seed 001 with only its headline changed joins 001's article and
+    becomes its face; once the copy is deleted, ingested and pruned, the article is 001 again, in
+    every column, in its paragraphs, its signature and in search."""
+    import hashlib
+    import json
+
+    home, warehouse, env = project
+    original = home / "seeds" / SEED_NAMES[1]
+    headline = "Jakarta gambles on embracing North Korea"
+    copied_headline = "Quokka headline written over a copied page"
+    body = original.read_text(encoding="utf-8")
+    assert body.count(headline) >= 2
+    copy = home / "seeds" / "zz-copy-of-001.txt"
+    copy.write_text(body.replace(headline, copied_headline), encoding="utf-8")
+    face_columns = "source_path, title, title_en, content_sha256, text, text_en, language, translation_status"
+    (before,) = rows(warehouse, f"select article_id, {face_columns} from articles where source_path = 'seeds/{SEED_NAMES[1]}'")
+    article_id = before[0]
+    paragraphs_before = rows(warehouse, f"select position, text, language from paragraphs where article_id = '{article_id}' order by 1")
+
+    run_newsflow(["ingest", str(home / "seeds")], env)
+    assert rows(warehouse, "select count(*) from articles") == [(5,)]  # the copy joined 001's article ...
+    assert rows(warehouse, f"select source_path, title from articles where article_id = '{article_id}'") == [
+        ("seeds/zz-copy-of-001.txt", copied_headline)  # ... and, as the latest place, became its face
+    ]
+
+    copy.unlink()
+    run_newsflow(["ingest", str(home / "seeds")], env)
+    face_after_ingest = rows(warehouse, f"select article_id, {face_columns} from articles where article_id = '{article_id}'")
+    assert face_after_ingest == [before]  # the run that found the copy gone gave 001 its face back
+    assert "deleted 0 articles" in run_newsflow(["prune"], env).stdout
+
+    assert rows(warehouse, f"select article_id, {face_columns} from articles where article_id = '{article_id}'") == [before]
+    assert before[4] == hashlib.sha256(original.read_bytes()).hexdigest()
+    assert rows(warehouse, f"select source_path, present from article_sources where article_id = '{article_id}'") == [
+        (f"seeds/{SEED_NAMES[1]}", True)
+    ]
+    assert rows(warehouse, f"select position, text, language from paragraphs where article_id = '{article_id}' order by 1") == paragraphs_before
+    assert rows(warehouse, "select count(*) from articles where title like '%Quokka%' or text like '%Quokka%'") == [(0,)]
+    # the duplicates signature is of 001's text again
+    assert rows(
+        warehouse,
+        f"select s.text_sha256 = sha256(coalesce(nullif(a.text_en, ''), a.text)) from article_signatures s join articles a using (article_id) "
+        f"where article_id = '{article_id}'",
+    ) == [(True,)]
+
+    hits = json.loads(run_newsflow(["search", "gambles embracing", "--format", "json"], env).stdout)
+    assert [(hit["title"], hit["source_path"]) for hit in hits if hit["article_id"] == article_id] == [(headline, f"seeds/{SEED_NAMES[1]}")]
+    assert json.loads(run_newsflow(["search", "quokka", "--format", "json"], env).stdout) == []

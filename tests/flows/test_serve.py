@@ -6,6 +6,7 @@ tests/conftest.py); every `newsflow serve` here is a real subprocess."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -283,3 +284,121 @@ def test_overlapping_runs_on_one_warehouse_neither_corrupt_nor_double_load(prefe
     # One run loaded everything and the other found it all in place: the run lock kept their
     # batches from interleaving (interleaved runs would split the 40 between them).
     assert sorted(runs) == [(0, 40, "completed"), (40, 0, "completed")]
+
+
+# --- one serve per deployment (issue 22, item 6) ------------------------------------------------
+
+
+def serve_command(seeds: Path, warehouse: Path, *options: str) -> list[str]:
+    return [sys.executable, "-m", "flows.cli", "serve", *options, "--seeds", str(seeds), "--warehouse", str(warehouse), "--settle-seconds", "1"]
+
+
+def status_lines(prefect_env) -> list[str]:
+    result = subprocess.run([sys.executable, "-m", "flows.cli", "status"], env=prefect_env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return [line for line in result.stdout.splitlines() if line.startswith("Deployment ")]
+
+
+def test_a_second_serve_of_the_deployment_is_refused_and_the_first_keeps_its_schedule(prefect_server, prefect_env, tmp_path):
+    import socket
+
+    first_seeds, second_seeds = tmp_path / "first", tmp_path / "second"
+    first_seeds.mkdir()
+    second_seeds.mkdir()
+    first_warehouse, second_warehouse = tmp_path / "first.duckdb", tmp_path / "second.duckdb"
+    with serving(prefect_server, prefect_env, first_seeds, first_warehouse, FAR_AWAY, tmp_path / "first.log") as first, prefect_api(prefect_server) as api:
+        before = deployment(api)
+        second = subprocess.Popen(
+            serve_command(second_seeds, second_warehouse, "--every", "5s"), env=prefect_env, cwd=PROJECT_ROOT,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        try:
+            output, _ = second.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            stop(second)
+            output, _ = second.communicate()
+        lines = output.strip().splitlines()
+        assert second.returncode == 1 and len(lines) == 1, output
+        assert lines[0].startswith("error: the deployment ingest/newsflow-ingest on ")
+        assert f"is already served by `newsflow serve` on {socket.gethostname()} (pid {first.pid}, warehouse {first_warehouse}, since " in lines[0]
+        assert "--name" in lines[0]
+
+        after = deployment(api)  # the refused serve changed nothing, and stopping it paused nothing
+        assert (after["schedules"][0]["schedule"], after["parameters"], after["paused"]) == (
+            before["schedules"][0]["schedule"], before["parameters"], False
+        )
+        assert [s["schedule"]["cron"] for s in after["schedules"]] == [FAR_AWAY[1]]
+        (line,) = [line for line in status_lines(prefect_env) if line.startswith(f"Deployment {DEPLOYMENT}:")]
+        assert f"served by a running `newsflow serve` on {socket.gethostname()} (pid {first.pid}, warehouse {first_warehouse}" in line
+        assert not second_warehouse.exists()
+
+
+def test_serve_with_name_is_a_deployment_of_its_own_and_stopping_it_leaves_the_other_alone(prefect_server, prefect_env, tmp_path):
+    first_seeds, second_seeds = tmp_path / "first", tmp_path / "second"
+    first_seeds.mkdir()
+    second_seeds.mkdir()
+    first_warehouse, second_warehouse = tmp_path / "first.duckdb", tmp_path / "second.duckdb"
+    second_log = tmp_path / "second.log"
+    with serving(prefect_server, prefect_env, first_seeds, first_warehouse, FAR_AWAY, tmp_path / "first.log"), prefect_api(prefect_server) as api:
+        log = open(second_log, "a")
+        second = subprocess.Popen(
+            serve_command(second_seeds, second_warehouse, "--every", "1h", "--name", "newsflow-ingest-second"), env=prefect_env,
+            cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            other = lambda: (found := api.get("/deployments/name/ingest/newsflow-ingest-second")).status_code == 200 and found.json()  # noqa: E731
+            assert wait_for(lambda: (found := other()) and not found["paused"] and found, 90), second_log.read_text()
+            copy_seed(second_seeds / "for-the-second.txt")
+            copy_seed(first_seeds / "for-the-first.txt", seed="003_6fb78f9f111f2625.txt")
+            assert wait_for(lambda: "for-the-second.txt" in articles_by_name(second_warehouse), 90), second_log.read_text()
+            assert wait_for(lambda: "for-the-first.txt" in articles_by_name(first_warehouse), 90)
+            assert set(articles_by_name(second_warehouse)) == {"for-the-second.txt"}  # each serve's runs into its own warehouse
+            assert set(articles_by_name(first_warehouse)) == {"for-the-first.txt"}
+            lines = status_lines(prefect_env)
+            assert any(line.startswith(f"Deployment {DEPLOYMENT}: active") and "served by a running" in line for line in lines), lines
+            assert any(line.startswith("Deployment ingest/newsflow-ingest-second: active") and f"pid {second.pid}" in line for line in lines), lines
+        finally:
+            stop(second)
+            log.close()
+        assert other()["paused"] is True
+        first = deployment(api)
+        assert first["paused"] is False and all(s["active"] for s in first["schedules"])
+        assert first["parameters"]["warehouse"] == str(first_warehouse)
+        api.delete(f"/deployments/{other()['id']}")
+
+
+def test_status_tells_a_serve_killed_with_sigkill_from_a_live_one_and_a_new_serve_takes_over(prefect_server, prefect_env, tmp_path):
+    import socket
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    warehouse = tmp_path / "killed.duckdb"
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "a") as log:
+        killed = subprocess.Popen(serve_command(seeds, warehouse, *FAR_AWAY), env=prefect_env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        with prefect_api(prefect_server) as api:
+            assert wait_for(lambda: (found := deployment(api)) and found["parameters"].get("warehouse") == str(warehouse) and not found["paused"], 90), log_path.read_text()
+            reconciled = lambda: [r for r in flow_runs_into(api, warehouse) if "reconcile" in r["tags"] and r["state_type"] == "COMPLETED"]  # noqa: E731
+            assert wait_for(reconciled, 60), log_path.read_text()
+        (line,) = [line for line in status_lines(prefect_env) if line.startswith(f"Deployment {DEPLOYMENT}:")]
+        assert f"served by a running `newsflow serve` on {socket.gethostname()} (pid {killed.pid}, warehouse {warehouse}" in line
+        children = descendants(killed.pid)
+        killed.kill()
+        killed.wait(10)
+    finally:
+        if killed.poll() is None:
+            killed.kill()
+            killed.wait(10)
+    for pid in children:  # nothing of it is left behind
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+    (line,) = [line for line in status_lines(prefect_env) if line.startswith(f"Deployment {DEPLOYMENT}:")]
+    assert f"no live runner: the `newsflow serve` on {socket.gethostname()} (pid {killed.pid}, warehouse {warehouse}" in line
+    assert "is gone" in line and "served by a running" not in line
+
+    # The next serve does not wait for the dead one: it takes the deployment over at once.
+    with serving(prefect_server, prefect_env, seeds, tmp_path / "next.duckdb", FAR_AWAY, tmp_path / "next.log") as successor:
+        (line,) = [line for line in status_lines(prefect_env) if line.startswith(f"Deployment {DEPLOYMENT}:")]
+        assert f"served by a running `newsflow serve` on {socket.gethostname()} (pid {successor.pid}" in line

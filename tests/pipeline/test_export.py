@@ -132,3 +132,198 @@ def test_the_command_writes_articles_parquet_in_the_current_folder_by_default(wa
         capture_output=True, text=True, timeout=120,
     )
     assert "exported 5 rows" in as_csv.stdout, as_csv.stderr
+
+
+# --- where an export may write (issue 22, item 7) and what a spreadsheet sees (item 9) ---------
+
+
+def run_export(args: list[str], warehouse, cwd, **kwargs) -> subprocess.CompletedProcess:
+    env = dict(os.environ, NEWSFLOW_WAREHOUSE=str(warehouse), PYTHONPATH=str(PROJECT_ROOT))
+    if "stdout" not in kwargs and "stderr" not in kwargs:
+        kwargs["capture_output"] = True
+    return subprocess.run(NEWSFLOW + ["export"] + args, env=env, cwd=cwd, timeout=120, **kwargs)
+
+
+def special_file(kind: str, tmp_path):
+    """A node that is not a regular file, made in tmp_path, and how to tell it is still as it was."""
+    import socket
+    import stat
+
+    target = tmp_path / f"{kind}.csv"
+    if kind == "fifo":
+        os.mkfifo(target)
+        return target, lambda: stat.S_ISFIFO(os.lstat(target).st_mode)
+    if kind == "device":
+        if os.geteuid() != 0:
+            pytest.skip("making a device node takes root")
+        os.mknod(target, 0o600 | stat.S_IFCHR, os.makedev(1, 3))  # the numbers of /dev/null, made here
+        return target, lambda: stat.S_ISCHR(os.lstat(target).st_mode) and os.lstat(target).st_rdev == os.makedev(1, 3)
+    if kind == "socket":
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(target))
+        return target, lambda: stat.S_ISSOCK(os.lstat(target).st_mode)
+    if kind == "folder":
+        (tmp_path / "a folder").mkdir()
+        os.symlink(tmp_path / "a folder", target)
+        return target, lambda: os.readlink(target) == str(tmp_path / "a folder") and list((tmp_path / "a folder").iterdir()) == []
+    pointed = {"link-to-dev-null": "/dev/null", "link-to-stdout": "/proc/self/fd/1"}[kind]
+    os.symlink(pointed, target)  # the link is made here; /dev/null itself is never written to
+    return target, lambda: target.is_symlink() and os.readlink(target) == pointed
+
+
+SPECIAL_FILES = ["fifo", "device", "socket", "folder", "link-to-dev-null", "link-to-stdout"]
+
+
+@pytest.mark.parametrize("kind", SPECIAL_FILES)
+def test_export_refuses_to_replace_anything_but_a_regular_file(warehouse, tmp_path, kind):
+    target, unchanged = special_file(kind, tmp_path)
+    before = set(tmp_path.iterdir())
+    result = run_export(["--output", str(target), "--format", "csv"], warehouse, tmp_path, text=True)  # stdout: a pipe
+    assert result.returncode == 1, result.stdout
+    (line,) = result.stderr.strip().splitlines()  # one line, no traceback
+    if kind == "folder":  # refused before any of this, as a folder to name a file in
+        assert line.startswith(f"error: {target} is a folder: give a file name")
+    else:
+        assert line.startswith(f"error: {target} is ") and "only regular files" in line and "`-` to write to stdout" in line
+    assert unchanged()
+    assert set(tmp_path.iterdir()) == before  # and nothing left beside it
+
+
+def test_export_replaces_a_regular_file_and_a_link_to_one_replaces_only_the_link(warehouse, tmp_path):
+    old = tmp_path / "old.csv"
+    old.write_text("an older export\n")
+    run_export(["--output", str(old)], warehouse, tmp_path, check=True)
+    assert old.read_text().startswith("article_id,")
+    elsewhere = tmp_path / "elsewhere.csv"
+    elsewhere.write_text("not this one\n")
+    link = tmp_path / "link.csv"
+    os.symlink(elsewhere, link)
+    run_export(["--output", str(link)], warehouse, tmp_path, check=True)
+    assert not link.is_symlink() and link.read_text().startswith("article_id,")
+    assert elsewhere.read_text() == "not this one\n"  # export never writes through a link
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["elsewhere.csv", "link.csv", "old.csv"]
+
+
+@pytest.mark.parametrize("file_format", ["csv", "jsonl", "json", "parquet"])
+def test_output_dash_streams_to_stdout(warehouse, tmp_path, file_format):
+    import csv
+    import io
+
+    result = run_export(["--output", "-", "--format", file_format], warehouse, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"exported 5 rows to stdout ({file_format})" in result.stderr.decode()
+    data = result.stdout
+    if file_format == "csv":
+        rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"), newline="")))
+        assert sorted(row["source_path"] for row in rows) == sorted(paragraph_languages(warehouse))
+    elif file_format == "jsonl":
+        assert len([json.loads(line) for line in data.decode().splitlines()]) == 5
+    elif file_format == "json":
+        assert len(json.loads(data)) == 5
+    else:
+        (tmp_path / "streamed.parquet").write_bytes(data)
+        with duckdb.connect() as con:
+            assert con.execute(f"SELECT count(*) FROM '{tmp_path / 'streamed.parquet'}'").fetchall() == [(5,)]
+    assert list(tmp_path.iterdir()) in ([], [tmp_path / "streamed.parquet"])  # no file named "-"
+
+
+def test_output_dash_appends_where_stdout_appends_and_defaults_to_jsonl(warehouse, tmp_path):
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"kept": true}\n')
+    with open(log, "ab") as appending:
+        result = run_export(["--output", "-", "--query", "SELECT title FROM articles ORDER BY article_id"], warehouse, tmp_path, stdout=appending, stderr=subprocess.PIPE)
+    assert result.returncode == 0, result.stderr
+    lines = log.read_text().splitlines()
+    assert lines[0] == '{"kept": true}' and len(lines) == 6 and all(set(json.loads(line)) == {"title"} for line in lines[1:])
+
+
+def test_a_reader_that_stops_early_ends_the_export_quietly(tmp_path):
+    """`newsflow export -o - | head`: exit 141 (as for SIGPIPE), no traceback, no abort."""
+    from datetime import datetime, timezone
+
+    from pipeline.warehouse import Warehouse
+    from tests.pipeline.test_warehouse import english_doc
+
+    big = tmp_path / "big.duckdb"
+    docs = [english_doc(f"seeds/{i}.txt", f"sha-{i}", f"Story number {i}. " * 40) for i in range(2000)]
+    with Warehouse.open(big) as store:
+        store.write_batch(docs, run_id="r", ingested_at=datetime.now(timezone.utc))
+    for args in (["--format", "csv"], ["--format", "parquet", "--query", "SELECT * FROM articles"]):
+        env = dict(os.environ, NEWSFLOW_WAREHOUSE=str(big), PYTHONPATH=str(PROJECT_ROOT))
+        export = subprocess.Popen(NEWSFLOW + ["export", "--output", "-"] + args, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert len(export.stdout.read(100)) == 100
+        export.stdout.close()  # the reader goes away, as `head` does
+        assert export.wait(timeout=120) == 141
+        assert export.stderr.read() == b""
+
+
+HOSTILE_CELLS = {
+    "=HYPERLINK(\"http://127.0.0.2/x\",\"click\")": True,
+    "+1+1": True,
+    "-2+3": True,
+    "@SUM(A1:A2)": True,
+    "\t=1+1": True,  # a tab first: a formula once the spreadsheet strips it
+    "\r=1+1": True,
+    "  =1+1": True,  # spaces first: some spreadsheets trim them
+    "A title = a headline": False,
+    "Plain headline": False,
+}
+
+
+@pytest.fixture(scope="module")
+def hostile_warehouse(tmp_path_factory):
+    from datetime import datetime, timezone
+
+    from pipeline.warehouse import Warehouse
+    from tests.pipeline.test_warehouse import english_doc
+
+    path = tmp_path_factory.mktemp("hostile") / "news.duckdb"
+    docs = [
+        english_doc(f"seeds/{i}.txt", f"sha-{i}").replace(title=cell, author="=cmd|' /C calc'!A0" if i == 0 else "@author")
+        for i, cell in enumerate(HOSTILE_CELLS)
+    ]
+    with Warehouse.open(path) as store:
+        store.write_batch(docs, run_id="r", ingested_at=datetime.now(timezone.utc))
+    return path
+
+
+def read_csv_cells(path) -> dict[str, dict[str, str]]:
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as handle:
+        return {row["source_path"]: row for row in csv.DictReader(handle)}
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_neutralised_by_default(hostile_warehouse, tmp_path):
+    run_export(["--output", str(tmp_path / "out.csv")], hostile_warehouse, tmp_path, check=True)
+    rows = read_csv_cells(tmp_path / "out.csv")
+    for i, (cell, formula) in enumerate(HOSTILE_CELLS.items()):
+        assert rows[f"seeds/{i}.txt"]["title"] == ("'" + cell if formula else cell)
+        assert rows[f"seeds/{i}.txt"]["author"] == ("'=cmd|' /C calc'!A0" if i == 0 else "'@author")
+        assert rows[f"seeds/{i}.txt"]["language_confidence"] == "0.99"  # numbers are left as they are
+    assert rows["seeds/0.txt"]["text"].startswith("First para")
+
+
+def test_csv_formulas_keep_writes_the_cells_raw(hostile_warehouse, tmp_path):
+    with open(tmp_path / "raw.csv", "wb") as raw:
+        run_export(["--output", "-", "--format", "csv", "--csv-formulas", "keep"], hostile_warehouse, tmp_path, stdout=raw, check=True)
+    rows = read_csv_cells(tmp_path / "raw.csv")
+    assert [rows[f"seeds/{i}.txt"]["title"] for i in range(len(HOSTILE_CELLS))] == list(HOSTILE_CELLS)
+    assert rows["seeds/0.txt"]["author"] == "=cmd|' /C calc'!A0"
+    # the other formats carry the values as they are, whatever the option
+    run_export(["--output", str(tmp_path / "out.jsonl")], hostile_warehouse, tmp_path, check=True)
+    titles = {json.loads(line)["title"] for line in (tmp_path / "out.jsonl").read_text().splitlines()}
+    assert titles == set(HOSTILE_CELLS)
+
+
+def test_parquet_is_not_streamed_to_a_terminal(warehouse, tmp_path):
+    import pty
+
+    controller, terminal = pty.openpty()
+    try:
+        result = run_export(["--output", "-", "--format", "parquet"], warehouse, tmp_path, stdout=terminal, stderr=subprocess.PIPE)
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert result.returncode == 1
+    assert "Parquet is binary and stdout is a terminal" in result.stderr.decode()

@@ -235,3 +235,28 @@ def test_the_report_opens_the_warehouse_read_only(ingested, tmp_path):
     newsflow(["report", "--warehouse", str(warehouse), "--output", str(tmp_path / "r.html")], env)
     assert (warehouse.stat().st_mtime_ns, warehouse.read_bytes()) == before
     assert not list(tmp_path.glob(".*partial"))
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link-to-dev-null"])
+def test_report_refuses_to_replace_anything_but_a_regular_file(ingested, tmp_path, kind):
+    """Issue 22, item 7: `report --output` wrote beside the target and renamed over it, whatever it was."""
+    from tests.pipeline.test_export import special_file
+
+    warehouse, env = ingested
+    target, unchanged = special_file(kind, tmp_path)
+    result = subprocess.run(
+        NEWSFLOW + ["report", "--warehouse", str(warehouse), "--output", str(target)], env=env, cwd=PROJECT_ROOT,
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {target} is ") and "only regular files" in line
+    assert unchanged() and list(tmp_path.iterdir()) == [target]
+
+
+def test_report_output_dash_writes_the_page_to_stdout(ingested, report_page):
+    warehouse, env = ingested
+    printed = newsflow(["report", "--warehouse", str(warehouse), "--output", "-"], env)
+    assert printed.stdout.startswith("<!DOCTYPE html>") and printed.stdout.rstrip().endswith("</html>")
+    assert "wrote the report to stdout" in printed.stderr
+    assert len(printed.stdout) > 0.9 * len(report_page.read_text(encoding="utf-8"))

@@ -11,6 +11,7 @@ import pytest
 from pipeline.record import Document, ParagraphLanguage, TranslationFailure
 from pipeline.warehouse import (
     BatchCounts,
+    PruneResult,
     QueryRefusedError,
     RunCounts,
     Warehouse,
@@ -669,3 +670,67 @@ def test_places_not_seen_since_a_run_began_are_marked_gone_only_under_the_scanne
     assert warehouse.prune(dry_run=True).articles == 1 and rows(warehouse, "SELECT count(*) FROM articles") == [(2,)]
     assert warehouse.prune().articles == 1
     assert rows(warehouse, "SELECT source_path FROM articles") == [("/other/b.txt",)]
+
+
+FACE = "SELECT source_path, title, content_sha256, text FROM articles"
+
+
+def test_when_the_face_s_file_is_gone_the_article_shows_its_latest_place_still_present(warehouse: Warehouse):
+    text = "Same wire story.\n\nSecond paragraph."
+    first = english_doc("seeds/a.txt", "sha-a", text).replace(source_url=None, title="The first headline")
+    older_copy = english_doc("seeds/b.txt", "sha-b", text).replace(source_url=None, title="An older copy's headline")
+    newest = english_doc("seeds/c.txt", "sha-c", "SAME wire  story.\n\nSecond paragraph.").replace(source_url=None, title="The newest headline")
+    warehouse.write_batch([first, older_copy], run_id="r1", ingested_at=T0)  # a copy within one batch
+    warehouse.write_batch([newest], run_id="r2", ingested_at=T1)  # a copy in a later batch takes the face
+    assert rows(warehouse, FACE) == [("seeds/c.txt", "The newest headline", "sha-c", "SAME wire  story.\n\nSecond paragraph.")]
+    assert rows(warehouse, "SELECT source_path FROM source_contents ORDER BY 1") == [("seeds/a.txt",), ("seeds/b.txt",)]
+
+    later = T1 + timedelta(days=1)
+    warehouse.write_batch([], run_id="r3", ingested_at=later, seen_paths=["seeds/a.txt"])
+    assert warehouse.mark_missing(["seeds"], seen_since=later) == ["seeds/b.txt", "seeds/c.txt"]
+    assert rows(warehouse, FACE) == [("seeds/a.txt", "The first headline", "sha-a", text)]  # the one still present
+    assert rows(warehouse, "SELECT position, text, language FROM paragraphs ORDER BY 1") == [
+        (0, "Same wire story.", "en"),
+        (1, "Second paragraph.", "en"),
+    ]
+    assert rows(warehouse, "SELECT run_id FROM articles") == [("r1",)]  # when that content was stored
+    # the gone face's content is not kept: a file that comes back is read again
+    assert rows(warehouse, "SELECT source_path FROM source_contents ORDER BY 1") == [("seeds/b.txt",)]
+    assert warehouse.prune() == PruneResult(articles=0, places=2, dry_run=False, faces=0)
+    assert rows(warehouse, "SELECT count(*) FROM source_contents") == [(0,)]
+    assert rows(warehouse, FACE) == [("seeds/a.txt", "The first headline", "sha-a", text)]
+
+
+def test_a_face_moved_by_a_later_write_keeps_the_content_it_leaves_behind(warehouse: Warehouse):
+    warehouse.write_batch([english_doc("seeds/a.txt", "sha-a", "Story.").replace(source_url=None, title="A")], run_id="r1", ingested_at=T0)
+    warehouse.write_batch([english_doc("seeds/b.txt", "sha-b", "story.").replace(source_url=None, title="B")], run_id="r2", ingested_at=T1)
+    assert rows(warehouse, FACE) == [("seeds/b.txt", "B", "sha-b", "story.")]
+    # a.txt changes in place: its new content becomes the face, and b.txt's is kept for it
+    warehouse.write_batch([english_doc("seeds/a.txt", "sha-a2", "Story!").replace(source_url=None, title="A2")], run_id="r3", ingested_at=T1)
+    assert rows(warehouse, FACE) == [("seeds/a.txt", "A2", "sha-a2", "Story!")]
+    assert rows(warehouse, "SELECT source_path, title FROM source_contents") == [("seeds/b.txt", "B")]
+
+
+def test_prune_gives_an_article_whose_face_is_gone_the_content_of_a_place_still_present(warehouse: Warehouse):
+    text = "Same wire story."
+    warehouse.write_batch([english_doc("seeds/a.txt", "sha-a", text).replace(source_url=None, title="A")], run_id="r1", ingested_at=T0)
+    warehouse.write_batch([english_doc("seeds/b.txt", "sha-b", text).replace(source_url=None, title="B")], run_id="r2", ingested_at=T1)
+    warehouse.query("UPDATE article_sources SET present = false WHERE source_path = 'seeds/b.txt'")  # as an older run marked it
+    assert warehouse.prune(dry_run=True) == PruneResult(articles=0, places=1, dry_run=True, faces=0)
+    assert rows(warehouse, FACE)[0][:2] == ("seeds/b.txt", "B")
+    assert warehouse.prune() == PruneResult(articles=0, places=1, dry_run=False, faces=1)
+    assert rows(warehouse, FACE) == [("seeds/a.txt", "A", "sha-a", text)]
+
+
+def test_a_place_stored_without_its_content_is_read_again_when_the_face_is_gone(warehouse: Warehouse):
+    """A warehouse written before source_contents: the next run reads the surviving file again."""
+    text = "Same wire story."
+    warehouse.write_batch([english_doc("seeds/a.txt", "sha-a", text).replace(source_url=None, title="A")], run_id="r1", ingested_at=T0)
+    warehouse.write_batch([english_doc("seeds/b.txt", "sha-b", text).replace(source_url=None, title="B")], run_id="r2", ingested_at=T1)
+    warehouse.query("DELETE FROM source_contents")
+    later = T1 + timedelta(days=1)
+    warehouse.write_batch([], run_id="r3", ingested_at=later, seen_paths=["seeds/a.txt"])
+    warehouse.mark_missing(["seeds"], seen_since=later)
+    assert warehouse.known_fingerprints(["seeds/a.txt"]) != {"seeds/a.txt": "sha-a"}  # so the run reads it again
+    warehouse.write_batch([english_doc("seeds/a.txt", "sha-a", text).replace(source_url=None, title="A")], run_id="r4", ingested_at=later)
+    assert rows(warehouse, FACE) == [("seeds/a.txt", "A", "sha-a", text)]
