@@ -69,6 +69,7 @@ def newsflow_env(api_url: str, root: Path, **extra: str) -> dict[str, str]:
             "XDG_CONFIG_HOME": str(root / "config"),
             "XDG_DATA_HOME": str(root / "data"),
             "NEWSFLOW_WORKERS": "1",
+            "NEWSFLOW_STATE": str(root / "state"),  # never the checkout's .state/ (a user's raw pages, server record)
             **extra,
         }
     )

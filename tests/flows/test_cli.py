@@ -147,28 +147,47 @@ def test_a_query_waiting_for_a_writer_says_so_then_names_it(isolated_env, tmp_pa
 
 
 HOLD_RUN_LOCK = """
-import sys, time
+import sys
 from pathlib import Path
 from pipeline.warehouse import exclusive_run
 with exclusive_run(Path(sys.argv[1])):
     print("locked", flush=True)
-    time.sleep(float(sys.argv[2]))
+    sys.stdin.read()  # until the test closes it
 """
 
 
 @pytest.mark.server
 def test_an_ingest_waiting_for_another_run_tells_the_user(prefect_env, tmp_path):
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "note.txt").write_text("A short note about the harbour reopening after the storm, with the mayor's words.\n", encoding="utf-8")
     warehouse = tmp_path / "news.duckdb"
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_RUN_LOCK, str(warehouse), "3"], stdout=subprocess.PIPE, text=True, cwd=PROJECT_ROOT)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_RUN_LOCK, str(warehouse)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, cwd=PROJECT_ROOT)
+    ingest = None
     try:
         assert holder.stdout.readline().strip() == "locked"
-        result = run(["ingest", "seeds", "--warehouse", str(warehouse)], env=prefect_env)
+        ingest = subprocess.Popen(NEWSFLOW + ["ingest", str(drop), "--warehouse", str(warehouse)], env=prefect_env,
+                                  cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stderr = []
+        for line in ingest.stderr:  # the run waits for the lock, and says so, until the holder lets go
+            stderr.append(line)
+            if line.startswith("Waiting for another ingest run"):
+                break
+        holder.stdin.close()
+        out, rest = ingest.communicate(timeout=300)
+        stderr.append(rest)
     finally:
         holder.kill()
         holder.wait()
-    waits = [line for line in result.stderr.splitlines() if line.startswith("Waiting for another ingest run")]
-    assert len(waits) == 1 and f"PID {holder.pid}" in waits[0], result.stderr
-    assert "Traceback" not in result.stderr
+        if ingest is not None and ingest.poll() is None:
+            ingest.kill()
+            ingest.wait()
+    stderr = "".join(stderr)
+    assert ingest.returncode == 0, stderr
+    waits = [line for line in stderr.splitlines() if line.startswith("Waiting for another ingest run")]
+    assert len(waits) == 1 and f"PID {holder.pid}" in waits[0], stderr
+    assert "Traceback" not in stderr
 
 
 def test_validation_errors_show_what_is_wrong_not_only_their_count():

@@ -352,8 +352,9 @@ def test_serve_with_name_is_a_deployment_of_its_own_and_stopping_it_leaves_the_o
             copy_seed(first_seeds / "for-the-first.txt", seed="003_6fb78f9f111f2625.txt")
             assert wait_for(lambda: "for-the-second.txt" in articles_by_name(second_warehouse), 90), second_log.read_text()
             assert wait_for(lambda: "for-the-first.txt" in articles_by_name(first_warehouse), 90)
-            assert set(articles_by_name(second_warehouse)) == {"for-the-second.txt"}  # each serve's runs into its own warehouse
-            assert set(articles_by_name(first_warehouse)) == {"for-the-first.txt"}
+            # each serve's runs into its own warehouse (read once no run holds the file: query() gives [] while one does)
+            assert wait_for(lambda: set(articles_by_name(second_warehouse)), 30) == {"for-the-second.txt"}
+            assert wait_for(lambda: set(articles_by_name(first_warehouse)), 30) == {"for-the-first.txt"}
             lines = status_lines(prefect_env)
             assert any(line.startswith(f"Deployment {DEPLOYMENT}: active") and "served by a running" in line for line in lines), lines
             assert any(line.startswith("Deployment ingest/newsflow-ingest-second: active") and f"pid {second.pid}" in line for line in lines), lines

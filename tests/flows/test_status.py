@@ -33,6 +33,11 @@ def test_status_shows_server_deployment_schedule_warehouse_and_models(prefect_se
     newsflow(["ingest", "seeds"], prefect_env)
     api = httpx.Client(base_url=prefect_server.api_url, timeout=10)
     flow_id = api.post("/flows/", json={"name": "ingest"}).json()["id"]
+    # The session's server is shared: a serve test before this one may have left the deployment, its
+    # scheduled runs and its runner's last poll. This test's deployment starts from nothing.
+    left = api.get(f"/deployments/name/{DEPLOYMENT_PATH}")
+    if left.status_code == 200:
+        api.delete(f"/deployments/{left.json()['id']}").raise_for_status()
     deployment = api.post("/deployments/", json={
         "name": "newsflow-ingest", "flow_id": flow_id, "paused": False,
         "schedules": [{"schedule": {"cron": "0 0 1 1 *", "timezone": "UTC"}, "active": True}],
