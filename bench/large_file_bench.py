@@ -110,6 +110,44 @@ def large_text_dump(target_bytes: int, seed: int = 0, wrapped: bool = False) -> 
     return "".join(parts)
 
 
+def seed_vocabulary() -> list[str]:
+    """The distinct words of the seeds (about 1,250): a vocabulary a short-lines text is drawn from."""
+    words = set()
+    for path in sorted((PROJECT_ROOT / "seeds").glob("*.txt")):
+        words.update(re.findall(r"[^\W\d_]{2,}", path.read_text(encoding="utf-8")))
+    return sorted(words)
+
+
+def short_lines_text(target_bytes: int, seed: int = 0) -> str:
+    """About `target_bytes` of lines of 1 to 5 words drawn from the seeds' vocabulary, no blank
+    line, no sentence: a word list or a log rather than a page (issue 22: a million paragraphs). Deterministic."""
+    rng = random.Random(seed)
+    vocabulary = seed_vocabulary()
+    lines, size = [], 0
+    while size < target_bytes:
+        line = " ".join(rng.choice(vocabulary) for _ in range(rng.randint(1, 5))) + "\n"
+        lines.append(line)
+        size += len(line.encode())
+    return "".join(lines)
+
+
+LOW_VOCABULARY = tuple("the of and to in north korea jakarta said talks minister trade visit would new ties with on for war".split())
+
+
+def low_vocabulary_text(target_bytes: int, seed: int = 0, line_breaks: bool = True) -> str:
+    """About `target_bytes` of lines of 3 to 12 words of a 20-word vocabulary (issue 22: a text
+    whose every word is one of a few search terms and whose shingles repeat endlessly);
+    without `line_breaks`, one line. Deterministic."""
+    rng = random.Random(seed)
+    end = "\n" if line_breaks else " "
+    lines, size = [], 0
+    while size < target_bytes:
+        line = " ".join(rng.choice(LOW_VOCABULARY) for _ in range(rng.randint(3, 12))) + end
+        lines.append(line)
+        size += len(line)
+    return "".join(lines)
+
+
 def write_large_dump(path: Path, size_mb: float, seed: int = 0, wrapped: bool = False) -> Path:
     path.write_text(large_text_dump(int(size_mb * MB), seed, wrapped), encoding="utf-8")
     return path
