@@ -153,6 +153,32 @@ def write_large_dump(path: Path, size_mb: float, seed: int = 0, wrapped: bool = 
     return path
 
 
+def machine_and_commit() -> dict:
+    """What a result file records about where it was measured: commit (and whether the tree was
+    changed), date, host, cores, memory, Python and DuckDB."""
+    import platform
+    from datetime import datetime, timezone
+
+    import duckdb
+    import psutil
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout.strip()
+
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "tree_changed": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": {
+            "host": platform.node(),
+            "cores": os.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(),
+            "duckdb": duckdb.__version__,
+        },
+    }
+
+
 def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
 

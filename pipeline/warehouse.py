@@ -68,7 +68,11 @@ class WarehouseMemoryError(WarehouseError):
     """A writer needed more memory than NEWSFLOW_WAREHOUSE_MEMORY_LIMIT allows it."""
 
 
-def _out_of_memory_message(error: duckdb.OutOfMemoryException) -> str:
+# A commit that runs out of memory is a TransactionException ("Failed to commit: could not allocate block ...").
+_COMMIT_OUT_OF_MEMORY = re.compile(r"could not allocate|failed to (?:pin|allocate)")
+
+
+def _out_of_memory_message(error: duckdb.Error) -> str:
     duckdb_says = str(error).split("\n", 1)[0].removeprefix("Out of Memory Error: ")
     return (
         f"the warehouse ran out of the memory newsflow lets a writer use ({WRITER_MEMORY_LIMIT_ENV}={writer_memory_limit()}; "
@@ -237,6 +241,49 @@ def incomplete_reason(doc: Document) -> Rejection | None:
             "this is a bug in an earlier stage, please report it.",
         )
     return None
+
+
+# What a writer needs to store an article (python -m bench.writer_memory_bench): DuckDB holds a
+# row's strings whole while it writes them, so storing, then replacing, an article of S bytes of
+# text and English text (with its paragraphs) needed about 13 MB + 1.8 x S (S = 1.7, 8.1, 20.7,
+# 41.9 MB: 17, 27, 51, 89 MB). A text over 1 MB that would need more than the limit is rejected:
+# stored, it would end this run, or the next after the file changed, and every run after, out of memory.
+WRITER_BASE_BYTES = 16 * 10**6
+WRITER_BYTES_PER_TEXT_BYTE = 2
+_ALWAYS_STORED_BYTES = 10**6  # a limit too small for these ends the run with the setting to raise
+_SIZE_UNITS = {"B": 1, "KB": 10**3, "KIB": 2**10, "MB": 10**6, "MIB": 2**20, "GB": 10**9, "GIB": 2**30, "TB": 10**12, "TIB": 2**40}
+
+
+def size_in_bytes(size: str) -> int:
+    """A DuckDB size (such as 128MB, 1GiB: KB, MB, GB are powers of 1000, KiB, MiB, GiB of 1024) in bytes."""
+    number, unit = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([A-Za-z]+)", size.strip()).groups()
+    return int(float(number) * _SIZE_UNITS[unit.upper()])
+
+
+def oversized_reason(doc: Document) -> Rejection | None:
+    """Why a document's text is too long for the warehouse's writer to store, or None (see
+    WRITER_BASE_BYTES)."""
+    text_en, _, _ = _translation_fields(doc)
+    stored = len((doc.text or "").encode("utf-8")) + (len(text_en.encode("utf-8")) if text_en is not None else 0)
+    needed = WRITER_BASE_BYTES + WRITER_BYTES_PER_TEXT_BYTE * stored
+    limit = writer_memory_limit()
+    if stored <= _ALWAYS_STORED_BYTES or needed <= size_in_bytes(limit):
+        return None
+    suggested_mb = -(-needed // (32 * 10**6)) * 32
+    return Rejection(
+        "too_large_for_warehouse",
+        f"The article's text is {stored / 10**6:.1f} MB with its English version: storing it needs about "
+        f"{needed / 10**6:.0f} MB of writer memory, more than {WRITER_MEMORY_LIMIT_ENV}={limit}; set "
+        f"{WRITER_MEMORY_LIMIT_ENV}={suggested_mb}MB or more and run again, or split the file into smaller ones.",
+    )
+
+
+def reject_if_oversized(doc: Document) -> Document:
+    """`doc`, rejected (and its text let go) when its text is too long for the writer: see `oversized_reason`."""
+    rejection = None if doc.rejected else oversized_reason(doc)
+    if rejection is None:
+        return doc
+    return doc.replace(rejection=rejection, text=None, text_en=None, paragraph_languages=(), text_signature=None)
 
 
 def _translation_fields(doc: Document) -> tuple[str | None, str, str | None]:
@@ -580,6 +627,8 @@ class Warehouse:
                 _rollback_quietly(db)
                 if _DISK_FULL in str(error):
                     raise WarehouseDiskFullError(_disk_full_message(self.path)) from None
+                if isinstance(error, duckdb.TransactionException) and _COMMIT_OUT_OF_MEMORY.search(str(error)):
+                    raise WarehouseMemoryError(_out_of_memory_message(error)) from None
                 raise
             except BaseException:
                 _rollback_quietly(db)
@@ -711,7 +760,7 @@ class Warehouse:
         storable: list[Document] = []
         rejected: list[tuple[Document, Rejection]] = []
         for doc in _last_per_source_path(docs):
-            rejection = doc.rejection or incomplete_reason(doc)
+            rejection = doc.rejection or incomplete_reason(doc) or oversized_reason(doc)
             if rejection is None:
                 storable.append(doc)
             else:
@@ -798,8 +847,10 @@ class Warehouse:
                     "UPDATE articles SET source_path = m.source_path FROM articles_moved m WHERE articles.article_id = m.article_id"
                 )
                 db.execute(f"INSERT INTO articles ({columns}) SELECT {columns} FROM articles_to_insert")
-                assignments = ", ".join(f"{name} = u.{name}" for name in _ARTICLE_COLUMNS if name != "article_id")
-                db.execute(f"UPDATE articles SET {assignments} FROM articles_to_update u WHERE articles.article_id = u.article_id")
+                # Replaced, not updated: DuckDB's UPDATE keeps the old text beside the new one, and
+                # could not update a 20 MB article within the writer's default 128 MB.
+                db.execute("DELETE FROM articles WHERE article_id IN (SELECT article_id FROM articles_to_update)")
+                db.execute(f"INSERT INTO articles ({columns}) SELECT {columns} FROM articles_to_update")
                 db.execute("DELETE FROM paragraphs WHERE article_id IN (SELECT article_id FROM changed_articles)")
                 db.execute(
                     """
