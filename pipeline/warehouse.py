@@ -837,7 +837,9 @@ class Warehouse:
             incoming_by_path = {path: i for i, path in enumerate(incoming.column("source_path").to_pylist())}
 
             def rows_of(chosen: dict[str, Document]) -> pa.Table:
-                picked = incoming.take(pa.array([incoming_by_path[doc.source_path] for doc in chosen.values()], pa.int64()))
+                rows = [incoming_by_path[doc.source_path] for doc in chosen.values()]
+                # take() copies the texts: not when it would take every row in order (a batch of one long text)
+                picked = incoming if rows == list(range(incoming.num_rows)) else incoming.take(pa.array(rows, pa.int64()))
                 return picked.set_column(0, "article_id", pa.array(list(chosen), pa.string()))
 
             to_insert, to_update = rows_of(inserts), rows_of(updates)
