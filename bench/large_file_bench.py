@@ -394,6 +394,7 @@ def main() -> None:
     parser.add_argument("--checkout", type=Path, default=PROJECT_ROOT, help="with --hostile: run this checkout's newsflow")
     parser.add_argument("--cap-gb", type=float, help="with --hostile: cap each process's address space (prlimit --as)")
     parser.add_argument("--output", help="with --hostile: write the rows as JSON here")
+    parser.add_argument("--label", default="", help="with --hostile: what the JSON should say was measured (e.g. the checkout's commit)")
     args = parser.parse_args()
     if args.stages_of:
         print(json.dumps(stage_figures(args.stages_of, args.repeat)))
@@ -445,7 +446,7 @@ def _run_hostile(args) -> None:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
     if args.output:
-        result = {**machine_and_commit(), "checkout": str(args.checkout.resolve()), "cap_gb": args.cap_gb, "rows": rows}
+        result = {**machine_and_commit(), "label": args.label, "checkout": str(args.checkout.resolve()), "cap_gb": args.cap_gb, "rows": rows}
         Path(args.output).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
 
