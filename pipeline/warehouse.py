@@ -264,7 +264,7 @@ def oversized_reason(doc: Document) -> Rejection | None:
     """Why a document's text is too long for the warehouse's writer to store, or None (see
     WRITER_BASE_BYTES)."""
     text_en, _, _ = _translation_fields(doc)
-    stored = len((doc.text or "").encode("utf-8")) + (len(text_en.encode("utf-8")) if text_en is not None else 0)
+    stored = _utf8_length(doc.text or "") + _utf8_length(text_en or "")
     needed = WRITER_BASE_BYTES + WRITER_BYTES_PER_TEXT_BYTE * stored
     limit = writer_memory_limit()
     if stored <= _ALWAYS_STORED_BYTES or needed <= size_in_bytes(limit):
@@ -276,6 +276,13 @@ def oversized_reason(doc: Document) -> Rejection | None:
         f"{needed / 10**6:.0f} MB of writer memory, more than {WRITER_MEMORY_LIMIT_ENV}={limit}; set "
         f"{WRITER_MEMORY_LIMIT_ENV}={suggested_mb}MB or more and run again, or split the file into smaller ones.",
     )
+
+
+def _utf8_length(text: str, piece: int = 1 << 20) -> int:
+    """len(text.encode()) without encoding a long text whole."""
+    if text.isascii():
+        return len(text)
+    return sum(len(text[start : start + piece].encode("utf-8")) for start in range(0, len(text), piece))
 
 
 def reject_if_oversized(doc: Document) -> Document:
