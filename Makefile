@@ -38,8 +38,12 @@ test: $(STAMP) $(CHROMIUM)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.ingest_bench
-	# One very large text file (4 to 200 MB) through extract, language and the whole ingest (needs ~4 GB free).
-	$(BIN)/python -m bench.large_file_bench
+	# One very large text file (4 to 200 MB) through extract, language and the whole ingest (needs ~4 GB free; storing 200 MB needs a 1GB writer).
+	NEWSFLOW_WAREHOUSE_MEMORY_LIMIT=1GB $(BIN)/python -m bench.large_file_bench
+	# Issue 22's texts (20 and 50 MB of short lines, 50 MB of 20 words) through newsflow ingest in-process and on 2 workers, then a 2 KB file (~3 min).
+	$(BIN)/python -m bench.large_file_bench --hostile --output bench/results/hostile_texts_default_limit.json
+	# The writer memory storing and replacing one long article needs, by bisection (~5 min).
+	$(BIN)/python -m bench.writer_memory_bench --output bench/results/writer_memory.json
 	# Soak: 20,000 generated documents through the real `newsflow ingest`, per 1,000-document window (~17 min, ~4 GB of disk).
 	$(BIN)/python -m bench.soak_bench --json bench/results/soak.json
 	# Scaling: 2,000 docs with --workers 1 / all cores / a user-started Dask cluster, HTML vs trafilatura alone, 1k/5k/20k docs (~60 min on 2 cores, ~5 GB in /tmp).

@@ -10,6 +10,19 @@ language stages in-process (median of --repeat runs, with the peak RSS of a fres
 size), then the whole `newsflow ingest` of that one file (--max-file-mb raised above it) on a
 local Prefect server, timed with its peak RSS (the child's ru_maxrss, as `/usr/bin/time -v`
 reports it), and checks that the body was kept and the chrome dropped.
+
+    python -m bench.large_file_bench --hostile [--texts short-lines-20mb,...] [--workers 1,2]
+        [--writer-limits 128MB,512MB] [--checkout DIR --cap-gb 8] [--output bench/results/hostile_texts.json]
+
+`--hostile` drops each of issue 22's texts (HOSTILE_TEXTS: 20 and 50 MB of short lines, 50 MB
+of a 20-word vocabulary) alone into a fresh warehouse with the real `newsflow ingest`, in-process
+(--workers 1) and on local workers (--workers 2), under each writer memory limit, then ingests one
+2 KB file into the same warehouse and searches for it. For each it reports the wall time, the
+process tree's peak RSS (the most its processes held together at one sample, every 0.1 s) and the
+largest single process's own high-water mark, what became of the text (article, or rejection
+reason), and the next ingest's wall time and exit. `--checkout` runs another checkout's code (the
+same Prefect server), `--cap-gb` caps each process's address space (prlimit) for code that may
+take the machine.
 """
 
 from __future__ import annotations
@@ -110,9 +123,73 @@ def large_text_dump(target_bytes: int, seed: int = 0, wrapped: bool = False) -> 
     return "".join(parts)
 
 
+def seed_vocabulary() -> list[str]:
+    """The distinct words of the seeds (about 1,250): a vocabulary a short-lines text is drawn from."""
+    words = set()
+    for path in sorted((PROJECT_ROOT / "seeds").glob("*.txt")):
+        words.update(re.findall(r"[^\W\d_]{2,}", path.read_text(encoding="utf-8")))
+    return sorted(words)
+
+
+def short_lines_text(target_bytes: int, seed: int = 0) -> str:
+    """About `target_bytes` of lines of 1 to 5 words drawn from the seeds' vocabulary, no blank
+    line, no sentence: a word list or a log rather than a page (issue 22: a million paragraphs). Deterministic."""
+    rng = random.Random(seed)
+    vocabulary = seed_vocabulary()
+    lines, size = [], 0
+    while size < target_bytes:
+        line = " ".join(rng.choice(vocabulary) for _ in range(rng.randint(1, 5))) + "\n"
+        lines.append(line)
+        size += len(line.encode())
+    return "".join(lines)
+
+
+LOW_VOCABULARY = tuple("the of and to in north korea jakarta said talks minister trade visit would new ties with on for war".split())
+
+
+def low_vocabulary_text(target_bytes: int, seed: int = 0, line_breaks: bool = True) -> str:
+    """About `target_bytes` of lines of 3 to 12 words of a 20-word vocabulary (issue 22: a text
+    whose every word is one of a few search terms and whose shingles repeat endlessly);
+    without `line_breaks`, one line. Deterministic."""
+    rng = random.Random(seed)
+    end = "\n" if line_breaks else " "
+    lines, size = [], 0
+    while size < target_bytes:
+        line = " ".join(rng.choice(LOW_VOCABULARY) for _ in range(rng.randint(3, 12))) + end
+        lines.append(line)
+        size += len(line)
+    return "".join(lines)
+
+
 def write_large_dump(path: Path, size_mb: float, seed: int = 0, wrapped: bool = False) -> Path:
     path.write_text(large_text_dump(int(size_mb * MB), seed, wrapped), encoding="utf-8")
     return path
+
+
+def machine_and_commit() -> dict:
+    """What a result file records about where it was measured: commit (and whether the tree was
+    changed), date, host, cores, memory, Python and DuckDB."""
+    import platform
+    from datetime import datetime, timezone
+
+    import duckdb
+    import psutil
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout.strip()
+
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "tree_changed": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": {
+            "host": platform.node(),
+            "cores": os.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(),
+            "duckdb": duckdb.__version__,
+        },
+    }
 
 
 def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
@@ -180,6 +257,124 @@ def ingest_figures(path: Path, size_mb: float, work: Path, api_url: str) -> dict
     return {"seconds": seconds, "peak_rss_mb": peak_mb, "articles": articles[0][0], "text_chars": articles[0][1], "paragraph_rows": paragraphs[0][0], "summary": stdout.strip().splitlines()[-1:]}
 
 
+HOSTILE_TEXTS = {
+    "short-lines-20mb": lambda: short_lines_text(20 * MB),
+    "short-lines-50mb": lambda: short_lines_text(50 * MB),
+    "twenty-words-50mb": lambda: low_vocabulary_text(50 * MB),
+}
+SMALL_FILE_WORD = "Rason"
+
+
+def small_file_text() -> str:
+    """About 2 KB: the start of a seed and a line with a word none of the hostile texts has."""
+    seed = sorted((PROJECT_ROOT / "seeds").glob("*.txt"))[1].read_text(encoding="utf-8")
+    return seed[:2000].rsplit("\n", 1)[0] + f"\n\nThe {SMALL_FILE_WORD} trade zone reopened to Chinese traders on Monday, officials said.\n"
+
+
+def measured_run(command: list[str], env: dict, cwd: Path, timeout_s: float, cap_gb: float | None) -> dict:
+    """Run a command as a process group, sampling its process tree: exit code, wall seconds, the
+    tree's peak RSS, the largest process's peak, and the last lines it printed."""
+    from bench.processes import ProcessTreeSampler, stop_group
+
+    if cap_gb:
+        command = ["prlimit", f"--as={int(cap_gb * 10**9)}", *command]
+    with tempfile.TemporaryFile("w+") as output:
+        started = time.perf_counter()
+        child = subprocess.Popen(command, env=env, cwd=cwd, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+        timed_out = False
+        with ProcessTreeSampler({child.pid: "flow"}, interval=0.1) as sampler:
+            try:
+                child.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                stop_group(child)
+        seconds = time.perf_counter() - started
+        for process in sampler.still_running(child.pid):  # leave nothing behind
+            try:
+                os.kill(process.pid, 9)
+            except ProcessLookupError:
+                pass
+        output.seek(0)
+        lines = [line for line in output.read().splitlines() if line.strip()]
+    return {
+        "exit": "timeout" if timed_out else child.returncode,
+        "seconds": round(seconds, 2),
+        "tree_peak_rss_mb": round(sampler.tree_peak_mb),
+        "largest_process_peak_rss_mb": round(max((p.peak_rss_mb for p in sampler.processes.values()), default=0)),
+        "processes": len(sampler.processes),
+        "said": lines[-3:],
+    }
+
+
+def hostile_rows(names: list[str], workers: list[int], limits: list[str], work: Path, api_url: str, checkout: Path, cap_gb: float | None) -> list[dict]:
+    small = work / "small"
+    small.mkdir(exist_ok=True)
+    (small / "next.txt").write_text(small_file_text(), encoding="utf-8")
+    rows = []
+    for name in names:
+        folder = work / name
+        folder.mkdir(exist_ok=True)
+        text_path = folder / f"{name}.txt"
+        text_path.write_text(HOSTILE_TEXTS[name](), encoding="utf-8")
+        for limit in limits:
+            for count in workers:
+                warehouse = work / f"{name}-{limit}-w{count}.duckdb"
+                env = dict(
+                    os.environ, PREFECT_API_URL=api_url, PREFECT_HOME=str(work / "prefect-client"), NEWSFLOW_STATE=str(work / "state"),
+                    NEWSFLOW_WAREHOUSE_MEMORY_LIMIT=limit,
+                )
+                ingest = [sys.executable, "-m", "flows.cli", "ingest", "--warehouse", str(warehouse), "--workers", str(count)]
+                first = measured_run(ingest + [str(folder), "--max-file-mb", "60"], env, checkout, 900, cap_gb)
+                became = _what_became_of(warehouse, text_path.name)
+                following = measured_run(ingest + [str(small)], env, checkout, 900, cap_gb)
+                search = subprocess.run(
+                    [sys.executable, "-m", "flows.cli", "search", SMALL_FILE_WORD, "--warehouse", str(warehouse), "--format", "json"],
+                    env=env, cwd=checkout, capture_output=True, text=True, timeout=120,
+                )
+                row = {
+                    "text": name, "mb": round(text_path.stat().st_size / MB, 1), "writer_limit": limit, "workers": count,
+                    "ingest": first, "became": became,
+                    "next_ingest": following,
+                    "next_file_found": search.returncode == 0 and "next.txt" in search.stdout,
+                    "search_note": search.stderr.strip()[:300],
+                }
+                rows.append(row)
+                _print_hostile_row(row)
+                for leftover in work.glob(warehouse.name + "*"):
+                    leftover.unlink()
+        text_path.unlink()
+    return rows
+
+
+def _what_became_of(warehouse: Path, name: str) -> str:
+    import duckdb
+
+    if not warehouse.exists():
+        return "no warehouse"
+    try:
+        with duckdb.connect(str(warehouse), read_only=True) as connection:
+            articles = connection.execute("SELECT count(*) FROM articles WHERE source_path LIKE ?", [f"%{name}"]).fetchone()[0]
+            rejected = connection.execute("SELECT reason FROM rejected_files WHERE path LIKE ?", [f"%{name}"]).fetchall()
+            paragraphs = connection.execute("SELECT count(*) FROM paragraphs").fetchone()[0]
+    except duckdb.Error as error:
+        return f"unreadable warehouse: {error}"
+    if articles:
+        return f"article ({paragraphs} paragraph rows)"
+    return "rejected: " + ", ".join(reason for (reason,) in rejected) if rejected else "neither article nor rejection"
+
+
+def _print_hostile_row(row: dict) -> None:
+    first, following = row["ingest"], row["next_ingest"]
+    print(
+        f"{row['text']:>18} {row['mb']:5.1f} MB  limit {row['writer_limit']:>6}  --workers {row['workers']}: "
+        f"exit {first['exit']} in {first['seconds']:6.1f} s, tree peak {first['tree_peak_rss_mb']:5} MB "
+        f"(largest process {first['largest_process_peak_rss_mb']} MB); {row['became']}; "
+        f"next 2 KB ingest: exit {following['exit']} in {following['seconds']:.1f} s, tree peak {following['tree_peak_rss_mb']} MB, "
+        f"found by search: {row['next_file_found']}",
+        flush=True,
+    )
+
+
 def _has_table(store, name: str) -> bool:
     _, rows = store.query(f"select count(*) from information_schema.tables where table_name = '{name}'")
     return rows[0][0] > 0
@@ -192,9 +387,20 @@ def main() -> None:
     parser.add_argument("--no-ingest", action="store_true", help="skip the whole `newsflow ingest` runs")
     parser.add_argument("--wrapped", action="store_true", help="hard-wrap the body at 72 columns (millions of short lines)")
     parser.add_argument("--stages-of", help=argparse.SUPPRESS)
+    parser.add_argument("--hostile", action="store_true", help="issue 22's texts through newsflow ingest, then a small file (see above)")
+    parser.add_argument("--texts", default=",".join(HOSTILE_TEXTS), help="with --hostile: which texts")
+    parser.add_argument("--workers", default="1,2", help="with --hostile: --workers values, comma-separated")
+    parser.add_argument("--writer-limits", default="128MB", help="with --hostile: NEWSFLOW_WAREHOUSE_MEMORY_LIMIT values")
+    parser.add_argument("--checkout", type=Path, default=PROJECT_ROOT, help="with --hostile: run this checkout's newsflow")
+    parser.add_argument("--cap-gb", type=float, help="with --hostile: cap each process's address space (prlimit --as)")
+    parser.add_argument("--output", help="with --hostile: write the rows as JSON here")
+    parser.add_argument("--label", default="", help="with --hostile: what the JSON should say was measured (e.g. the checkout's commit)")
     args = parser.parse_args()
     if args.stages_of:
         print(json.dumps(stage_figures(args.stages_of, args.repeat)))
+        return
+    if args.hostile:
+        _run_hostile(args)
         return
 
     work = Path(tempfile.mkdtemp(prefix="newsflow-large-"))
@@ -224,6 +430,24 @@ def main() -> None:
         if server is not None:
             server.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_hostile(args) -> None:
+    from flows.server import start_local_server
+
+    work = Path(tempfile.mkdtemp(prefix="newsflow-hostile-"))
+    server = start_local_server(work / "prefect-server", ui=False)
+    try:
+        rows = hostile_rows(
+            args.texts.split(","), [int(n) for n in args.workers.split(",")], args.writer_limits.split(","), work, server.api_url,
+            args.checkout.resolve(), args.cap_gb,
+        )
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    if args.output:
+        result = {**machine_and_commit(), "label": args.label, "checkout": str(args.checkout.resolve()), "cap_gb": args.cap_gb, "rows": rows}
+        Path(args.output).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
 
 def _print_row(row: dict) -> None:

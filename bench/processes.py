@@ -93,6 +93,7 @@ class ProcessTreeSampler:
     interval: float = 0.2
     processes: dict[tuple[int, float], SampledProcess] = field(default_factory=dict)
     samples: int = 0
+    tree_peak_mb: float = 0.0  # the most RSS the processes held together at one sample
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -114,6 +115,7 @@ class ProcessTreeSampler:
     def sample(self) -> None:
         now = time.monotonic()
         self.samples += 1
+        together_mb = 0.0
         for root_pid, root_role in self.roots.items():
             try:
                 root = psutil.Process(root_pid)
@@ -136,6 +138,8 @@ class ProcessTreeSampler:
                 seen.peak_rss_mb = max(seen.peak_rss_mb, rss_mb, _high_water_mark_mb(process.pid))
                 seen.cpu_seconds = cpu.user + cpu.system
                 seen.last_seen = now
+                together_mb += rss_mb
+        self.tree_peak_mb = max(self.tree_peak_mb, together_mb)
 
     def with_role(self, role: str) -> list[SampledProcess]:
         return [p for p in self.processes.values() if p.role == role]

@@ -438,8 +438,7 @@ def search(
     )
     if not index.current:
         err_console.print(
-            f"note: the search index was built at {index.built_at:%Y-%m-%d %H:%M} UTC and the articles changed since; "
-            "the next `newsflow ingest` run brings it up to date",
+            f"note: {index.behind_note()}",
             style="yellow",
             highlight=False,
         )

@@ -67,6 +67,7 @@ from pipeline.warehouse import (
     WarehouseDiskFullError,
     WarehouseMemoryError,
     exclusive_run,
+    reject_if_oversized,
 )
 
 ProgressListener = Callable[[str, int], None]
@@ -262,7 +263,8 @@ def write_batches(
 def _store(warehouse: Warehouse, write: BatchWrite, run_id: str) -> BatchCounts:
     for model, pairs in (write.translations.new_pairs() if write.translations is not None else {}).items():
         warehouse.store_translations(model, pairs)
-    docs = write.batch.docs
+    # A text too long for the writer is rejected here, where the run's summary counts it.
+    write.batch.docs = docs = [reject_if_oversized(doc) for doc in write.batch.docs]
     counts = warehouse.write_batch(docs, run_id=run_id, ingested_at=_now(), seen_paths=write.seen_paths)
     signed = [doc for doc in docs if doc.text_signature is not None and not doc.rejected]
     if signed:

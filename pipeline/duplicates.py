@@ -16,6 +16,15 @@ Titles are left out: a syndicated copy often gets a new headline.
 Incremental: `article_signatures` keeps every article's shingles and signature, keyed by the sha256
 of the text compared, so a refresh computes them only for new or changed articles (a translation
 arriving later changes the text compared), and drops those of articles that no longer exist.
+
+Bounded: a text is shingled a piece at a time and its MinHash updated a batch at a time, so
+signing holds the text and a few MB besides whatever its size (a 20 MB text of short
+lines took 5.4 GB when every shingle went through MinHash at once). A text with more than
+MAX_SHINGLES distinct shingles (about 100,000 words; no news article comes near) keeps the
+MAX_SHINGLES smallest hashes: a sample that is the same for the same text, and for two texts the
+same shingles wherever both have them. Its `shingle_count` is then the estimated number of all its
+shingles (more than it keeps), its MinHash is of the sample, and the exact check compares two
+texts only on the hashes below the smaller of their samples' bounds (`similarity`).
 """
 
 from __future__ import annotations
@@ -57,6 +66,13 @@ MIN_SIMILARITY = 0.4
 MIN_SHINGLES = 20
 # Articles signed per step of a refresh: their texts are all that is held in memory at once.
 SIGNATURE_CHUNK = 1000
+# A text with more distinct shingles keeps only the smallest this many hashes (400 KB); see above.
+MAX_SHINGLES = 100_000
+# Characters tokenised at a time, and shingles put through MinHash at a time (each costs NUM_PERM
+# 64-bit values, 2 KB, while it is hashed): what signing holds besides the text is bounded by these.
+SHINGLED_AT_ONCE = 250_000
+MINHASHED_AT_ONCE = 4096
+ALL_HASHES = 1 << 32  # the shingle hashes are 32-bit: a full set covers every value below this
 # Stored signatures made with other settings are recomputed.
 SIGNATURE_VERSION = f"words{SHINGLE_WORDS}-perm{NUM_PERM}-seed{MINHASH_SEED}-sha1_32"
 
@@ -68,6 +84,9 @@ SAME_TEXT, NEAR_COPY, TRANSLATION = "same_text", "near_copy", "translation"
 # ideographs): each character is a token there, so their shingles are character n-grams.
 _UNSPACED = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _TOKEN = re.compile(rf"[{_UNSPACED}]|[^\W{_UNSPACED}]+")
+# A text may be cut in front of any of these: no token goes on across them, and lower-casing gives
+# the same either side (a Greek sigma in front of them ends its word whichever piece it is in).
+_CUT = re.compile(rf"[\s{_UNSPACED}]")
 
 
 @dataclass(frozen=True)
@@ -88,6 +107,13 @@ class ComparedArticle:
     shingles: np.ndarray
     signature: LeanMinHash | None  # None when the text is too short to compare
     order: tuple = ()
+    sampled: bool = False  # `shingles` are the text's MAX_SHINGLES smallest hashes, not all of them
+
+    @property
+    def hashes_below(self) -> int:
+        """The hash values `shingles` holds every one of the text's shingles for: all, or those below
+        the sample's largest plus one."""
+        return int(self.shingles[-1]) + 1 if self.sampled and len(self.shingles) else ALL_HASHES
 
 
 @dataclass(frozen=True)
@@ -111,18 +137,64 @@ def compared_text(text: str | None, text_en: str | None) -> str:
 
 
 def text_sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """sha256 of the text's UTF-8, encoded a piece at a time (whole, beyond Latin-1, it takes up
+    to three bytes a character at once)."""
+    digest = hashlib.sha256()
+    for start in range(0, len(text), SHINGLED_AT_ONCE):
+        digest.update(text[start : start + SHINGLED_AT_ONCE].encode("utf-8"))
+    return digest.hexdigest()
 
 
 def shingle_hashes(text: str, words_per_shingle: int = SHINGLE_WORDS) -> np.ndarray:
     """Sorted distinct 32-bit hashes of the text's shingles: n-grams of lowercased words (of
     characters in scripts written without spaces)."""
-    words = _TOKEN.findall(text.lower())
-    if not words:
-        return np.empty(0, dtype=np.uint32)
-    size = min(words_per_shingle, len(words))
-    shingles = {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
-    return np.unique(np.fromiter((sha1_hash32(s.encode("utf-8")) for s in shingles), dtype=np.uint32, count=len(shingles)))
+    hashes, _ = shingle_sample(text, words_per_shingle, keep=None)
+    return hashes
+
+
+def shingle_sample(text: str, words_per_shingle: int = SHINGLE_WORDS, keep: int | None = MAX_SHINGLES) -> tuple[np.ndarray, int]:
+    """(the sorted distinct hashes of the text's shingles, or their `keep` smallest; how many
+    distinct shingles the text has, estimated when it has more than `keep`). Read a piece at a
+    time: memory stays bounded whatever the length of the text."""
+    kept = np.empty(0, dtype=np.uint32)
+    sampled = False
+    carried: list[str] = []  # the last words of the piece before: shingles go on across pieces
+    previous: set[str] = set()  # the piece before's shingles, hashed already (a repetitive text repeats them)
+    words_seen = 0
+    for piece in _pieces(text, SHINGLED_AT_ONCE):
+        # lower() a piece at a time: for text beyond Latin-1 it asks for 12 bytes a character at once
+        found = _TOKEN.findall(piece.lower())
+        words_seen += len(found)
+        words = carried + found
+        shingles = {" ".join(words[i : i + words_per_shingle]) for i in range(len(words) - words_per_shingle + 1)}
+        carried = words[len(words) - words_per_shingle + 1 :] if words_per_shingle > 1 else []
+        new = shingles - previous
+        previous = shingles
+        hashes = np.fromiter((sha1_hash32(s.encode("utf-8")) for s in new), dtype=np.uint32, count=len(new))
+        if sampled:
+            hashes = hashes[hashes < kept[-1]]
+        kept = np.union1d(kept, hashes)
+        if keep is not None and len(kept) > keep:
+            kept, sampled = kept[:keep], True
+    if 0 < words_seen < words_per_shingle:  # fewer words than a shingle: the words are the one shingle
+        kept = np.array([sha1_hash32(" ".join(carried).encode("utf-8"))], dtype=np.uint32)
+    if not sampled:
+        return kept, len(kept)
+    # The k-th smallest of n uniform hashes lies near k/n of the range (the KMV estimate of n).
+    estimated = (len(kept) - 1) * ALL_HASHES // (int(kept[-1]) + 1)
+    return kept, min(max(estimated, len(kept) + 1), 2**31 - 1)
+
+
+def _pieces(text: str, size: int) -> Iterator[str]:
+    """`text` in pieces of about `size` characters, each cut in front of a space or a character of a
+    script written without spaces, so the pieces' lower-cased tokens are the text's. (A text with
+    neither is one piece.)"""
+    start = 0
+    while start < len(text):
+        boundary = _CUT.search(text, start + size) if len(text) - start > size else None
+        end = boundary.start() if boundary else len(text)
+        yield text[start:end]
+        start = end
 
 
 def _already_hashed(value) -> int:
@@ -133,14 +205,22 @@ _EMPTY_MINHASH = MinHash(num_perm=NUM_PERM, seed=MINHASH_SEED, hashfunc=_already
 
 
 def signature(shingles: np.ndarray) -> LeanMinHash:
-    """The MinHash signature of a shingle set (datasketch, over the already hashed shingles)."""
+    """The MinHash signature of a shingle set (datasketch, over the already hashed shingles), a
+    batch at a time: datasketch holds NUM_PERM values per shingle of a batch while it hashes."""
     minhash = _EMPTY_MINHASH.copy()
-    minhash.update_batch(shingles)
+    for start in range(0, len(shingles), MINHASHED_AT_ONCE):
+        minhash.update_batch(shingles[start : start + MINHASHED_AT_ONCE])
     return LeanMinHash(minhash)
 
 
-def similarity(shingles_a: np.ndarray, shingles_b: np.ndarray) -> float:
-    """Overlap coefficient of two shingle sets: shared shingles over those of the smaller set."""
+def similarity(shingles_a: np.ndarray, shingles_b: np.ndarray, below_a: int = ALL_HASHES, below_b: int = ALL_HASHES) -> float:
+    """Overlap coefficient of two shingle sets: shared shingles over those of the smaller set.
+    A set that is a sample holds only its text's hashes below some value (`below_a`, `below_b`):
+    both are then compared on the hashes below the smaller of the two, where both are whole."""
+    below = min(below_a, below_b)
+    if below < ALL_HASHES:
+        shingles_a = shingles_a[: np.searchsorted(shingles_a, below)]
+        shingles_b = shingles_b[: np.searchsorted(shingles_b, below)]
     smaller = min(len(shingles_a), len(shingles_b))
     if smaller == 0:
         return 0.0
@@ -191,7 +271,7 @@ def find_duplicates(
         for candidate in sorted(lsh.query(article.signature), key=lambda found: representatives[found][0]):
             detection.pairs_checked += 1
             representative = representatives[candidate][1]
-            score = similarity(article.shingles, representative.shingles)
+            score = similarity(article.shingles, representative.shingles, article.hashes_below, representative.hashes_below)
             if score > best_score or (best is None and score >= best_score):
                 best, best_score = representative, score
         if best is None:
@@ -206,23 +286,29 @@ def find_duplicates(
 
 def compared_article(article_id: str, language: str, text: str, order: tuple = ()) -> ComparedArticle:
     """Shingles and signature of one article's compared text (computed, not read from the warehouse)."""
-    shingles = shingle_hashes(text)
+    shingles, count = shingle_sample(text)
+    return _compared(article_id, language, text_sha256(text), shingles, count, order)
+
+
+def _compared(article_id: str, language: str, sha: str, shingles: np.ndarray, count: int, order: tuple = ()) -> ComparedArticle:
     return ComparedArticle(
         article_id=article_id,
         language=language,
-        text_sha256=text_sha256(text),
+        text_sha256=sha,
         shingles=shingles,
         signature=signature(shingles) if len(shingles) >= MIN_SHINGLES else None,
         order=order,
+        sampled=count > len(shingles),
     )
 
 
 def text_signature(text: str) -> TextSignature:
     """The shingles and signature of a compared text, as `article_signatures` stores them."""
-    article = compared_article("", "", text)
+    shingles, count = shingle_sample(text)
+    article = _compared("", "", text_sha256(text), shingles, count)
     return TextSignature(
         text_sha256=article.text_sha256,
-        shingle_count=len(article.shingles),
+        shingle_count=count,
         shingles=article.shingles.astype("<u4").tobytes(),
         signature=_serialized(article.signature),
     )
@@ -393,25 +479,27 @@ class _StoredArticles:
         first_seen = _first_seen_sql(self.connection)
         result = self.connection.execute(
             f"""
-            SELECT article_id, language, text_sha256, shingles, signature, first_seen, published_at, source_path
-            FROM (SELECT a.article_id, a.language, s.text_sha256, s.shingles, s.signature,
+            SELECT article_id, language, text_sha256, shingles, signature, first_seen, published_at, source_path, shingle_count
+            FROM (SELECT a.article_id, a.language, s.text_sha256, s.shingles, s.signature, s.shingle_count,
                          {first_seen} AS first_seen, a.published_at, a.source_path
                   FROM articles a JOIN article_signatures s USING (article_id))
             ORDER BY first_seen, published_at IS NULL, coalesce(published_at, first_seen), source_path, article_id
             """
         )
         while rows := result.fetchmany(SIGNATURE_CHUNK):
-            for article_id, language, sha, shingles, blob, first_seen, published_at, source_path in rows:
+            for article_id, language, sha, shingles, blob, first_seen, published_at, source_path, count in rows:
                 self.count += 1
                 if not blob:
                     self.too_short += 1
+                hashes = np.frombuffer(shingles, dtype="<u4")
                 yield ComparedArticle(
                     article_id=article_id,
                     language=language,
                     text_sha256=sha,
-                    shingles=np.frombuffer(shingles, dtype="<u4"),
+                    shingles=hashes,
                     signature=_deserialized(blob),
                     order=(first_seen, published_at is None, published_at or first_seen, source_path),
+                    sampled=count > len(hashes),
                 )
 
 

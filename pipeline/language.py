@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.record import PARAGRAPH_SEPARATOR, Document, ParagraphLanguage
+from pipeline.record import PARAGRAPH_SEPARATOR, Document, ParagraphLanguage, iter_paragraphs
 
 UNDETERMINED = "und"
 LANGDETECT_SEED = 0  # kept for callers; exact scoring has nothing random left to seed
@@ -452,7 +452,7 @@ class LanguageIdentifier:
     def identify_long_text(self, text: str) -> tuple[LanguageGuess, tuple[ParagraphLanguage, ...]]:
         """Like `identify_paragraphs(split_paragraphs(text))`, in bounded time: an evenly spread
         sample of paragraphs is scored, the others take the document's language (module docstring)."""
-        count = sum(1 for _ in _iter_paragraphs(text))
+        count = sum(1 for _ in iter_paragraphs(text))
         if count == 0:
             return self.identify_paragraphs(())
         wanted = max(1, min(count, MAX_SAMPLE_PARAGRAPHS, round(SAMPLE_CHARS * count / len(text))))
@@ -483,25 +483,12 @@ class LanguageIdentifier:
         )
 
 
-def _iter_paragraphs(text: str):
-    """`split_paragraphs(text)` one paragraph at a time, without a list of them all."""
-    start = 0
-    while True:
-        end = text.find(PARAGRAPH_SEPARATOR, start)
-        paragraph = (text[start:] if end < 0 else text[start:end]).strip()
-        if paragraph:
-            yield paragraph
-        if end < 0:
-            return
-        start = end + len(PARAGRAPH_SEPARATOR)
-
-
 def _paragraphs_at(text: str, positions: list[int]) -> tuple[str, ...]:
     """The paragraphs at the given (sorted) positions of `split_paragraphs(text)`."""
     wanted = iter(positions)
     following = next(wanted, None)
     found = []
-    for position, paragraph in enumerate(_iter_paragraphs(text)):
+    for position, paragraph in enumerate(iter_paragraphs(text)):
         if position == following:
             found.append(paragraph)
             following = next(wanted, None)

@@ -95,5 +95,18 @@ def split_paragraphs(text: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in text.split(PARAGRAPH_SEPARATOR) if p.strip())
 
 
+def iter_paragraphs(text: str):
+    """`split_paragraphs(text)` one paragraph at a time, without a list of them all."""
+    start = 0
+    while True:
+        end = text.find(PARAGRAPH_SEPARATOR, start)
+        paragraph = (text[start:] if end < 0 else text[start:end]).strip()
+        if paragraph:
+            yield paragraph
+        if end < 0:
+            return
+        start = end + len(PARAGRAPH_SEPARATOR)
+
+
 def join_paragraphs(paragraphs) -> str:
     return PARAGRAPH_SEPARATOR.join(p.strip() for p in paragraphs if p and p.strip())

@@ -12,6 +12,14 @@ SQL, and `refresh_search_index` (called at the end of every ingest run) re-index
 articles whose indexed values changed, added or removed since the last refresh, each one
 recognised by a hash of those values. The extension's `match_bm25` then scores as usual.
 
+Each searched column is indexed up to its first INDEXED_CHARS characters (a million: any news
+article whole, a long text such as a book or a log by its first ~150,000 words), and articles are
+tokenised a bounded slice at a time (TOKENISED_AT_ONCE articles, TOKENISED_CHARS_AT_ONCE
+characters), so a refresh needs the same memory whatever one article holds: a 50 MB text of a
+20-word vocabulary, indexed whole, ran a 128 MB writer out of memory after 300 s, on every run.
+Snippets come from the same indexed part. A refresh that fails is rolled back whole and leaves its
+reason in `search_index_failure`, which `newsflow search` shows while the index is behind.
+
 Tokens are runs of letters and digits of any script (the extension's default keeps only a-z,
 which would drop Cyrillic, Arabic, Greek and every number), lower-cased and without accents, then
 stemmed with Porter. Porter is made for English, yet it cannot hide an Indonesian word: the query
@@ -38,6 +46,8 @@ TOKEN_SEPARATORS = r"[^\p{L}\p{N}]+"
 # Indexed in this order when the warehouse has them (title_en arrives with the identity work).
 _SEARCHED_COLUMNS = ("title", "title_en", "text", "text_en")
 _STATE_TABLE = "search_index_state"
+_FAILURE_TABLE = "search_index_failure"  # the last refresh's error, while it is not followed by one that worked
+INDEXED_CHARS = 1_000_000  # of each searched column
 
 
 class SearchError(Exception):
@@ -84,6 +94,15 @@ class SearchIndexStatus:
     current: bool  # every article is indexed with its values as they are now
     articles_indexed: int
     built_at: datetime | None  # last refresh that changed the index
+    failure: tuple[datetime, str] | None = None  # (when, why) the last refresh failed, if no later one worked
+
+    def behind_note(self) -> str:
+        """What a search on an index that is not current should tell the reader."""
+        built = f"the search index was built at {self.built_at:%Y-%m-%d %H:%M} UTC and the articles changed since"
+        if self.failure is None:
+            return f"{built}; the next `newsflow ingest` run brings it up to date"
+        failed_at, reason = self.failure
+        return f"{built}: its refresh at {failed_at:%Y-%m-%d %H:%M} UTC failed ({reason}); until a refresh works, new and changed articles are not found"
 
 
 def searched_columns(connection: duckdb.DuckDBPyConnection) -> list[str]:
@@ -140,7 +159,31 @@ def search_index_status(connection: duckdb.DuckDBPyConnection) -> SearchIndexSta
     columns = searched_columns(connection)
     (indexed,) = connection.execute(f"SELECT count(*) FROM {INDEX_SCHEMA}.docs").fetchone()
     current = settings == _index_settings(columns) and _stale_counts(connection, columns) == (0, 0)
-    return SearchIndexStatus(exists=True, current=current, articles_indexed=int(indexed), built_at=built_at)
+    return SearchIndexStatus(exists=True, current=current, articles_indexed=int(indexed), built_at=built_at, failure=_last_failure(connection))
+
+
+def _last_failure(connection: duckdb.DuckDBPyConnection) -> tuple[datetime, str] | None:
+    (tables,) = connection.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' AND table_name = ?",
+        [_FAILURE_TABLE],
+    ).fetchone()
+    if not tables:
+        return None
+    return connection.execute(f"SELECT failed_at, reason FROM {_FAILURE_TABLE} ORDER BY failed_at DESC LIMIT 1").fetchone()
+
+
+def _record_failure(connection: duckdb.DuckDBPyConnection, error: BaseException) -> None:
+    """Keep why a refresh failed (after its rollback), for `newsflow search` to show; best effort."""
+    reason = str(error).split("\n", 1)[0]
+    if isinstance(error, duckdb.OutOfMemoryException):
+        from pipeline.warehouse import WRITER_MEMORY_LIMIT_ENV, writer_memory_limit
+
+        reason = f"{reason}; set {WRITER_MEMORY_LIMIT_ENV} higher than {writer_memory_limit()} and run `newsflow ingest` again"
+    try:
+        connection.execute(f"CREATE OR REPLACE TABLE {_FAILURE_TABLE} (failed_at TIMESTAMP, reason VARCHAR)")
+        connection.execute(f"INSERT INTO {_FAILURE_TABLE} VALUES (current_timestamp::TIMESTAMP, ?)", [reason])
+    except duckdb.Error:
+        pass
 
 
 def refresh_search_index(connection: duckdb.DuckDBPyConnection, *, rebuild: bool = False) -> SearchIndexRefresh:
@@ -169,9 +212,15 @@ def refresh_search_index(connection: duckdb.DuckDBPyConnection, *, rebuild: bool
         connection.execute(
             f"INSERT INTO {_STATE_TABLE} VALUES (?, current_timestamp::TIMESTAMP, ?)", [settings, time.perf_counter() - started]
         )
+        connection.execute(f"DROP TABLE IF EXISTS {_FAILURE_TABLE}")
         connection.commit()
-    except BaseException:
-        connection.rollback()
+    except BaseException as error:
+        try:
+            connection.rollback()
+        except duckdb.Error:  # a failed commit has ended the transaction already
+            pass
+        if isinstance(error, Exception):  # not an interrupt: the next run may well fail the same way
+            _record_failure(connection, error)
         raise
     return SearchIndexRefresh(rebuilt, reindexed, removed, int(articles), time.perf_counter() - started)
 
@@ -192,6 +241,7 @@ def _create_empty_index(connection: duckdb.DuckDBPyConnection, columns: list[str
 
 
 TOKENISED_AT_ONCE = 1000  # articles
+TOKENISED_CHARS_AT_ONCE = 16_000_000  # of their indexed columns, about what 1,000 news articles hold
 
 
 def _update_index(connection: duckdb.DuckDBPyConnection, columns: list[str]) -> tuple[int, int]:
@@ -229,15 +279,16 @@ def _update_index(connection: duckdb.DuckDBPyConnection, columns: list[str]) -> 
         connection.execute(f"DELETE FROM {schema}.terms WHERE docid IN (SELECT docid FROM search_gone)")
         connection.execute(f"DELETE FROM {schema}.docs WHERE docid IN (SELECT docid FROM search_gone)")
         connection.execute(f"DELETE FROM {schema}.dict WHERE df <= 0")
-    (lowest,) = connection.execute("SELECT coalesce(min(docid), 0) FROM search_fresh").fetchone()
     # A slice of the new articles at a time (their docids are consecutive): tokenising them all at
     # once holds every word of the warehouse (20,000 articles: 2.8 GB uncapped, more than a
     # writer's default limit allows).
-    for first in range(int(lowest), int(lowest) + int(reindexed), TOKENISED_AT_ONCE):
-        last = first + TOKENISED_AT_ONCE - 1
+    for first, last in _slices(connection, columns):
+        # The indexed part is cut in a subquery: unnest() over an expression of a column copies that
+        # column for every 2,048 tokens it returns (a 50 MB text: 6.5 s for its first million characters).
         tokenized = " UNION ALL ".join(
-            f"SELECT f.docid, {fieldid} AS fieldid, unnest({schema}.tokenize(a.{column})) AS w "
-            f"FROM search_fresh f JOIN articles a USING (article_id) WHERE f.docid BETWEEN {first} AND {last}"
+            f"SELECT docid, {fieldid} AS fieldid, unnest({schema}.tokenize(body)) AS w FROM ("
+            f"SELECT f.docid, left(a.{column}, {INDEXED_CHARS}) AS body "
+            f"FROM search_fresh f JOIN articles a USING (article_id) WHERE f.docid BETWEEN {first} AND {last})"
             for fieldid, column in enumerate(columns)
         )
         # Each distinct word is stemmed once: stemming every occurrence is most of the extension's build time.
@@ -287,6 +338,25 @@ def _update_index(connection: duckdb.DuckDBPyConnection, columns: list[str]) -> 
     for table in ("search_now", "search_gone", "search_fresh"):
         connection.execute(f"DROP TABLE {table}")
     return int(reindexed), int(removed)
+
+
+def _slices(connection: duckdb.DuckDBPyConnection, columns: list[str]) -> list[tuple[int, int]]:
+    """(first, last) docids of the new articles, a slice of at most TOKENISED_AT_ONCE articles and
+    about TOKENISED_CHARS_AT_ONCE indexed characters each (an article starts a new slice once those
+    before it in its slice reach it)."""
+    chars = " + ".join(f"least(coalesce(length(a.{column}), 0), {INDEXED_CHARS})" for column in columns)
+    return connection.execute(
+        f"""
+        WITH sized AS (SELECT f.docid, {chars} AS chars FROM search_fresh f JOIN articles a USING (article_id)),
+        placed AS (
+            SELECT docid,
+                   (sum(chars) OVER (ORDER BY docid) - chars) // {TOKENISED_CHARS_AT_ONCE}
+                   + (row_number() OVER (ORDER BY docid) - 1) // {TOKENISED_AT_ONCE} AS slice
+            FROM sized
+        )
+        SELECT min(docid), max(docid) FROM placed GROUP BY slice ORDER BY 1
+        """
+    ).fetchall()
 
 
 def _search_macro_sql(columns: list[str]) -> str:
@@ -356,7 +426,7 @@ def search(
             LIMIT $limit
         )
         SELECT b.article_id, b.score, b.title, b.language, b.published_at, b.site_name, b.source_path, b.source_url,
-               a.text_en, a.text
+               left(a.text_en, {INDEXED_CHARS}), left(a.text, {INDEXED_CHARS})
         FROM best b JOIN articles a USING (article_id)
         ORDER BY b.score DESC, b.article_id
         """,

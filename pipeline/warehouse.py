@@ -25,7 +25,7 @@ import duckdb
 import pyarrow as pa
 
 import pipeline
-from pipeline.record import Document, ParagraphLanguage, Rejection
+from pipeline.record import Document, ParagraphLanguage, Rejection, iter_paragraphs
 
 UNDETERMINED_LANGUAGE = "und"
 RUN_STATUSES = ("running", "completed", "failed", "interrupted")
@@ -68,7 +68,11 @@ class WarehouseMemoryError(WarehouseError):
     """A writer needed more memory than NEWSFLOW_WAREHOUSE_MEMORY_LIMIT allows it."""
 
 
-def _out_of_memory_message(error: duckdb.OutOfMemoryException) -> str:
+# A commit that runs out of memory is a TransactionException ("Failed to commit: could not allocate block ...").
+_COMMIT_OUT_OF_MEMORY = re.compile(r"could not allocate|failed to (?:pin|allocate)")
+
+
+def _out_of_memory_message(error: duckdb.Error) -> str:
     duckdb_says = str(error).split("\n", 1)[0].removeprefix("Out of Memory Error: ")
     return (
         f"the warehouse ran out of the memory newsflow lets a writer use ({WRITER_MEMORY_LIMIT_ENV}={writer_memory_limit()}; "
@@ -239,6 +243,56 @@ def incomplete_reason(doc: Document) -> Rejection | None:
     return None
 
 
+# What a writer needs to store an article (python -m bench.writer_memory_bench): DuckDB holds a
+# row's strings whole while it writes them, so storing, then replacing, an article of S bytes of
+# text and English text (with its paragraphs) needed about 13 MB + 1.8 x S (S = 1.7, 8.1, 20.7,
+# 41.9 MB: 17, 27, 51, 89 MB). A text over 1 MB that would need more than the limit is rejected:
+# stored, it would end this run, or the next after the file changed, and every run after, out of memory.
+WRITER_BASE_BYTES = 16 * 10**6
+WRITER_BYTES_PER_TEXT_BYTE = 2
+_ALWAYS_STORED_BYTES = 10**6  # a limit too small for these ends the run with the setting to raise
+_SIZE_UNITS = {"B": 1, "KB": 10**3, "KIB": 2**10, "MB": 10**6, "MIB": 2**20, "GB": 10**9, "GIB": 2**30, "TB": 10**12, "TIB": 2**40}
+
+
+def size_in_bytes(size: str) -> int:
+    """A DuckDB size (such as 128MB, 1GiB: KB, MB, GB are powers of 1000, KiB, MiB, GiB of 1024) in bytes."""
+    number, unit = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([A-Za-z]+)", size.strip()).groups()
+    return int(float(number) * _SIZE_UNITS[unit.upper()])
+
+
+def oversized_reason(doc: Document) -> Rejection | None:
+    """Why a document's text is too long for the warehouse's writer to store, or None (see
+    WRITER_BASE_BYTES)."""
+    text_en, _, _ = _translation_fields(doc)
+    stored = _utf8_length(doc.text or "") + _utf8_length(text_en or "")
+    needed = WRITER_BASE_BYTES + WRITER_BYTES_PER_TEXT_BYTE * stored
+    limit = writer_memory_limit()
+    if stored <= _ALWAYS_STORED_BYTES or needed <= size_in_bytes(limit):
+        return None
+    suggested_mb = -(-needed // (32 * 10**6)) * 32
+    return Rejection(
+        "too_large_for_warehouse",
+        f"The article's text is {stored / 10**6:.1f} MB with its English version: storing it needs about "
+        f"{needed / 10**6:.0f} MB of writer memory, more than {WRITER_MEMORY_LIMIT_ENV}={limit}; set "
+        f"{WRITER_MEMORY_LIMIT_ENV}={suggested_mb}MB or more and run again, or split the file into smaller ones.",
+    )
+
+
+def _utf8_length(text: str, piece: int = 1 << 20) -> int:
+    """len(text.encode()) without encoding a long text whole."""
+    if text.isascii():
+        return len(text)
+    return sum(len(text[start : start + piece].encode("utf-8")) for start in range(0, len(text), piece))
+
+
+def reject_if_oversized(doc: Document) -> Document:
+    """`doc`, rejected (and its text let go) when its text is too long for the writer: see `oversized_reason`."""
+    rejection = None if doc.rejected else oversized_reason(doc)
+    if rejection is None:
+        return doc
+    return doc.replace(rejection=rejection, text=None, text_en=None, paragraph_languages=(), text_signature=None)
+
+
 def _translation_fields(doc: Document) -> tuple[str | None, str, str | None]:
     """(text_en, translation_status, translation_model), filling what an untranslated doc lacks.
 
@@ -291,17 +345,33 @@ def paragraphs_table(docs_by_article_id: dict[str, Document]) -> pa.Table:
 
     A paragraph without a language entry gets 'und' and a NULL confidence.
     """
-    rows: dict[str, list] = {name: [] for name in _PARAGRAPH_SCHEMA.names}
-    for article_id, doc in docs_by_article_id.items():
-        languages = doc.paragraph_languages
-        for position, text in enumerate(doc.paragraphs):
-            detected = languages[position] if position < len(languages) else None
-            rows["article_id"].append(article_id)
-            rows["position"].append(position)
-            rows["text"].append(text)
-            rows["language"].append(detected.language if detected else UNDETERMINED_LANGUAGE)
-            rows["language_confidence"].append(detected.confidence if detected else None)
-    return pa.table(rows, schema=_PARAGRAPH_SCHEMA)
+    return paragraph_rows(docs_by_article_id).read_all()
+
+
+PARAGRAPH_ROWS_AT_ONCE = 10_000
+
+
+def paragraph_rows(docs_by_article_id: dict[str, Document], rows_at_once: int = PARAGRAPH_ROWS_AT_ONCE) -> pa.RecordBatchReader:
+    """`paragraphs_table` as a stream of Arrow batches made as they are read: a text of 400,000
+    paragraphs held them all twice over, as Python strings and in Arrow (230 MB for 50 MB)."""
+
+    def batches():
+        rows: dict[str, list] = {name: [] for name in _PARAGRAPH_SCHEMA.names}
+        for article_id, doc in docs_by_article_id.items():
+            languages = doc.paragraph_languages
+            for position, text in enumerate(iter_paragraphs(doc.text or "")):
+                detected = languages[position] if position < len(languages) else None
+                rows["article_id"].append(article_id)
+                rows["position"].append(position)
+                rows["text"].append(text)
+                rows["language"].append(detected.language if detected else UNDETERMINED_LANGUAGE)
+                rows["language_confidence"].append(detected.confidence if detected else None)
+                if len(rows["position"]) == rows_at_once:
+                    yield pa.record_batch(rows, schema=_PARAGRAPH_SCHEMA)
+                    rows = {name: [] for name in _PARAGRAPH_SCHEMA.names}
+        yield pa.record_batch(rows, schema=_PARAGRAPH_SCHEMA)
+
+    return pa.RecordBatchReader.from_batches(_PARAGRAPH_SCHEMA, batches())
 
 
 _PARAGRAPH_LIST_TYPE = pa.list_(
@@ -606,6 +676,8 @@ class Warehouse:
                 _rollback_quietly(db)
                 if _DISK_FULL in str(error):
                     raise WarehouseDiskFullError(_disk_full_message(self.path)) from None
+                if isinstance(error, duckdb.TransactionException) and _COMMIT_OUT_OF_MEMORY.search(str(error)):
+                    raise WarehouseMemoryError(_out_of_memory_message(error)) from None
                 raise
             except BaseException:
                 _rollback_quietly(db)
@@ -737,7 +809,7 @@ class Warehouse:
         storable: list[Document] = []
         rejected: list[tuple[Document, Rejection]] = []
         for doc in _last_per_source_path(docs):
-            rejection = doc.rejection or incomplete_reason(doc)
+            rejection = doc.rejection or incomplete_reason(doc) or oversized_reason(doc)
             if rejection is None:
                 storable.append(doc)
             else:
@@ -752,16 +824,20 @@ class Warehouse:
                 "UPDATE article_sources SET last_seen = ?, present = true WHERE source_path IN (SELECT source_path FROM seen_paths)",
                 [seen_at],
             )
+            # Each text is fingerprinted once (as a join condition too, a 50 MB text took 460 MB, once 140 MB).
             places = db.execute(
                 """
+                WITH incoming AS MATERIALIZED (
+                    SELECT source_path, source_url, article_id, text_fingerprint(text) AS fingerprint FROM incoming_articles
+                )
                 SELECT
                     i.source_path,
-                    text_fingerprint(i.text) AS fingerprint,
+                    i.fingerprint,
                     s.article_id AS path_article,
                     (SELECT min(a.article_id) FROM articles a WHERE a.source_url = i.source_url) AS url_article,
-                    (SELECT min(f.article_id) FROM article_sources f WHERE f.text_fingerprint = text_fingerprint(i.text)) AS text_article,
+                    (SELECT min(f.article_id) FROM article_sources f WHERE f.text_fingerprint = i.fingerprint) AS text_article,
                     (SELECT a.article_id FROM articles a WHERE a.article_id = i.article_id) AS id_taken
-                FROM incoming_articles i
+                FROM incoming i
                 LEFT JOIN article_sources s USING (source_path)
                 """
             ).fetchall()
@@ -794,7 +870,9 @@ class Warehouse:
             incoming_by_path = {path: i for i, path in enumerate(incoming.column("source_path").to_pylist())}
 
             def rows_of(chosen: dict[str, Document]) -> pa.Table:
-                picked = incoming.take(pa.array([incoming_by_path[doc.source_path] for doc in chosen.values()], pa.int64()))
+                rows = [incoming_by_path[doc.source_path] for doc in chosen.values()]
+                # take() copies the texts: not when it would take every row in order (a batch of one long text)
+                picked = incoming if rows == list(range(incoming.num_rows)) else incoming.take(pa.array(rows, pa.int64()))
                 return picked.set_column(0, "article_id", pa.array(list(chosen), pa.string()))
 
             to_insert, to_update = rows_of(inserts), rows_of(updates)
@@ -809,7 +887,7 @@ class Warehouse:
             spare_contents = source_contents_table(
                 incoming.take(pa.array([incoming_by_path[doc.source_path] for doc in spare], pa.int64())), spare
             )
-            paragraphs = paragraphs_table(changed_docs)
+            paragraphs = paragraph_rows(changed_docs)
             changed = pa.table({"article_id": pa.array(list(changed_docs), pa.string())})
             moved = pa.table({"article_id": pa.array(list(moves), pa.string()), "source_path": pa.array(list(moves.values()), pa.string())})
             sources = pa.table(
@@ -846,8 +924,10 @@ class Warehouse:
                     "UPDATE articles SET source_path = m.source_path FROM articles_moved m WHERE articles.article_id = m.article_id"
                 )
                 db.execute(f"INSERT INTO articles ({columns}) SELECT {columns} FROM articles_to_insert")
-                assignments = ", ".join(f"{name} = u.{name}" for name in _ARTICLE_COLUMNS if name != "article_id")
-                db.execute(f"UPDATE articles SET {assignments} FROM articles_to_update u WHERE articles.article_id = u.article_id")
+                # Replaced, not updated: DuckDB's UPDATE keeps the old text beside the new one, and
+                # could not update a 20 MB article within the writer's default 128 MB.
+                db.execute("DELETE FROM articles WHERE article_id IN (SELECT article_id FROM articles_to_update)")
+                db.execute(f"INSERT INTO articles ({columns}) SELECT {columns} FROM articles_to_update")
                 db.execute("DELETE FROM paragraphs WHERE article_id IN (SELECT article_id FROM changed_articles)")
                 db.execute(
                     """

@@ -15,7 +15,12 @@ where the best run leaving it ends); everything between is kept, window by windo
 paragraphs with the same normalisation (NFC, no zero-width characters, runs of spaces
 collapsed, citation marks removed; hard-wrapped lines joined when the edges are hard-wrapped),
 without per-line evidence. Repeated lines and link lists inside the middle are therefore
-kept, and a "Source: <url>" line counts only in the edges.
+kept, and a "Source: <url>" line counts only in the edges. Each paragraph becomes a warehouse row,
+so a long text's paragraphs are bounded in number and size: a block (an edge's body, a window)
+whose paragraphs average fewer than MIN_MEAN_PARAGRAPH_CHARS has them joined, by a line break, into
+paragraphs of at least that many characters (a text of a million short lines is not a million
+paragraphs), and a paragraph longer than MAX_PARAGRAPH_CHARS is cut at a space. A text without line
+breaks is cut at spaces instead.
 """
 
 from __future__ import annotations
@@ -60,6 +65,10 @@ LARGE_DUMP_CHARS = 1_000_000
 EDGE_CHARS = 100_000
 # The middle of a large dump is normalised this many characters at a time.
 WINDOW_CHARS = 1_000_000
+# A large dump's paragraphs (see above): at least this long on average, at most this long.
+MIN_MEAN_PARAGRAPH_CHARS = 100
+MAX_PARAGRAPH_CHARS = 100_000
+_SPACE = re.compile(r"\s")
 
 
 @dataclass
@@ -363,27 +372,72 @@ def _article_end(weights: list[float]) -> int:
 
 def _windows(text: str, size: int, start: int, stop: int):
     """text[start:stop] in pieces of about `size` characters, cut at line breaks (which are left
-    out), without copying the whole range first."""
+    out), without copying the whole range first; where no line break comes within `size`
+    characters, at a space, else just there."""
     while start < stop:
-        end = text.find("\n", start + size, stop)
-        if end < 0:
+        if stop - start <= size:
             yield text[start:stop]
             return
+        end = _cut_after(text, start + size, min(stop, start + 2 * size))
         yield text[start:end]
-        start = end + 1
+        start = end + 1 if end < stop and text[end].isspace() else end
+
+
+def _cut_after(text: str, at: int, limit: int) -> int:
+    """The first line break in text[at:limit], else the first space there, else `at`."""
+    end = text.find("\n", at, limit)
+    if end < 0:
+        space = _SPACE.search(text, at, limit)
+        end = space.start() if space else at
+    return end
 
 
 def _edge_cut(text: str, at: int, from_end: bool) -> int:
     """Where the first window ends (`from_end` False) or the last one starts, just after a line
     break near `at`: a blank line when there is one, so no hard-wrapped paragraph is cut in two;
-    -1 when there is no line break."""
+    with no line break within WINDOW_CHARS, just after a space, else at `at`."""
     if from_end:
-        cut = text.rfind("\n\n", max(0, at - WINDOW_CHARS), at)
-        cut = cut if cut >= 0 else text.rfind("\n", 0, at)
+        low = max(0, at - WINDOW_CHARS)
+        cut = text.rfind("\n\n", low, at)
+        cut = cut if cut >= 0 else text.rfind("\n", low, at)
+        if cut < 0:
+            space = text.rfind(" ", low, at)
+            return space + 1 if space >= 0 else at
     else:
         cut = text.find("\n\n", at, at + WINDOW_CHARS)
-        cut = cut if cut >= 0 else text.find("\n", at)
-    return cut + 1 if cut >= 0 else -1
+        cut = cut if cut >= 0 else _cut_after(text, at, at + WINDOW_CHARS)
+        if cut == at and not text[at].isspace():
+            return at
+    return cut + 1
+
+
+def _bounded_paragraphs(paragraphs: list[str]) -> list[str]:
+    """A block of a large dump's paragraphs, none longer than MAX_PARAGRAPH_CHARS (cut at a space)
+    and, when they average fewer than MIN_MEAN_PARAGRAPH_CHARS, joined by line breaks into
+    paragraphs of at least that many characters."""
+    pieces = [piece for paragraph in paragraphs for piece in _cut_long(paragraph)]
+    if sum(map(len, pieces)) >= MIN_MEAN_PARAGRAPH_CHARS * len(pieces):
+        return pieces
+    joined, group, size = [], [], 0
+    for piece in pieces:
+        group.append(piece)
+        size += len(piece) + 1
+        if size > MIN_MEAN_PARAGRAPH_CHARS:
+            joined.append("\n".join(group))
+            group, size = [], 0
+    if group:
+        joined.append("\n".join(group))
+    return joined
+
+
+def _cut_long(paragraph: str):
+    while len(paragraph) > MAX_PARAGRAPH_CHARS:
+        cut = paragraph.rfind(" ", MAX_PARAGRAPH_CHARS // 2, MAX_PARAGRAPH_CHARS)
+        cut = cut if cut > 0 else MAX_PARAGRAPH_CHARS
+        yield paragraph[:cut]
+        paragraph = paragraph[cut:].lstrip()
+    if paragraph:
+        yield paragraph
 
 
 def _middle_paragraphs(text: str, start: int, stop: int, hard_wrapped: bool):
@@ -396,7 +450,7 @@ def _middle_paragraphs(text: str, start: int, stop: int, hard_wrapped: bool):
         # " ".join(line.split()) is normalise_line's whitespace rule: str.split and re's \s agree
         lines = (" ".join(line.split()) for line in window.split("\n"))
         if not hard_wrapped:
-            block = PARAGRAPH_SEPARATOR.join(filter(None, lines))
+            block = PARAGRAPH_SEPARATOR.join(_bounded_paragraphs([line for line in lines if line]))
         else:
             paragraphs: list[str] = []
             for line in lines:
@@ -405,7 +459,7 @@ def _middle_paragraphs(text: str, start: int, stop: int, hard_wrapped: bool):
                     continue
                 # `_unwrap`'s rule: the paragraph so far is long and not ended, and the line goes on in lower case
                 if (
-                    carried and not blank and carried_chars >= 45 and line[:1].islower()
+                    carried and not blank and 45 <= carried_chars < MAX_PARAGRAPH_CHARS and line[:1].islower()
                     and not carried[-1].endswith(":") and not ends_sentence(carried[-1])
                 ):
                     carried.append(line)
@@ -415,11 +469,11 @@ def _middle_paragraphs(text: str, start: int, stop: int, hard_wrapped: bool):
                         paragraphs.append(" ".join(carried))
                     carried, carried_chars = [line], len(line)
                 blank = False
-            block = PARAGRAPH_SEPARATOR.join(paragraphs)
+            block = PARAGRAPH_SEPARATOR.join(_bounded_paragraphs(paragraphs))
         if block:
             yield strip_citation_marks(block)
     if carried:
-        yield strip_citation_marks(" ".join(carried))
+        yield strip_citation_marks(PARAGRAPH_SEPARATOR.join(_bounded_paragraphs([" ".join(carried)])))
 
 
 def _clean_large_dump(text: str) -> ExtractedArticle:
@@ -440,9 +494,9 @@ def _clean_large_dump(text: str) -> ExtractedArticle:
     head_body = _body_lines(head, start, len(head) - 1, trim_end=False) if start < len(head) else []
     end = _article_end([_weight(line.evidence) for line in tail])
     tail_body = _body_lines(tail, 0, end, trim_start=False) if end >= 0 else []
-    blocks = [join_paragraphs(strip_citation_marks(head[i].text) for i in head_body)]
+    blocks = [join_paragraphs(_bounded_paragraphs([strip_citation_marks(head[i].text) for i in head_body]))]
     blocks += _middle_paragraphs(text, head_end, tail_start, hard_wrapped)
-    blocks.append(join_paragraphs(strip_citation_marks(tail[i].text) for i in tail_body))
+    blocks.append(join_paragraphs(_bounded_paragraphs([strip_citation_marks(tail[i].text) for i in tail_body])))
     body = join_paragraphs(blocks)
     if not body:
         return ExtractedArticle(text="", source_url=source_url, site_name=site_name_from_url(source_url))

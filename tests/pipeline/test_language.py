@@ -216,7 +216,7 @@ def test_paragraph_languages_match_the_paragraph_count():
 
 # ------------------------------------------------------------------ long texts: a sample decides
 
-from pipeline.record import split_paragraphs  # noqa: E402
+from pipeline.record import iter_paragraphs, split_paragraphs  # noqa: E402
 
 
 def long_text(paragraphs: int, every: int = 10) -> str:
@@ -270,4 +270,4 @@ def test_a_long_text_in_another_language_is_that_language():
 
 def test_paragraph_iteration_agrees_with_split_paragraphs():
     for text in ("", "\n\n", "a", "a\n\nb", "\n\na\n\n\n\nb \n\n  \n\nc\n", " x \n\n\n y ", "a\n\n\nb"):
-        assert tuple(language._iter_paragraphs(text)) == split_paragraphs(text), repr(text)
+        assert tuple(iter_paragraphs(text)) == split_paragraphs(text), repr(text)

@@ -28,7 +28,7 @@ from pipeline.search import (
     snippet,
 )
 from pipeline.sources import load_document
-from pipeline.warehouse import Warehouse
+from pipeline.warehouse import Warehouse, WarehouseMemoryError
 from tests.conftest import SEEDS_DIR, newsflow_env, run_newsflow
 
 INDONESIAN_SEED = "seeds/004_2d2b0ea8dc19c5b8.txt"
@@ -266,3 +266,49 @@ def test_the_command_says_when_the_index_is_missing_or_behind(tmp_path, seeds):
     store_documents(path, seeds[4:])
     behind = run_newsflow(["search", "Korea Utara", "--all-words", "--format", "json"], env)
     assert json.loads(behind.stdout) == [] and "the next `newsflow ingest` run brings it up to date" in behind.stderr
+
+
+def test_a_long_repetitive_article_is_indexed_by_its_first_million_characters_within_a_small_writer_limit(tmp_path, monkeypatch):
+    """A text of 20 words repeated for megabytes: indexed whole, one refresh held every token of it
+    and ran the writer out of memory, on every run after. Its first INDEXED_CHARS are indexed."""
+    from bench.large_file_bench import low_vocabulary_text
+
+    text = low_vocabulary_text(6 * 1024 * 1024).replace("\n", "\n\n") + "\n\nZanzibar comes only at the very end."
+    doc = Document(source_path="seeds/twenty-words.txt", content_sha256="x", text=text, title="Twenty words", language="en")
+    path = tmp_path / "news.duckdb"
+    store_documents(path, [doc, *seed_documents()[:1]])
+    monkeypatch.setenv("NEWSFLOW_WAREHOUSE_MEMORY_LIMIT", "32MB")  # 6 MB of text, as 24 MB under the default 128 MB
+    with Warehouse.open(path) as store:
+        refresh = refresh_search_index(store.connection)
+        (longest,) = store.connection.execute(f"SELECT max(len) FROM {pipeline.search.INDEX_SCHEMA}.docs").fetchone()
+        found = paths(search(store.connection, "jakarta minister"))
+        past_the_indexed_part = search(store.connection, "zanzibar")
+    assert refresh.reindexed == 2
+    # text and text_en, each cut at INDEXED_CHARS: at most half as many tokens (a letter and a space each), and the title's
+    assert longest <= 2 * (pipeline.search.INDEXED_CHARS // 2) + 10
+    assert found[0] == "seeds/twenty-words.txt"
+    assert past_the_indexed_part == []
+
+
+def test_a_failed_refresh_is_told_by_search_with_what_to_do_not_as_one_the_next_run_fixes(tmp_path, seeds, monkeypatch):
+    path = tmp_path / "news.duckdb"
+    store_documents(path, seeds[:4])
+    with Warehouse.open(path) as store:
+        refresh_search_index(store.connection)
+    store_documents(path, seeds[4:])
+    monkeypatch.setenv("NEWSFLOW_WAREHOUSE_MEMORY_LIMIT", "8MB")
+    with pytest.raises(WarehouseMemoryError), Warehouse.open(path) as store:
+        refresh_search_index(store.connection)
+    monkeypatch.delenv("NEWSFLOW_WAREHOUSE_MEMORY_LIMIT")
+
+    env = dict(os.environ, NEWSFLOW_WAREHOUSE=str(path))
+    behind = run_newsflow(["search", "Korea Utara", "--all-words", "--format", "json"], env)
+    assert json.loads(behind.stdout) == [], "the article written after the last refresh that worked is not found"
+    note = " ".join(behind.stderr.split())
+    assert "the next `newsflow ingest` run brings it up to date" not in note
+    assert "failed" in note and "set NEWSFLOW_WAREHOUSE_MEMORY_LIMIT higher than 8MB" in note, note
+
+    with Warehouse.open(path) as store:
+        refresh_search_index(store.connection)
+    current = run_newsflow(["search", "Korea Utara", "--all-words", "--format", "json"], env)
+    assert [hit["source_path"] for hit in json.loads(current.stdout)] == [INDONESIAN_SEED] and current.stderr == ""

@@ -734,3 +734,43 @@ def test_a_place_stored_without_its_content_is_read_again_when_the_face_is_gone(
     assert warehouse.known_fingerprints(["seeds/a.txt"]) != {"seeds/a.txt": "sha-a"}  # so the run reads it again
     warehouse.write_batch([english_doc("seeds/a.txt", "sha-a", text).replace(source_url=None, title="A")], run_id="r4", ingested_at=later)
     assert rows(warehouse, FACE) == [("seeds/a.txt", "A", "sha-a", text)]
+
+
+def _long_english_article(source_path: str, megabytes: float, sha: str, ending: str = "") -> Document:
+    """A text of short lines as the extract stage makes it (paragraphs of 100 characters and more), in English."""
+    from bench.large_file_bench import short_lines_text
+    from pipeline.extract import clean_text_dump
+
+    text = clean_text_dump(short_lines_text(int(megabytes * 1024 * 1024))).text + ending
+    return Document(source_path=source_path, content_sha256=sha, text=text, title="Short lines", language="en", language_confidence=1.0)
+
+
+def test_a_changed_long_article_is_replaced_within_the_writers_memory_limit(tmp_path, monkeypatch):
+    """DuckDB's UPDATE holds the old text beside the new one: a changed 20 MB file could not be
+    stored under the default 128 MB, run after run. Its article is replaced instead."""
+    monkeypatch.setenv("NEWSFLOW_WAREHOUSE_MEMORY_LIMIT", "48MB")  # 7 MB of text, as 20 MB under 128 MB
+    path = tmp_path / "news.duckdb"
+    first = _long_english_article("seeds/long.txt", 7, "v1")
+    changed = first.replace(content_sha256="v2", text=first.text + "\n\nThe minister said the talks would end.")
+    with Warehouse.open(path, threads=1) as store:
+        assert store.write_batch([first], run_id="r1", ingested_at=T0).inserted == 1
+    with Warehouse.open(path, threads=1) as store:
+        assert store.write_batch([changed], run_id="r2", ingested_at=T1).updated == 1
+        stored = store.connection.execute("SELECT article_id, content_sha256, run_id, right(text, 38), text = text_en FROM articles").fetchall()
+        (paragraphs,) = store.connection.execute("SELECT count(*) FROM paragraphs").fetchone()
+    assert stored == [(article_id_for("seeds/long.txt"), "v2", "r2", "The minister said the talks would end.", True)]
+    assert paragraphs == len(changed.paragraphs)
+
+
+def test_a_text_too_long_for_the_writer_is_rejected_with_the_setting_to_raise(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEWSFLOW_WAREHOUSE_MEMORY_LIMIT", "16MB")
+    too_long = _long_english_article("seeds/long.txt", 4, "long")  # 8.4 MB with its English version
+    story = Document(source_path="seeds/story.txt", content_sha256="story", text="A short story about the talks.", language="en")
+    with Warehouse.open(tmp_path / "news.duckdb") as store:
+        counts = store.write_batch([too_long, story], run_id="r1", ingested_at=T0)
+        rejected = store.connection.execute("SELECT path, reason, detail FROM rejected_files").fetchall()
+        articles = store.connection.execute("SELECT source_path FROM articles").fetchall()
+    assert (counts.inserted, counts.rejected) == (1, 1) and articles == [("seeds/story.txt",)]
+    [(path, reason, detail)] = rejected
+    assert (path, reason) == ("seeds/long.txt", "too_large_for_warehouse")
+    assert "NEWSFLOW_WAREHOUSE_MEMORY_LIMIT=16MB" in detail and "set NEWSFLOW_WAREHOUSE_MEMORY_LIMIT=64MB or more" in detail, detail

@@ -372,6 +372,28 @@ def test_a_long_text_of_one_line_is_still_read():
     assert article.text == line
 
 
+def test_a_long_text_of_short_lines_is_a_bounded_number_of_paragraphs():
+    """Each paragraph is a warehouse row: a text of a hundred thousand short lines (a word list, a
+    log) has them joined into paragraphs of at least MIN_MEAN_PARAGRAPH_CHARS, not one row a line."""
+    from bench.large_file_bench import short_lines_text
+
+    text = short_lines_text(3 * 1024 * 1024)
+    body = clean_text_dump(text).text
+    paragraphs = split_paragraphs(body)
+    assert len(paragraphs) <= len(body) / textdump.MIN_MEAN_PARAGRAPH_CHARS
+    assert max(map(len, paragraphs)) <= textdump.MAX_PARAGRAPH_CHARS
+    assert len(body.split()) > 0.9 * len(text.split()), "only the edges are judged line by line"
+
+
+def test_a_long_text_without_line_breaks_is_read_in_windows_as_bounded_paragraphs():
+    from bench.large_file_bench import low_vocabulary_text
+
+    text = low_vocabulary_text(3 * 1024 * 1024, line_breaks=False)
+    body = clean_text_dump(text).text
+    assert body.split() == text.split(), "every word, in order"
+    assert max(map(len, split_paragraphs(body))) <= textdump.MAX_PARAGRAPH_CHARS
+
+
 def _citation_marks_by_look_behind(text: str) -> str:
     """The definition: marks preceded by a character that is neither a space nor "["."""
     import re
