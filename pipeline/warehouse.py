@@ -379,6 +379,14 @@ _PARAGRAPH_LIST_TYPE = pa.list_(
 )
 # source_contents: an articles row without article_id (the place's article is in article_sources), with its paragraphs.
 _SOURCE_CONTENT_COLUMNS = tuple(name for name in _ARTICLE_COLUMNS if name != "article_id")
+# A place whose text (with its English) is longer is not kept in source_contents: a second copy of a
+# long text would need as much writer memory again (a 7 MB copy ran a 48 MB writer out of memory).
+# When such a place must become its article's face, the next run over its folder reads it again.
+SOURCE_CONTENT_MAX_CHARS = 1_000_000
+
+
+def _kept_as_source_content(doc: Document) -> bool:
+    return len(doc.text or "") + len(doc.text_en or "") <= SOURCE_CONTENT_MAX_CHARS
 
 
 def source_contents_table(articles: pa.Table, docs: Sequence[Document]) -> pa.Table:
@@ -882,7 +890,10 @@ class Warehouse:
             face_of = {article_id: row[4] for article_id, row in stored.items()}
             face_of.update({article_id: doc.source_path for article_id, doc in changed_docs.items()})
             face_of.update(moves)
-            spare = [doc for article_id, docs in plan.docs_of.items() for doc in docs if doc.source_path != face_of[article_id]]
+            spare = [
+                doc for article_id, docs in plan.docs_of.items() for doc in docs
+                if doc.source_path != face_of[article_id] and _kept_as_source_content(doc)
+            ]
             left_behind = [article_id for article_id, row in stored.items() if row[4] != face_of[article_id]]
             spare_contents = source_contents_table(
                 incoming.take(pa.array([incoming_by_path[doc.source_path] for doc in spare], pa.int64())), spare
@@ -980,14 +991,18 @@ class Warehouse:
         db.execute(
             f"""
             INSERT OR REPLACE INTO source_contents
+            WITH kept AS (  -- a long text is not copied (SOURCE_CONTENT_MAX_CHARS)
+                SELECT article_id FROM articles JOIN {articles_leaving} USING (article_id)
+                WHERE length(text) + coalesce(length(text_en), 0) <= {SOURCE_CONTENT_MAX_CHARS}
+            )
             SELECT {content_columns}, coalesce(p.paragraphs, [])
             FROM articles a
-            JOIN {articles_leaving} USING (article_id)
+            JOIN kept USING (article_id)
             LEFT JOIN (
                 SELECT article_id,
                        list({{'text': text, 'language': language, 'language_confidence': language_confidence}} ORDER BY position)
                            AS paragraphs
-                FROM paragraphs JOIN {articles_leaving} USING (article_id)
+                FROM paragraphs JOIN kept USING (article_id)
                 GROUP BY article_id
             ) p USING (article_id)
             """

@@ -736,6 +736,29 @@ def test_a_place_stored_without_its_content_is_read_again_when_the_face_is_gone(
     assert rows(warehouse, FACE) == [("seeds/a.txt", "A", "sha-a", text)]
 
 
+def test_a_long_copy_is_not_kept_twice_and_is_read_again_when_it_must_show_the_article(tmp_path, monkeypatch):
+    """A copy of a long text kept in source_contents would need as much writer memory again (a
+    7 MB copy beside its article ran a 48 MB writer out of memory): it is not kept, and becomes the
+    article's face by being read again."""
+    import pipeline.warehouse as warehouse_module
+
+    monkeypatch.setattr(warehouse_module, "SOURCE_CONTENT_MAX_CHARS", 40)
+    with Warehouse.open(tmp_path / "news.duckdb") as warehouse:
+        long_text, short_text = "A wire story long enough not to be kept twice.", "Short."
+        warehouse.write_batch([english_doc("seeds/a.txt", "sha-a", long_text).replace(source_url=None, title="A"),
+                               english_doc("seeds/b.txt", "sha-b", long_text).replace(source_url=None, title="B")], run_id="r1", ingested_at=T0)
+        warehouse.write_batch([english_doc("seeds/c.txt", "sha-c", short_text).replace(source_url=None, title="C"),
+                               english_doc("seeds/d.txt", "sha-d", short_text).replace(source_url=None, title="D")], run_id="r1", ingested_at=T0)
+        assert rows(warehouse, "SELECT source_path FROM source_contents") == [("seeds/c.txt",)]  # only the short copy is kept
+        later = T1 + timedelta(days=1)
+        warehouse.write_batch([], run_id="r2", ingested_at=later, seen_paths=["seeds/a.txt", "seeds/c.txt"])
+        warehouse.mark_missing(["seeds"], seen_since=later)
+        assert rows(warehouse, "SELECT source_path, title FROM articles ORDER BY 1") == [("seeds/b.txt", "B"), ("seeds/c.txt", "C")]
+        assert warehouse.known_fingerprints(["seeds/a.txt"]) != {"seeds/a.txt": "sha-a"}  # so the next run reads it again
+        warehouse.write_batch([english_doc("seeds/a.txt", "sha-a", long_text).replace(source_url=None, title="A")], run_id="r3", ingested_at=later)
+        assert rows(warehouse, "SELECT source_path, title FROM articles ORDER BY 1") == [("seeds/a.txt", "A"), ("seeds/c.txt", "C")]
+
+
 def _long_english_article(source_path: str, megabytes: float, sha: str, ending: str = "") -> Document:
     """A text of short lines as the extract stage makes it (paragraphs of 100 characters and more), in English."""
     from bench.large_file_bench import short_lines_text
