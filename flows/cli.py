@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flows.interrupts import ctrl_c_received, remember_ctrl_c
+from flows.interrupts import Terminated, raise_if_stopped, stop_on_signals, stop_received
 from pipeline.settings import DEFAULT_BATCH_SIZE, load_settings
 
 app = typer.Typer(
@@ -40,24 +40,28 @@ class CommandError(Exception):
     """An error whose message is all the user needs: printed as one line, exit code 1."""
 
 
-class Terminated(BaseException):
-    """SIGTERM during a run: handled like Ctrl-C, with exit code 143."""
-
-
-def _stop_on_sigterm() -> None:
-    """SIGTERM ends a run the way Ctrl-C does. While a flow runs Prefect swaps in its own handler,
-    and when it has recorded the crash it sends SIGTERM again, to this one."""
-    import signal
-
-    def handler(signum, frame):
-        raise Terminated()
-
-    signal.signal(signal.SIGTERM, handler)
-
-
 INTERRUPTED_NOTE = (
     "what was stored is kept and the run is marked interrupted; run the same command again to load the rest."
 )
+FINISHED_NOTE = "the run had finished: everything is stored and the run is marked completed."
+_interrupted_note = ""  # what a command stopped by Ctrl-C or SIGTERM says after "interrupted (...)"
+
+
+def _stop_on_signals(note: str) -> None:
+    """Ctrl-C and SIGTERM stop this command (exit 130, 143) with one line ending in `note`,
+    wherever they arrive (`flows.interrupts`)."""
+    global _interrupted_note
+    _interrupted_note = note
+    stop_on_signals()
+
+
+def _stop_if_stopped_after_the_work(note: str = FINISHED_NOTE) -> None:
+    """A stop that came after the work was done and recorded (Prefect's engine swallows what is
+    raised once the flow function has returned) still stops the command, saying so."""
+    global _interrupted_note
+    if stop_received() is not None:
+        _interrupted_note = note
+        raise_if_stopped()
 
 
 def _warehouse_path(warehouse: Optional[Path]) -> Path:
@@ -108,9 +112,8 @@ def ingest(
 ) -> None:
     """Ingest documents into the warehouse through the Prefect `ingest` flow: files, folders and
     globs, and web addresses of pages or feeds (fetched once, politely)."""
+    _stop_on_signals(INTERRUPTED_NOTE)
     _check_inputs_exist(paths)
-    _stop_on_sigterm()
-    remember_ctrl_c()  # not for `serve`: asyncio handles Ctrl-C there only while Python's own handler is set
     mode = _configure_prefect_for_a_run(verbose)
     started = time.perf_counter()
     _start_local_workers_early(paths, workers, dask_address)
@@ -147,6 +150,7 @@ def ingest(
             )
     finally:
         remove_progress_listener(on_progress)
+    _stop_if_stopped_after_the_work()
     prefect_startup = (first_event[0] if first_event else time.perf_counter()) - started - import_seconds
     _print_summary(summary, mode.describe(), import_seconds + prefect_startup, time.perf_counter() - started)
 
@@ -503,11 +507,12 @@ def translate(
     """Fill in translations after a model was installed."""
     if not pending:
         raise CommandError("nothing to do: use `newsflow translate --pending`")
-    _stop_on_sigterm()
+    _stop_on_signals(INTERRUPTED_NOTE)
     _configure_prefect_for_a_run(verbose)
     from flows.translate_pending import translate_pending
 
     result = translate_pending(warehouse=str(_warehouse_path(warehouse)))
+    _stop_if_stopped_after_the_work("the translations had finished: everything is stored.")
     console.print(f"translated {result.translated} of {result.pending} pending articles; still missing a model: {result.still_missing or 'none'}")
 
 
@@ -564,13 +569,13 @@ def reextract(
 ) -> None:
     """Run the stages again over every web page kept under the state folder, without fetching
     anything (after an extractor or model update): the latest fetch of each URL."""
-    _stop_on_sigterm()
-    remember_ctrl_c()
+    _stop_on_signals(INTERRUPTED_NOTE)
     mode = _configure_prefect_for_a_run(verbose)
     started = time.perf_counter()
     from flows.ingest import ingest as ingest_flow
 
     summary = ingest_flow(warehouse=str(warehouse) if warehouse else None, reextract=True)
+    _stop_if_stopped_after_the_work()
     _print_summary(summary, mode.describe(), 0.0, time.perf_counter() - started)
 
 
@@ -915,6 +920,8 @@ def main() -> None:
 
 
 def _run_command() -> None:
+    import signal
+
     import click
 
     _show_warehouse_waits()
@@ -922,20 +929,18 @@ def _run_command() -> None:
         code = app(standalone_mode=False)  # click returns the code of typer.Exit here instead of exiting
         if code == 130:  # typer turns Ctrl-C into Exit(130)
             raise KeyboardInterrupt
+        raise_if_stopped()  # a stop whose exception was lost on the way still stops the command
         if isinstance(code, int) and code:
             sys.exit(code)
     except typer.Exit as exit_:
         sys.exit(exit_.exit_code)
     except (KeyboardInterrupt, typer.Abort, click.exceptions.Abort):  # click turns Ctrl-C into Abort
-        err_console.print(f"interrupted (Ctrl-C): {INTERRUPTED_NOTE}", highlight=False)
-        sys.exit(130)
+        _exit_interrupted(signal.SIGINT if stop_received() is None else stop_received())
     except Terminated:
-        err_console.print(f"interrupted (SIGTERM): {INTERRUPTED_NOTE}", highlight=False)
-        sys.exit(143)
+        _exit_interrupted(signal.SIGTERM)
     except Exception as error:  # one clear line, not a traceback
-        if ctrl_c_received():
-            err_console.print(f"interrupted (Ctrl-C): {INTERRUPTED_NOTE}", highlight=False)
-            sys.exit(130)
+        if stop_received() is not None:  # an error made of the stop on its way (DuckDB's 'Query interrupted')
+            _exit_interrupted(stop_received())
         if isinstance(error, click.ClickException):
             error.show()
             sys.exit(error.exit_code)
@@ -943,6 +948,14 @@ def _run_command() -> None:
             raise
         err_console.print(f"[red]error:[/] {_error_message(error)}", highlight=False, markup=True)
         sys.exit(1)
+
+
+def _exit_interrupted(signum: int) -> None:
+    import signal
+
+    name, code = ("Ctrl-C", 130) if signum == signal.SIGINT else ("SIGTERM", 143)
+    err_console.print(f"interrupted ({name}){': ' + _interrupted_note if _interrupted_note else ''}", highlight=False, markup=False)
+    sys.exit(code)
 
 
 def _error_message(error: BaseException) -> str:

@@ -77,6 +77,17 @@ def _out_of_memory_message(error: duckdb.OutOfMemoryException) -> str:
     )
 
 
+def interrupt_behind(error: BaseException | None) -> BaseException | None:
+    """What interrupted a DuckDB statement, when `error` is the interruption: a signal handler that
+    raised (KeyboardInterrupt, SIGTERM's exception) while DuckDB's client polled for signals
+    becomes RuntimeError('Query interrupted'), with what it raised only as its cause."""
+    if isinstance(error, RuntimeError) and str(error) == "Query interrupted":
+        cause = error.__cause__ or error.__context__
+        if cause is not None and not isinstance(cause, (Exception, SystemExit, GeneratorExit)):
+            return cause
+    return None
+
+
 def _disk_full_message(path: Path) -> str:
     return (
         f"the disk holding {path} is full (No space left on device): the batch being written was rolled back "
@@ -533,9 +544,25 @@ class Warehouse:
         return self
 
     def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc is not None:
+            self._interrupt_quietly()
         self.close()
         if isinstance(exc, duckdb.OutOfMemoryException) and not self.read_only:
             raise WarehouseMemoryError(_out_of_memory_message(exc)) from None
+        interrupted_by = interrupt_behind(exc)
+        if interrupted_by is not None:  # the Ctrl-C or SIGTERM itself, not an error to retry
+            raise interrupted_by
+
+    def _interrupt_quietly(self) -> None:
+        """Stop the statement running, if one is: a statement cut short by a signal handler in
+        the middle of DuckDB's call can keep running, and on a connection with locked settings
+        (the front door's) `close` then waits until it ends (seen: minutes)."""
+        connection = self._connection
+        if connection is not None:
+            try:
+                connection.interrupt()
+            except duckdb.Error:
+                pass
 
     def close(self) -> None:
         with self._lock:
