@@ -44,6 +44,7 @@ INTERRUPTED_NOTE = (
     "what was stored is kept and the run is marked interrupted; run the same command again to load the rest."
 )
 FINISHED_NOTE = "the run had finished: everything is stored and the run is marked completed."
+QUERY_STOPPED_NOTE = "the query was stopped."
 _interrupted_note = ""  # what a command stopped by Ctrl-C or SIGTERM says after "interrupted (...)"
 
 
@@ -279,17 +280,19 @@ def sql(
     written, attached, installed or loaded, and no file but the warehouse is read. To write a
     table or a query result to a file, use `newsflow export`.
     """
+    from pipeline.front_door import within_deadline
     from pipeline.warehouse import Warehouse
 
     if output_format not in ("table", "csv", "json"):
         raise CommandError(f"unknown --format {output_format!r}: use table, csv or json")
     text = _sql_input(query, file)
+    _stop_on_signals(QUERY_STOPPED_NOTE)
     with Warehouse.open(_warehouse_path(warehouse), read_only=True) as store:
         statements = store.checked_queries(text)
         results = []
         for number, statement in enumerate(statements, 1):
             try:
-                result = store.run_statement(statement)
+                result = within_deadline(store, lambda: store.run_statement(statement))
             except Exception as error:
                 if len(statements) > 1:
                     raise CommandError(f"statement {number} of {len(statements)} failed: {error}") from error
@@ -367,6 +370,7 @@ def export(
     """Write the articles, a table or a query result to a file, streaming (the front door's queries cannot write files)."""
     from pipeline.export import export as export_rows
 
+    _stop_on_signals(QUERY_STOPPED_NOTE)
     result = export_rows(_warehouse_path(warehouse), output, table=table, query=query, where=where, file_format=file_format)
     console.print(f"exported {result.rows} row{'s' if result.rows != 1 else ''} to {result.path} ({result.file_format})", highlight=False)
 
@@ -390,6 +394,7 @@ def search(
 
     if output_format not in ("table", "json"):
         raise CommandError(f"unknown --format {output_format!r}: use table or json")
+    _stop_on_signals(QUERY_STOPPED_NOTE)
     hits, index = search_warehouse(
         _warehouse_path(warehouse), words, language=language, since=since.date() if since else None, limit=limit, all_words=all_words
     )

@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from pipeline.front_door import QueryDeadline
 from pipeline.warehouse import Warehouse, WarehouseError
 
 FORMATS = ("parquet", "csv", "json", "jsonl")
@@ -170,6 +171,7 @@ def export(
     target = Path(target).expanduser()
     _check_target(target, Path(warehouse_path))
     fmt = export_format(target, file_format)
+    deadline = QueryDeadline()
     with Warehouse.open(warehouse_path, read_only=True) as store:
         if query is not None:
             statement = _one_statement(store, query, "--query")
@@ -181,9 +183,9 @@ def export(
                 raise ExportError(f"the warehouse has no table or view {table!r}; it has: {', '.join(names)}")
             statement = "SELECT * FROM " + '"' + table.replace('"', '""') + '"'
         if statement is None:
-            rows = _article_pages(store, where, fmt)
+            rows = deadline.run(lambda: _article_pages(store, where, fmt), store.connection)
         else:
-            rows = store.record_batches(statement, rows_per_batch=ROWS_PER_BATCH)
+            rows = deadline.run(lambda: store.record_batches(statement, rows_per_batch=ROWS_PER_BATCH), store.connection)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.newsflow-export")
         try:
@@ -191,9 +193,8 @@ def export(
             with tempfile.TemporaryDirectory(prefix=f".{target.name}.", dir=target.parent) as spill:
                 with duckdb.connect(":memory:", config={**_WRITER_CONFIG, "temp_directory": spill}) as writer:
                     writer.register("export_rows", rows)
-                    (count,) = writer.execute(
-                        f"COPY export_rows TO {_sql_string(str(partial))} ({_COPY_OPTIONS[fmt]})"
-                    ).fetchone()
+                    copy = f"COPY export_rows TO {_sql_string(str(partial))} ({_COPY_OPTIONS[fmt]})"
+                    (count,) = deadline.run(lambda: writer.execute(copy).fetchone(), writer, store.connection)
             os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)
