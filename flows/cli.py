@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flows.interrupts import Terminated, raise_if_stopped, stop_on_signals, stop_received
+from flows.interrupts import Terminated, raise_if_stopped, run_recorded_as, stop_handlers_installed, stop_on_signals, stop_received
 from pipeline.settings import DEFAULT_BATCH_SIZE, load_settings
 
 app = typer.Typer(
@@ -56,13 +56,13 @@ def _stop_on_signals(note: str) -> None:
     stop_on_signals()
 
 
-def _stop_if_stopped_after_the_work(note: str = FINISHED_NOTE) -> None:
-    """A stop that came after the work was done and recorded (Prefect's engine swallows what is
-    raised once the flow function has returned) still stops the command, saying so."""
+def _the_work_is_done(note: str = FINISHED_NOTE) -> None:
+    """From here on a stop ends the command saying `note`: the work is done and recorded. A stop
+    that came already, once the flow function had returned (Prefect's engine swallows what is
+    raised then), ends it now."""
     global _interrupted_note
-    if stop_received() is not None:
-        _interrupted_note = note
-        raise_if_stopped()
+    _interrupted_note = note
+    raise_if_stopped()
 
 
 def _warehouse_path(warehouse: Optional[Path]) -> Path:
@@ -151,7 +151,7 @@ def ingest(
             )
     finally:
         remove_progress_listener(on_progress)
-    _stop_if_stopped_after_the_work()
+    _the_work_is_done()
     prefect_startup = (first_event[0] if first_event else time.perf_counter()) - started - import_seconds
     _print_summary(summary, mode.describe(), import_seconds + prefect_startup, time.perf_counter() - started)
 
@@ -517,7 +517,7 @@ def translate(
     from flows.translate_pending import translate_pending
 
     result = translate_pending(warehouse=str(_warehouse_path(warehouse)))
-    _stop_if_stopped_after_the_work("the translations had finished: everything is stored.")
+    _the_work_is_done("the translations had finished: everything is stored.")
     console.print(f"translated {result.translated} of {result.pending} pending articles; still missing a model: {result.still_missing or 'none'}")
 
 
@@ -580,7 +580,7 @@ def reextract(
     from flows.ingest import ingest as ingest_flow
 
     summary = ingest_flow(warehouse=str(warehouse) if warehouse else None, reextract=True)
-    _stop_if_stopped_after_the_work()
+    _the_work_is_done()
     _print_summary(summary, mode.describe(), 0.0, time.perf_counter() - started)
 
 
@@ -917,6 +917,7 @@ def main() -> None:
     try:
         _run_command()
     finally:
+        _exit_at_once_on_a_late_stop()
         # What is left is the interpreter's teardown, whose last garbage collection walks every
         # object the imports made (Prefect, Dask, pydantic): about 0.6 s added to every command
         # (bench/cli_exit_bench.py). Files, connections and Prefect's queues are closed by now, and
@@ -955,11 +956,34 @@ def _run_command() -> None:
         sys.exit(1)
 
 
+def _exit_at_once_on_a_late_stop() -> None:
+    """Once the command is done, only its exit is left (Prefect flushing its logs, the
+    interpreter's teardown): a Ctrl-C or SIGTERM then ends it at once, with one line and its exit
+    code, instead of raising in the middle of the teardown (a traceback, and the command's code)."""
+    import os
+    import signal
+
+    if stop_received() is None and not stop_handlers_installed():
+        return
+
+    def exit_now(signum, frame):
+        name, code = ("Ctrl-C", 130) if signum == signal.SIGINT else ("SIGTERM", 143)
+        note = FINISHED_NOTE if run_recorded_as() == "completed" else "newsflow had done its work and was exiting."
+        err_console.print(f"interrupted ({name}): {note}", highlight=False, markup=False)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, exit_now)
+
+
 def _exit_interrupted(signum: int) -> None:
     import signal
 
     name, code = ("Ctrl-C", 130) if signum == signal.SIGINT else ("SIGTERM", 143)
-    err_console.print(f"interrupted ({name}){': ' + _interrupted_note if _interrupted_note else ''}", highlight=False, markup=False)
+    note = FINISHED_NOTE if _interrupted_note == INTERRUPTED_NOTE and run_recorded_as() == "completed" else _interrupted_note
+    err_console.print(f"interrupted ({name}){': ' + note if note else ''}", highlight=False, markup=False)
     sys.exit(code)
 
 

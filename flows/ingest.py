@@ -44,7 +44,7 @@ from pipeline.translate.cache import PrefetchedTranslationCache, prefetch
 from pipeline.translate.stage import documents_needing_a_model, sentences_to_translate
 from pipeline.web import FetchedPage, FetchSettings, poll_sources
 from pipeline.web.documents import failure_document, is_web_address, page_document, stored_pages
-from flows.interrupts import kept_during_flow, raise_if_stopped, stop_behind, stop_received, stops_held
+from flows.interrupts import kept_during_flow, note_run_recorded, raise_if_stopped, stop_behind, stop_received, stops_held
 from flows.process_memory import keep_large_buffers_off_the_heap
 from flows.task_runners import (
     SMALL_RUN_FILES,
@@ -414,6 +414,7 @@ def _record_end(warehouse_path: Path, summary: IngestSummary, started_at: dateti
             record_run(warehouse_path, summary, started_at, finished=True)
             if not (stop_received() is not None and recorded == "completed"):
                 break
+        note_run_recorded(summary.status)
     raise_if_stopped()
 
 

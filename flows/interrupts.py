@@ -10,7 +10,8 @@ Raising is not always enough, so the stop is also remembered (`stop_received`):
 - inside a DuckDB statement the exception becomes `RuntimeError('Query interrupted')`, with the
   signal's exception only as its cause (`stop_behind` finds it);
 - a library may turn it into an error of its own (pydantic's serializer does, in Prefect's task
-  submission), or swallow it (Prefect's flow engine, once the flow function has returned);
+  submission), or swallow it (Prefect's flow engine, once the flow function has returned; Python
+  itself, in a garbage collector callback: there the signal is delivered again once it returns);
 - Prefect's flow engine swaps in its own SIGTERM handler while a flow runs (`kept_during_flow`
   puts this one back for the flow's body, when a command owns the signals).
 The code that runs the work checks `raise_if_stopped()` at its own steps, and the command ends
@@ -24,7 +25,9 @@ once, rolled back. A second signal while one is held raises at once.
 
 from __future__ import annotations
 
+import _thread
 import functools
+import gc
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -46,6 +49,7 @@ _received: int | None = None  # the first stop signal
 _held = 0  # depth of `stops_held` sections
 _pending = False  # a stop arrived inside a held section and is not raised yet
 _on_stop: list[Callable[[], None]] = []  # what a held stop does at once (interrupt a statement)
+_run_recorded_as: str | None = None  # how this process's last run recorded its end
 
 
 def stop_on_signals() -> None:
@@ -57,8 +61,19 @@ def stop_on_signals() -> None:
     _installed = True
 
 
+def stop_handlers_installed() -> bool:
+    return _installed
+
+
 def _handler(signum: int, frame) -> None:
     global _received, _pending
+    if _ignores_what_it_raises(frame):
+        # Raised here it would only print "Exception ignored in ..." with a traceback: note the
+        # stop, and deliver the signal again in a moment, once this callback has returned.
+        if _received is None:
+            _received = signum
+        threading.Timer(0.01, _thread.interrupt_main, args=(signum,)).start()
+        return
     if _held and not _pending:
         if _received is None:
             _received = signum
@@ -72,6 +87,17 @@ def _handler(signum: int, frame) -> None:
     if _received is None:
         _received = signum
     raise stop_exception(signum)
+
+
+def _ignores_what_it_raises(frame) -> bool:
+    """Whether the main thread is in code whose exceptions Python reports and drops: a garbage
+    collector callback (Dask's GC diagnosis runs one at every collection) or a __del__ method."""
+    callbacks = {getattr(getattr(callback, "__func__", callback), "__code__", None) for callback in gc.callbacks}
+    while frame is not None:
+        if frame.f_code in callbacks or frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
 
 
 def stop_exception(signum: int) -> BaseException:
@@ -88,6 +114,17 @@ def raise_if_stopped() -> None:
     exception was lost on the way still ends the run."""
     if _received is not None:
         raise stop_exception(_received)
+
+
+def note_run_recorded(status: str) -> None:
+    """The run in this process has recorded its end with `status`: a stop from then on (in
+    Prefect's engine, which is still finishing, or in the command) comes after a complete run."""
+    global _run_recorded_as
+    _run_recorded_as = status
+
+
+def run_recorded_as() -> str | None:
+    return _run_recorded_as
 
 
 def stop_behind(error: BaseException | None) -> BaseException | None:

@@ -76,9 +76,9 @@ class Workers:
             return
         cluster = _start_local_cluster_whole(self.count)
         with cluster, DaskTaskRunner(cluster=cluster) as runner:
-            for plugin in newsflow_worker_plugins():
-                runner.client.register_plugin(plugin)
             try:
+                for plugin in newsflow_worker_plugins():
+                    runner.client.register_plugin(plugin)
                 yield runner
             except BaseException:
                 # Ctrl-C or a failure: a graceful close waits seconds for the tasks running on the

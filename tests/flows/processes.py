@@ -72,32 +72,44 @@ def processes_with_argument(*arguments: str) -> set[int]:
 STACKS_ENV = "NEWSFLOW_TEST_STACKS"
 _STACK_DUMPS = '''\
 # Written by tests/flows/processes.py: each Python process started with this folder on its path
-# dumps the stack of the thread that takes SIGUSR1 (the test sends it to the main thread) into
-# <folder>/<pid>.stacks (faulthandler; dumping all threads at once can crash the process).
-import faulthandler
+# writes its main thread's stack into <folder>/<pid>.stacks on SIGUSR1, innermost frame first.
+# A Python handler, not faulthandler's (which reads frames from inside the signal and crashed the
+# process now and then, in the middle of an import): it runs at the main thread's next bytecode,
+# or when DuckDB, a lock or a sleep checks for signals, so it sees a DuckDB call in progress too.
 import os
 import signal
 
 _folder = os.environ.get("NEWSFLOW_TEST_STACKS")
 if _folder:
     _path = os.path.join(_folder, f"{os.getpid()}.stacks")
-    _stacks = open(_path + ".new", "a")
-    faulthandler.register(signal.SIGUSR1, file=_stacks, all_threads=False)
-    os.rename(_path + ".new", _path)  # there once SIGUSR1 dumps rather than kills
+
+    def _dump_stack(signum, frame):
+        lines = ["Stack (most recent call first):"]
+        while frame is not None:
+            lines.append(f'  File "{frame.f_code.co_filename}", line {frame.f_lineno} in {frame.f_code.co_name}')
+            frame = frame.f_back
+        stacks = os.open(_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        try:
+            os.write(stacks, ("\\n".join(lines) + "\\n").encode(errors="replace"))
+        finally:
+            os.close(stacks)
+
+    signal.signal(signal.SIGUSR1, _dump_stack)
+    open(_path, "a").close()  # there once SIGUSR1 dumps rather than kills
 '''
 
 
 def with_stack_dumps(env: dict[str, str], folder: Path) -> dict[str, str]:
-    """`env` for a newsflow subprocess whose Python processes dump their stacks on SIGUSR1 (the
-    standard library's faulthandler, loaded through a sitecustomize module in `folder`), so that a
-    test can signal it at the point it means to (`main_thread_frames`), not after a guessed delay."""
+    """`env` for a newsflow subprocess whose Python processes write their main thread's stack on
+    SIGUSR1 (a handler installed by a sitecustomize module in `folder`), so that a test can signal
+    it at the point it means to (`main_thread_frames`), not after a guessed delay."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "sitecustomize.py").write_text(_STACK_DUMPS, encoding="utf-8")
     path = os.pathsep.join(part for part in (str(folder), env.get("PYTHONPATH", "")) if part)
     return {**env, "PYTHONPATH": path, STACKS_ENV: str(folder)}
 
 
-def main_thread_frames(pid: int, folder: Path, timeout: float = 5.0) -> list[tuple[str, int, str]] | None:
+def main_thread_frames(pid: int, folder: Path, timeout: float = 1.0) -> list[tuple[str, int, str]] | None:
     """(file, line, function) of each frame of `pid`'s main thread now, innermost first; None when
     the process is not dumping stacks (yet, or any more)."""
     dumps = folder / f"{pid}.stacks"
@@ -115,7 +127,7 @@ def main_thread_frames(pid: int, folder: Path, timeout: float = 5.0) -> list[tup
             dump = handle.read().decode(errors="replace")
         lines = [line for line in dump.splitlines() if line.strip()]
         frames = [(m.group(1), int(m.group(2)), m.group(3)) for m in map(_FRAME.match, lines) if m]
-        if lines and (lines[-1].strip() == "..." or frames and lines[-1] == _frame_line(frames[-1]) and frames[-1][2] in _OUTERMOST):
+        if frames and lines[-1] == _frame_line(frames[-1]) and frames[-1][::2] in _OUTERMOST:
             return frames
         if not alive(pid):
             return None
@@ -125,8 +137,8 @@ def main_thread_frames(pid: int, folder: Path, timeout: float = 5.0) -> list[tup
 
 def _signal_main_thread(pid: int, signum: int) -> None:
     """`signum` to the main thread of `pid` itself (its thread id is the process id): sent to the
-    process, any thread may take it, and faulthandler writes nothing in a thread that runs no
-    Python (DuckDB's, for one)."""
+    process, another thread may take it, and the handler then runs only once the main thread
+    checks for signals."""
     import ctypes
 
     tgkill = getattr(ctypes.CDLL(None, use_errno=True), "tgkill", None)  # glibc 2.30 and later
@@ -143,9 +155,9 @@ def _frame_line(frame: tuple[str, int, str]) -> str:
     return f'  File "{frame[0]}", line {frame[1]} in {frame[2]}'
 
 
-# How a main thread's stack dump ends: its outermost frame (`python -m`, `python -c`), or the "..."
-# of a stack cut at 100 frames.
-_OUTERMOST = ("<module>", "_run_module_as_main")
+# How a main thread's stack dump ends: its outermost frame, (file, function) of `python -m` and of
+# `python -c`. (A module's `<module>` frame is not the end: a dump may end at one that imports.)
+_OUTERMOST = (("<frozen runpy>", "_run_module_as_main"), ("<string>", "<module>"))
 
 
 def wait_until_main_thread(pid: int, folder: Path, predicate, timeout: float = 120.0) -> list[tuple[str, int, str]] | None:

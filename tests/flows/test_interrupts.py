@@ -29,7 +29,7 @@ from tests.flows.processes import descendants, main_thread_frames, wait_for, wai
 pytestmark = pytest.mark.server
 
 NEWSFLOW = [sys.executable, "-m", "flows.cli"]
-DOCUMENTS = 40
+DOCUMENTS = 24
 SIGNALS = {"Ctrl-C": (signal.SIGINT, 130), "SIGTERM": (signal.SIGTERM, 143)}
 INTERRUPTED = "interrupted ({name}): what was stored is kept and the run is marked interrupted; run the same command again to load the rest."
 
@@ -61,6 +61,7 @@ class Run:
             text=True, start_new_session=True,
         )
         self.family: set[int] = set()
+        self.seen: list[str] = []  # the flow's functions in each stack sampled, for a test that missed its point
 
     def note_family(self) -> set[int]:
         self.family |= descendants(self.process.pid)
@@ -69,6 +70,7 @@ class Run:
     def until_main_thread(self, predicate) -> bool:
         def noting(frames) -> bool:
             self.note_family()
+            self.seen.append(",".join(function for file, _, function in frames if "/flows/" in file))
             return predicate(frames)
 
         return wait_until_main_thread(self.process.pid, self.stacks, noting) is not None
@@ -76,7 +78,7 @@ class Run:
     def why_not(self) -> str:
         """For a test that could not find its point: how the run ended, or that it did not."""
         if self.process.poll() is None:
-            return "still running"
+            return f"still running; {len(self.seen)} stacks seen, the last: {self.seen[-3:]}"
         stdout, stderr = self.process.communicate()
         return f"it ended first, exit {self.process.returncode}:\n{stdout[-2000:]}\n{stderr[-3000:]}"
 
@@ -87,7 +89,10 @@ class Run:
             os.killpg(self.process.pid, signum)
         else:
             self.process.send_signal(signum)
-        return self.process.communicate(timeout=60)
+        try:
+            return self.process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"still running 60 s after {name}, at {main_thread_frames(self.process.pid, self.stacks)}") from None
 
     def left_behind(self) -> list[str]:
         def alive() -> list[int]:
@@ -113,8 +118,17 @@ def in_a_statement_of_the_write_task(frames) -> bool:
     return any(call in linecache.getline(file, line) for call in (".execute(", ".fetch", ".commit(", ".sql("))
 
 
-def starting_the_cluster(frames) -> bool:
-    return any(function == "start_local_cluster" for _, _, function in frames)
+def starting_the_workers():
+    """A predicate: the flow's main thread is starting its task runner (the LocalCluster, its
+    workers forked from the forkserver, the client, the workers' plugins), before any batch."""
+    batches_seen = []
+
+    def starting(frames) -> bool:
+        functions = {function for file, _, function in frames if "/flows/" in file}
+        batches_seen.append(bool(functions & {"add", "finish"}))
+        return not any(batches_seen) and bool(functions & {"task_runner", "_start_local_cluster_whole", "start_local_cluster"})
+
+    return starting
 
 
 def the_run_and_its_rows(warehouse: Path) -> tuple[tuple | None, dict]:
@@ -184,14 +198,14 @@ def test_a_stop_inside_a_warehouse_statement_ends_the_run_and_is_not_retried(cor
 
 # SIGTERM goes to the newsflow process alone: the forkserver never sees it.
 @pytest.mark.parametrize(
-    ("moment", "name"), [("forkserver loading the stages", "Ctrl-C"), ("cluster starting", "Ctrl-C"), ("cluster starting", "SIGTERM")]
+    ("moment", "name"), [("forkserver loading the stages", "Ctrl-C"), ("workers starting", "Ctrl-C"), ("workers starting", "SIGTERM")]
 )
 def test_a_stop_while_the_workers_start_leaves_no_traceback_and_no_process(corpus, module_env, tmp_path, name, moment):
     warehouse = tmp_path / "news.duckdb"
     run = Run(corpus, warehouse, module_env, tmp_path / "stacks", batch_size=5)
     try:
-        if moment == "cluster starting":
-            assert run.until_main_thread(starting_the_cluster), f"not seen starting its cluster: {run.why_not()}"
+        if moment == "workers starting":
+            assert run.until_main_thread(starting_the_workers()), f"not seen starting its workers: {run.why_not()}"
         else:
             def forkserver_loading() -> bool:
                 for pid in run.note_family():
@@ -208,3 +222,31 @@ def test_a_stop_while_the_workers_start_leaves_no_traceback_and_no_process(corpu
     finally:
         run.kill()
     check_stopped(run, name, stdout, stderr, warehouse)
+
+
+@pytest.mark.parametrize("name", list(SIGNALS))
+def test_a_stop_once_the_run_is_recorded_complete_still_stops_the_command_and_says_so(corpus, module_env, tmp_path, name):
+    warehouse = tmp_path / "news.duckdb"
+    run = Run(corpus, warehouse, module_env, tmp_path / "stacks", batch_size=20)
+    flow_seen = []
+
+    def past_the_flow_function(frames) -> bool:
+        """Prefect's engine after the flow function returned (it swallows what is raised there),
+        or the command after it: printing the summary, exiting."""
+        in_the_flow = any(file.endswith("flows/ingest.py") and function == "ingest" for file, _, function in frames)
+        flow_seen.append(in_the_flow)
+        return any(flow_seen) and not in_the_flow
+
+    try:
+        assert run.until_main_thread(past_the_flow_function), f"not seen finishing: {run.why_not()}"
+        stdout, stderr = run.stop(name)
+    finally:
+        run.kill()
+    _, code = SIGNALS[name]
+    assert run.process.returncode == code, f"{stdout}\n{stderr}"
+    assert [line for line in stderr.splitlines() if line.strip()] == [
+        f"interrupted ({name}): the run had finished: everything is stored and the run is marked completed."
+    ]
+    assert run.left_behind() == []
+    (run_id, _, status, inserted, updated, unchanged, rejected), rows = the_run_and_its_rows(warehouse)
+    assert (status, inserted + updated, unchanged, rejected) == ("completed", DOCUMENTS, 0, 0) and rows["by_run"][run_id] == (DOCUMENTS, 0)
