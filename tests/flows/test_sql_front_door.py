@@ -289,12 +289,25 @@ def test_a_query_that_needs_more_memory_than_the_cap_fails_with_the_setting_to_r
     assert newsflow(["sql", "select len(list(i)) from range(1000) t(i)", "--format", "csv"], {**shop["env"], "NEWSFLOW_SQL_MEMORY_LIMIT": "64MB"}).stdout == "len(list(i))\n1000\n"
 
 
-@pytest.mark.parametrize(("name", "signum", "code"), [("Ctrl-C", signal.SIGINT, 130), ("SIGTERM", signal.SIGTERM, 143)])
-def test_ctrl_c_or_sigterm_stops_a_long_query_at_once(shop, tmp_path, name, signum, code):
+def ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize(
+    ("name", "signum", "code", "started_as"),
+    [
+        ("Ctrl-C", signal.SIGINT, 130, None),
+        ("SIGTERM", signal.SIGTERM, 143, None),
+        # a background job of a non-interactive shell starts with SIGINT ignored
+        ("Ctrl-C", signal.SIGINT, 130, ignore_sigint),
+    ],
+    ids=["Ctrl-C", "SIGTERM", "Ctrl-C to a background job"],
+)
+def test_ctrl_c_or_sigterm_stops_a_long_query_at_once(shop, tmp_path, name, signum, code, started_as):
     stacks = tmp_path / "stacks"
     process = subprocess.Popen(
         NEWSFLOW + ["sql", ENDLESS_QUERY], env=with_stack_dumps(shop["env"], stacks), cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=started_as,
     )
     try:
         def running_the_query(frames) -> bool:  # the main thread runs the statement, or waits for it
