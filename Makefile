@@ -56,6 +56,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.cluster_idle_bench
 	# How long `newsflow ingest` takes to exit after its last line of output.
 	$(BIN)/python -m bench.cli_exit_bench
+	# Stopping: 10 SIGTERMs and 10 Ctrl-Cs at random moments of a --workers 2 run, each checked (exit code, one line, counts against rows, no process left; ~15 min).
+	$(BIN)/python -m bench.stop_bench --json bench/results/stop.json
 	# Translation: argostranslate per document vs newsflow vs one translate_batch call (builds bench/.venv-argos once).
 	$(BIN)/python -m bench.translate_bench
 	# Duplicate detection: refresh_duplicates on the 2,000- and 20,000-document corpus (first, unchanged, +1% new).

@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flows.interrupts import ctrl_c_received, remember_ctrl_c
+from flows.interrupts import Terminated, raise_if_stopped, run_recorded_as, stop_handlers_installed, stop_on_signals, stop_received
 from pipeline.settings import DEFAULT_BATCH_SIZE, load_settings
 
 app = typer.Typer(
@@ -40,24 +40,29 @@ class CommandError(Exception):
     """An error whose message is all the user needs: printed as one line, exit code 1."""
 
 
-class Terminated(BaseException):
-    """SIGTERM during a run: handled like Ctrl-C, with exit code 143."""
-
-
-def _stop_on_sigterm() -> None:
-    """SIGTERM ends a run the way Ctrl-C does. While a flow runs Prefect swaps in its own handler,
-    and when it has recorded the crash it sends SIGTERM again, to this one."""
-    import signal
-
-    def handler(signum, frame):
-        raise Terminated()
-
-    signal.signal(signal.SIGTERM, handler)
-
-
 INTERRUPTED_NOTE = (
     "what was stored is kept and the run is marked interrupted; run the same command again to load the rest."
 )
+FINISHED_NOTE = "the run had finished: everything is stored and the run is marked completed."
+QUERY_STOPPED_NOTE = "the query was stopped."
+_interrupted_note = ""  # what a command stopped by Ctrl-C or SIGTERM says after "interrupted (...)"
+
+
+def _stop_on_signals(note: str) -> None:
+    """Ctrl-C and SIGTERM stop this command (exit 130, 143) with one line ending in `note`,
+    wherever they arrive (`flows.interrupts`)."""
+    global _interrupted_note
+    _interrupted_note = note
+    stop_on_signals()
+
+
+def _the_work_is_done(note: str = FINISHED_NOTE) -> None:
+    """From here on a stop ends the command saying `note`: the work is done and recorded. A stop
+    that came already, once the flow function had returned (Prefect's engine swallows what is
+    raised then), ends it now."""
+    global _interrupted_note
+    _interrupted_note = note
+    raise_if_stopped()
 
 
 def _warehouse_path(warehouse: Optional[Path]) -> Path:
@@ -108,11 +113,10 @@ def ingest(
 ) -> None:
     """Ingest documents into the warehouse through the Prefect `ingest` flow: files, folders and
     globs, and web addresses of pages or feeds (fetched once, politely)."""
+    _stop_on_signals(INTERRUPTED_NOTE)
     _refuse_other_schemes(paths or [], "fetches")
     _check_inputs_exist(paths)
     paths = _credentials_kept_apart(paths) if paths else paths
-    _stop_on_sigterm()
-    remember_ctrl_c()  # not for `serve`: asyncio handles Ctrl-C there only while Python's own handler is set
     mode = _configure_prefect_for_a_run(verbose)
     started = time.perf_counter()
     _start_local_workers_early(paths, workers, dask_address)
@@ -149,6 +153,7 @@ def ingest(
             )
     finally:
         remove_progress_listener(on_progress)
+    _the_work_is_done()
     prefect_startup = (first_event[0] if first_event else time.perf_counter()) - started - import_seconds
     _print_summary(summary, mode.describe(), import_seconds + prefect_startup, time.perf_counter() - started)
 
@@ -311,17 +316,19 @@ def sql(
     written, attached, installed or loaded, and no file but the warehouse is read. To write a
     table or a query result to a file, use `newsflow export`.
     """
+    from pipeline.front_door import within_deadline
     from pipeline.warehouse import Warehouse
 
     if output_format not in ("table", "csv", "json"):
         raise CommandError(f"unknown --format {output_format!r}: use table, csv or json")
     text = _sql_input(query, file)
+    _stop_on_signals(QUERY_STOPPED_NOTE)
     with Warehouse.open(_warehouse_path(warehouse), read_only=True) as store:
         statements = store.checked_queries(text)
         results = []
         for number, statement in enumerate(statements, 1):
             try:
-                result = store.run_statement(statement)
+                result = within_deadline(store, lambda: store.run_statement(statement))
             except Exception as error:
                 if len(statements) > 1:
                     raise CommandError(f"statement {number} of {len(statements)} failed: {error}") from error
@@ -403,6 +410,7 @@ def export(
     from pipeline.export import export as export_rows
     from pipeline.outputs import StdoutClosed, is_stdout
 
+    _stop_on_signals(QUERY_STOPPED_NOTE)
     try:
         result = export_rows(
             _warehouse_path(warehouse), output, table=table, query=query, where=where, file_format=file_format, csv_formulas=csv_formulas
@@ -433,6 +441,7 @@ def search(
 
     if output_format not in ("table", "json"):
         raise CommandError(f"unknown --format {output_format!r}: use table or json")
+    _stop_on_signals(QUERY_STOPPED_NOTE)
     hits, index = search_warehouse(
         _warehouse_path(warehouse), words, language=language, since=since.date() if since else None, limit=limit, all_words=all_words
     )
@@ -549,11 +558,12 @@ def translate(
     """Fill in translations after a model was installed."""
     if not pending:
         raise CommandError("nothing to do: use `newsflow translate --pending`")
-    _stop_on_sigterm()
+    _stop_on_signals(INTERRUPTED_NOTE)
     _configure_prefect_for_a_run(verbose)
     from flows.translate_pending import translate_pending
 
     result = translate_pending(warehouse=str(_warehouse_path(warehouse)))
+    _the_work_is_done("the translations had finished: everything is stored.")
     console.print(f"translated {result.translated} of {result.pending} pending articles; still missing a model: {result.still_missing or 'none'}")
 
 
@@ -610,13 +620,13 @@ def reextract(
 ) -> None:
     """Run the stages again over every web page kept under the state folder, without fetching
     anything (after an extractor or model update): the latest fetch of each URL."""
-    _stop_on_sigterm()
-    remember_ctrl_c()
+    _stop_on_signals(INTERRUPTED_NOTE)
     mode = _configure_prefect_for_a_run(verbose)
     started = time.perf_counter()
     from flows.ingest import ingest as ingest_flow
 
     summary = ingest_flow(warehouse=str(warehouse) if warehouse else None, reextract=True)
+    _the_work_is_done()
     _print_summary(summary, mode.describe(), 0.0, time.perf_counter() - started)
 
 
@@ -1006,6 +1016,7 @@ def main() -> None:
     try:
         _run_command()
     finally:
+        _exit_at_once_on_a_late_stop()
         # What is left is the interpreter's teardown, whose last garbage collection walks every
         # object the imports made (Prefect, Dask, pydantic): about 0.6 s added to every command
         # (bench/cli_exit_bench.py). Files, connections and Prefect's queues are closed by now, and
@@ -1014,6 +1025,8 @@ def main() -> None:
 
 
 def _run_command() -> None:
+    import signal
+
     import click
 
     _show_warehouse_waits()
@@ -1021,20 +1034,18 @@ def _run_command() -> None:
         code = app(standalone_mode=False)  # click returns the code of typer.Exit here instead of exiting
         if code == 130:  # typer turns Ctrl-C into Exit(130)
             raise KeyboardInterrupt
+        raise_if_stopped()  # a stop whose exception was lost on the way still stops the command
         if isinstance(code, int) and code:
             sys.exit(code)
     except typer.Exit as exit_:
         sys.exit(exit_.exit_code)
     except (KeyboardInterrupt, typer.Abort, click.exceptions.Abort):  # click turns Ctrl-C into Abort
-        err_console.print(f"interrupted (Ctrl-C): {INTERRUPTED_NOTE}", highlight=False)
-        sys.exit(130)
+        _exit_interrupted(signal.SIGINT if stop_received() is None else stop_received())
     except Terminated:
-        err_console.print(f"interrupted (SIGTERM): {INTERRUPTED_NOTE}", highlight=False)
-        sys.exit(143)
+        _exit_interrupted(signal.SIGTERM)
     except Exception as error:  # one clear line, not a traceback
-        if ctrl_c_received():
-            err_console.print(f"interrupted (Ctrl-C): {INTERRUPTED_NOTE}", highlight=False)
-            sys.exit(130)
+        if stop_received() is not None:  # an error made of the stop on its way (DuckDB's 'Query interrupted')
+            _exit_interrupted(stop_received())
         if isinstance(error, click.ClickException):
             error.show()
             sys.exit(error.exit_code)
@@ -1042,6 +1053,37 @@ def _run_command() -> None:
             raise
         err_console.print(f"[red]error:[/] {_error_message(error)}", highlight=False, markup=True)
         sys.exit(1)
+
+
+def _exit_at_once_on_a_late_stop() -> None:
+    """Once the command is done, only its exit is left (Prefect flushing its logs, the
+    interpreter's teardown): a Ctrl-C or SIGTERM then ends it at once, with one line and its exit
+    code, instead of raising in the middle of the teardown (a traceback, and the command's code)."""
+    import os
+    import signal
+
+    if stop_received() is None and not stop_handlers_installed():
+        return
+
+    def exit_now(signum, frame):
+        name, code = ("Ctrl-C", 130) if signum == signal.SIGINT else ("SIGTERM", 143)
+        note = FINISHED_NOTE if run_recorded_as() == "completed" else "newsflow had done its work and was exiting."
+        err_console.print(f"interrupted ({name}): {note}", highlight=False, markup=False)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, exit_now)
+
+
+def _exit_interrupted(signum: int) -> None:
+    import signal
+
+    name, code = ("Ctrl-C", 130) if signum == signal.SIGINT else ("SIGTERM", 143)
+    note = FINISHED_NOTE if _interrupted_note == INTERRUPTED_NOTE and run_recorded_as() == "completed" else _interrupted_note
+    err_console.print(f"interrupted ({name}){': ' + note if note else ''}", highlight=False, markup=False)
+    sys.exit(code)
 
 
 def _error_message(error: BaseException) -> str:

@@ -47,7 +47,7 @@ from pipeline.web import FetchedPage, FetchSettings, poll_sources, record_polls
 from pipeline.web.credentials import credentials_for_fetching
 from pipeline.web.documents import failure_document, is_web_address, page_document, stored_pages
 from pipeline.web.store import tidy_raw_store, warehouse_key
-from flows.interrupts import ctrl_c_received
+from flows.interrupts import kept_during_flow, note_run_recorded, raise_if_stopped, stop_behind, stop_received, stops_held
 from flows.process_memory import keep_large_buffers_off_the_heap
 from flows.task_runners import (
     SMALL_RUN_FILES,
@@ -134,8 +134,11 @@ class IngestSummary:
 def retry_unless_a_person_must_act(task, task_run, state) -> bool:
     """Retry passing faults, not a full disk, a writer out of its memory limit or a warehouse
     another process still holds after the wait (waiting again would only multiply the wait):
-    those end the run with their message."""
+    those end the run with their message. Nor a statement a Ctrl-C or SIGTERM interrupted
+    (DuckDB's RuntimeError('Query interrupted')): that is the stop, which ends the run."""
     error = state.result(raise_on_failure=False)
+    if stop_behind(error) is not None:
+        return False
     return not isinstance(error, (WarehouseDiskFullError, WarehouseMemoryError, WarehouseBusyError))
 
 
@@ -223,16 +226,18 @@ def translate_batch(
 
 class BatchWrite:
     """One batch to store, with the translations its worker made (for the cache) and all its
-    paths (the unchanged ones count as still there); `counts` once it is stored. A plain class,
-    like DocumentBatch, so that Prefect passes it as it is."""
+    paths (the unchanged ones count as still there); `counts` once it is stored (committed),
+    `signed` once its duplicate signatures are. A plain class, like DocumentBatch, so that
+    Prefect passes it as it is (the flow reads `counts` after the task, also when it failed)."""
 
-    __slots__ = ("batch", "translations", "seen_paths", "counts")
+    __slots__ = ("batch", "translations", "seen_paths", "counts", "signed")
 
     def __init__(self, batch: DocumentBatch, translations: PrefetchedTranslationCache | None, seen_paths: Sequence[str]):
         self.batch = batch
         self.translations = translations
         self.seen_paths = seen_paths
         self.counts: BatchCounts | None = None
+        self.signed = False
 
 
 @task(name="write to warehouse", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)
@@ -250,8 +255,7 @@ def write_batches(
     does not store again a batch it stored before the failure."""
     with _open_for_a_batch(warehouse_path) as warehouse:
         for write in writes:
-            if write.counts is None:
-                write.counts = _store(warehouse, write, run_id)
+            _store(warehouse, write, run_id)
         indexed = 0
         if refresh_search:
             from pipeline.search import refresh_search_index
@@ -260,18 +264,24 @@ def write_batches(
         return (warehouse.known_fingerprints(then_look_up) if then_look_up else {}), indexed
 
 
-def _store(warehouse: Warehouse, write: BatchWrite, run_id: str) -> BatchCounts:
-    for model, pairs in (write.translations.new_pairs() if write.translations is not None else {}).items():
-        warehouse.store_translations(model, pairs)
-    # A text too long for the writer is rejected here, where the run's summary counts it.
-    write.batch.docs = docs = [reject_if_oversized(doc) for doc in write.batch.docs]
-    counts = warehouse.write_batch(docs, run_id=run_id, ingested_at=_now(), seen_paths=write.seen_paths)
-    signed = [doc for doc in docs if doc.text_signature is not None and not doc.rejected]
-    if signed:
-        from pipeline.duplicates import store_signatures  # datasketch: only when there is something to store
+def _store(warehouse: Warehouse, write: BatchWrite, run_id: str) -> None:
+    """Store what of `write` is not stored yet: its batch, in one transaction, with its `counts`
+    set in the same step, which a stop does not cut in two (a stop during the transaction rolls
+    it back: nothing stored, nothing counted); then its signatures."""
+    if write.counts is None:
+        for model, pairs in (write.translations.new_pairs() if write.translations is not None else {}).items():
+            warehouse.store_translations(model, pairs)
+        # A text too long for the writer is rejected here, where the run's summary counts it.
+        write.batch.docs = [reject_if_oversized(doc) for doc in write.batch.docs]
+        with stops_held(interrupting=warehouse.connection.interrupt):
+            write.counts = warehouse.write_batch(write.batch.docs, run_id=run_id, ingested_at=_now(), seen_paths=write.seen_paths)
+    if not write.signed:
+        signed = [doc for doc in write.batch.docs if doc.text_signature is not None and not doc.rejected]
+        if signed:
+            from pipeline.duplicates import store_signatures  # datasketch: only when there is something to store
 
-        store_signatures(warehouse.connection, signed)
-    return counts
+            store_signatures(warehouse.connection, signed)
+        write.signed = True
 
 
 def _open_for_a_batch(warehouse_path: Path) -> Warehouse:
@@ -432,12 +442,26 @@ def record_run(warehouse_path: Path, summary: IngestSummary, started_at: datetim
         return []
 
 
+def _record_end(warehouse_path: Path, summary: IngestSummary, started_at: datetime) -> None:
+    """Record how the run ended, whole: a stop arriving meanwhile is held until the row is
+    written, and the run then ends interrupted; a stop received at any point before (whose
+    exception may have been lost on the way) makes it interrupted too."""
+    with stops_held():
+        for _ in range(2):  # again when a stop came while a completed run was being recorded
+            if stop_received() is not None and summary.status == "completed":
+                summary.status = "interrupted"
+            recorded = summary.status
+            record_run(warehouse_path, summary, started_at, finished=True)
+            if not (stop_received() is not None and recorded == "completed"):
+                break
+        note_run_recorded(summary.status)
+    raise_if_stopped()
+
+
 def _is_interrupt(error: BaseException) -> bool:
     """Ctrl-C or SIGTERM (Prefect turns SIGTERM into TerminationSignal while a flow runs), or an
-    error a library made of the Ctrl-C that arrived."""
-    from prefect.exceptions import TerminationSignal
-
-    return isinstance(error, (KeyboardInterrupt, TerminationSignal)) or ctrl_c_received()
+    error made of one on its way (`flows.interrupts.stop_behind`)."""
+    return stop_behind(error) is not None
 
 
 def _now() -> datetime:
@@ -533,6 +557,7 @@ class _BatchPipeline:
 
     def add(self, paths: list, drop_folder: Path) -> None:
         """`paths`: files, and pages fetched from the web (FetchedPage)."""
+        raise_if_stopped()
         source_paths = [path.url if isinstance(path, FetchedPage) else display_path(path, drop_folder) for path in paths]
         look_up = source_paths if self.skip_unchanged else []
         if len(self.window) >= self.in_flight:
@@ -562,6 +587,7 @@ class _BatchPipeline:
         goes on to its translation at once, so that the workers always have the next step queued."""
         oldest = self.window[0]
         while True:
+            raise_if_stopped()
             self._start_ready_translations()
             if oldest.translated is not None and _is_done(oldest.translated):
                 break
@@ -571,16 +597,25 @@ class _BatchPipeline:
         clock = time.perf_counter()
         self.written_since_indexing += sum(len(write.batch.docs) for write in writes)
         refresh_search = self.written_since_indexing >= SEARCH_INDEX_EVERY or self.finishing
-        stored, indexed = write_batches(writes, self.warehouse_path, self.summary.run_id, then_look_up or [], refresh_search)
+        try:
+            stored, indexed = write_batches(writes, self.warehouse_path, self.summary.run_id, then_look_up or [], refresh_search)
+        finally:  # also when the task failed or was stopped after storing some of them: the run's counts are its rows
+            self._tally_stored(ready, writes)
         if refresh_search:
             self.written_since_indexing = 0
         self._flow_seconds("warehouse", clock)
         self.summary.indexed_as_written += indexed
+        return stored
+
+    def _tally_stored(self, ready: list[_InFlight], writes: list[BatchWrite]) -> None:
+        """Count the batches of `writes` that were stored (in order: a batch is stored only
+        after the ones before it), and take them out of the window."""
         for waiting, write in zip(ready, writes):
+            if write.counts is None:
+                break
             self.window.popleft()
             _tally(self.summary, write.batch, write.counts)
             _report("processed", waiting.files)
-        return stored
 
     def _start_ready_translations(self) -> None:
         for waiting in self.window:
@@ -663,16 +698,27 @@ def _dask_future(future):
 
 
 def _wait_for_any(futures: list) -> None:
-    """Until one of `futures` (None: no future yet) is done."""
+    """Until one of `futures` (None: no future yet) is done, or a stop was received (a stop whose
+    exception was lost on the way, while the workers it also reached are gone, would otherwise
+    leave the flow waiting for ever)."""
     pending = [_dask_future(future) for future in futures if future is not None]
     if pending and not any(future.done() for future in pending):
         from distributed import wait
 
         with pending[0].client.as_current():  # the client prefect-dask made is no process-wide default
-            wait(pending, return_when="FIRST_COMPLETED")
+            while True:
+                try:
+                    wait(pending, timeout=STOP_CHECK_S, return_when="FIRST_COMPLETED")
+                    return
+                except TimeoutError:
+                    raise_if_stopped()
+
+
+STOP_CHECK_S = 1.0
 
 
 @flow(name="ingest", log_prints=False, validate_parameters=False)
+@kept_during_flow
 def ingest(
     paths: list[str] | None = None,
     warehouse: str | None = None,
@@ -755,12 +801,13 @@ def ingest(
             )
             if web_urls or poll_web or reextract:
                 summary.web_notes.extend(tidy_raw_pages(warehouse_path, settings.state_dir, settings.raw_pages_max_bytes))
+            raise_if_stopped()
         except BaseException as error:
             summary.status = "interrupted" if _is_interrupt(error) else "failed"
             raise
         finally:
             summary.seconds = time.perf_counter() - started
-            record_run(warehouse_path, summary, started_at, finished=True)
+            _record_end(warehouse_path, summary, started_at)
     logger.info("Ingested %d inputs from %s", summary.files_seen, _describe_inputs(list(paths or inputs)))
     create_markdown_artifact(key="ingest-summary", markdown=summary_markdown(summary), description="newsflow ingest run")
     for command in summary.install_commands():

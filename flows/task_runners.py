@@ -74,16 +74,16 @@ class Workers:
                     runner.client.register_plugin(plugin)
                 yield runner
             return
-        cluster = start_local_cluster(self.count)
+        cluster = _start_local_cluster_whole(self.count)
         with cluster, DaskTaskRunner(cluster=cluster) as runner:
-            for plugin in newsflow_worker_plugins():
-                runner.client.register_plugin(plugin)
             try:
+                for plugin in newsflow_worker_plugins():
+                    runner.client.register_plugin(plugin)
                 yield runner
             except BaseException:
                 # Ctrl-C or a failure: a graceful close waits seconds for the tasks running on the
                 # workers; what they were doing is not needed any more.
-                _kill_worker_processes(cluster)
+                _stop_workers_now(cluster)
                 raise
 
 
@@ -122,7 +122,7 @@ def start_local_cluster(count: int, *, monitors: dict[str, Any] = QUIET_MONITORS
         "distributed.scheduler.worker-saturation": 1.0,
         **monitors,
     }
-    with dask.config.set(settings):
+    with dask.config.set(settings), _ctrl_c_blocked():  # also in the threads Dask starts here, which spawn workers
         return LocalCluster(
             n_workers=count,
             threads_per_worker=1,
@@ -131,6 +131,32 @@ def start_local_cluster(count: int, *, monitors: dict[str, Any] = QUIET_MONITORS
             dashboard_address="127.0.0.1:0",  # the scheduler's HTTP endpoint on a free port, never a fixed 8787
             silence_logs=logging.ERROR,
         )
+
+
+def _start_local_cluster_whole(count: int):
+    """`start_local_cluster`, not cut short by Ctrl-C or SIGTERM: a LocalCluster stopped while it
+    starts cannot be closed (distributed's exit handler then fails with a traceback, and its
+    workers may stay). A stop meanwhile waits for the cluster to start (a second stop does not),
+    then stops its workers and closes it."""
+    from flows.interrupts import stops_held
+
+    cluster = None
+    try:
+        with stops_held():
+            cluster = start_local_cluster(count)
+    except BaseException:
+        if cluster is not None:
+            _stop_workers_now(cluster)
+            cluster.close()
+        raise
+    return cluster
+
+
+def _stop_workers_now(cluster) -> None:
+    """Kill the cluster's workers, without Dask's log lines about the connections that closes
+    (with tracebacks), which would bury the one line saying why the run ended."""
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+    _kill_worker_processes(cluster)
 
 
 # Imported by the worker forkserver before it forks a worker.
@@ -156,15 +182,32 @@ def start_worker_forkserver() -> bool:
 
     with _forkserver_lock:
         if _forkserver_environment is None:
-            from multiprocessing import forkserver
+            from multiprocessing import forkserver, resource_tracker
 
             # What a nanny sets before it spawns a worker (one BLAS thread each), set before the
             # forkserver loads numpy; a nanny copies the same into this process anyway.
             os.environ.update({name: str(value) for name, value in worker_environment().items()})
             multiprocessing.get_context("forkserver").set_forkserver_preload([WORKER_PRELOAD])
-            forkserver.ensure_running()
+            # The resource tracker first: starting it unblocks SIGINT in this thread on its way out.
+            resource_tracker.ensure_running()
+            with _ctrl_c_blocked():
+                forkserver.ensure_running()
             _forkserver_environment = _environment_for_workers()
     return True
+
+
+@contextmanager
+def _ctrl_c_blocked() -> Iterator[None]:
+    """SIGINT blocked in this thread, and so in the processes it starts: the forkserver and the
+    workers forked from it inherit the blocked signal. A terminal's Ctrl-C reaches every process
+    of the foreground group; the flow process takes it and stops the workers, which would
+    otherwise each die printing a KeyboardInterrupt traceback (the forkserver, too, while it
+    imports the stages: multiprocessing ignores SIGINT there only once its preload is done)."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def _forkserver_has_this_environment() -> bool:

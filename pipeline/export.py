@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from pipeline.front_door import QueryDeadline
 from pipeline.outputs import STDOUT, check_replaceable, is_stdout, new_partial_file, replace_with, stream_to_stdout
 from pipeline.warehouse import Warehouse, WarehouseError
 
@@ -193,6 +194,7 @@ def export(
         _check_target(target, Path(warehouse_path))
         fmt = export_format(target, file_format)
         check_replaceable(target)
+    deadline = QueryDeadline()
     with Warehouse.open(warehouse_path, read_only=True) as store:
         if query is not None:
             statement = _one_statement(store, query, "--query")
@@ -204,20 +206,23 @@ def export(
                 raise ExportError(f"the warehouse has no table or view {table!r}; it has: {', '.join(names)}")
             statement = "SELECT * FROM " + '"' + table.replace('"', '""') + '"'
         if statement is None:
-            rows = _article_pages(store, where, fmt)
+            rows = deadline.run(lambda: _article_pages(store, where, fmt), store.connection)
         else:
-            rows = store.record_batches(statement, rows_per_batch=ROWS_PER_BATCH)
+            rows = deadline.run(lambda: store.record_batches(statement, rows_per_batch=ROWS_PER_BATCH), store.connection)
         selected = _csv_cells(rows.schema) if fmt == "csv" and csv_formulas == "neutralise" else "*"
         try:
             if to_stdout:
                 reader_gone = threading.Event()
                 stoppable = _until(rows, reader_gone)
-                count = stream_to_stdout(lambda path: _write_rows(stoppable, selected, path, fmt, spill_near=None), reader_gone=reader_gone)
+                count = stream_to_stdout(
+                    lambda path: _write_rows(stoppable, selected, path, fmt, spill_near=None, deadline=deadline, reading=store.connection),
+                    reader_gone=reader_gone,
+                )
                 return ExportResult(path=Path(STDOUT), file_format=fmt, rows=count)
             target.parent.mkdir(parents=True, exist_ok=True)
             partial = new_partial_file(target)
             try:
-                count = _write_rows(rows, selected, str(partial), fmt, spill_near=target)
+                count = _write_rows(rows, selected, str(partial), fmt, spill_near=target, deadline=deadline, reading=store.connection)
                 replace_with(partial, target)
             finally:
                 partial.unlink(missing_ok=True)
@@ -240,14 +245,24 @@ def _until(rows: pa.RecordBatchReader, stop: threading.Event) -> pa.RecordBatchR
     return pa.RecordBatchReader.from_batches(rows.schema, batches())
 
 
-def _write_rows(rows: pa.RecordBatchReader, selected: str, path: str, fmt: str, *, spill_near: Path | None) -> int:
-    """COPY the rows to `path` on an in-memory connection of its own; spills (if any) go beside
-    `spill_near` (not into the current folder), else to the system's temporary folder, and leave with it."""
+def _write_rows(
+    rows: pa.RecordBatchReader,
+    selected: str,
+    path: str,
+    fmt: str,
+    *,
+    spill_near: Path | None,
+    deadline: QueryDeadline,
+    reading: duckdb.DuckDBPyConnection,
+) -> int:
+    """COPY the rows (read on `reading`) to `path` on an in-memory connection of its own, within
+    `deadline`; spills (if any) go beside `spill_near` (not into the current folder), else to the
+    system's temporary folder, and leave with it."""
     where = {"prefix": f".{spill_near.name}.", "dir": spill_near.parent} if spill_near is not None else {"prefix": "newsflow-export-"}
     with tempfile.TemporaryDirectory(**where) as spill:
         with duckdb.connect(":memory:", config={**_WRITER_CONFIG, "temp_directory": spill}) as writer:
             writer.register("export_rows", rows)
-            return _copy(writer, selected, path, fmt)
+            return deadline.run(lambda: _copy(writer, selected, path, fmt), writer, reading)
 
 
 def _copy(writer: duckdb.DuckDBPyConnection, selected: str, path: str, fmt: str) -> int:

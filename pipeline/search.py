@@ -532,9 +532,9 @@ def _sql_string(value: str) -> str:
 
 def search_warehouse(warehouse_path: Path, query: str, **options) -> tuple[list[SearchHit], SearchIndexStatus]:
     """`search` on a read-only open of the warehouse, with the index's status (to tell a stale index)."""
+    from pipeline.front_door import within_deadline
     from pipeline.warehouse import Warehouse
 
     with Warehouse.open(warehouse_path, read_only=True) as store:
         connection = store.connection
-        status = search_index_status(connection)
-        return search(connection, query, **options), status
+        return within_deadline(store, lambda: (search(connection, query, **options), search_index_status(connection)))

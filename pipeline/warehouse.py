@@ -39,6 +39,11 @@ LOCK_TIMEOUT_ENV = "NEWSFLOW_LOCK_TIMEOUT_S"
 # and spills to <warehouse>.tmp instead.
 WRITER_MEMORY_LIMIT_ENV = "NEWSFLOW_WAREHOUSE_MEMORY_LIMIT"
 DEFAULT_WRITER_MEMORY_LIMIT = "128MB"
+# A read-only connection (`newsflow sql`, export, search, report, status) may use this much memory
+# before DuckDB's own default of 80% of the machine: a query that needs more fails with a message
+# naming the setting (sorts and joins spill to disk before that).
+READER_MEMORY_LIMIT_ENV = "NEWSFLOW_SQL_MEMORY_LIMIT"
+DEFAULT_READER_MEMORY_LIMIT = "2GB"
 _LOCK_MESSAGE = "Could not set lock on file"
 _LOCK_HOLDER_PID = re.compile(r"\(PID (\d+)\)")
 
@@ -79,6 +84,26 @@ def _out_of_memory_message(error: duckdb.Error) -> str:
         f"DuckDB: {duckdb_says}): what was stored before is intact; set {WRITER_MEMORY_LIMIT_ENV} higher "
         "(such as 1GB) and run again."
     )
+
+
+def _query_out_of_memory_message(error: duckdb.OutOfMemoryException) -> str:
+    duckdb_says = str(error).split("\n", 1)[0].removeprefix("Out of Memory Error: ")
+    return (
+        f"the query needed more memory than newsflow lets a query use ({READER_MEMORY_LIMIT_ENV}={reader_memory_limit()}; "
+        f"DuckDB: {duckdb_says}): narrow it (a WHERE, fewer columns, a LIMIT), or set {READER_MEMORY_LIMIT_ENV} higher "
+        "(such as 4GB) and run it again."
+    )
+
+
+def interrupt_behind(error: BaseException | None) -> BaseException | None:
+    """What interrupted a DuckDB statement, when `error` is the interruption: a signal handler that
+    raised (KeyboardInterrupt, SIGTERM's exception) while DuckDB's client polled for signals
+    becomes RuntimeError('Query interrupted'), with what it raised only as its cause."""
+    if isinstance(error, RuntimeError) and str(error) == "Query interrupted":
+        cause = error.__cause__ or error.__context__
+        if cause is not None and not isinstance(cause, (Exception, SystemExit, GeneratorExit)):
+            return cause
+    return None
 
 
 def _disk_full_message(path: Path) -> str:
@@ -575,11 +600,20 @@ def default_lock_timeout_s(*, read_only: bool) -> float:
 def writer_memory_limit() -> str:
     """DuckDB's memory limit for a connection that writes: $NEWSFLOW_WAREHOUSE_MEMORY_LIMIT
     (a DuckDB size, such as 512MB or 2GB) when set, else 128MB."""
-    raw = os.environ.get(WRITER_MEMORY_LIMIT_ENV, "").strip()
+    return _memory_limit_setting(WRITER_MEMORY_LIMIT_ENV, DEFAULT_WRITER_MEMORY_LIMIT)
+
+
+def reader_memory_limit() -> str:
+    """DuckDB's memory limit for a read-only connection: $NEWSFLOW_SQL_MEMORY_LIMIT when set, else 2GB."""
+    return _memory_limit_setting(READER_MEMORY_LIMIT_ENV, DEFAULT_READER_MEMORY_LIMIT)
+
+
+def _memory_limit_setting(name: str, default: str) -> str:
+    raw = os.environ.get(name, "").strip()
     if not raw:
-        return DEFAULT_WRITER_MEMORY_LIMIT
+        return default
     if not re.fullmatch(r"\d+(\.\d+)?\s*(B|KB|KIB|MB|MIB|GB|GIB|TB|TIB)", raw, flags=re.IGNORECASE):
-        raise WarehouseError(f"{WRITER_MEMORY_LIMIT_ENV}={raw!r} is not a size DuckDB reads, such as 512MB or 2GB.")
+        raise WarehouseError(f"{name}={raw!r} is not a size DuckDB reads, such as 512MB or 2GB.")
     return raw
 
 
@@ -611,7 +645,7 @@ class Warehouse:
             )
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
-        config = _READ_ONLY_OPEN_CONFIG if read_only else {"memory_limit": writer_memory_limit()}
+        config = {**_READ_ONLY_OPEN_CONFIG, "memory_limit": reader_memory_limit()} if read_only else {"memory_limit": writer_memory_limit()}
         if threads is not None:
             config = {**config, "threads": threads}
         connection = _connect_waiting_for_lock(path, read_only=read_only, lock_timeout_s=lock_timeout_s, config=config)
@@ -637,9 +671,25 @@ class Warehouse:
         return self
 
     def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc is not None:
+            self._interrupt_quietly()
         self.close()
-        if isinstance(exc, duckdb.OutOfMemoryException) and not self.read_only:
-            raise WarehouseMemoryError(_out_of_memory_message(exc)) from None
+        if isinstance(exc, duckdb.OutOfMemoryException):
+            raise WarehouseMemoryError(_query_out_of_memory_message(exc) if self.read_only else _out_of_memory_message(exc)) from None
+        interrupted_by = interrupt_behind(exc)
+        if interrupted_by is not None:  # the Ctrl-C or SIGTERM itself, not an error to retry
+            raise interrupted_by
+
+    def _interrupt_quietly(self) -> None:
+        """Stop the statement running, if one is: a statement cut short by a signal handler in
+        the middle of DuckDB's call can keep running, and on a connection with locked settings
+        (the front door's) `close` then waits until it ends (seen: minutes)."""
+        connection = self._connection
+        if connection is not None:
+            try:
+                connection.interrupt()
+            except duckdb.Error:
+                pass
 
     def close(self) -> None:
         with self._lock:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +18,7 @@ import duckdb
 import pytest
 
 from tests.conftest import PROJECT_ROOT, newsflow_env
+from tests.flows.processes import processes_in_group, wait_until_main_thread, with_stack_dumps
 
 pytestmark = pytest.mark.server
 
@@ -245,3 +248,82 @@ def test_the_duckdb_shell_in_the_venv_opens_the_warehouse(shop):
     )
     assert result.returncode == 0, result.stderr
     assert any(line.strip(" │|") == "5" for line in result.stdout.splitlines()), result.stdout
+
+
+# --- a deadline, a memory cap, and Ctrl-C ---------------------------------------------------
+
+# Hours of counting (DuckDB does not shortcut it): what only a deadline or a stop ends.
+ENDLESS_QUERY = "select count(*) from range(1000000000000)"
+
+
+def test_a_query_past_its_deadline_is_stopped_with_the_setting_to_raise(shop):
+    result = subprocess.run(
+        NEWSFLOW + ["sql", ENDLESS_QUERY], env={**shop["env"], "NEWSFLOW_SQL_TIMEOUT_S": "1"}, cwd=PROJECT_ROOT,
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "error: the query ran for 1 s, the longest newsflow lets a query run (NEWSFLOW_SQL_TIMEOUT_S=1), and was stopped: "
+        "narrow it (a WHERE, a LIMIT), or set NEWSFLOW_SQL_TIMEOUT_S higher (such as 600) and run it again."
+    ]
+
+
+def test_an_export_past_the_deadline_is_stopped_and_leaves_no_file(shop, tmp_path):
+    target = tmp_path / "counted.parquet"
+    result = subprocess.run(
+        NEWSFLOW + ["export", "--query", ENDLESS_QUERY, "--to", str(target)], env={**shop["env"], "NEWSFLOW_SQL_TIMEOUT_S": "1"},
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 1 and "NEWSFLOW_SQL_TIMEOUT_S=1" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_query_that_needs_more_memory_than_the_cap_fails_with_the_setting_to_raise(shop):
+    # a list of 50 million numbers (about 400 MB) cannot spill to disk
+    result = newsflow(["sql", "select len(list(i)) from range(50000000) t(i)"], {**shop["env"], "NEWSFLOW_SQL_MEMORY_LIMIT": "64MB"}, check=False)
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: the query needed more memory than newsflow lets a query use (NEWSFLOW_SQL_MEMORY_LIMIT=64MB; DuckDB: ")
+    assert line.endswith("or set NEWSFLOW_SQL_MEMORY_LIMIT higher (such as 4GB) and run it again.")
+    # within the cap, the same kind of query runs
+    assert newsflow(["sql", "select len(list(i)) from range(1000) t(i)", "--format", "csv"], {**shop["env"], "NEWSFLOW_SQL_MEMORY_LIMIT": "64MB"}).stdout == "len(list(i))\n1000\n"
+
+
+def ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize(
+    ("name", "signum", "code", "started_as"),
+    [
+        ("Ctrl-C", signal.SIGINT, 130, None),
+        ("SIGTERM", signal.SIGTERM, 143, None),
+        # a background job of a non-interactive shell starts with SIGINT ignored
+        ("Ctrl-C", signal.SIGINT, 130, ignore_sigint),
+    ],
+    ids=["Ctrl-C", "SIGTERM", "Ctrl-C to a background job"],
+)
+def test_ctrl_c_or_sigterm_stops_a_long_query_at_once(shop, tmp_path, name, signum, code, started_as):
+    stacks = tmp_path / "stacks"
+    process = subprocess.Popen(
+        NEWSFLOW + ["sql", ENDLESS_QUERY], env=with_stack_dumps(shop["env"], stacks), cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=started_as,
+    )
+    try:
+        def running_the_query(frames) -> bool:  # the main thread runs the statement, or waits for it
+            return any(function in ("run_statement", "run") and Path(file).name in ("warehouse.py", "front_door.py") for file, _, function in frames)
+
+        assert wait_until_main_thread(process.pid, stacks, running_the_query), process.communicate()
+        if name == "Ctrl-C":
+            os.killpg(process.pid, signum)  # as a terminal sends it
+        else:
+            process.send_signal(signum)
+        # the query would count for hours: ending at all is ending at once
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == code, stderr
+    assert stderr.splitlines() == [f"interrupted ({name}): the query was stopped."] and stdout == ""
+    assert processes_in_group(process.pid) == set()
