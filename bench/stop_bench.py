@@ -20,7 +20,7 @@ alternate the two signals. Each must end with:
 
 Prints one line per trial and a table; `--json` writes every trial. `--tree` runs newsflow from
 another checkout (e.g. the commit before a change), with this checkout's benchmark. A trial whose
-run does not exit within 60 s of its signal is dumped with py-spy (when installed) and killed.
+run does not exit within 60 s of its signal has its stacks dumped (py-spy when installed, and\nPython's faulthandler into its stderr log) and is killed.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def run_trial(env: dict[str, str], tree: Path, command: list[str], warehouse: Pa
     trial = Trial(signal=name, at_s=round(at_s, 2))
     with open(logs / f"{warehouse.stem}.stdout", "w") as stdout, open(logs / f"{warehouse.stem}.stderr", "w+") as stderr:
         started = time.monotonic()
-        process = subprocess.Popen(command, env=env, cwd=tree, stdout=stdout, stderr=stderr, start_new_session=True)
+        process = subprocess.Popen(command, env={**env, "PYTHONFAULTHANDLER": "1"}, cwd=tree, stdout=stdout, stderr=stderr, start_new_session=True)
         with ProcessTreeSampler({process.pid: "flow"}, interval=0.1) as sampler:
             try:
                 process.wait(max(0.0, started + at_s - time.monotonic()))
@@ -165,11 +165,21 @@ def count_problems(run: dict | None, rows: dict | None, status: str = "interrupt
 
 
 def _dump_stacks(pid: int, target: Path) -> None:
+    """Every Python thread's stack of the hung run's processes, into `target`: with py-spy when
+    it is installed (and can read them), else by Python's faulthandler (PYTHONFAULTHANDLER is
+    set for the runs), which prints them to the run's stderr on SIGABRT."""
     py_spy = shutil.which("py-spy")
+    processes = [*_descendants(pid), pid]
     if py_spy:
         with open(target, "w") as out:
-            for each in [pid, *_descendants(pid)]:
+            for each in processes:
                 subprocess.run([py_spy, "dump", "--pid", str(each)], stdout=out, stderr=subprocess.STDOUT, timeout=30)
+    for each in processes:
+        try:
+            os.kill(each, signal.SIGABRT)
+        except ProcessLookupError:
+            pass
+    time.sleep(2)
 
 
 def _descendants(pid: int) -> list[int]:

@@ -11,7 +11,8 @@ Raising is not always enough, so the stop is also remembered (`stop_received`):
   signal's exception only as its cause (`stop_behind` finds it);
 - a library may turn it into an error of its own (pydantic's serializer does, in Prefect's task
   submission), or swallow it (Prefect's flow engine, once the flow function has returned; Python
-  itself, in a garbage collector callback: there the signal is delivered again once it returns);
+  itself, in a garbage collector or weakref callback or a finaliser: there the signal is delivered
+  again once it returns);
 - Prefect's flow engine swaps in its own SIGTERM handler while a flow runs (`kept_during_flow`
   puts this one back for the flow's body, when a command owns the signals).
 The code that runs the work checks `raise_if_stopped()` at its own steps, and the command ends
@@ -29,6 +30,7 @@ import _thread
 import functools
 import gc
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -58,6 +60,9 @@ def stop_on_signals() -> None:
     global _installed
     for signum in STOP_SIGNALS:
         signal.signal(signum, _handler)
+    if sys.unraisablehook is not _stop_not_dropped:
+        _previous_unraisablehook.append(sys.unraisablehook)
+        sys.unraisablehook = _stop_not_dropped
     _installed = True
 
 
@@ -72,7 +77,7 @@ def _handler(signum: int, frame) -> None:
         # stop, and deliver the signal again in a moment, once this callback has returned.
         if _received is None:
             _received = signum
-        threading.Timer(0.01, _thread.interrupt_main, args=(signum,)).start()
+        _deliver_again(signum)
         return
     if _held and not _pending:
         if _received is None:
@@ -87,6 +92,23 @@ def _handler(signum: int, frame) -> None:
     if _received is None:
         _received = signum
     raise stop_exception(signum)
+
+
+_previous_unraisablehook: list[Callable] = []
+
+
+def _stop_not_dropped(unraisable) -> None:
+    """sys.unraisablehook: a stop raised where Python can only report it and drop it (a weakref
+    callback, a finaliser, a GC callback the handler did not recognise) is delivered again once
+    that code has returned, instead of printing "Exception ignored in ..."."""
+    if isinstance(unraisable.exc_value, (KeyboardInterrupt, Terminated)) and _received is not None:
+        _deliver_again(_received)
+        return
+    _previous_unraisablehook[-1](unraisable)
+
+
+def _deliver_again(signum: int) -> None:
+    threading.Timer(0.01, _thread.interrupt_main, args=(signum,)).start()
 
 
 def _ignores_what_it_raises(frame) -> bool:

@@ -252,3 +252,59 @@ def test_a_stop_once_the_run_is_recorded_complete_still_stops_the_command_and_sa
     assert run.left_behind() == []
     (run_id, _, status, inserted, updated, unchanged, rejected), rows = the_run_and_its_rows(warehouse)
     assert (status, inserted + updated, unchanged, rejected) == ("completed", DOCUMENTS, 0, 0) and rows["by_run"][run_id] == (DOCUMENTS, 0)
+
+
+STOP_IN_A_CALLBACK = """
+import gc, signal, sys, time, weakref
+from flows.interrupts import stop_on_signals
+
+stop_on_signals()
+
+
+class Thing:
+    def __del__(self):
+        signal.raise_signal(signal.SIGINT)
+
+
+def in_a_weakref_callback():
+    class Target:
+        pass
+
+    target = Target()
+    kept = weakref.ref(target, lambda ref: signal.raise_signal(signal.SIGINT))
+    del target
+
+
+def in_a_finaliser():
+    Thing()
+
+
+def in_a_gc_callback():
+    def once(phase, info):
+        if phase == "start":
+            gc.callbacks.remove(once)
+            signal.raise_signal(signal.SIGINT)
+
+    gc.callbacks.append(once)
+    gc.collect()
+
+
+try:
+    {where}()
+    for _ in range(500):  # 5 s: the stop, if it was kept, comes long before
+        time.sleep(0.01)
+except KeyboardInterrupt:
+    print("stopped")
+    sys.exit(130)
+print("ran on")
+"""
+
+
+@pytest.mark.parametrize("where", ["in_a_weakref_callback", "in_a_finaliser", "in_a_gc_callback"])
+def test_a_stop_inside_a_callback_whose_exceptions_python_drops_still_stops(where):
+    # Python prints and drops what a weakref callback, a __del__ or a GC callback raises: the
+    # stop must come again once the callback returns, not be lost with a traceback printed.
+    result = subprocess.run(
+        [sys.executable, "-c", STOP_IN_A_CALLBACK.format(where=where)], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (130, "stopped\n", "")
