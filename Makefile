@@ -67,7 +67,7 @@ bench: $(STAMP)
 	# Web fetching: pages/s from local test sites, politeness off, one host polite, 20 hosts polite (about 50 s).
 	$(BIN)/python -m bench.web_bench --json bench/results/web.json
 	# Web deadline: how long a server dripping its body, headers or robots.txt holds a fetch and a poll (about 40 s).
-	$(BIN)/python -m bench.web_deadline_bench
+	$(BIN)/python -m bench.web_deadline_bench --json bench/results/web_deadline.json
 
 eval: $(STAMP)
 	$(BIN)/newsflow eval

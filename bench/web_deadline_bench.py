@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
+import json
+import sys
 import tempfile
 import time
 from contextlib import nullcontext
@@ -67,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pages", type=int, default=5, help="dripping pages the feed lists (default 5)")
     parser.add_argument("--deadline", type=float, default=5.0, help="NEWSFLOW_FETCH_DEADLINE for the run (default 5)")
     parser.add_argument("--timeout", type=float, default=20.0, help="NEWSFLOW_FETCH_TIMEOUT for the run (default 20, the shipped default)")
+    parser.add_argument("--json", type=Path, help="also write the figures here, with the commit, date and machine")
     args = parser.parse_args(argv)
 
     drip = f"every={args.every}&bytes={args.bytes}"
@@ -87,6 +90,19 @@ def main(argv: list[str] | None = None) -> None:
     width = max(len(name) for name, _, _ in rows)
     for name, seconds, outcome in rows:
         print(f"{name.ljust(width)}  {seconds:7.2f} s  {outcome}")
+    if args.json:
+        from bench.large_file_bench import machine_and_commit
+
+        result = {
+            **machine_and_commit(),
+            "command": "python -m bench.web_deadline_bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "settings": {"every_s": args.every, "bytes": args.bytes, "pages": args.pages, "timeout_s": args.timeout,
+                         "deadline_s": getattr(settings, "deadline_s", None)},
+            "rows": [{"scenario": name, "seconds": round(seconds, 2), "outcome": outcome} for name, seconds, outcome in rows],
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":
