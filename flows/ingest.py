@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+import traceback
 import uuid
 from collections import deque
 from contextlib import contextmanager
@@ -804,6 +805,10 @@ def ingest(
             raise_if_stopped()
         except BaseException as error:
             summary.status = "interrupted" if _is_interrupt(error) else "failed"
+            # The frames the error left keep what they held until it is gone: a warehouse
+            # connection a stop caught half-opened or half-closed would keep the file's database
+            # alive in this process, and recording the run's end would fail or wait for it.
+            traceback.clear_frames(error.__traceback__)
             raise
         finally:
             summary.seconds = time.perf_counter() - started

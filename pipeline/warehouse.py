@@ -649,31 +649,32 @@ class Warehouse:
         if threads is not None:
             config = {**config, "threads": threads}
         connection = _connect_waiting_for_lock(path, read_only=read_only, lock_timeout_s=lock_timeout_s, config=config)
-        if read_only:
-            try:
+        # From here to the return, anything raised (a Ctrl-C too) closes the connection: one left
+        # open in a frame of the traceback keeps the database instance alive in this process, and
+        # the next open of the file (the run's own last row) fails or waits for it.
+        try:
+            if read_only:
                 _lock_read_only(connection)
-            except BaseException:
-                connection.close()
-                raise
-        warehouse = cls(path, connection, read_only=read_only)
-        if not read_only:
-            try:
+            warehouse = cls(path, connection, read_only=read_only)
+            if not read_only:
                 warehouse._apply_schema()
-            except duckdb.OutOfMemoryException as error:
-                warehouse.close()
-                raise WarehouseMemoryError(_out_of_memory_message(error)) from None
-            except BaseException:
-                warehouse.close()
-                raise
+        except duckdb.OutOfMemoryException as error:
+            connection.close()
+            raise WarehouseMemoryError(_out_of_memory_message(error)) from None
+        except BaseException:
+            connection.close()
+            raise
         return warehouse
 
     def __enter__(self) -> "Warehouse":
         return self
 
     def __exit__(self, exc_type, exc, traceback) -> None:
-        if exc is not None:
-            self._interrupt_quietly()
-        self.close()
+        try:
+            if exc is not None:
+                self._interrupt_quietly()
+        finally:
+            self.close()
         if isinstance(exc, duckdb.OutOfMemoryException):
             raise WarehouseMemoryError(_query_out_of_memory_message(exc) if self.read_only else _out_of_memory_message(exc)) from None
         interrupted_by = interrupt_behind(exc)
@@ -693,9 +694,9 @@ class Warehouse:
 
     def close(self) -> None:
         with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+            connection, self._connection = self._connection, None
+            if connection is not None:
+                connection.close()
 
     @property
     def connection(self) -> duckdb.DuckDBPyConnection:
