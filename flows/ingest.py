@@ -261,7 +261,8 @@ def write_batches(
         if refresh_search:
             from pipeline.search import refresh_search_index
 
-            indexed = refresh_search_index(warehouse.connection).reindexed
+            with stops_held(interrupting=warehouse.connection.interrupt):
+                indexed = refresh_search_index(warehouse.connection).reindexed
         return (warehouse.known_fingerprints(then_look_up) if then_look_up else {}), indexed
 
 
@@ -281,7 +282,8 @@ def _store(warehouse: Warehouse, write: BatchWrite, run_id: str) -> None:
         if signed:
             from pipeline.duplicates import store_signatures  # datasketch: only when there is something to store
 
-            store_signatures(warehouse.connection, signed)
+            with stops_held(interrupting=warehouse.connection.interrupt):
+                store_signatures(warehouse.connection, signed)
         write.signed = True
 
 

@@ -219,10 +219,18 @@ def refresh_search_index(connection: duckdb.DuckDBPyConnection, *, rebuild: bool
             connection.rollback()
         except duckdb.Error:  # a failed commit has ended the transaction already
             pass
-        if isinstance(error, Exception):  # not an interrupt: the next run may well fail the same way
+        if isinstance(error, Exception) and not _is_interruption(error):  # the next run may well fail the same way
             _record_failure(connection, error)
         raise
     return SearchIndexRefresh(rebuilt, reindexed, removed, int(articles), time.perf_counter() - started)
+
+
+def _is_interruption(error: Exception) -> bool:
+    """A statement ended by `connection.interrupt()` or by a signal handler that raised inside it:
+    a stop, not a failure to tell the next search about."""
+    from pipeline.warehouse import interrupt_behind
+
+    return isinstance(error, duckdb.InterruptException) or interrupt_behind(error) is not None
 
 
 def _create_empty_index(connection: duckdb.DuckDBPyConnection, columns: list[str]) -> None:

@@ -57,7 +57,7 @@ class Run:
         args = ["ingest", str(corpus), "--warehouse", str(warehouse), "--workers", "2", "--batch-size", str(batch_size)]
         self.stacks = stacks
         self.process = subprocess.Popen(
-            NEWSFLOW + args, env=with_stack_dumps(env, stacks), cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            NEWSFLOW + args, env={**with_stack_dumps(env, stacks), "PYTHONFAULTHANDLER": "1"}, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, start_new_session=True,
         )
         self.family: set[int] = set()
@@ -92,7 +92,10 @@ class Run:
         try:
             return self.process.communicate(timeout=60)
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"still running 60 s after {name}, at {main_thread_frames(self.process.pid, self.stacks)}") from None
+            frames = main_thread_frames(self.process.pid, self.stacks)
+            self.process.send_signal(signal.SIGABRT)  # faulthandler (PYTHONFAULTHANDLER) prints every thread's stack
+            _, stderr = self.process.communicate()
+            raise AssertionError(f"still running 60 s after {name}, at {frames}; its threads:\n{stderr[-6000:]}") from None
 
     def left_behind(self) -> list[str]:
         def alive() -> list[int]:

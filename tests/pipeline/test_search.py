@@ -312,3 +312,22 @@ def test_a_failed_refresh_is_told_by_search_with_what_to_do_not_as_one_the_next_
         refresh_search_index(store.connection)
     current = run_newsflow(["search", "Korea Utara", "--all-words", "--format", "json"], env)
     assert [hit["source_path"] for hit in json.loads(current.stdout)] == [INDONESIAN_SEED] and current.stderr == ""
+
+
+def test_a_refresh_stopped_by_an_interrupt_is_rolled_back_and_not_told_as_a_failure(tmp_path, seeds, monkeypatch):
+    # A stop ends the statement running with connection.interrupt(): a stop, not a failure for
+    # every later search to report (the run that was stopped says so, and the next one refreshes).
+    import duckdb
+
+    path = tmp_path / "news.duckdb"
+    store_documents(path, seeds)
+
+    def interrupted(connection, columns):
+        raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
+
+    monkeypatch.setattr(pipeline.search, "_update_index", interrupted)
+    with pytest.raises(duckdb.InterruptException), Warehouse.open(path) as store:
+        refresh_search_index(store.connection)
+    with Warehouse.open(path, read_only=True) as store:
+        _, failures = store.query("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'search_index_failure'")
+    assert failures == [(0,)]
