@@ -30,17 +30,23 @@ def _inputs_accounted_for(warehouse) -> dict[str, str]:
     return {**rejected, **stored}
 
 
+def _big_and_small(tmp_path, name: str, text: str):
+    """Two folders: `big` holding `name` (the text), `small` a short story."""
+    big, small = tmp_path / "big", tmp_path / "small"
+    big.mkdir()
+    small.mkdir()
+    (big / name).write_text(text, encoding="utf-8")
+    (small / "story.txt").write_text(SMALL_STORY.read_text(encoding="utf-8"), encoding="utf-8")
+    return big, small
+
+
 def test_a_long_text_is_stored_replaced_when_it_changes_and_the_next_run_works(prefect_env, tmp_path):
     """7 MB of short lines under a 48 MB writer limit (as 20 MB under the default 128 MB): stored,
     stored again once the file changed (DuckDB's UPDATE of it ran out of memory, and so did every
     run after), and a small file after it is stored and found."""
     env = {**prefect_env, "NEWSFLOW_WAREHOUSE_MEMORY_LIMIT": "48MB"}
     warehouse = tmp_path / "news.duckdb"
-    big, small = tmp_path / "big", tmp_path / "small"
-    big.mkdir()
-    small.mkdir()
-    (big / "short-lines.txt").write_text(short_lines_text(7 * MB), encoding="utf-8")
-    (small / "story.txt").write_text(SMALL_STORY.read_text(encoding="utf-8"), encoding="utf-8")
+    big, small = _big_and_small(tmp_path, "short-lines.txt", short_lines_text(7 * MB))
 
     first = run_newsflow(["ingest", str(big), "--warehouse", str(warehouse)], env, check=False)
     assert first.returncode == 0, first.stdout + first.stderr
@@ -64,11 +70,7 @@ def test_a_repetitive_text_ends_its_run_with_a_reason_and_the_next_run_works(pre
     for search ran the writer out of memory at the end of its run and of every run after."""
     env = {**prefect_env, "NEWSFLOW_WAREHOUSE_MEMORY_LIMIT": "32MB"}
     warehouse = tmp_path / "news.duckdb"
-    big, small = tmp_path / "big", tmp_path / "small"
-    big.mkdir()
-    small.mkdir()
-    (big / "twenty-words.txt").write_text(low_vocabulary_text(6 * MB), encoding="utf-8")
-    (small / "story.txt").write_text(SMALL_STORY.read_text(encoding="utf-8"), encoding="utf-8")
+    big, small = _big_and_small(tmp_path, "twenty-words.txt", low_vocabulary_text(6 * MB))
 
     first = run_newsflow(["ingest", str(big), "--warehouse", str(warehouse)], env, check=False)
     assert first.returncode == 0, first.stdout + first.stderr
