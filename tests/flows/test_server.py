@@ -207,7 +207,7 @@ def test_runs_never_go_to_a_foreign_server_and_an_idle_server_stops_itself(proje
             "home": str((state / "prefect-server").resolve()), "log": "x", "started_at": "x", "mode": "background",
         }))
         env = dict(env, NEWSFLOW_SERVER_PORT=str(foreign_port), NEWSFLOW_PREFECT_URL=f"http://127.0.0.1:{foreign_port}/api",
-                   NEWSFLOW_SERVER_IDLE_MINUTES="0.25")
+                   NEWSFLOW_SERVER_IDLE_MINUTES="0.1")
         assert answers(foreign_port)
         foreign.requests.clear()
 
@@ -217,11 +217,11 @@ def test_runs_never_go_to_a_foreign_server_and_an_idle_server_stops_itself(proje
         ours = record(state)
         assert ours["port"] != foreign_port and f"UI http://127.0.0.1:{ours['port']}" in run.stderr
 
-        # Idle for 15 s (no command, no run): it stops by itself, and takes its Prefect child along.
+        # Idle for 6 s (no command, no run): it stops by itself, and takes its Prefect child along.
         assert wait_for(lambda: record(state) is None, 90, interval=1)
         assert wait_for(lambda: not alive(ours["pid"]) and not alive(ours["server_pid"]), 30)
         assert not answers(ours["port"])
-        assert "stopped: idle for 15 s" in (state / "prefect-server" / "supervisor.log").read_text()
+        assert "stopped: idle for 6 s" in (state / "prefect-server" / "supervisor.log").read_text()
     finally:
         foreign.shutdown()
         foreign.server_close()
