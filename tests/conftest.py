@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SEEDS_DIR = PROJECT_ROOT / "seeds"
+SEEDS_DIR = PROJECT_ROOT / "tests" / "data" / "seeds"  # never the checkout's seeds/, where users drop their files
 NEWSFLOW = [sys.executable, "-m", "flows.cli"]
 
 
@@ -21,6 +25,20 @@ def run_newsflow(args: list[str], env: dict[str, str] | None, *, check: bool = T
     if check and result.returncode != 0:
         raise AssertionError(f"newsflow {args} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
     return result
+
+
+@functools.lru_cache(maxsize=None)
+def seeds_copy() -> Path:
+    """A folder named `seeds` holding a copy of the five seeds, one per test process and removed
+    at its exit: the drop folder (NEWSFLOW_SEEDS) of every newsflow a test runs, so that what a
+    run reads and writes there never touches tests/data."""
+    home = Path(tempfile.mkdtemp(prefix="newsflow-test-seeds-"))
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    copy = home / "seeds"
+    copy.mkdir()
+    for seed in SEEDS_DIR.glob("*.txt"):
+        shutil.copy(seed, copy / seed.name)
+    return copy
 
 
 # Prefect's own scheduler settings, shortened so a schedule fires within seconds in a test: the
@@ -70,6 +88,7 @@ def newsflow_env(api_url: str, root: Path, **extra: str) -> dict[str, str]:
             "XDG_DATA_HOME": str(root / "data"),
             "NEWSFLOW_WORKERS": "1",
             "NEWSFLOW_STATE": str(root / "state"),  # never the checkout's .state/ (a user's raw pages, server record)
+            "NEWSFLOW_SEEDS": str(seeds_copy()),  # never the checkout's seeds/ (a user's own files)
             **extra,
         }
     )

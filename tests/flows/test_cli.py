@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from pipeline.translate.build_package import build_tiny_package
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, seeds_copy
 
 NEWSFLOW = [sys.executable, "-m", "flows.cli"]
 
@@ -75,7 +75,7 @@ def test_models_install_offline_names_the_file_option(isolated_env):
 def test_missing_model_then_install_then_translate_pending(prefect_env, tmp_path):
     env = dict(prefect_env)
     warehouse = tmp_path / "news.duckdb"
-    first = run(["ingest", "seeds", "--warehouse", str(warehouse)], env=env)
+    first = run(["ingest", str(seeds_copy()), "--warehouse", str(warehouse)], env=env)
     assert "newsflow models install id" in first.stdout
 
     run(["models", "install", "--file", str(build_tiny_package(tmp_path / "pkg"))], env=env)
@@ -94,7 +94,7 @@ def test_missing_model_then_install_then_translate_pending(prefect_env, tmp_path
     assert english == 4
     assert cached > 0, "translations are cached by (model, sentence)"
 
-    again = run(["ingest", "seeds", "--warehouse", str(warehouse)], env=env)
+    again = run(["ingest", str(seeds_copy()), "--warehouse", str(warehouse)], env=env)
     assert "unchanged" in again.stdout
 
 

@@ -38,9 +38,10 @@ from pathlib import Path
 import duckdb
 
 from flows.ingest import BatchWrite, detect_languages, extract_articles, load_files, sign_texts, write_batches
+from tests.conftest import SEEDS_DIR
 
-seeds = sorted(Path("seeds").glob("*.txt"))
-first, second = (sign_texts(detect_languages(extract_articles(load_files(part, Path("seeds"), 10**7, [], {})))) for part in (seeds[:3], seeds[3:]))
+seeds = sorted(SEEDS_DIR.glob("*.txt"))
+first, second = (sign_texts(detect_languages(extract_articles(load_files(part, SEEDS_DIR, 10**7, [], {})))) for part in (seeds[:3], seeds[3:]))
 
 
 class FailsOnce:

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import PROJECT_ROOT, SEEDS_DIR
+from tests.conftest import PROJECT_ROOT, SEEDS_DIR, seeds_copy
 
 pytestmark = pytest.mark.server
 
@@ -68,7 +68,7 @@ def warehouse(prefect_env) -> Path:
 
 
 def test_seeds_become_clean_articles_and_a_second_run_changes_nothing(prefect_env, warehouse):
-    first = newsflow(["ingest", "seeds"], prefect_env)
+    first = newsflow(["ingest", str(seeds_copy())], prefect_env)
     assert "inserted" in first.stdout
 
     rows = query(warehouse, "select source_path, language, title, source_url, published_at, text, text_en, translation_status from articles order by source_path")
@@ -90,7 +90,7 @@ def test_seeds_become_clean_articles_and_a_second_run_changes_nothing(prefect_en
     assert by_path["seeds/004_2d2b0ea8dc19c5b8.txt"][7] == "missing_model"
     assert "newsflow models install id" in first.stdout
 
-    second = newsflow(["ingest", "seeds"], prefect_env)
+    second = newsflow(["ingest", str(seeds_copy())], prefect_env)
     runs = query(warehouse, "select files_seen, inserted, updated, unchanged, rejected, status from ingest_runs order by started_at")
     assert runs == [(5, 5, 0, 0, 0, "completed"), (5, 0, 0, 5, 0, "completed")]
     assert query(warehouse, "select count(*) from articles")[0][0] == 5
@@ -98,7 +98,7 @@ def test_seeds_become_clean_articles_and_a_second_run_changes_nothing(prefect_en
 
 
 def test_a_changed_file_updates_its_row(prefect_env, warehouse, tmp_path):
-    folder = PROJECT_ROOT / "seeds"
+    folder = SEEDS_DIR
     drop = tmp_path / "drop"
     drop.mkdir()
     article = drop / "story.txt"
@@ -168,7 +168,7 @@ def test_bad_input_never_stops_a_run_and_is_never_lost(prefect_env, warehouse, t
 
 
 def test_sql_command_answers_in_table_csv_and_json(prefect_env, warehouse):
-    newsflow(["ingest", "seeds"], prefect_env)
+    newsflow(["ingest", str(seeds_copy())], prefect_env)
     table = newsflow(["sql", "select language, count(*) as n from articles group by 1 order by 1"], prefect_env)
     assert "en" in table.stdout and "id" in table.stdout
     as_json = json.loads(newsflow(["sql", "select language, count(*) as n from articles group by 1 order by 1", "--format", "json"], prefect_env).stdout)
@@ -182,7 +182,7 @@ def test_errors_are_one_clear_line_and_a_non_zero_exit(prefect_env, tmp_path):
     assert missing.returncode != 0
     assert "newsflow ingest" in missing.stderr and "Traceback" not in missing.stderr
 
-    newsflow(["ingest", "seeds"], prefect_env)
+    newsflow(["ingest", str(seeds_copy())], prefect_env)
     bad_sql = newsflow(["sql", "selec nonsense"], prefect_env, check=False)
     assert bad_sql.returncode != 0 and "Traceback" not in bad_sql.stderr
     # the whole message DuckDB gives (here the line and a caret under the mistake), nothing more

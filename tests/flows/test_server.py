@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from flows.server import free_port, server_is_healthy, stop_project_server
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, SEEDS_DIR, seeds_copy
 from tests.flows.processes import alive, descendants, processes_with_argument, wait_for
 
 pytestmark = pytest.mark.server
@@ -118,7 +118,7 @@ def test_ingest_uses_the_foreground_server_whose_child_dies_when_it_is_killed(pr
     process = start_foreground([], env, tmp_path / "server.log")  # the port comes from NEWSFLOW_SERVER_PORT
     try:
         assert wait_for(lambda: "Ctrl-C stops it" in (tmp_path / "server.log").read_text(), 120), (tmp_path / "server.log").read_text()
-        run = newsflow(["ingest", "seeds"], env)
+        run = newsflow(["ingest", str(seeds_copy())], env)
         assert run.returncode == 0, run.stderr
         assert f"via the project's Prefect server http://127.0.0.1:{port}" in run.stdout
         assert "Started the project's Prefect server" not in run.stderr
@@ -139,14 +139,14 @@ def test_ingest_uses_the_foreground_server_whose_child_dies_when_it_is_killed(pr
 
 def test_ingest_starts_a_background_server_reuses_it_and_server_stop_stops_it(project):
     env, state, port = project
-    first = newsflow(["ingest", "seeds"], env)
+    first = newsflow(["ingest", str(seeds_copy())], env)
     assert first.returncode == 0, first.stderr
     assert f"Started the project's Prefect server in the background: UI http://127.0.0.1:{port}" in first.stderr
     started = record(state)
     assert started["mode"] == "background" and started["port"] == port
     assert alive(started["pid"]) and alive(started["server_pid"])
 
-    second = newsflow(["ingest", "seeds"], env)
+    second = newsflow(["ingest", str(seeds_copy())], env)
     assert second.returncode == 0, second.stderr
     assert "Started" not in second.stderr
     assert f"via the project's Prefect server http://127.0.0.1:{port}" in second.stdout
@@ -211,7 +211,7 @@ def test_runs_never_go_to_a_foreign_server_and_an_idle_server_stops_itself(proje
         assert answers(foreign_port)
         foreign.requests.clear()
 
-        run = newsflow(["ingest", "seeds"], env)
+        run = newsflow(["ingest", str(seeds_copy())], env)
         assert run.returncode == 0, run.stderr
         assert foreign.requests == []
         ours = record(state)
@@ -232,7 +232,7 @@ def test_a_run_with_a_temporary_server_leaves_no_process_whether_it_ends_or_is_k
     env = dict(env, NEWSFLOW_SERVER_IDLE_MINUTES="0")  # no background server: one for this run alone
     drop = tmp_path / "drop"
     drop.mkdir()
-    story = (PROJECT_ROOT / "seeds" / "002_c6f1a40e5c75d036.txt").read_text(encoding="utf-8")
+    story = (SEEDS_DIR / "002_c6f1a40e5c75d036.txt").read_text(encoding="utf-8")
     for index in range(40):
         (drop / f"story_{index:02d}.txt").write_text(story.replace("unlikely", f"unlikely ({index})"), encoding="utf-8")
 

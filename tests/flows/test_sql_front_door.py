@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import PROJECT_ROOT, newsflow_env
+from tests.conftest import PROJECT_ROOT, newsflow_env, seeds_copy
 from tests.flows.processes import processes_in_group, wait_until_main_thread, with_stack_dumps
 
 pytestmark = pytest.mark.server
@@ -56,7 +56,7 @@ def shop(prefect_server, tmp_path_factory):
         NEWSFLOW_WAREHOUSE=str(root / "data-dir" / "news.duckdb"),
     )
     warehouse = Path(env["NEWSFLOW_WAREHOUSE"])
-    newsflow(["ingest", "seeds"], env)
+    newsflow(["ingest", str(seeds_copy())], env)
     other = root / "data-dir" / "other.duckdb"
     with duckdb.connect(str(other)) as con:
         con.execute("create table t as select range as id from range(307)")

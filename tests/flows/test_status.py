@@ -11,7 +11,7 @@ import pytest
 
 from flows.server import free_port
 from flows.status import DEPLOYMENT_PATH
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, seeds_copy
 
 NEWSFLOW = [sys.executable, "-m", "flows.cli"]
 
@@ -30,7 +30,7 @@ def test_the_deployment_name_is_the_one_serve_deploys():
 
 @pytest.mark.server
 def test_status_shows_server_deployment_schedule_warehouse_and_models(prefect_server, prefect_env, tmp_path):
-    newsflow(["ingest", "seeds"], prefect_env)
+    newsflow(["ingest", str(seeds_copy())], prefect_env)
     api = httpx.Client(base_url=prefect_server.api_url, timeout=10)
     flow_id = api.post("/flows/", json={"name": "ingest"}).json()["id"]
     # The session's server is shared: a serve test before this one may have left the deployment, its

@@ -25,7 +25,7 @@ from pipeline.duplicates import (
 from pipeline.duplicates_eval import evaluate_duplicates
 from pipeline.extract import clean_text_dump
 from pipeline.warehouse import schema_sql
-from tests.conftest import SEEDS_DIR, run_newsflow
+from tests.conftest import SEEDS_DIR, run_newsflow, seeds_copy
 
 SEED_NAMES = sorted(path.name for path in SEEDS_DIR.glob("*.txt"))
 START = datetime(2025, 10, 11, 8, 0)
@@ -239,7 +239,7 @@ def test_ingested_edited_copy_is_listed_as_a_duplicate_of_its_seed(prefect_env, 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "jakarta-quiet-bet.txt").write_text(edited_copy_of_seed_001(), encoding="utf-8")
-    run_newsflow(["ingest", "seeds", "--warehouse", str(warehouse)], prefect_env)
+    run_newsflow(["ingest", str(seeds_copy()), "--warehouse", str(warehouse)], prefect_env)
     run_newsflow(["ingest", str(elsewhere), "--warehouse", str(warehouse)], prefect_env)
     with duckdb.connect(str(warehouse)) as connection:  # what the flow does at the end of a run
         refresh_duplicates(connection)

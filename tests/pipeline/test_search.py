@@ -29,7 +29,7 @@ from pipeline.search import (
 )
 from pipeline.sources import load_document
 from pipeline.warehouse import Warehouse, WarehouseMemoryError
-from tests.conftest import SEEDS_DIR, newsflow_env, run_newsflow
+from tests.conftest import SEEDS_DIR, newsflow_env, run_newsflow, seeds_copy
 
 INDONESIAN_SEED = "seeds/004_2d2b0ea8dc19c5b8.txt"
 
@@ -227,7 +227,7 @@ def test_a_hit_in_the_title_only_shows_the_start_of_the_text():
 @pytest.mark.server
 def test_search_after_a_real_ingest_and_after_the_next_run(prefect_server, tmp_path):
     env = newsflow_env(prefect_server.api_url, tmp_path, NEWSFLOW_WAREHOUSE=str(tmp_path / "data" / "news.duckdb"), HOME=str(tmp_path))
-    run_newsflow(["ingest", "seeds"], env)
+    run_newsflow(["ingest", str(seeds_copy())], env)
 
     everywhere = json.loads(run_newsflow(["search", "Pyongyang", "--format", "json"], env).stdout)
     assert sorted(hit["source_path"] for hit in everywhere) == sorted(f"seeds/{p.name}" for p in SEEDS_DIR.glob("*.txt"))

@@ -9,8 +9,7 @@ from pipeline.extract import clean_text_dump, extract_document
 from pipeline.extract import textdump
 from pipeline.extract.textdump import densest_span, strip_citation_marks
 from pipeline.record import Document, split_paragraphs
-
-SEEDS = Path(__file__).resolve().parents[3] / "seeds"
+from tests.conftest import SEEDS_DIR as SEEDS
 
 
 def seed(prefix: str) -> str:
