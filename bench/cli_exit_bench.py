@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.corpus import PROJECT_ROOT
+from bench.corpus import PROJECT_ROOT, SEEDS_DIR
 
 
 def run_once(env: dict[str, str], tree: Path, corpus: Path, warehouse: Path) -> tuple[float, float]:
@@ -66,7 +66,7 @@ def main() -> None:
     try:
         env = isolated_environment(work, server.api_url)
         corpus = work / "seeds"
-        shutil.copytree(PROJECT_ROOT / "seeds", corpus)
+        shutil.copytree(SEEDS_DIR, corpus)
         results: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
         for round_ in range(args.rounds + 1):  # round 0 warms the server and the file cache: not counted
             # every other round in the other order: the Prefect server's periodic work favours a place in the round

@@ -21,11 +21,12 @@ if TYPE_CHECKING:
     from pipeline.record import Document
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SEEDS_DIR = PROJECT_ROOT / "tests" / "data" / "seeds"  # the five seeds, not the checkout's seeds/ (users' own files)
 
 
 def source_documents() -> list[tuple[str, str, str]]:
     """(name, suffix, content) for every seed and devdata page, plus a text dump of each page."""
-    documents = [(path.stem, ".txt", path.read_text(encoding="utf-8")) for path in sorted((PROJECT_ROOT / "seeds").glob("*.txt"))]
+    documents = [(path.stem, ".txt", path.read_text(encoding="utf-8")) for path in sorted(SEEDS_DIR.glob("*.txt"))]
     extraction = default_devdata() / "extraction"
     if extraction.is_dir():
         for page in sorted(extraction.glob("*.html")):

@@ -41,7 +41,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.corpus import PROJECT_ROOT
+from bench.corpus import PROJECT_ROOT, SEEDS_DIR
 
 MB = 1024 * 1024
 
@@ -93,7 +93,7 @@ def _sentences(text: str) -> list[str]:
 
 
 def sentence_pools() -> tuple[list[str], list[str]]:
-    seeds = sorted((PROJECT_ROOT / "seeds").glob("*.txt"))
+    seeds = sorted((SEEDS_DIR).glob("*.txt"))
     english = [s for path in seeds[:4] for s in _sentences(path.read_text(encoding="utf-8"))]
     indonesian = _sentences(seeds[4].read_text(encoding="utf-8"))
     return english, indonesian
@@ -126,7 +126,7 @@ def large_text_dump(target_bytes: int, seed: int = 0, wrapped: bool = False) -> 
 def seed_vocabulary() -> list[str]:
     """The distinct words of the seeds (about 1,250): a vocabulary a short-lines text is drawn from."""
     words = set()
-    for path in sorted((PROJECT_ROOT / "seeds").glob("*.txt")):
+    for path in sorted((SEEDS_DIR).glob("*.txt")):
         words.update(re.findall(r"[^\W\d_]{2,}", path.read_text(encoding="utf-8")))
     return sorted(words)
 
@@ -267,7 +267,7 @@ SMALL_FILE_WORD = "Rason"
 
 def small_file_text() -> str:
     """About 2 KB: the start of a seed and a line with a word none of the hostile texts has."""
-    seed = sorted((PROJECT_ROOT / "seeds").glob("*.txt"))[1].read_text(encoding="utf-8")
+    seed = sorted((SEEDS_DIR).glob("*.txt"))[1].read_text(encoding="utf-8")
     return seed[:2000].rsplit("\n", 1)[0] + f"\n\nThe {SMALL_FILE_WORD} trade zone reopened to Chinese traders on Monday, officials said.\n"
 
 

@@ -37,6 +37,7 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = BENCH_DIR.parent
+from bench.corpus import SEEDS_DIR  # noqa: E402 (after the paths it needs)
 ARGOS_VENV = BENCH_DIR / ".venv-argos"
 TORCH_PIN = "torch==2.13.0"  # the CPU wheel in the local wheel folder; never the CUDA build
 ARGOS_PIN = "argostranslate==1.11.0"
@@ -50,7 +51,7 @@ MAX_BATCH_SIZE = 32
 
 def source_paragraphs() -> list[list[str]]:
     """Indonesian documents, each a list of paragraphs."""
-    seed = (PROJECT_ROOT / "seeds" / "004_2d2b0ea8dc19c5b8.txt").read_text(encoding="utf-8")
+    seed = (SEEDS_DIR / "004_2d2b0ea8dc19c5b8.txt").read_text(encoding="utf-8")
     seed_paragraphs = [line.strip() for line in seed.splitlines() if len(line.split()) >= 12]
     documents = [seed_paragraphs[i : i + 4] for i in range(0, len(seed_paragraphs), 4)]
     from pipeline.evaluation import default_devdata
