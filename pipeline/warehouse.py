@@ -77,8 +77,12 @@ class WarehouseMemoryError(WarehouseError):
 _COMMIT_OUT_OF_MEMORY = re.compile(r"could not allocate|failed to (?:pin|allocate)")
 
 
+def _duckdb_says(error: duckdb.Error) -> str:
+    return str(error).split("\n", 1)[0].removeprefix("Out of Memory Error: ")
+
+
 def _out_of_memory_message(error: duckdb.Error) -> str:
-    duckdb_says = str(error).split("\n", 1)[0].removeprefix("Out of Memory Error: ")
+    duckdb_says = _duckdb_says(error)
     return (
         f"the warehouse ran out of the memory newsflow lets a writer use ({WRITER_MEMORY_LIMIT_ENV}={writer_memory_limit()}; "
         f"DuckDB: {duckdb_says}): what was stored before is intact; set {WRITER_MEMORY_LIMIT_ENV} higher "
@@ -87,7 +91,7 @@ def _out_of_memory_message(error: duckdb.Error) -> str:
 
 
 def _query_out_of_memory_message(error: duckdb.OutOfMemoryException) -> str:
-    duckdb_says = str(error).split("\n", 1)[0].removeprefix("Out of Memory Error: ")
+    duckdb_says = _duckdb_says(error)
     return (
         f"the query needed more memory than newsflow lets a query use ({READER_MEMORY_LIMIT_ENV}={reader_memory_limit()}; "
         f"DuckDB: {duckdb_says}): narrow it (a WHERE, fewer columns, a LIMIT), or set {READER_MEMORY_LIMIT_ENV} higher "
