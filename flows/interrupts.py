@@ -108,7 +108,15 @@ def _stop_not_dropped(unraisable) -> None:
 
 
 def _deliver_again(signum: int) -> None:
-    threading.Timer(0.01, _thread.interrupt_main, args=(signum,)).start()
+    def deliver() -> None:
+        # Only to this module's handler: once the command has put the default back (at its
+        # exit), interrupt_main would kill the process with the signal instead (exit -2).
+        if signal.getsignal(signum) is _handler and not sys.is_finalizing():
+            _thread.interrupt_main(signum)
+
+    timer = threading.Timer(0.01, deliver)
+    timer.daemon = True
+    timer.start()
 
 
 def _ignores_what_it_raises(frame) -> bool:
