@@ -33,8 +33,9 @@ import duckdb
 from bench.corpus import document_copies, staged_sources
 from pipeline import search as search_module
 from pipeline.record import Document
-from pipeline.search import load_search_extension, refresh_search_index, search, searched_columns
-from pipeline.warehouse import READ_ONLY_CONFIG, Warehouse
+from pipeline.search import refresh_search_index, search, searched_columns
+from pipeline.warehouse import Warehouse
+from pipeline.warehouse.connection import READ_ONLY_CONFIG, load_search_extension
 
 QUERIES = [
     "Pyongyang", "kim jong un", "Korea Utara", "North Korea", "diplomats", "Indonesia", "Putin", "Jakarta",

@@ -6,7 +6,7 @@ For each size S (MB of a text of short lines, as the extract stage makes it: par
 characters and more, English, so its text is stored twice: text and text_en), the smallest limit
 at which a fresh warehouse stores the article and then replaces it with a changed version (the
 next run after the file changed), found by bisection, each try in a fresh process. The linear fit
-of those limits is what `pipeline.warehouse.oversized_reason` checks against (WRITER_BASE_BYTES,
+of those limits is what `pipeline.warehouse.storable.oversized_reason` checks against (WRITER_BASE_BYTES,
 WRITER_BYTES_PER_TEXT_BYTE).
 """
 
@@ -33,8 +33,9 @@ from bench.large_file_bench import short_lines_text
 from pipeline.extract import clean_text_dump
 from pipeline.record import Document
 import pipeline.warehouse as warehouse
-warehouse.WRITER_BASE_BYTES = 0  # measure what DuckDB needs, not what the check allows
-warehouse.WRITER_BYTES_PER_TEXT_BYTE = 0
+import pipeline.warehouse.storable as storable
+storable.WRITER_BASE_BYTES = 0  # measure what DuckDB needs, not what the check allows
+storable.WRITER_BYTES_PER_TEXT_BYTE = 0
 megabytes, path = float(sys.argv[1]), Path(sys.argv[2])
 text = clean_text_dump(short_lines_text(int(megabytes * 1024 * 1024))).text
 first = Document(source_path="long.txt", content_sha256="v1", text=text, title="Short lines", language="en")

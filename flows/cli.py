@@ -316,7 +316,7 @@ def sql(
     written, attached, installed or loaded, and no file but the warehouse is read. To write a
     table or a query result to a file, use `newsflow export`.
     """
-    from pipeline.front_door import within_deadline
+    from pipeline.front_door import checked_queries, within_deadline
     from pipeline.warehouse import Warehouse
 
     if output_format not in ("table", "csv", "json"):
@@ -324,7 +324,7 @@ def sql(
     text = _sql_input(query, file)
     _stop_on_signals(QUERY_STOPPED_NOTE)
     with Warehouse.open(_warehouse_path(warehouse), read_only=True) as store:
-        statements = store.checked_queries(text)
+        statements = checked_queries(store, text)
         results = []
         for number, statement in enumerate(statements, 1):
             try:

@@ -3,7 +3,7 @@
 The articles export carries each article's paragraph languages, in paragraph order, as a list
 column (Parquet, JSON, JSONL) or as a space-separated text (CSV), and takes a `--where`
 condition on the articles. The warehouse is read on a read-only connection with the front door's
-settings and checks (see `Warehouse.checked_queries`), so an export, its condition included,
+settings and checks (see `pipeline.front_door.checked_queries`), so an export, its condition included,
 reads nothing but the warehouse. The rows stream as Arrow batches into DuckDB's `COPY` on a
 separate in-memory connection, whose only file is the target; no side holds the whole result,
 and the articles are read a page at a time (ARTICLES_PER_PAGE). Peak memory still grows with the
@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipeline.front_door import QueryDeadline
+from pipeline.front_door import QueryDeadline, checked_queries
 from pipeline.outputs import STDOUT, check_replaceable, is_stdout, new_partial_file, replace_with, stream_to_stdout
 from pipeline.warehouse import Warehouse, WarehouseError
 
@@ -287,7 +287,7 @@ def _csv_cells(schema: pa.Schema) -> str:
 
 
 def _one_statement(store: Warehouse, sql: str, option: str) -> duckdb.Statement:
-    statements = store.checked_queries(sql)
+    statements = checked_queries(store, sql)
     if len(statements) != 1:
         raise ExportError(f"{option} takes one statement, not {len(statements)}: export each result to its own file")
     return statements[0]

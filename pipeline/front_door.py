@@ -1,6 +1,6 @@
 """The read-only front door (`newsflow sql`, `newsflow export --query`): which statements run.
 
-Read-only connections are opened with DuckDB's own locks (`pipeline.warehouse.READ_ONLY_CONFIG`:
+Read-only connections are opened with DuckDB's own locks (`pipeline.warehouse.connection.READ_ONLY_CONFIG`:
 no file access beyond the warehouse's files, no extension installs or loads, configuration
 locked). This check adds what those settings do not cover: DuckDB always lets a connection write
 its own database file (`COPY ... TO '<the warehouse>'`), and logging to files is a table
@@ -9,7 +9,7 @@ parser splits the statements and describes them (`extract_statements`, `json_ser
 
 And how long a query may run: `within_deadline` stops it after NEWSFLOW_SQL_TIMEOUT_S, and at
 once on Ctrl-C or SIGTERM (its memory is capped where the connection is opened:
-`pipeline.warehouse.reader_memory_limit`).
+`pipeline.warehouse.limits.reader_memory_limit`).
 """
 
 from __future__ import annotations
@@ -19,14 +19,11 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import duckdb
 
-from pipeline.warehouse import QueryRefusedError, WarehouseError
-
-if TYPE_CHECKING:
-    from pipeline.warehouse import Warehouse
+from pipeline.warehouse import Warehouse, WarehouseError
 
 T = TypeVar("T")
 SQL_TIMEOUT_ENV = "NEWSFLOW_SQL_TIMEOUT_S"
@@ -34,6 +31,10 @@ SQL_TIMEOUT_ENV = "NEWSFLOW_SQL_TIMEOUT_S"
 # (an export to Parquet 2.9 s, a search 0.14 s), so a query running for minutes is almost always a
 # runaway (a cross join), and it holds the file: an ingest run waits at most 60 s for it.
 DEFAULT_SQL_TIMEOUT_S = 300.0
+
+
+class QueryRefusedError(WarehouseError):
+    """A statement the read-only front door does not run; the message says why and what to use."""
 
 
 class QueryTimeoutError(WarehouseError):
@@ -106,7 +107,7 @@ class QueryDeadline:
         return outcome["result"]
 
 
-def within_deadline(store: "Warehouse", work: Callable[[], T], *, timeout_s: float | None = None) -> T:
+def within_deadline(store: Warehouse, work: Callable[[], T], *, timeout_s: float | None = None) -> T:
     """`work()` (reads on `store`) under a QueryDeadline of its own."""
     return QueryDeadline(timeout_s).run(work, store.connection)
 
@@ -223,15 +224,18 @@ def _tree_nodes(tree) -> Iterator[dict]:
             pending.extend(node)
 
 
-def checked_queries(db: duckdb.DuckDBPyConnection, sql: str) -> list[duckdb.Statement]:
-    """The statements of `sql`, in order, once every one of them is a query the front door runs."""
+def checked_queries(store: Warehouse, sql: str) -> list[duckdb.Statement]:
+    """The statements of `sql`, in order, once every one of them is a query the front door runs;
+    QueryRefusedError names the first that is not. Run them with `store.run_statement` or
+    `store.record_batches`."""
     statements = split_statements(sql)
-    for number, statement in enumerate(statements, 1):
-        reason = refusal(db, statement)
-        if reason:
-            excerpt = _excerpt(statement.query) or _kind_name(statement)
-            where = f"statement {number} ({excerpt})" if len(statements) > 1 else excerpt
-            raise QueryRefusedError(f"refused {where}: {reason}.")
+    with store.lock:
+        for number, statement in enumerate(statements, 1):
+            reason = refusal(store.connection, statement)
+            if reason:
+                excerpt = _excerpt(statement.query) or _kind_name(statement)
+                where = f"statement {number} ({excerpt})" if len(statements) > 1 else excerpt
+                raise QueryRefusedError(f"refused {where}: {reason}.")
     return statements
 
 

@@ -1,7 +1,7 @@
 """Full-text search over the articles: BM25 over titles and texts, in the original language and in English.
 
 The engine is DuckDB's `fts` extension, loaded from the file the `duckdb-extension-fts` wheel
-installs (never downloaded). Its index lives in the warehouse (schema `fts_main_search_index`)
+installs, never downloaded (`pipeline.warehouse.connection.load_search_extension`). Its index lives in the warehouse (schema `fts_main_search_index`)
 with the table macro `search_articles(query_text[, all_words := true])`, so SQL finds articles
 the way `newsflow search` does.
 
@@ -37,6 +37,11 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline.front_door import within_deadline
+from pipeline.warehouse import Warehouse
+from pipeline.warehouse.connection import interrupt_behind, load_search_extension
+from pipeline.warehouse.limits import WRITER_MEMORY_LIMIT_ENV, writer_memory_limit
+
 _INDEXED_TABLE = "search_index"  # empty, and only while the extension creates the index: names its schema
 INDEX_SCHEMA = f"fts_main_{_INDEXED_TABLE}"
 SEARCH_MACRO = "search_articles"
@@ -52,24 +57,6 @@ INDEXED_CHARS = 1_000_000  # of each searched column
 
 class SearchError(Exception):
     """Search cannot run as asked; the message says what to do."""
-
-
-def fts_extension_path() -> Path:
-    """The fts extension the duckdb-extension-fts wheel installs for this DuckDB version."""
-    import duckdb_extension_fts
-
-    path = Path(duckdb_extension_fts.__file__).parent / "extensions" / f"v{duckdb.__version__}" / "fts.duckdb_extension"
-    if not path.is_file():
-        raise SearchError(
-            f"the fts extension for DuckDB {duckdb.__version__} is not at {path}: install duckdb-extension-fts=={duckdb.__version__} "
-            "(it is in requirements.lock)"
-        )
-    return path
-
-
-def load_search_extension(connection: duckdb.DuckDBPyConnection) -> None:
-    """Load fts from the wheel's file. Read-only connections must do this before their configuration is locked."""
-    connection.execute("LOAD " + _sql_string(str(fts_extension_path())))
 
 
 # --- the index ------------------------------------------------------------------------------
@@ -176,8 +163,6 @@ def _record_failure(connection: duckdb.DuckDBPyConnection, error: BaseException)
     """Keep why a refresh failed (after its rollback), for `newsflow search` to show; best effort."""
     reason = str(error).split("\n", 1)[0]
     if isinstance(error, duckdb.OutOfMemoryException):
-        from pipeline.warehouse import WRITER_MEMORY_LIMIT_ENV, writer_memory_limit
-
         reason = f"{reason}; set {WRITER_MEMORY_LIMIT_ENV} higher than {writer_memory_limit()} and run `newsflow ingest` again"
     try:
         connection.execute(f"CREATE OR REPLACE TABLE {_FAILURE_TABLE} (failed_at TIMESTAMP, reason VARCHAR)")
@@ -228,8 +213,6 @@ def refresh_search_index(connection: duckdb.DuckDBPyConnection, *, rebuild: bool
 def _is_interruption(error: Exception) -> bool:
     """A statement ended by `connection.interrupt()` or by a signal handler that raised inside it:
     a stop, not a failure to tell the next search about."""
-    from pipeline.warehouse import interrupt_behind
-
     return isinstance(error, duckdb.InterruptException) or interrupt_behind(error) is not None
 
 
@@ -256,6 +239,25 @@ def _update_index(connection: duckdb.DuckDBPyConnection, columns: list[str]) -> 
     """Drop the documents of removed or changed articles, tokenise new and changed ones, and keep
     `dict.df` and `stats` what the extension's own build would make of the same articles."""
     schema = INDEX_SCHEMA
+    reindexed, removed = _find_stale(connection, columns)
+    if removed:
+        _drop_gone(connection)
+    # A slice of the new articles at a time (their docids are consecutive): tokenising them all at
+    # once holds every word of the warehouse (20,000 articles: 2.8 GB uncapped, more than a
+    # writer's default limit allows).
+    for first, last in _slices(connection, columns):
+        _index_slice(connection, columns, first, last)
+    connection.execute(f"DELETE FROM {schema}.stats")
+    connection.execute(f"INSERT INTO {schema}.stats SELECT count(docid), sum(len) / count(len) FROM {schema}.docs")
+    for table in ("search_now", "search_gone", "search_fresh"):
+        connection.execute(f"DROP TABLE {table}")
+    return reindexed, removed
+
+
+def _find_stale(connection: duckdb.DuckDBPyConnection, columns: list[str]) -> tuple[int, int]:
+    """Temp tables search_now (every article's fingerprint), search_gone (indexed documents to drop)
+    and search_fresh (articles to tokenise, with their new docids); returns (fresh, gone)."""
+    schema = INDEX_SCHEMA
     connection.execute(f"CREATE OR REPLACE TEMP TABLE search_now AS {_fingerprints_sql(columns)}")
     connection.execute(
         f"""
@@ -275,77 +277,78 @@ def _update_index(connection: duckdb.DuckDBPyConnection, columns: list[str]) -> 
     )
     (removed,) = connection.execute("SELECT count(*) FROM search_gone").fetchone()
     (reindexed,) = connection.execute("SELECT count(*) FROM search_fresh").fetchone()
-    if removed:
-        connection.execute(
-            f"""
-            UPDATE {schema}.dict SET df = df - gone.documents
-            FROM (SELECT termid, count(DISTINCT docid) AS documents FROM {schema}.terms
-                  WHERE docid IN (SELECT docid FROM search_gone) GROUP BY termid) gone
-            WHERE dict.termid = gone.termid
-            """
-        )
-        connection.execute(f"DELETE FROM {schema}.terms WHERE docid IN (SELECT docid FROM search_gone)")
-        connection.execute(f"DELETE FROM {schema}.docs WHERE docid IN (SELECT docid FROM search_gone)")
-        connection.execute(f"DELETE FROM {schema}.dict WHERE df <= 0")
-    # A slice of the new articles at a time (their docids are consecutive): tokenising them all at
-    # once holds every word of the warehouse (20,000 articles: 2.8 GB uncapped, more than a
-    # writer's default limit allows).
-    for first, last in _slices(connection, columns):
-        # The indexed part is cut in a subquery: unnest() over an expression of a column copies that
-        # column for every 2,048 tokens it returns (a 50 MB text: 6.5 s for its first million characters).
-        tokenized = " UNION ALL ".join(
-            f"SELECT docid, {fieldid} AS fieldid, unnest({schema}.tokenize(body)) AS w FROM ("
-            f"SELECT f.docid, left(a.{column}, {INDEXED_CHARS}) AS body "
-            f"FROM search_fresh f JOIN articles a USING (article_id) WHERE f.docid BETWEEN {first} AND {last})"
-            for fieldid, column in enumerate(columns)
-        )
-        # Each distinct word is stemmed once: stemming every occurrence is most of the extension's build time.
-        connection.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE search_fresh_terms AS
-            WITH words AS (
-                SELECT docid, fieldid, w FROM ({tokenized})
-                WHERE w IS NOT NULL AND len(w) > 0 AND w NOT IN (SELECT sw FROM {schema}.stopwords)
-            ),
-            stems AS (SELECT w, stem(w, {_sql_string(STEMMER)}) AS term FROM (SELECT DISTINCT w FROM words))
-            SELECT words.docid, words.fieldid, stems.term FROM words JOIN stems USING (w)
-            """
-        )
-        connection.execute(
-            f"""
-            INSERT INTO {schema}.dict (termid, term, df)
-            SELECT (SELECT coalesce(max(termid) + 1, 0) FROM {schema}.dict) + row_number() OVER (ORDER BY term) - 1, term, 0
-            FROM (SELECT DISTINCT term FROM search_fresh_terms) new_terms
-            WHERE NOT EXISTS (SELECT 1 FROM {schema}.dict d WHERE d.term = new_terms.term)
-            """
-        )
-        connection.execute(
-            f"""
-            INSERT INTO {schema}.terms (docid, fieldid, termid)
-            SELECT t.docid, t.fieldid, d.termid FROM search_fresh_terms t JOIN {schema}.dict d USING (term)
-            """
-        )
-        connection.execute(
-            f"""
-            UPDATE {schema}.dict SET df = df + fresh.documents
-            FROM (SELECT term, count(DISTINCT docid) AS documents FROM search_fresh_terms GROUP BY term) fresh
-            WHERE dict.term = fresh.term
-            """
-        )
-        connection.execute(
-            f"""
-            INSERT INTO {schema}.docs (docid, name, len, fingerprint)
-            SELECT f.docid, f.article_id, coalesce(lengths.len, 0), f.fingerprint
-            FROM search_fresh f LEFT JOIN (SELECT docid, count(*) AS len FROM search_fresh_terms GROUP BY docid) lengths USING (docid)
-            WHERE f.docid BETWEEN {first} AND {last}
-            """
-        )
-        connection.execute("DROP TABLE search_fresh_terms")
-    connection.execute(f"DELETE FROM {schema}.stats")
-    connection.execute(f"INSERT INTO {schema}.stats SELECT count(docid), sum(len) / count(len) FROM {schema}.docs")
-    for table in ("search_now", "search_gone", "search_fresh"):
-        connection.execute(f"DROP TABLE {table}")
     return int(reindexed), int(removed)
+
+
+def _drop_gone(connection: duckdb.DuckDBPyConnection) -> None:
+    """Remove the documents in search_gone, their terms, and the words no document has any more."""
+    schema = INDEX_SCHEMA
+    connection.execute(
+        f"""
+        UPDATE {schema}.dict SET df = df - gone.documents
+        FROM (SELECT termid, count(DISTINCT docid) AS documents FROM {schema}.terms
+              WHERE docid IN (SELECT docid FROM search_gone) GROUP BY termid) gone
+        WHERE dict.termid = gone.termid
+        """
+    )
+    connection.execute(f"DELETE FROM {schema}.terms WHERE docid IN (SELECT docid FROM search_gone)")
+    connection.execute(f"DELETE FROM {schema}.docs WHERE docid IN (SELECT docid FROM search_gone)")
+    connection.execute(f"DELETE FROM {schema}.dict WHERE df <= 0")
+
+
+def _index_slice(connection: duckdb.DuckDBPyConnection, columns: list[str], first: int, last: int) -> None:
+    """Tokenise the articles of search_fresh with docids first..last into terms, dict and docs."""
+    schema = INDEX_SCHEMA
+    # The indexed part is cut in a subquery: unnest() over an expression of a column copies that
+    # column for every 2,048 tokens it returns (a 50 MB text: 6.5 s for its first million characters).
+    tokenized = " UNION ALL ".join(
+        f"SELECT docid, {fieldid} AS fieldid, unnest({schema}.tokenize(body)) AS w FROM ("
+        f"SELECT f.docid, left(a.{column}, {INDEXED_CHARS}) AS body "
+        f"FROM search_fresh f JOIN articles a USING (article_id) WHERE f.docid BETWEEN {first} AND {last})"
+        for fieldid, column in enumerate(columns)
+    )
+    # Each distinct word is stemmed once: stemming every occurrence is most of the extension's build time.
+    connection.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE search_fresh_terms AS
+        WITH words AS (
+            SELECT docid, fieldid, w FROM ({tokenized})
+            WHERE w IS NOT NULL AND len(w) > 0 AND w NOT IN (SELECT sw FROM {schema}.stopwords)
+        ),
+        stems AS (SELECT w, stem(w, {_sql_string(STEMMER)}) AS term FROM (SELECT DISTINCT w FROM words))
+        SELECT words.docid, words.fieldid, stems.term FROM words JOIN stems USING (w)
+        """
+    )
+    connection.execute(
+        f"""
+        INSERT INTO {schema}.dict (termid, term, df)
+        SELECT (SELECT coalesce(max(termid) + 1, 0) FROM {schema}.dict) + row_number() OVER (ORDER BY term) - 1, term, 0
+        FROM (SELECT DISTINCT term FROM search_fresh_terms) new_terms
+        WHERE NOT EXISTS (SELECT 1 FROM {schema}.dict d WHERE d.term = new_terms.term)
+        """
+    )
+    connection.execute(
+        f"""
+        INSERT INTO {schema}.terms (docid, fieldid, termid)
+        SELECT t.docid, t.fieldid, d.termid FROM search_fresh_terms t JOIN {schema}.dict d USING (term)
+        """
+    )
+    connection.execute(
+        f"""
+        UPDATE {schema}.dict SET df = df + fresh.documents
+        FROM (SELECT term, count(DISTINCT docid) AS documents FROM search_fresh_terms GROUP BY term) fresh
+        WHERE dict.term = fresh.term
+        """
+    )
+    connection.execute(
+        f"""
+        INSERT INTO {schema}.docs (docid, name, len, fingerprint)
+        SELECT f.docid, f.article_id, coalesce(lengths.len, 0), f.fingerprint
+        FROM search_fresh f LEFT JOIN (SELECT docid, count(*) AS len FROM search_fresh_terms GROUP BY docid) lengths USING (docid)
+        WHERE f.docid BETWEEN {first} AND {last}
+        """
+    )
+    connection.execute("DROP TABLE search_fresh_terms")
 
 
 def _slices(connection: duckdb.DuckDBPyConnection, columns: list[str]) -> list[tuple[int, int]]:
@@ -417,7 +420,7 @@ def search(
         if "fts extension" in str(error):
             raise SearchError(
                 "this connection has not loaded the fts extension: open it with Warehouse.open, "
-                "or run pipeline.search.load_search_extension(connection) first"
+                "or run pipeline.warehouse.connection.load_search_extension(connection) first"
             ) from None
         if INDEX_SCHEMA not in str(error):
             raise
@@ -540,9 +543,6 @@ def _sql_string(value: str) -> str:
 
 def search_warehouse(warehouse_path: Path, query: str, **options) -> tuple[list[SearchHit], SearchIndexStatus]:
     """`search` on a read-only open of the warehouse, with the index's status (to tell a stale index)."""
-    from pipeline.front_door import within_deadline
-    from pipeline.warehouse import Warehouse
-
     with Warehouse.open(warehouse_path, read_only=True) as store:
         connection = store.connection
         return within_deadline(store, lambda: (search(connection, query, **options), search_index_status(connection)))

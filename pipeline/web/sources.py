@@ -13,7 +13,8 @@ from datetime import datetime, timedelta, timezone
 
 import duckdb
 
-from pipeline.warehouse import schema_sql, utc_naive
+from pipeline.warehouse import schema_sql
+from pipeline.warehouse.documents import utc_naive
 
 # The tables (web_sources, web_sitemap_children) are in warehouse/schema.sql.
 

@@ -16,7 +16,7 @@ import duckdb
 import pytest
 
 from pipeline.export import ExportError, export
-from pipeline.warehouse import QueryRefusedError
+from pipeline.front_door import QueryRefusedError
 from tests.conftest import PROJECT_ROOT
 from tests.pipeline.test_search import INDONESIAN_SEED, seed_documents, store_documents
 

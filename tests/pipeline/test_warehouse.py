@@ -8,19 +8,19 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipeline.front_door import QueryRefusedError, checked_queries
 from pipeline.record import Document, ParagraphLanguage, TranslationFailure
 from pipeline.warehouse import (
     BatchCounts,
     PruneResult,
-    QueryRefusedError,
     RunCounts,
     Warehouse,
     WarehouseBusyError,
     WarehouseError,
     WarehouseMissingError,
-    article_id_for,
     schema_sql,
 )
+from pipeline.warehouse.documents import article_id_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 5, 1, 12, 0, 0)
@@ -322,7 +322,8 @@ def test_the_front_door_splits_comments_and_statements_and_runs_only_queries(war
     with Warehouse.open(warehouse_path) as writer:
         writer.write_batch([english_doc(), indonesian_doc()], run_id="r1", ingested_at=T0)
     with Warehouse.open(warehouse_path, read_only=True) as reader:
-        statements = reader.checked_queries(
+        statements = checked_queries(
+            reader,
             "-- a comment first\nselect count(*) from articles; /* one; more */ select 'a;b' as s;\n"
             "DESCRIBE articles; SHOW TABLES; SUMMARIZE paragraphs; EXPLAIN select 1; PRAGMA show_tables; FROM rejected_files"
         )
@@ -342,7 +343,7 @@ def test_the_front_door_splits_comments_and_statements_and_runs_only_queries(war
             "DROP TABLE articles",
         ]:
             with pytest.raises(QueryRefusedError):
-                reader.checked_queries(refused)
+                checked_queries(reader, refused)
     with Warehouse.open(warehouse_path, read_only=True) as reader:
         assert rows(reader, "select count(*) from articles") == [(2,)]
 
@@ -740,9 +741,9 @@ def test_a_long_copy_is_not_kept_twice_and_is_read_again_when_it_must_show_the_a
     """A copy of a long text kept in source_contents would need as much writer memory again (a
     7 MB copy beside its article ran a 48 MB writer out of memory): it is not kept, and becomes the
     article's face by being read again."""
-    import pipeline.warehouse as warehouse_module
+    from pipeline.warehouse import faces
 
-    monkeypatch.setattr(warehouse_module, "SOURCE_CONTENT_MAX_CHARS", 40)
+    monkeypatch.setattr(faces, "SOURCE_CONTENT_MAX_CHARS", 40)
     with Warehouse.open(tmp_path / "news.duckdb") as warehouse:
         long_text, short_text = "A wire story long enough not to be kept twice.", "Short."
         warehouse.write_batch([english_doc("seeds/a.txt", "sha-a", long_text).replace(source_url=None, title="A"),
