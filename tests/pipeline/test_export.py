@@ -242,7 +242,7 @@ def test_a_reader_that_stops_early_ends_the_export_quietly(tmp_path):
     from datetime import datetime, timezone
 
     from pipeline.warehouse import Warehouse
-    from tests.pipeline.test_warehouse import english_doc
+    from tests.pipeline.warehouse.conftest import english_doc
 
     big = tmp_path / "big.duckdb"
     docs = [english_doc(f"seeds/{i}.txt", f"sha-{i}", f"Story number {i}. " * 40) for i in range(2000)]
@@ -275,7 +275,7 @@ def hostile_warehouse(tmp_path_factory):
     from datetime import datetime, timezone
 
     from pipeline.warehouse import Warehouse
-    from tests.pipeline.test_warehouse import english_doc
+    from tests.pipeline.warehouse.conftest import english_doc
 
     path = tmp_path_factory.mktemp("hostile") / "news.duckdb"
     docs = [
