@@ -312,7 +312,7 @@ def main() -> None:
     cores = args.workers
 
     from flows.server import start_local_server
-    from pipeline.translate.build_package import build_tiny_package
+    from workbench.translate.build_package import build_tiny_package
 
     work = Path(tempfile.mkdtemp(prefix="newsflow-scale-"))
     started_at = datetime.now(timezone.utc)

@@ -3,7 +3,7 @@
     python -m bench.translate_bench [--copies 3] [--no-argos]
 
 All runs translate the same Indonesian documents (seed 004 and the Indonesian sentences of
-the development data's langid set, tests/data/devdata/langid, copied `--copies` times with a marker so no sentence repeats) with the
+the development data's langid set, workbench/data/devdata/langid, copied `--copies` times with a marker so no sentence repeats) with the
 same package, each in its own process (so peak memory is its own):
 
 - argos per document: `argostranslate.translate.translate(text, "id", "en")` once per document,
@@ -54,7 +54,7 @@ def source_paragraphs() -> list[list[str]]:
     seed = (SEEDS_DIR / "004_2d2b0ea8dc19c5b8.txt").read_text(encoding="utf-8")
     seed_paragraphs = [line.strip() for line in seed.splitlines() if len(line.split()) >= 12]
     documents = [seed_paragraphs[i : i + 4] for i in range(0, len(seed_paragraphs), 4)]
-    from pipeline.evaluation import default_devdata
+    from workbench.evaluation import default_devdata
 
     dev = default_devdata() / "langid" / "dev.tsv"
     if dev.exists():
@@ -290,7 +290,7 @@ def main() -> None:
         run_worker(args)
         return
 
-    from pipeline.translate.build_package import build_benchmark_package
+    from workbench.translate.build_package import build_benchmark_package
     from pipeline.translate.engine import cpu_count
     from pipeline.translate.packages import install_package_file, list_installed_packages
 

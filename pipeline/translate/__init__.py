@@ -7,8 +7,8 @@
 - `cache`: the translation cache protocol, in memory, in the warehouse, and prefetched for a worker
 - `stage`: `translate_documents`, the stage itself (direct or pivot routes), and
   `sentences_to_translate`, what it will look up in the cache
-- `build_package`: synthetic packages (seeded random weights) for tests and the benchmark
-- `dictionary_model`: a hand-built transformer translating word by word, for faithfulness tests
+
+Packages built for tests and benchmarks live in the workbench (`workbench/translate/`), not here.
 """
 
 from pipeline.translate.cache import (

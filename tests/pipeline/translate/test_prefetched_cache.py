@@ -7,7 +7,7 @@ import pickle
 from pathlib import Path
 
 import pytest
-from translate_samples import MS_SENTENCE, SEED_004_SENTENCES, WRITTEN_SENTENCES
+from tests.pipeline.translate.translate_samples import MS_SENTENCE, SEED_004_SENTENCES, WRITTEN_SENTENCES
 
 from pipeline.record import Document
 from pipeline.translate.cache import (

@@ -1,8 +1,8 @@
-"""A small news site on 127.0.0.1 for the web tests and bench/web_bench.py.
+"""A small news site on 127.0.0.1 for the web tests and the web benches (bench/web_bench.py, bench/web_deadline_bench.py).
 
-It serves real pages from tests/data/devdata/extraction, an RSS feed, an Atom feed, a JSON
+It serves real pages from workbench/data/devdata/extraction, an RSS feed, an Atom feed, a JSON
 feed, a sitemap index with two sitemaps, robots.txt rules, slow responses, errors, redirects and
-oversized bodies; hostile.py adds what a hostile site tries (internal redirects and entries,
+oversized bodies; news_site_hostile.py adds what a hostile site tries (internal redirects and entries,
 dripping answers, pages behind a password). `NewsSite(host="127.0.0.2")` is an "internal" host. Feeds and sitemaps carry ETag and Last-Modified and answer conditional
 requests with 304. Every request is logged (path, headers, time, in-flight counts), so tests can
 prove what was and was not asked for.
@@ -27,7 +27,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-PAGES_DIR = Path(__file__).resolve().parents[2] / "data" / "devdata" / "extraction"
+from workbench import DATA_DIR
+
+PAGES_DIR = DATA_DIR / "devdata" / "extraction"
 FEED_ARTICLES = ("spanish_article", "arabic_article", "japanese_article", "latvian_article")
 ATOM_ARTICLES = ("thai_article", "chinese_article")
 SITEMAP_ARTICLES = (("cnn_article", "time_001"), ("wired_001", "fox13now_001"))
@@ -90,7 +92,7 @@ class LoggedRequest:
     status: int | None
     in_flight_host: int  # requests this server was answering at the time, this one included
     in_flight_all: int  # the same over every server sharing the log
-    client_left: bool = False  # a dripping answer (hostile.py) saw the client hang up before its end
+    client_left: bool = False  # a dripping answer (news_site_hostile.py) saw the client hang up before its end
 
 
 @dataclass
@@ -143,8 +145,8 @@ class NewsSite:
         self.feed_version = 1  # bump to add an item to the RSS feed (its ETag changes with it)
         self.live_version = 1  # bump to change the text of /live/story.html
         self.index_stamp = "2026-11-01"  # the sitemap index's <lastmod>: change it to change the index only
-        self.credentials: tuple[str, str] | None = None  # (user, password) that /auth/ pages accept (hostile.py)
-        self.release = threading.Event()  # /hostile/held answers once it is set (hostile.py)
+        self.credentials: tuple[str, str] | None = None  # (user, password) that /auth/ pages accept (news_site_hostile.py)
+        self.release = threading.Event()  # /hostile/held answers once it is set (news_site_hostile.py)
         self._server = _Server((host, port), _handler_for(self))
         self.host = host
         self.port = self._server.server_address[1]
@@ -337,7 +339,7 @@ def _handler_for(site: NewsSite):
         def _route(self) -> int:
             parts = urlsplit(self.path)
             path, query = parts.path, parse_qs(parts.query)
-            from tests.pipeline.web import hostile  # internal redirects, slow answers, credentials: hostile.py
+            from workbench import news_site_hostile as hostile  # internal redirects, slow answers, credentials: news_site_hostile.py
 
             answered = hostile.route(self, site, path, query)
             if answered is not None:

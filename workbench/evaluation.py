@@ -7,7 +7,7 @@ scored as exact matches against hand-checked labels; language identification as 
 `run_evaluation` returns the headline scores in one flat dict, which the quality gate
 (`gate_failures`) compares with a stored baseline.
 
-The development data lives in the repository (`tests/data/devdata`, its sources and licences
+The development data lives in the repository (`workbench/data/devdata`, its sources and licences
 in the README there), so every checkout runs the gate; `NEWSFLOW_DEVDATA` points elsewhere.
 """
 
@@ -29,14 +29,14 @@ from typing import Callable
 
 from pipeline.extract import clean_text_dump, extract_html, html_to_text_dump
 from pipeline.extract.article import ExtractedArticle
-from pipeline.langid_eval import evaluate_langid, read_labelled_texts, speed_against_langdetect
-from pipeline.language_training import LENGTH_CLASSES, cross_validate, read_parallel_sentences
-from pipeline.settings import PROJECT_ROOT
+from workbench import DATA_DIR
+from workbench.langid_eval import evaluate_langid, read_labelled_texts, speed_against_langdetect
+from workbench.language_training import LENGTH_CLASSES, cross_validate, read_parallel_sentences
 
 DEVDATA_ENV = "NEWSFLOW_DEVDATA"
-DEVDATA_PATH = PROJECT_ROOT / "tests" / "data" / "devdata"
-LABELS_PATH = PROJECT_ROOT / "tests" / "data" / "extraction_labels.json"
-BASELINE_PATH = PROJECT_ROOT / "tests" / "quality_baseline.json"
+DEVDATA_PATH = DATA_DIR / "devdata"
+LABELS_PATH = DATA_DIR / "extraction_labels.json"
+BASELINE_PATH = DATA_DIR / "quality_baseline.json"
 GATE_TOLERANCE = 0.01
 WORST_PAGES = 5
 # The langid TSV's `kind` for two-word fragments.
@@ -352,7 +352,7 @@ def score_metadata(scores: ExtractionScores, labels: dict[str, PageLabel]) -> di
 
 
 def default_devdata() -> Path:
-    """`NEWSFLOW_DEVDATA`, else the repository's `tests/data/devdata`."""
+    """`NEWSFLOW_DEVDATA`, else the repository's `workbench/data/devdata`."""
     override = os.environ.get(DEVDATA_ENV)
     return Path(override) if override else DEVDATA_PATH
 
@@ -611,7 +611,7 @@ def eval_command(devdata: Path | None = None, output_json: Path | None = None) -
         return 2
     baseline, tolerance = read_baseline() if BASELINE_PATH.exists() else ({}, GATE_TOLERANCE)
     print(format_evaluation(result, baseline or None, tolerance), end="")
-    from pipeline.duplicates_eval import DuplicateLabelsMissing, evaluate_duplicates, format_duplicates_evaluation
+    from workbench.duplicates_eval import DuplicateLabelsMissing, evaluate_duplicates, format_duplicates_evaluation
 
     try:
         result["duplicates"] = evaluate_duplicates()
