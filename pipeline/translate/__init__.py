@@ -1,5 +1,6 @@
 """The translate stage: argos packages run through CTranslate2, sentences batched across documents.
 
+- `installed_model`: `InstalledModel`, an installed package as `engine` loads it and `packages` lists it
 - `packages`: list, find and install argos packages (from a file or a package index)
 - `segment`: offline sentence segmentation, lossless
 - `engine`: a loaded package translating lists of sentences
@@ -27,8 +28,8 @@ from pipeline.translate.engine import (
     translate_threads,
     unload_engines,
 )
+from pipeline.translate.installed_model import InstalledModel
 from pipeline.translate.packages import (
-    InstalledModel,
     ModelInstallError,
     find_model,
     install_from_index,
