@@ -328,25 +328,36 @@ def main() -> None:
                  (WITH_NUMBERS, Path(sys.executable), "")]
         worker_names = {"argos per document": "argos", "ctranslate2 per document": "per_document", "newsflow": "newsflow", "ceiling": "ceiling", WITH_NUMBERS: "newsflow"}
 
-        results: dict[str, dict] = {}
-        for label, python, why in runs:
-            if python is None:
-                print(f"  {label}: not measured: {why}", flush=True)
-                continue
-            command = [
-                str(python), str(Path(__file__).resolve()), "--worker", worker_names[label],
-                "--documents", str(numbers_file if label == WITH_NUMBERS else docs_file),
-                "--packages", str(packages_dir), "--decode-tokens", str(decode), "--threads", str(threads),
-            ]
-            env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-            print(f"  running {label} ...", flush=True)
-            done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=PROJECT_ROOT)
-            lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-            if done.returncode != 0 or not lines:
-                print(f"  {label}: failed:\n{done.stderr[-2000:]}", flush=True)
-                continue
-            results[label] = json.loads(lines[-1][len("RESULT ") :])
+        results = run_each(runs, worker_names, docs_file, numbers_file, packages_dir, decode, threads)
 
+    print_report(results, documents, words, n_sentences, pieces, decode, threads)
+
+
+def run_each(runs: list[tuple[str, Path | None, str]], worker_names: dict[str, str], docs_file: Path, numbers_file: Path,
+             packages_dir: Path, decode: int, threads: int) -> dict[str, dict]:
+    """Each run in a process of its own (its Python, this file's --worker mode): its RESULT line, by label."""
+    results: dict[str, dict] = {}
+    for label, python, why in runs:
+        if python is None:
+            print(f"  {label}: not measured: {why}", flush=True)
+            continue
+        command = [
+            str(python), str(Path(__file__).resolve()), "--worker", worker_names[label],
+            "--documents", str(numbers_file if label == WITH_NUMBERS else docs_file),
+            "--packages", str(packages_dir), "--decode-tokens", str(decode), "--threads", str(threads),
+        ]
+        env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+        print(f"  running {label} ...", flush=True)
+        done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=PROJECT_ROOT)
+        lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+        if done.returncode != 0 or not lines:
+            print(f"  {label}: failed:\n{done.stderr[-2000:]}", flush=True)
+            continue
+        results[label] = json.loads(lines[-1][len("RESULT ") :])
+    return results
+
+
+def print_report(results: dict[str, dict], documents: list, words: int, n_sentences: int, pieces: list[int], decode: int, threads: int) -> None:
     print()
     print(f"documents {len(documents)}, paragraphs {sum(len(d) for d in documents)}, sentences {n_sentences}, "
           f"source words {words}, input pieces {sum(pieces)} (mean {sum(pieces) / len(pieces):.1f}/sentence)")

@@ -25,7 +25,9 @@ import json
 import time
 from xml.sax.saxutils import escape
 
-from workbench.news_site import PAGES_DIR
+from workbench import DATA_DIR
+
+PAGES_DIR = DATA_DIR / "devdata" / "extraction"  # the news site's own pages
 
 ARTICLE = "spanish_article.html"
 
