@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from pipeline.extract import extract_document, extract_html, html_to_text_dump
