@@ -46,7 +46,7 @@ def main() -> None:
     variants = [parse_variant(text) for text in args.variants]
 
     from flows.server import start_local_server
-    from pipeline.translate.build_package import build_tiny_package
+    from workbench.translate.build_package import build_tiny_package
 
     work = Path(tempfile.mkdtemp(prefix="newsflow-ab-"))
     server = start_local_server(work / "prefect-server", ui=False)

@@ -1,6 +1,6 @@
 """A generated benchmark corpus: text dumps and HTML pages in several languages.
 
-Built from the five seeds and the real pages of the development data (tests/data/devdata/extraction). Each copy gets
+Built from the five seeds and the real pages of the development data (workbench/data/devdata/extraction). Each copy gets
 a distinct closing line and its own page addresses, so every file has its own fingerprint and is
 its own article.
 """
@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 from pathlib import Path
 
-from pipeline.evaluation import default_devdata
+from workbench.evaluation import default_devdata
 from pipeline.extract import html_to_text_dump
 
 if TYPE_CHECKING:

@@ -33,7 +33,7 @@ from pipeline.language import detect_language  # noqa: E402
 from pipeline.settings import DEFAULT_MAX_FILE_BYTES  # noqa: E402
 from pipeline.sources import discover_files, load_document  # noqa: E402
 from pipeline.translate import install_package_file, translate_documents  # noqa: E402
-from pipeline.translate.build_package import build_tiny_package  # noqa: E402
+from workbench.translate.build_package import build_tiny_package  # noqa: E402
 from pipeline.warehouse import Warehouse  # noqa: E402
 
 

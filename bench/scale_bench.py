@@ -295,7 +295,24 @@ def run_note(m: dict) -> str:
 # --- main ------------------------------------------------------------------------------------
 
 
-def main() -> None:
+@dataclass
+class Comparisons:
+    """Measurements 1-3, every round: the runs, trafilatura's times alone, and each warehouse's
+    difference from the first `--workers 1` run's."""
+
+    single: list[Run] = field(default_factory=list)
+    local: list[Run] = field(default_factory=list)
+    clustered: list[Run] = field(default_factory=list)
+    html: list[Run] = field(default_factory=list)
+    ceiling: list[float] = field(default_factory=list)
+    ceiling_one: list[float] = field(default_factory=list)
+    differences: dict[str, dict] = field(default_factory=dict)
+
+    def left_behind(self) -> list[str]:
+        return [p for r in self.single + self.local + self.clustered + self.html for p in r.left_behind]
+
+
+def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=2000, help="documents of the comparison corpus (default 2000)")
     parser.add_argument("--sizes", default="1000,5000,20000", help="corpus sizes for seconds per 1k docs and memory (default 1000,5000,20000)")
@@ -308,105 +325,98 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.count, args.sizes, args.repeat, args.size_repeat = 300, "300,600", 1, 1
-    sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
-    cores = args.workers
+    return args
 
-    from flows.server import start_local_server
-    from pipeline.translate.build_package import build_tiny_package
 
-    work = Path(tempfile.mkdtemp(prefix="newsflow-scale-"))
-    started_at = datetime.now(timezone.utc)
-    print(f"scale benchmark: {cores} cores, work folder {work}", flush=True)
-    server = start_local_server(work / "prefect-server", ui=False)
-    problems: list[str] = []
-    try:
-        env = isolated_environment(work, server.api_url)
-        help_text = ingest_options(env)
-        missing = [flag for flag in ("--workers", "--dask-address") if flag not in help_text]
-        if missing:
-            raise SystemExit(f"`newsflow ingest` has no {' or '.join(missing)} option yet: nothing to measure")
-        installed = newsflow(env, "models", "install", "id", "--file", str(build_tiny_package(work / "model")))
-        if installed.returncode != 0:
-            raise SystemExit(f"installing the test model failed: {installed.stdout}{installed.stderr}")
-        logs = work / "logs"
-        logs.mkdir()
+def prepare(env: dict[str, str], work: Path, count: int) -> tuple[Path, Path, list[Path]]:
+    """Checks the options, installs the tiny test model, builds the corpus and its HTML-only copy."""
+    from workbench.translate.build_package import build_tiny_package
 
-        corpus = work / f"corpus-{args.count}"
-        build_corpus(corpus, args.count)
-        html_corpus = work / f"corpus-{args.count}-html"
-        html_corpus.mkdir()
-        pages = sorted(corpus.glob("*.html"))
-        for page in pages:
-            os.link(page, html_corpus / page.name)
-        print(f"corpus: {args.count} documents ({len(pages)} HTML pages) in {corpus}", flush=True)
+    help_text = ingest_options(env)
+    missing = [flag for flag in ("--workers", "--dask-address") if flag not in help_text]
+    if missing:
+        raise SystemExit(f"`newsflow ingest` has no {' or '.join(missing)} option yet: nothing to measure")
+    installed = newsflow(env, "models", "install", "id", "--file", str(build_tiny_package(work / "model")))
+    if installed.returncode != 0:
+        raise SystemExit(f"installing the test model failed: {installed.stdout}{installed.stderr}")
+    (work / "logs").mkdir()
+    corpus = work / f"corpus-{count}"
+    build_corpus(corpus, count)
+    html_corpus = work / f"corpus-{count}-html"
+    html_corpus.mkdir()
+    pages = sorted(corpus.glob("*.html"))
+    for page in pages:
+        os.link(page, html_corpus / page.name)
+    print(f"corpus: {count} documents ({len(pages)} HTML pages) in {corpus}", flush=True)
+    return corpus, html_corpus, pages
 
-        single, local, clustered, html, ceiling, ceiling_one = [], [], [], [], [], []
-        comparisons: dict[str, dict] = {}
-        reference = work / "reference.duckdb"  # the first --workers 1 run's warehouse
-        for attempt in range(1, args.repeat + 1):
-            print(f"comparison runs, round {attempt} of {args.repeat}", flush=True)
-            target = reference if attempt == 1 else work / "single.duckdb"
-            single.append(run_ingest(env, "--workers 1", corpus, target, logs / f"single-{attempt}.log", workers=1))
-            warehouse = work / "local.duckdb"
-            local.append(run_ingest(env, f"--workers {cores}", corpus, warehouse, logs / f"local-{attempt}.log", workers=cores))
-            for name, run_warehouse in (("--workers 1", target), (f"--workers {cores}", warehouse)):
-                if run_warehouse != reference:
-                    comparisons[f"{name}, round {attempt}"] = content_difference(reference, run_warehouse)
-                    run_warehouse.unlink()
-            warehouse = work / "cluster.duckdb"
-            with user_cluster(env, logs / f"cluster-{attempt}", workers=2) as cluster:
-                clustered.append(run_ingest(env, "--dask-address", corpus, warehouse, logs / f"cluster-{attempt}.log", cluster=cluster))
-            comparisons[f"--dask-address, round {attempt}"] = content_difference(reference, warehouse)
+
+def compare(env: dict[str, str], work: Path, corpus: Path, html_corpus: Path, pages: list[Path], repeat: int, cores: int) -> Comparisons:
+    """Measurements 1-3, interleaved, `repeat` rounds."""
+    measured = Comparisons()
+    logs = work / "logs"
+    reference = work / "reference.duckdb"  # the first --workers 1 run's warehouse
+    for attempt in range(1, repeat + 1):
+        print(f"comparison runs, round {attempt} of {repeat}", flush=True)
+        target = reference if attempt == 1 else work / "single.duckdb"
+        measured.single.append(run_ingest(env, "--workers 1", corpus, target, logs / f"single-{attempt}.log", workers=1))
+        warehouse = work / "local.duckdb"
+        measured.local.append(run_ingest(env, f"--workers {cores}", corpus, warehouse, logs / f"local-{attempt}.log", workers=cores))
+        for name, run_warehouse in (("--workers 1", target), (f"--workers {cores}", warehouse)):
+            if run_warehouse != reference:
+                measured.differences[f"{name}, round {attempt}"] = content_difference(reference, run_warehouse)
+                run_warehouse.unlink()
+        warehouse = work / "cluster.duckdb"
+        with user_cluster(env, logs / f"cluster-{attempt}", workers=2) as cluster:
+            measured.clustered.append(run_ingest(env, "--dask-address", corpus, warehouse, logs / f"cluster-{attempt}.log", cluster=cluster))
+        measured.differences[f"--dask-address, round {attempt}"] = content_difference(reference, warehouse)
+        warehouse.unlink()
+        measured.html.append(run_ingest(env, f"HTML pages, --workers {cores}", html_corpus, work / "html.duckdb", logs / f"html-{attempt}.log", workers=cores))
+        (work / "html.duckdb").unlink()
+        for processes, seconds_list in ((cores, measured.ceiling), (1, measured.ceiling_one)):
+            seconds, extracted = trafilatura_ceiling(pages, processes)
+            seconds_list.append(seconds)
+            print(f"  trafilatura alone, {processes} processes: {len(pages)} pages ({extracted} with a text) in {seconds:.1f} s "
+                  f"= {len(pages) / seconds:.1f} pages/s", flush=True)
+    return measured
+
+
+def measure_sizes(env: dict[str, str], work: Path, sizes: list[int], size_repeat: int, cores: int) -> dict[int, list[Run]]:
+    """Measurement 4: the corpus generated at each size, with all cores."""
+    by_size: dict[int, list[Run]] = {}
+    for size in sizes:
+        sized = work / f"corpus-{size}"
+        build_corpus(sized, size)
+        print(f"size {size}", flush=True)
+        by_size[size] = []
+        for n in range(1, size_repeat + 1):
+            warehouse = work / f"size-{size}-{n}.duckdb"
+            by_size[size].append(run_ingest(env, f"{size} docs, --workers {cores}", sized, warehouse, work / "logs" / f"size-{size}-{n}.log", workers=cores))
             warehouse.unlink()
-            html.append(run_ingest(env, f"HTML pages, --workers {cores}", html_corpus, work / "html.duckdb", logs / f"html-{attempt}.log", workers=cores))
-            (work / "html.duckdb").unlink()
-            for processes, seconds_list in ((cores, ceiling), (1, ceiling_one)):
-                seconds, extracted = trafilatura_ceiling(pages, processes)
-                seconds_list.append(seconds)
-                print(f"  trafilatura alone, {processes} processes: {len(pages)} pages ({extracted} with a text) in {seconds:.1f} s "
-                      f"= {len(pages) / seconds:.1f} pages/s", flush=True)
-        left_behind = [p for r in single + local + clustered + html for p in r.left_behind]
+        shutil.rmtree(sized)  # 20,000 documents take several GB
+    return by_size
 
-        by_size: dict[int, list[Run]] = {}
-        for size in sizes:
-            sized = work / f"corpus-{size}"
-            build_corpus(sized, size)
-            print(f"size {size}", flush=True)
-            by_size[size] = []
-            for n in range(1, args.size_repeat + 1):
-                warehouse = work / f"size-{size}-{n}.duckdb"
-                by_size[size].append(run_ingest(env, f"{size} docs, --workers {cores}", sized, warehouse, logs / f"size-{size}-{n}.log", workers=cores))
-                warehouse.unlink()
-            shutil.rmtree(sized)  # 20,000 documents take several GB
-            left_behind += [p for r in by_size[size] for p in r.left_behind]
-    finally:
-        server.stop()
-        if not args.keep:  # the logs stay after a failure; the corpora (GBs) do not
-            for folder in work.glob("corpus-*"):
-                shutil.rmtree(folder, ignore_errors=True)
 
-    # --- the table ---
-    m_single, m_local, m_cluster, m_html = (median_of(runs) for runs in (single, local, clustered, html))
-    ceiling_seconds = statistics.median(ceiling)
-    m_ceiling = {"runs": len(ceiling), "documents": len(pages), "seconds": ceiling_seconds, "docs_per_s": len(pages) / ceiling_seconds}
+def comparison_rows(measured: Comparisons, pages: list[Path], count: int, cores: int) -> tuple[list[dict], list[str]]:
+    """The table's rows for measurements 1-3, and the problems they show (differing warehouses)."""
+    m_single, m_local, m_cluster, m_html = (median_of(runs) for runs in (measured.single, measured.local, measured.clustered, measured.html))
+    ceiling_seconds = statistics.median(measured.ceiling)
+    m_ceiling = {"runs": len(measured.ceiling), "documents": len(pages), "seconds": ceiling_seconds, "docs_per_s": len(pages) / ceiling_seconds}
     speedup = m_local["docs_per_s"] / m_single["docs_per_s"]
     cluster_share = m_cluster["docs_per_s"] / m_local["docs_per_s"]
     ceiling_share = m_html["docs_per_s"] / m_ceiling["docs_per_s"]
-    hardware_speedup = statistics.median(ceiling_one) / ceiling_seconds
+    hardware_speedup = statistics.median(measured.ceiling_one) / ceiling_seconds
     flow_ceiling_share = m_html["flow_docs_per_s"] / m_ceiling["docs_per_s"] if m_html["flow_docs_per_s"] else None
+    comparisons = measured.differences
     different = {name: d for name, d in comparisons.items() if differs(d)}
     first = next(iter(comparisons.values()))
-    if different:
-        problems += [f"warehouse of {name} differs from the first --workers 1 run: {d}" for name, d in different.items()]
-    if left_behind:
-        problems.append(f"processes left behind by newsflow ingest (killed by the benchmark): {left_behind}")
-
+    problems = [f"warehouse of {name} differs from the first --workers 1 run: {d}" for name, d in different.items()]
     rows = [
-        {"measurement": f"{args.count} docs, `--workers 1` (in-process)", "median": m_single, "result": run_note(m_single)},
-        {"measurement": f"{args.count} docs, `--workers {cores}` (LocalCluster)", "median": m_local, "result": run_note(m_local)},
+        {"measurement": f"{count} docs, `--workers 1` (in-process)", "median": m_single, "result": run_note(m_single)},
+        {"measurement": f"{count} docs, `--workers {cores}` (LocalCluster)", "median": m_local, "result": run_note(m_local)},
         {"measurement": f"speed-up, {cores} workers / 1", "result": verdict(speedup, TARGET_SPEEDUP)
          + f"; this machine's own: trafilatura alone in {cores} processes / 1 = {hardware_speedup:.2f}x"},
-        {"measurement": f"{args.count} docs, `--dask-address` (`dask scheduler` + 2 `dask worker`)", "median": m_cluster, "result": run_note(m_cluster)},
+        {"measurement": f"{count} docs, `--dask-address` (`dask scheduler` + 2 `dask worker`)", "median": m_cluster, "result": run_note(m_cluster)},
         {"measurement": "user-started cluster / LocalCluster", "result": verdict(cluster_share, TARGET_CLUSTER_SHARE) + " (within 15%)"},
         {
             "measurement": "same warehouse content (articles, rejections)",
@@ -421,9 +431,13 @@ def main() -> None:
             + (f"; flow alone (no process start-up) {flow_ceiling_share:.2f}x" if flow_ceiling_share else ""),
         },
     ]
+    return rows, problems
+
+
+def size_rows(by_size: dict[int, list[Run]], sizes: list[int], cores: int) -> list[dict]:
+    """The table's rows for measurement 4: per size, then the peak RSS of the largest against the smallest."""
     size_medians = {size: median_of(runs) for size, runs in by_size.items()}
-    for size, m in size_medians.items():
-        rows.append({"measurement": f"{size} docs, `--workers {cores}`", "median": m, "result": run_note(m)})
+    rows = [{"measurement": f"{size} docs, `--workers {cores}`", "median": m, "result": run_note(m)} for size, m in size_medians.items()]
     if len(sizes) >= 2:
         small, large = size_medians[sizes[0]], size_medians[sizes[-1]]
         flow_growth = large["flow_peak_mb"] / small["flow_peak_mb"]
@@ -432,6 +446,66 @@ def main() -> None:
             "measurement": f"peak RSS {sizes[-1]} / {sizes[0]} docs",
             "result": f"flow {verdict(flow_growth, TARGET_MEMORY_GROWTH, at_most=True)}; worker {verdict(worker_growth, TARGET_MEMORY_GROWTH, at_most=True)}",
         })
+    return rows
+
+
+def write_results(path: Path, args: argparse.Namespace, command: str, started_at: datetime, cores: int, pages: list[Path],
+                  measured: Comparisons, by_size: dict[int, list[Run]], rows: list[dict], markdown: str, problems: list[str]) -> None:
+    results = {
+        "command": command,
+        "started_at": started_at.isoformat(),
+        "cores": cores,
+        "count": args.count,
+        "html_pages": len(pages),
+        "repeat": args.repeat,
+        "size_repeat": args.size_repeat,
+        "runs": {
+            "workers_1": [asdict(r) for r in measured.single],
+            "workers_all": [asdict(r) for r in measured.local],
+            "dask_address": [asdict(r) for r in measured.clustered],
+            "html_workers_all": [asdict(r) for r in measured.html],
+            "trafilatura_ceiling_seconds": measured.ceiling,
+            "trafilatura_one_process_seconds": measured.ceiling_one,
+            "sizes": {str(size): [asdict(r) for r in runs] for size, runs in by_size.items()},
+        },
+        "content_comparisons": measured.differences,
+        "table": [{k: v for k, v in row.items()} for row in rows],
+        "markdown": markdown,
+        "problems": problems,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(f"results written to {path}")
+
+
+def main() -> None:
+    args = parse_arguments()
+    sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
+    cores = args.workers
+
+    from flows.server import start_local_server
+
+    work = Path(tempfile.mkdtemp(prefix="newsflow-scale-"))
+    started_at = datetime.now(timezone.utc)
+    print(f"scale benchmark: {cores} cores, work folder {work}", flush=True)
+    server = start_local_server(work / "prefect-server", ui=False)
+    try:
+        env = isolated_environment(work, server.api_url)
+        corpus, html_corpus, pages = prepare(env, work, args.count)
+        measured = compare(env, work, corpus, html_corpus, pages, args.repeat, cores)
+        left_behind = measured.left_behind()
+        by_size = measure_sizes(env, work, sizes, args.size_repeat, cores)
+        left_behind += [p for runs in by_size.values() for r in runs for p in r.left_behind]
+    finally:
+        server.stop()
+        if not args.keep:  # the logs stay after a failure; the corpora (GBs) do not
+            for folder in work.glob("corpus-*"):
+                shutil.rmtree(folder, ignore_errors=True)
+
+    rows, problems = comparison_rows(measured, pages, args.count, cores)
+    if left_behind:
+        problems.append(f"processes left behind by newsflow ingest (killed by the benchmark): {left_behind}")
+    rows += size_rows(by_size, sizes, cores)
     markdown = table(rows)
     command = "python -m bench.scale_bench " + " ".join(sys.argv[1:])
     print(f"\n{command}  ({started_at:%Y-%m-%d %H:%M} UTC, {platform.node()}, {cores} cores; "
@@ -439,33 +513,8 @@ def main() -> None:
     print(markdown)
     for problem in problems:
         print(f"PROBLEM: {problem}")
-
     if args.json:
-        results = {
-            "command": command,
-            "started_at": started_at.isoformat(),
-            "cores": cores,
-            "count": args.count,
-            "html_pages": len(pages),
-            "repeat": args.repeat,
-            "size_repeat": args.size_repeat,
-            "runs": {
-                "workers_1": [asdict(r) for r in single],
-                "workers_all": [asdict(r) for r in local],
-                "dask_address": [asdict(r) for r in clustered],
-                "html_workers_all": [asdict(r) for r in html],
-                "trafilatura_ceiling_seconds": ceiling,
-                "trafilatura_one_process_seconds": ceiling_one,
-                "sizes": {str(size): [asdict(r) for r in runs] for size, runs in by_size.items()},
-            },
-            "content_comparisons": comparisons,
-            "table": [{k: v for k, v in row.items()} for row in rows],
-            "markdown": markdown,
-            "problems": problems,
-        }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-        print(f"results written to {args.json}")
+        write_results(args.json, args, command, started_at, cores, pages, measured, by_size, rows, markdown, problems)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     else:

@@ -417,7 +417,7 @@ def main() -> None:
     inputs = build_soak_corpus(CORPUS_DIR, args.documents)
     print(f"corpus: {len(inputs)} inputs in {CORPUS_DIR.relative_to(PROJECT_ROOT)} ({time.perf_counter() - started:.1f} s); work folder {work}", flush=True)
 
-    from pipeline.translate.build_package import build_tiny_package
+    from workbench.translate.build_package import build_tiny_package
 
     installed = newsflow(env, "models", "install", "id", "--file", str(build_tiny_package(work / "model")))
     if installed.returncode != 0:

@@ -3,7 +3,7 @@
     python -m bench.translate_bench [--copies 3] [--no-argos]
 
 All runs translate the same Indonesian documents (seed 004 and the Indonesian sentences of
-the development data's langid set, tests/data/devdata/langid, copied `--copies` times with a marker so no sentence repeats) with the
+the development data's langid set, workbench/data/devdata/langid, copied `--copies` times with a marker so no sentence repeats) with the
 same package, each in its own process (so peak memory is its own):
 
 - argos per document: `argostranslate.translate.translate(text, "id", "en")` once per document,
@@ -54,7 +54,7 @@ def source_paragraphs() -> list[list[str]]:
     seed = (SEEDS_DIR / "004_2d2b0ea8dc19c5b8.txt").read_text(encoding="utf-8")
     seed_paragraphs = [line.strip() for line in seed.splitlines() if len(line.split()) >= 12]
     documents = [seed_paragraphs[i : i + 4] for i in range(0, len(seed_paragraphs), 4)]
-    from pipeline.evaluation import default_devdata
+    from workbench.evaluation import default_devdata
 
     dev = default_devdata() / "langid" / "dev.tsv"
     if dev.exists():
@@ -290,7 +290,7 @@ def main() -> None:
         run_worker(args)
         return
 
-    from pipeline.translate.build_package import build_benchmark_package
+    from workbench.translate.build_package import build_benchmark_package
     from pipeline.translate.engine import cpu_count
     from pipeline.translate.packages import install_package_file, list_installed_packages
 
@@ -328,25 +328,36 @@ def main() -> None:
                  (WITH_NUMBERS, Path(sys.executable), "")]
         worker_names = {"argos per document": "argos", "ctranslate2 per document": "per_document", "newsflow": "newsflow", "ceiling": "ceiling", WITH_NUMBERS: "newsflow"}
 
-        results: dict[str, dict] = {}
-        for label, python, why in runs:
-            if python is None:
-                print(f"  {label}: not measured: {why}", flush=True)
-                continue
-            command = [
-                str(python), str(Path(__file__).resolve()), "--worker", worker_names[label],
-                "--documents", str(numbers_file if label == WITH_NUMBERS else docs_file),
-                "--packages", str(packages_dir), "--decode-tokens", str(decode), "--threads", str(threads),
-            ]
-            env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-            print(f"  running {label} ...", flush=True)
-            done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=PROJECT_ROOT)
-            lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-            if done.returncode != 0 or not lines:
-                print(f"  {label}: failed:\n{done.stderr[-2000:]}", flush=True)
-                continue
-            results[label] = json.loads(lines[-1][len("RESULT ") :])
+        results = run_each(runs, worker_names, docs_file, numbers_file, packages_dir, decode, threads)
 
+    print_report(results, documents, words, n_sentences, pieces, decode, threads)
+
+
+def run_each(runs: list[tuple[str, Path | None, str]], worker_names: dict[str, str], docs_file: Path, numbers_file: Path,
+             packages_dir: Path, decode: int, threads: int) -> dict[str, dict]:
+    """Each run in a process of its own (its Python, this file's --worker mode): its RESULT line, by label."""
+    results: dict[str, dict] = {}
+    for label, python, why in runs:
+        if python is None:
+            print(f"  {label}: not measured: {why}", flush=True)
+            continue
+        command = [
+            str(python), str(Path(__file__).resolve()), "--worker", worker_names[label],
+            "--documents", str(numbers_file if label == WITH_NUMBERS else docs_file),
+            "--packages", str(packages_dir), "--decode-tokens", str(decode), "--threads", str(threads),
+        ]
+        env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+        print(f"  running {label} ...", flush=True)
+        done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=PROJECT_ROOT)
+        lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+        if done.returncode != 0 or not lines:
+            print(f"  {label}: failed:\n{done.stderr[-2000:]}", flush=True)
+            continue
+        results[label] = json.loads(lines[-1][len("RESULT ") :])
+    return results
+
+
+def print_report(results: dict[str, dict], documents: list, words: int, n_sentences: int, pieces: list[int], decode: int, threads: int) -> None:
     print()
     print(f"documents {len(documents)}, paragraphs {sum(len(d) for d in documents)}, sentences {n_sentences}, "
           f"source words {words}, input pieces {sum(pieces)} (mean {sum(pieces) / len(pieces):.1f}/sentence)")

@@ -2,7 +2,7 @@
 
     python -m bench.web_bench [--pages 200] [--hosts 20] [--delay 1.0] [--json bench/results/web.json]
 
-The sites are the test site of tests/pipeline/web (real pages of the development data, served by
+The sites are the local news site of workbench/news_site.py (real pages of the development data, served by
 Python's threaded HTTP server on 127.0.0.1); each registers one feed listing its share of the
 pages under distinct URLs. A poll reads robots.txt and the feed, then fetches and stores every
 page (content-addressed files under a temporary state folder). Scenarios:
@@ -27,7 +27,7 @@ import duckdb
 
 from pipeline.web import FetchSettings, poll_sources
 from pipeline.web.sources import add_source
-from tests.pipeline.web.webserver import NewsSite, RequestLog
+from workbench.news_site import NewsSite, RequestLog
 
 
 def run_scenario(name: str, *, hosts: int, pages: int, settings: FetchSettings) -> dict:

@@ -2,7 +2,7 @@
 
     python -m bench.web_deadline_bench [--every 0.5] [--bytes 40] [--pages 5] [--deadline 5] [--timeout 20]
 
-The test site of tests/pipeline/web (hostile.py) sends one byte (or one header line) every
+The local news site (workbench/news_site.py, its hostile answers in news_site_hostile.py) sends one byte (or one header line) every
 `--every` seconds, `--bytes` of them: each read is well within NEWSFLOW_FETCH_TIMEOUT, so only
 a total deadline ends the request early. Scenarios:
 - a page whose body drips; a page whose headers drip; a page on a host whose robots.txt drips;
@@ -29,7 +29,7 @@ import duckdb
 
 from pipeline.web import FetchSettings, poll_sources
 from pipeline.web.fetch import FetchError, PoliteFetcher
-from tests.pipeline.web.webserver import NewsSite
+from workbench.news_site import NewsSite
 
 
 def settings_for(site: NewsSite, args) -> FetchSettings:

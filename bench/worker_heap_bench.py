@@ -20,9 +20,9 @@ import statistics
 import time
 from pathlib import Path
 
-from bench.corpus import PROJECT_ROOT
+from workbench import DATA_DIR
 
-PAGES = PROJECT_ROOT / "tests" / "data" / "devdata" / "extraction"
+PAGES = DATA_DIR / "devdata" / "extraction"
 
 
 def extract_pages(passes: int) -> float:

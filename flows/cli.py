@@ -569,11 +569,17 @@ def translate(
 
 @app.command("eval")
 def evaluate(
-    devdata: Optional[Path] = typer.Option(None, help="Labelled development data (default tests/data/devdata in the checkout, or $NEWSFLOW_DEVDATA)."),
+    devdata: Optional[Path] = typer.Option(None, help="Labelled development data (default workbench/data/devdata in the checkout, or $NEWSFLOW_DEVDATA)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the full result as JSON here."),
 ) -> None:
     """Score extraction and language identification on labelled pages; compare with the stored baseline."""
-    from pipeline.evaluation import eval_command
+    try:
+        from workbench.evaluation import eval_command
+    except ModuleNotFoundError as error:  # an installed wheel: the workbench ships only in the source checkout
+        if error.name != "workbench":
+            raise
+        err_console.print("newsflow eval: evaluation needs a source checkout of newsflow (its workbench/ is not in the installed package).", highlight=False)
+        raise typer.Exit(2) from None
 
     code = eval_command(devdata, json_out)
     if code:

@@ -44,7 +44,7 @@ from datasketch.hashfunc import sha1_hash32
 from pipeline.record import Document, TextSignature
 
 # Three-word shingles: a translation back to English shares far more of them with the original than
-# five-word ones (measured on the labelled set: pipeline/duplicates_eval.py), while distinct
+# five-word ones (measured on the labelled set: workbench/duplicates_eval.py), while distinct
 # articles on one topic still share almost none.
 SHINGLE_WORDS = 3
 NUM_PERM = 256

@@ -9,7 +9,7 @@ what a two-word fragment alone cannot.
 Scripts that settle the language on their own (Hangul, kana, Thai, ...) are answered without
 statistics. langdetect has no Malay profile: Malay scores as Indonesian, and a learned model
 (`MalayIndonesianModel`, naive Bayes over words, word pairs and letter n-grams, trained by
-`pipeline.language_training` on professional translations of the same news into both) splits
+`workbench.language_training` on professional translations of the same news into both) splits
 that score by the text's own log-odds of Malay. A document's language is the language of most
 of its body text, and between Malay and Indonesian the evidence of all its text decides; a short
 paragraph leans towards the document's language, so a caption or a two-word line does not flip,
@@ -59,7 +59,7 @@ NEWS_PRIOR: dict[str, float] = {
     ),
     # Indonesia has about eight times the people of Malaysia and Brunei together: a Malay/Indonesian
     # text with little evidence of its own (two words) is Indonesian, while a Malay sentence's own
-    # evidence still outweighs 4:1 (cross-validated, `pipeline.language_training`).
+    # evidence still outweighs 4:1 (cross-validated, `workbench.language_training`).
     "ms": 1.0,
 }
 OTHER_LANGUAGE_PRIOR = 0.1
@@ -312,7 +312,7 @@ def _word_features(word: str) -> list[str]:
 class MalayIndonesianModel:
     """Log-odds of Malay over Indonesian from the features a text contains (binarised naive Bayes,
     calibrated): positive means Malay, 0 means no evidence either way. Trained by
-    `python -m pipeline.language_training` on professional translations of the same news into both."""
+    `python -m workbench.language_training` on professional translations of the same news into both."""
 
     weights: dict[str, float]
     _word_cache: dict[str, float] = field(default_factory=dict, compare=False, repr=False)

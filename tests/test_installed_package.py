@@ -12,6 +12,7 @@ import subprocess
 import sys
 import sysconfig
 import venv
+import zipfile
 from pathlib import Path
 
 import duckdb
@@ -96,3 +97,24 @@ def test_newsflow_home_holds_the_default_seeds_and_the_warehouse(installed_venv,
     assert article_paths(home / "warehouse" / "news.duckdb") == [f"seeds/{name}" for name in TWO_SEEDS]
     assert (home / ".state").is_dir()
     assert os.listdir(workdir) == []
+
+
+def test_the_wheel_ships_the_product_and_not_the_workbench(installed_venv):
+    (wheel,) = (installed_venv.parent / "wheel").glob("newsflow-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    assert "pipeline/language_data/malay_indonesian_model.json.gz" in names  # what the workbench trains ships
+    top_level = {name.split("/", 1)[0] for name in names if not name.startswith("newsflow-")}
+    assert top_level == {"pipeline", "flows"}
+    moved = ("evaluation", "duplicates_eval", "langid_eval", "language_training", "build_package", "dictionary_model", "news_site")
+    assert not [name for name in names if Path(name).stem in moved]
+
+
+def test_eval_from_an_installed_wheel_says_it_needs_a_source_checkout(installed_venv, user_env, tmp_path):
+    result = subprocess.run(
+        [installed_venv / "bin" / "newsflow", "eval"], cwd=tmp_path, env=user_env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert "needs a source checkout" in line

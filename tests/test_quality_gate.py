@@ -1,23 +1,23 @@
 """The quality gate: headline scores on the development data must hold the stored baseline.
 
 A score may fall at most the baseline's tolerance (0.01) below its stored value. After a
-real improvement, raise tests/quality_baseline.json (`baseline_from_scores`). The development
-data is part of the repository (tests/data/devdata): missing data fails the gate, never skips it.
+real improvement, raise workbench/data/quality_baseline.json (`baseline_from_scores`). The development
+data is part of the repository (workbench/data/devdata): missing data fails the gate, never skips it.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from pipeline.evaluation import (
+from pipeline.extract import clean_text_dump, html_to_text_dump
+from pipeline.extract.article import ExtractedArticle
+from workbench.evaluation import (
     BASELINE_PATH,
     format_evaluation,
     gate_failures,
     read_baseline,
     run_evaluation,
 )
-from pipeline.extract import clean_text_dump, html_to_text_dump
-from pipeline.extract.article import ExtractedArticle
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def baseline() -> tuple[dict[str, float], float]:
 def test_headline_scores_hold_the_baseline(evaluation, baseline):
     stored, tolerance = baseline
     failures = gate_failures(evaluation["scores"], stored, tolerance)
-    assert not failures, "scores fell below tests/quality_baseline.json:\n" + "\n".join(failures)
+    assert not failures, "scores fell below workbench/data/quality_baseline.json:\n" + "\n".join(failures)
 
 
 def test_every_headline_score_has_a_baseline(evaluation, baseline):

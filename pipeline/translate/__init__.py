@@ -1,5 +1,6 @@
 """The translate stage: argos packages run through CTranslate2, sentences batched across documents.
 
+- `installed_model`: `InstalledModel`, an installed package as `engine` loads it and `packages` lists it
 - `packages`: list, find and install argos packages (from a file or a package index)
 - `segment`: offline sentence segmentation, lossless
 - `engine`: a loaded package translating lists of sentences
@@ -7,8 +8,8 @@
 - `cache`: the translation cache protocol, in memory, in the warehouse, and prefetched for a worker
 - `stage`: `translate_documents`, the stage itself (direct or pivot routes), and
   `sentences_to_translate`, what it will look up in the cache
-- `build_package`: synthetic packages (seeded random weights) for tests and the benchmark
-- `dictionary_model`: a hand-built transformer translating word by word, for faithfulness tests
+
+Packages built for tests and benchmarks live in the workbench (`workbench/translate/`), not here.
 """
 
 from pipeline.translate.cache import (
@@ -27,8 +28,8 @@ from pipeline.translate.engine import (
     translate_threads,
     unload_engines,
 )
+from pipeline.translate.installed_model import InstalledModel
 from pipeline.translate.packages import (
-    InstalledModel,
     ModelInstallError,
     find_model,
     install_from_index,

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from pipeline.translate.packages import InstalledModel
+from pipeline.translate.installed_model import InstalledModel
 from pipeline.translate.segment import split_long_sentence
 
 # argos models were trained on sentences of at most a few hundred pieces; longer inputs are

@@ -22,10 +22,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from packaging.version import InvalidVersion, Version
+
+from pipeline.translate.engine import TranslationEngine
+from pipeline.translate.installed_model import InstalledModel
 
 REQUIRED_FILES = ("metadata.json", "model/model.bin", "sentencepiece.model")
 # Real argos packages are 30-300 MB; the limits stop a corrupt or hostile file, not a model.
@@ -40,21 +42,6 @@ _DOWNLOAD_CHUNK_BYTES = 1 << 20
 
 class ModelInstallError(Exception):
     """A package could not be found, fetched, verified or installed; the message says why."""
-
-
-@dataclass(frozen=True)
-class InstalledModel:
-    from_code: str
-    to_code: str
-    name: str  # argospm name, e.g. "translate-id_en"
-    version: str  # package_version from metadata.json, e.g. "1.9"
-    path: Path  # the installed package folder
-    target_prefix: str = ""  # multilingual packages ask for a target-language token
-
-    @property
-    def label(self) -> str:
-        """What `Document.translation_model` records, e.g. "translate-id_en 1.9"."""
-        return f"{self.name} {self.version}".strip()
 
 
 def install_hint(lang: str) -> str:
@@ -196,8 +183,6 @@ def _read_package_metadata(path: Path) -> tuple[str, dict]:
 
 def _smoke_test(folder: Path, metadata: dict, source: Path) -> None:
     """Load the unpacked package the way the pipeline will and translate one sentence."""
-    from pipeline.translate.engine import TranslationEngine
-
     model = InstalledModel(
         from_code=metadata["from_code"], to_code=metadata["to_code"], name=folder.name,
         version=str(metadata.get("package_version", "")), path=folder,

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pipeline.record import PARAGRAPH_SEPARATOR, Document, TranslationFailure
 from pipeline.translate.cache import TranslationCache
 from pipeline.translate.engine import TranslationEngine, TranslationSetupError, engine_for
-from pipeline.translate.packages import InstalledModel, install_hint, list_installed_packages, version_key
+from pipeline.translate.installed_model import InstalledModel
+from pipeline.translate.packages import install_hint, list_installed_packages, version_key
 from pipeline.translate.protect import translate_protected
 from pipeline.translate.segment import split_sentences
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import duckdb
 
-# Level 1 packs the development pages (tests/data/devdata) 3.1x at 53 MB/s, level 6 3.5x at 23 MB/s:
+# Level 1 packs the development pages (workbench/data/devdata) 3.1x at 53 MB/s, level 6 3.5x at 23 MB/s:
 # the fetching threads pack the pages, so the cheap level keeps up with a fast site.
 GZIP_LEVEL = 1
 PACKED_SUFFIX = ".html.gz"

@@ -10,7 +10,7 @@ import sys
 import duckdb
 import pytest
 
-from pipeline.translate.build_package import build_tiny_package
+from workbench.translate.build_package import build_tiny_package
 from tests.conftest import PROJECT_ROOT, seeds_copy
 
 NEWSFLOW = [sys.executable, "-m", "flows.cli"]

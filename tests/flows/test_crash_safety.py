@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.translate.build_package import build_tiny_package
+from workbench.translate.build_package import build_tiny_package
 from tests.conftest import PROJECT_ROOT, SEEDS_DIR
 
 pytestmark = pytest.mark.server

@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from bench.corpus import build_corpus
-from pipeline.translate.build_package import build_tiny_package
+from workbench.translate.build_package import build_tiny_package
 from tests.conftest import PROJECT_ROOT, newsflow_env
 from tests.flows.processes import descendants, is_local_worker, wait_for
 

@@ -1,5 +1,5 @@
 """News from the web, as a user gets it: `newsflow ingest URL`, and `newsflow sources add` followed
-by the scheduled runs of `newsflow serve`, against a news site on 127.0.0.1 (tests/pipeline/web/webserver.py)."""
+by the scheduled runs of `newsflow serve`, against a news site on 127.0.0.1 (workbench/news_site.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import NEWSFLOW, PROJECT_ROOT, newsflow_env, run_newsflow
 from tests.flows.processes import wait_for
 from tests.flows.test_serve import flow_runs_into, prefect_api, serving
-from tests.pipeline.web.webserver import FEED_ARTICLES, NewsSite
+from workbench.news_site import FEED_ARTICLES, NewsSite
 
 
 def rows(warehouse, sql: str) -> list[tuple]:
@@ -116,7 +116,7 @@ def test_a_followed_feed_is_fetched_by_the_scheduled_runs_and_an_unchanged_feed_
     assert rows(warehouse, f"select last_status, articles_found from web_sources where url = '{feed}'") == [("ok", len(FEED_ARTICLES))]
 
 
-# --- a hostile web (tests/pipeline/web/hostile.py) ---
+# --- a hostile web (workbench/news_site_hostile.py) ---
 
 
 @pytest.fixture

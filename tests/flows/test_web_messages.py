@@ -7,7 +7,7 @@ import httpx
 
 from tests.conftest import run_newsflow
 from tests.flows.test_web_ingest import rows, site, web_env  # noqa: F401 (fixtures)
-from tests.pipeline.web.webserver import FEED_ARTICLES, HUGE_ROBOTS, MANY_PAGES
+from workbench.news_site import FEED_ARTICLES, HUGE_ROBOTS, MANY_PAGES
 
 assert site and web_env  # the fixtures, used by name below
 

@@ -22,7 +22,7 @@ from pipeline.duplicates import (
     store_signatures,
     text_signature,
 )
-from pipeline.duplicates_eval import evaluate_duplicates
+from workbench.duplicates_eval import evaluate_duplicates
 from pipeline.extract import clean_text_dump
 from pipeline.warehouse import schema_sql
 from tests.conftest import SEEDS_DIR, run_newsflow, seeds_copy

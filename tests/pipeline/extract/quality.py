@@ -1,3 +1,3 @@
-"""Token F1 between an extracted text and the expected one: now lives in pipeline.evaluation."""
+"""Token F1 between an extracted text and the expected one: now lives in workbench.evaluation."""
 
-from pipeline.evaluation import token_f1, tokens  # noqa: F401
+from workbench.evaluation import token_f1, tokens  # noqa: F401

@@ -1,17 +1,16 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from pipeline.extract import extract_document, extract_html, html_to_text_dump
 from pipeline.extract.html import looks_like_article
 from pipeline.extract.textdump import clean_text_dump
 from pipeline.record import Document, split_paragraphs
+from workbench import DATA_DIR
 
 from .quality import token_f1
 
-DEVDATA = Path(__file__).resolve().parents[2] / "data" / "devdata" / "extraction"
+DEVDATA = DATA_DIR / "devdata" / "extraction"
 
 
 def page(name: str) -> str:

@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from translate_samples import DICTIONARY_CORPUS, GARBLED, ID_EN, MS_ID, RU_EN
+from tests.pipeline.translate.translate_samples import DICTIONARY_CORPUS, GARBLED, ID_EN, MS_ID, RU_EN
 
 _ARGOS_HOME = tempfile.mkdtemp(prefix="newsflow-argos-home-")
 atexit.register(shutil.rmtree, _ARGOS_HOME, ignore_errors=True)
@@ -62,7 +62,7 @@ def packages_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from pipeline.translate.build_package import build_tiny_package
+    from workbench.translate.build_package import build_tiny_package
 
     return build_tiny_package(tmp_path_factory.mktemp("tiny-package"))
 
@@ -79,11 +79,11 @@ def closed_url() -> str:
     return closed_loopback_url()
 
 
-# --- word-by-word dictionary models (pipeline.translate.dictionary_model) ---------------------
+# --- word-by-word dictionary models (workbench.translate.dictionary_model) ---------------------
 
 @pytest.fixture(scope="session")
 def dictionary_packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from pipeline.translate.dictionary_model import build_dictionary_package
+    from workbench.translate.dictionary_model import build_dictionary_package
 
     folder = tmp_path_factory.mktemp("dictionary-packages")
     build = partial(build_dictionary_package, corpus=DICTIONARY_CORPUS)

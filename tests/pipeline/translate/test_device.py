@@ -13,7 +13,7 @@ from pipeline.translate.engine import (
     translate_device,
     translate_threads,
 )
-from pipeline.translate.packages import InstalledModel
+from pipeline.translate.installed_model import InstalledModel
 from pipeline.translate.stage import translate_documents
 
 NO_GPU = cuda_device_count() == 0

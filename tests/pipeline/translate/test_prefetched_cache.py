@@ -7,7 +7,7 @@ import pickle
 from pathlib import Path
 
 import pytest
-from translate_samples import MS_SENTENCE, SEED_004_SENTENCES, WRITTEN_SENTENCES
+from tests.pipeline.translate.translate_samples import MS_SENTENCE, SEED_004_SENTENCES, WRITTEN_SENTENCES
 
 from pipeline.record import Document
 from pipeline.translate.cache import (
@@ -18,7 +18,8 @@ from pipeline.translate.cache import (
     store_new,
 )
 from pipeline.translate.engine import engine_for
-from pipeline.translate.packages import InstalledModel, install_package_file
+from pipeline.translate.installed_model import InstalledModel
+from pipeline.translate.packages import install_package_file
 from pipeline.translate.stage import sentences_to_translate, translate_documents
 from pipeline.warehouse import Warehouse
 

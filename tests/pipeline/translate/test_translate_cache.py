@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from translate_samples import SEED_004_SENTENCES, WRITTEN_SENTENCES
+from tests.pipeline.translate.translate_samples import SEED_004_SENTENCES, WRITTEN_SENTENCES
 
 from pipeline.record import Document
 from pipeline.translate.cache import MemoryTranslationCache, WarehouseTranslationCache

@@ -4,7 +4,7 @@ import ctranslate2
 import pytest
 
 from pipeline.translate.engine import TranslationEngine, engine_for, max_decoding_length
-from pipeline.translate.packages import InstalledModel
+from pipeline.translate.installed_model import InstalledModel
 from pipeline.translate.segment import split_long_sentence
 
 SENTENCES = [

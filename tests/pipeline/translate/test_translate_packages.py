@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.translate.build_package import build_tiny_package
+from workbench.translate.build_package import build_tiny_package
 from pipeline.translate.packages import (
     InstalledModel,
     ModelInstallError,

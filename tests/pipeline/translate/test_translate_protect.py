@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from translate_samples import RU_SENTENCE, SEED_004_SENTENCES, WRITTEN_SENTENCES
+from tests.pipeline.translate.translate_samples import RU_SENTENCE, SEED_004_SENTENCES, WRITTEN_SENTENCES
 
 from pipeline.translate.engine import TranslationEngine, engine_for
 from pipeline.translate.packages import install_package_file

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from translate_samples import MS_SENTENCE, SEED_004_SENTENCES, WRITTEN_SENTENCES
+from tests.pipeline.translate.translate_samples import MS_SENTENCE, SEED_004_SENTENCES, WRITTEN_SENTENCES
 
 from pipeline.record import Document, ParagraphLanguage
-from pipeline.translate.build_package import build_tiny_package
+from workbench.translate.build_package import build_tiny_package
 from pipeline.translate.engine import engine_for
-from pipeline.translate.packages import InstalledModel, install_package_file, list_installed_packages
+from pipeline.translate.installed_model import InstalledModel
+from pipeline.translate.packages import install_package_file, list_installed_packages
 from pipeline.translate.segment import split_sentences
 from pipeline.translate.stage import find_route, missing_model_languages, translate_documents
 

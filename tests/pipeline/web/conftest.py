@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.web.destinations import DestinationPolicy
 from pipeline.web.fetch import FetchSettings
-from tests.pipeline.web.webserver import NewsSite
+from workbench.news_site import NewsSite
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 

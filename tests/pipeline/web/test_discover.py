@@ -17,7 +17,7 @@ from pipeline.web.discover import (
     parse_feed,
     parse_sitemap,
 )
-from tests.pipeline.web.webserver import NewsSite, gzip_bomb
+from workbench.news_site import NewsSite, gzip_bomb
 
 BASE = "http://127.0.0.1:8000"
 

@@ -6,7 +6,7 @@ import pytest
 
 from pipeline.extract import extract_document
 from pipeline.web.documents import decode_page
-from tests.pipeline.web.webserver import PAGES_DIR, SHIFT_JIS_MENU, shift_jis_page
+from workbench.news_site import PAGES_DIR, SHIFT_JIS_MENU, shift_jis_page
 
 
 @pytest.mark.parametrize("page, origin", [

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.web.fetch import FetchError, FetchSettings, PoliteFetcher, retry_after_seconds
 from tests.pipeline.web.conftest import allowing
-from tests.pipeline.web.webserver import HUGE_ROBOTS, NewsSite, RequestLog
+from workbench.news_site import HUGE_ROBOTS, NewsSite, RequestLog
 
 
 def fetch(settings, url, **kwargs):

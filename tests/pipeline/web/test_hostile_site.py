@@ -1,4 +1,4 @@
-"""The fetcher and a poll against a hostile site (hostile.py): a redirect, a robots.txt, a feed or a
+"""The fetcher and a poll against a hostile site (workbench/news_site_hostile.py): a redirect, a robots.txt, a feed or a
 sitemap decides nothing about where newsflow connects, and a server that drips its answer holds a
 request no longer than the deadline. Internal hosts are 127.0.0.2 and another port on 127.0.0.1;
 only the news site's own address and port are allowed (conftest.fast_settings)."""
@@ -17,7 +17,7 @@ from pipeline.web import poll_sources
 from pipeline.web.fetch import FetchError, PoliteFetcher
 from tests.flows.processes import wait_for
 from tests.pipeline.web.conftest import allowing
-from tests.pipeline.web.webserver import NewsSite
+from workbench.news_site import NewsSite
 
 ARTICLE = "/articles/spanish_article.html"
 

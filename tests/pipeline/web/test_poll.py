@@ -13,7 +13,7 @@ import pytest
 from pipeline.web import poll_sources, record_polls
 from pipeline.web.sources import add_source, failing_sources, get_source
 from pipeline.web.store import read_raw_page, read_raw_page_info
-from tests.pipeline.web.webserver import FEED_ARTICLES, PAGES_DIR
+from workbench.news_site import FEED_ARTICLES, PAGES_DIR
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
 

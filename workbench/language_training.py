@@ -1,16 +1,20 @@
 """Train the Malay/Indonesian model of the language stage, and measure it by cross-validation.
 
-    python -m pipeline.language_training            # cross-validate, then train on all and write the weights
-    python -m pipeline.language_training --check    # cross-validate only
+    python -m workbench.language_training            # cross-validate, then train on all and write the weights
+    python -m workbench.language_training --check    # cross-validate only
+    python -m workbench.language_training --no-cross-validation --output /tmp/model.json.gz
+        # train only (about 2 s): the file is byte for byte the shipped
+        # pipeline/language_data/malay_indonesian_model.json.gz (tests/workbench/test_language_training.py checks it)
 
-The data is `tests/data/devdata/langid/ntrex_ms_id.tsv`: professional translations of the same
+The data is `workbench/data/devdata/langid/ntrex_ms_id.tsv`: professional translations of the same
 news sentences into Malay and Indonesian (`lang<TAB>line<TAB>text`, one line id per pair). The
 model is binarised naive Bayes over `language.malay_indonesian_features` (words, word pairs,
 letter 2-4-grams): each feature's weight is log P(feature | ms) - log P(feature | id), with
 additive smoothing. The weights are scaled by two factors, one for words and word pairs and one
 for letter n-grams, fitted on held-out scores: naive Bayes counts overlapping features as
 independent, so its raw sums are too sure, and a word's many overlapping letter n-grams far more
-than the word itself. The scaled weights go to `language_data/malay_indonesian_model.json.gz`.
+than the word itself. The scaled weights go to `pipeline/language_data/malay_indonesian_model.json.gz`, which
+ships in the package (the same data, the same bytes: no timestamp, sorted weights).
 
 Cross-validation splits by line id: a sentence and its translation are always on the same side,
 so the model is never tested on the content it was trained on in the other language. Every fold's
@@ -34,9 +38,9 @@ from pipeline.language import (
     MalayIndonesianModel,
     malay_indonesian_features,
 )
-from pipeline.settings import PROJECT_ROOT
+from workbench import DATA_DIR
 
-PARALLEL_SENTENCES = PROJECT_ROOT / "tests" / "data" / "devdata" / "langid" / "ntrex_ms_id.tsv"
+PARALLEL_SENTENCES = DATA_DIR / "devdata" / "langid" / "ntrex_ms_id.tsv"
 FOLDS = 10
 SMOOTHING = 0.1  # added to every feature count, per language
 MIN_WEIGHT = 0.05  # after scaling: lighter weights are dropped from the committed file
@@ -199,8 +203,8 @@ def write_model(model: MalayIndonesianModel, path: Path = MALAY_INDONESIAN_MODEL
     about = (
         "Log-odds of Malay (ms) over Indonesian (id) per feature of pipeline.language.malay_indonesian_features "
         "(w = word, p = word pair, c = letters of a word, space-padded), calibrated; a text's log-odds is the sum over "
-        "the features it contains. Written by `python -m pipeline.language_training` from "
-        "tests/data/devdata/langid/ntrex_ms_id.tsv (NTREX-128, CC BY-SA 4.0); do not edit by hand."
+        "the features it contains. Written by `python -m workbench.language_training` from "
+        "workbench/data/devdata/langid/ntrex_ms_id.tsv (NTREX-128, CC BY-SA 4.0); do not edit by hand."
     )
     payload = {"about": about, "weights": model.weights}
     text = json.dumps(payload, ensure_ascii=False, separators=(",", ":")) + "\n"
@@ -223,21 +227,24 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=PARALLEL_SENTENCES)
+    parser.add_argument("--output", type=Path, default=MALAY_INDONESIAN_MODEL, help="where to write the weights (default: the package's own file)")
     parser.add_argument("--check", action="store_true", help="cross-validate only; write nothing")
+    parser.add_argument("--no-cross-validation", action="store_true", help="train and write only (about 2 s)")
     parser.add_argument("--misses", action="store_true", help="print every cross-validated miss")
     arguments = parser.parse_args(argv)
     sentences = read_parallel_sentences(arguments.data)
-    result = cross_validate(sentences)
-    print(format_cross_validation(result))
-    if arguments.misses:
-        for miss in result["misses"]:
-            print(f"  {miss['expected']}->{miss['got']} [{miss['line']}] {miss['text']}")
+    if not arguments.no_cross_validation:
+        result = cross_validate(sentences)
+        print(format_cross_validation(result))
+        if arguments.misses:
+            for miss in result["misses"]:
+                print(f"  {miss['expected']}->{miss['got']} [{miss['line']}] {miss['text']}")
     if not arguments.check:
         model = train_model(
             [(s.language, malay_indonesian_features(s.text)) for s in sentences], [s.line for s in sentences]
         )
-        write_model(model)
-        print(f"wrote {len(model.weights)} weights to {MALAY_INDONESIAN_MODEL}")
+        write_model(model, arguments.output)
+        print(f"wrote {len(model.weights)} weights to {arguments.output}")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.evaluation import default_devdata
-from pipeline.langid_eval import evaluate_langid, format_report, read_labelled_texts, select_half, speed_against_langdetect
+from workbench.evaluation import default_devdata
+from workbench.langid_eval import evaluate_langid, format_report, read_labelled_texts, select_half, speed_against_langdetect
 
 LABELLED = """lang\tkind\ttext
 en\tsentences\tThe minister said the new budget would be presented to parliament next week.

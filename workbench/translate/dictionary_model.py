@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.translate.build_package import write_argos_package
+from workbench.translate.build_package import write_argos_package
 
 WORD_MARK = "\u2581"
 MAX_POSITIONS = 256  # > the engine's 200-token input limit + the end-of-sentence token

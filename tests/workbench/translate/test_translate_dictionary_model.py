@@ -7,11 +7,11 @@ from pathlib import Path
 
 import sentencepiece as spm
 
-from pipeline.translate.dictionary_model import build_dictionary_package, sentencepiece_model, word_pieces
 from pipeline.translate.engine import engine_for
 from pipeline.translate.packages import install_package_file
+from workbench.translate.dictionary_model import build_dictionary_package, sentencepiece_model, word_pieces
 
-from translate_samples import DICTIONARY_CORPUS, ID_EN, SEED_004_SENTENCES
+from tests.pipeline.translate.translate_samples import DICTIONARY_CORPUS, ID_EN, SEED_004_SENTENCES
 
 
 def test_the_hand_written_sentencepiece_model_keeps_known_words_whole_and_spells_the_rest():

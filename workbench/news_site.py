@@ -1,8 +1,8 @@
-"""A small news site on 127.0.0.1 for the web tests and bench/web_bench.py.
+"""A small news site on 127.0.0.1 for the web tests and the web benches (bench/web_bench.py, bench/web_deadline_bench.py).
 
-It serves real pages from tests/data/devdata/extraction, an RSS feed, an Atom feed, a JSON
+It serves real pages from workbench/data/devdata/extraction, an RSS feed, an Atom feed, a JSON
 feed, a sitemap index with two sitemaps, robots.txt rules, slow responses, errors, redirects and
-oversized bodies; hostile.py adds what a hostile site tries (internal redirects and entries,
+oversized bodies; news_site_hostile.py adds what a hostile site tries (internal redirects and entries,
 dripping answers, pages behind a password). `NewsSite(host="127.0.0.2")` is an "internal" host. Feeds and sitemaps carry ETag and Last-Modified and answer conditional
 requests with 304. Every request is logged (path, headers, time, in-flight counts), so tests can
 prove what was and was not asked for.
@@ -24,10 +24,12 @@ from dataclasses import dataclass, field
 from email.utils import format_datetime
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-PAGES_DIR = Path(__file__).resolve().parents[2] / "data" / "devdata" / "extraction"
+from workbench import DATA_DIR
+from workbench import news_site_hostile as hostile
+
+PAGES_DIR = DATA_DIR / "devdata" / "extraction"
 FEED_ARTICLES = ("spanish_article", "arabic_article", "japanese_article", "latvian_article")
 ATOM_ARTICLES = ("thai_article", "chinese_article")
 SITEMAP_ARTICLES = (("cnn_article", "time_001"), ("wired_001", "fox13now_001"))
@@ -90,7 +92,7 @@ class LoggedRequest:
     status: int | None
     in_flight_host: int  # requests this server was answering at the time, this one included
     in_flight_all: int  # the same over every server sharing the log
-    client_left: bool = False  # a dripping answer (hostile.py) saw the client hang up before its end
+    client_left: bool = False  # a dripping answer (news_site_hostile.py) saw the client hang up before its end
 
 
 @dataclass
@@ -143,8 +145,8 @@ class NewsSite:
         self.feed_version = 1  # bump to add an item to the RSS feed (its ETag changes with it)
         self.live_version = 1  # bump to change the text of /live/story.html
         self.index_stamp = "2026-11-01"  # the sitemap index's <lastmod>: change it to change the index only
-        self.credentials: tuple[str, str] | None = None  # (user, password) that /auth/ pages accept (hostile.py)
-        self.release = threading.Event()  # /hostile/held answers once it is set (hostile.py)
+        self.credentials: tuple[str, str] | None = None  # (user, password) that /auth/ pages accept (news_site_hostile.py)
+        self.release = threading.Event()  # /hostile/held answers once it is set (news_site_hostile.py)
         self._server = _Server((host, port), _handler_for(self))
         self.host = host
         self.port = self._server.server_address[1]
@@ -280,188 +282,213 @@ class NewsSite:
         )
 
 
-def _handler_for(site: NewsSite):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # headers and body go out in separate writes: no 40 ms delayed-ACK stalls
+class NewsSiteHandler(BaseHTTPRequestHandler):
+    """Answers for one `NewsSite` (`site`, set by `_handler_for`): the hostile routes, then the site's own."""
 
-        def log_message(self, format, *args):  # quiet
-            pass
+    site: NewsSite
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes: no 40 ms delayed-ACK stalls
 
-        def do_GET(self):
-            # Logged on arrival, so a test never reads the log before a request it made is in it.
-            with site.log.lock:
-                site.in_flight += 1
-                site.log.in_flight += 1
-                entry = LoggedRequest(site.port, self.path, dict(self.headers.items()), time.monotonic(), None, None,
-                                      site.in_flight, site.log.in_flight)
-                site.log.requests.append(entry)
-            self._entry = entry
-            try:
-                self._route()
-            finally:
-                if entry.status is None:  # the route failed before answering
-                    self._answering(500)
+    def log_message(self, format, *args):  # quiet
+        pass
 
-        def _answering(self, status: int) -> None:
-            """Logged, and no longer counted in flight, before the answer goes out: the client may
-            read the log, or send its next request, as soon as it has the answer."""
-            with site.log.lock:
-                self._entry.status, self._entry.at = status, time.monotonic()
-                site.in_flight -= 1
-                site.log.in_flight -= 1
+    def do_GET(self):
+        site = self.site
+        # Logged on arrival, so a test never reads the log before a request it made is in it.
+        with site.log.lock:
+            site.in_flight += 1
+            site.log.in_flight += 1
+            entry = LoggedRequest(site.port, self.path, dict(self.headers.items()), time.monotonic(), None, None,
+                                  site.in_flight, site.log.in_flight)
+            site.log.requests.append(entry)
+        self._entry = entry
+        try:
+            self._route()
+        finally:
+            if entry.status is None:  # the route failed before answering
+                self._answering(500)
 
-        # --- responses ---
+    def _answering(self, status: int) -> None:
+        """Logged, and no longer counted in flight, before the answer goes out: the client may
+        read the log, or send its next request, as soon as it has the answer."""
+        site = self.site
+        with site.log.lock:
+            self._entry.status, self._entry.at = status, time.monotonic()
+            site.in_flight -= 1
+            site.log.in_flight -= 1
 
-        def _send(self, status: int, body: bytes = b"", content_type: str = "text/html; charset=utf-8", headers: dict | None = None) -> int:
-            self._answering(status)
-            self.send_response(status)
-            if status != 304:
-                self.send_header("Content-Type", content_type)
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if body and self.command != "HEAD":
-                self.wfile.write(body)
-            return status
+    # --- responses ---
 
-        def _conditional(self, body: str, content_type: str) -> int:
-            data = body.encode("utf-8")
-            etag = '"' + hashlib.sha256(data).hexdigest()[:16] + '"'
-            headers = {"ETag": etag, "Last-Modified": LAST_MODIFIED}
-            if self.headers.get("If-None-Match") == etag:
-                return self._send(304, headers=headers)
-            return self._send(200, data, content_type, headers)
+    def _send(self, status: int, body: bytes = b"", content_type: str = "text/html; charset=utf-8", headers: dict | None = None) -> int:
+        self._answering(status)
+        self.send_response(status)
+        if status != 304:
+            self.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body and self.command != "HEAD":
+            self.wfile.write(body)
+        return status
 
-        def _route(self) -> int:
-            parts = urlsplit(self.path)
-            path, query = parts.path, parse_qs(parts.query)
-            from tests.pipeline.web import hostile  # internal redirects, slow answers, credentials: hostile.py
+    def _conditional(self, body: str, content_type: str) -> int:
+        data = body.encode("utf-8")
+        etag = '"' + hashlib.sha256(data).hexdigest()[:16] + '"'
+        headers = {"ETag": etag, "Last-Modified": LAST_MODIFIED}
+        if self.headers.get("If-None-Match") == etag:
+            return self._send(304, headers=headers)
+        return self._send(200, data, content_type, headers)
 
-            answered = hostile.route(self, site, path, query)
+    def _route(self) -> int:
+        site = self.site
+        parts = urlsplit(self.path)
+        path, query = parts.path, parse_qs(parts.query)
+        answered = hostile.route(self, site, path, query)  # internal redirects, slow answers, credentials
+        if answered is not None:
+            return answered
+        for routes in (self._feeds_and_sitemaps, self._pages_and_errors, self._oversized_and_encoded):
+            answered = routes(path, query)
             if answered is not None:
                 return answered
-            if path == "/robots.txt":
-                if site.robots == "<500>":
-                    return self._send(503)
-                if site.robots == HUGE_ROBOTS:
-                    return self._send_or_hang_up(200, huge_robots_txt(), "text/plain")
-                return self._send(200, site.robots_txt().encode(), "text/plain")
-            if path == "/":
-                return self._send(200, site.page_with_feed_links().encode())
-            if path == "/feed.xml":
-                return self._conditional(site.rss(), "application/rss+xml; charset=utf-8")
-            if path == "/atom.xml":
-                return self._conditional(site.atom(), "application/atom+xml")
-            if path == "/feed.json":
-                return self._conditional(site.json_feed(), "application/feed+json")
-            if path == "/sitemap_index.xml":
-                return self._conditional(site.sitemap_index(), "application/xml")
-            if path.startswith("/sitemap-") and path.endswith(".xml"):
-                return self._conditional(site.sitemap(int(path[len("/sitemap-"):-4])), "application/xml")
-            if path == "/bench-feed.xml":  # bench/web_bench.py: n distinct article URLs over the development pages
-                return self._send(200, site.bench_feed(int(query.get("n", ["100"])[0])).encode(), "application/rss+xml")
-            if path == "/malformed.xml":
-                return self._send(200, b"<?xml version='1.0'?><rss><channel><title>Broken & unclosed", "application/rss+xml")
-            if path.startswith("/articles/") or path.startswith("/private/"):
-                name = path.rsplit("/", 1)[-1]
-                file = PAGES_DIR / name
-                if not name.endswith(".html") or not file.is_file():
-                    return self._send(404, b"<html><body>not here</body></html>")
-                if site.page_delay_s:
-                    time.sleep(site.page_delay_s)
-                return self._send(200, file.read_bytes())
-            if path == "/amp/spanish.html":
-                page = (PAGES_DIR / "spanish_article.html").read_text(encoding="utf-8")
-                page = page.replace("<head>", '<head><link rel="canonical" href="/articles/spanish_article.html">', 1)
-                return self._send(200, page.encode("utf-8"))
-            if path == "/slow":
-                time.sleep(float(query.get("s", ["2"])[0]))
-                return self._send(200, b"<html><body>finally</body></html>")
-            if path.startswith("/status/"):
-                code = int(path.rsplit("/", 1)[-1])
+        return self._send(404, b"<html><body>not here</body></html>")
+
+    def _feeds_and_sitemaps(self, path: str, query: dict[str, list[str]]) -> int | None:
+        """robots.txt, the front page, the feeds and the sitemaps; None for any other path."""
+        site = self.site
+        if path == "/robots.txt":
+            if site.robots == "<500>":
+                return self._send(503)
+            if site.robots == HUGE_ROBOTS:
+                return self._send_or_hang_up(200, huge_robots_txt(), "text/plain")
+            return self._send(200, site.robots_txt().encode(), "text/plain")
+        if path == "/":
+            return self._send(200, site.page_with_feed_links().encode())
+        if path == "/feed.xml":
+            return self._conditional(site.rss(), "application/rss+xml; charset=utf-8")
+        if path == "/atom.xml":
+            return self._conditional(site.atom(), "application/atom+xml")
+        if path == "/feed.json":
+            return self._conditional(site.json_feed(), "application/feed+json")
+        if path == "/sitemap_index.xml":
+            return self._conditional(site.sitemap_index(), "application/xml")
+        if path.startswith("/sitemap-") and path.endswith(".xml"):
+            return self._conditional(site.sitemap(int(path[len("/sitemap-"):-4])), "application/xml")
+        if path == "/bench-feed.xml":  # bench/web_bench.py: n distinct article URLs over the development pages
+            return self._send(200, site.bench_feed(int(query.get("n", ["100"])[0])).encode(), "application/rss+xml")
+        if path == "/malformed.xml":
+            return self._send(200, b"<?xml version='1.0'?><rss><channel><title>Broken & unclosed", "application/rss+xml")
+        return None
+
+    def _pages_and_errors(self, path: str, query: dict[str, list[str]]) -> int | None:
+        """Articles, slow and failing answers, redirects; None for any other path."""
+        site = self.site
+        if path.startswith("/articles/") or path.startswith("/private/"):
+            name = path.rsplit("/", 1)[-1]
+            file = PAGES_DIR / name
+            if not name.endswith(".html") or not file.is_file():
+                return self._send(404, b"<html><body>not here</body></html>")
+            if site.page_delay_s:
+                time.sleep(site.page_delay_s)
+            return self._send(200, file.read_bytes())
+        if path == "/amp/spanish.html":
+            page = (PAGES_DIR / "spanish_article.html").read_text(encoding="utf-8")
+            page = page.replace("<head>", '<head><link rel="canonical" href="/articles/spanish_article.html">', 1)
+            return self._send(200, page.encode("utf-8"))
+        if path == "/slow":
+            time.sleep(float(query.get("s", ["2"])[0]))
+            return self._send(200, b"<html><body>finally</body></html>")
+        if path.startswith("/status/"):
+            code = int(path.rsplit("/", 1)[-1])
+            headers = {"Retry-After": query["retry_after"][0]} if "retry_after" in query else {}
+            return self._send(code, b"<html><body>error</body></html>", headers=headers)
+        if path.startswith("/flaky/"):
+            fails = int(query.get("fail", ["1"])[0])
+            count = site.flaky_counts.get(path, 0)
+            site.flaky_counts[path] = count + 1
+            if count < fails:
+                code = int(query.get("code", ["503"])[0])
                 headers = {"Retry-After": query["retry_after"][0]} if "retry_after" in query else {}
-                return self._send(code, b"<html><body>error</body></html>", headers=headers)
-            if path.startswith("/flaky/"):
-                fails = int(query.get("fail", ["1"])[0])
-                count = site.flaky_counts.get(path, 0)
-                site.flaky_counts[path] = count + 1
-                if count < fails:
-                    code = int(query.get("code", ["503"])[0])
-                    headers = {"Retry-After": query["retry_after"][0]} if "retry_after" in query else {}
-                    return self._send(code, b"busy", "text/plain", headers)
-                return self._send(200, (PAGES_DIR / "spanish_article.html").read_bytes())
-            if path.startswith("/redirect/"):
-                left = int(path.rsplit("/", 1)[-1])
-                target = "/articles/latvian_article.html" if left <= 0 else f"/redirect/{left - 1}"
-                return self._send(302, headers={"Location": target})
-            if path == "/loop/a":
-                return self._send(301, headers={"Location": "/loop/b"})
-            if path == "/loop/b":
-                return self._send(301, headers={"Location": f"{site.base}/loop/a"})
-            if path == "/to-private":
-                return self._send(302, headers={"Location": "/private/secret.html"})
-            if path == "/big":
-                return self._send(200, b"<html><body>" + b"x" * (3 * 1024 * 1024) + b"</body></html>")
-            if path == "/big-chunked":
-                return self._chunked(b"<html><body>" + b"y" * (3 * 1024 * 1024) + b"</body></html>")
-            if path == "/many-sitemaps.xml":
-                return self._conditional(site.many_sitemaps_index(), "application/xml")
-            if path.startswith("/many/sitemap-") and path.endswith(".xml"):
-                return self._conditional(site.one_page_sitemap(int(path[len("/many/sitemap-"):-4])), "application/xml")
-            if path == "/many-pages.xml":  # 1,200 small pages; ?missing=1: 1,200 pages that are not there
-                folder = "missing" if query.get("missing") else "tiny"
-                return self._conditional(site.many_pages_sitemap(folder), "application/xml")
-            if path.startswith("/tiny/"):
-                number = path.rsplit("/", 1)[-1]
-                return self._send(200, f"<html><head><title>Tiny {number}</title></head><body><p>Tiny page {number}.</p></body></html>".encode())
-            if path == "/bomb-sitemap.xml.gz":  # a gzip file: unpacks to 64 MB
-                start = b'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
-                return self._send_or_hang_up(200, gzip_bomb(start), "application/x-gzip")
-            if path in ("/bomb-feed.xml", "/bomb-feed-twice.xml", "/bomb-page.html"):  # Content-Encoding: 64 MB once unpacked
-                feed = path != "/bomb-page.html"
-                start = b'<?xml version="1.0"?><rss version="2.0"><channel><title>Bomb</title>' if feed else b"<html><body>"
-                layers = 2 if "twice" in path else 1
-                return self._send_or_hang_up(200, gzip_bomb(start, layers), "application/rss+xml" if feed else "text/html",
-                                             {"Content-Encoding": ", ".join(["gzip"] * layers)})
-            if path == "/bad-gzip.html":  # says gzip, is not
-                return self._send(200, b"<html><body>plain, not gzip</body></html>", headers={"Content-Encoding": "gzip"})
-            if path == "/brotli.html":  # an encoding newsflow never asks for
-                return self._send(200, bytes(range(256)) * 4, headers={"Content-Encoding": "br"})
-            if path.startswith("/sjis/"):  # Shift-JIS, served as iso-8859-1
-                body = {"/sjis/article.html": lambda: shift_jis_page("japanese_article.html", meta=True),
-                        "/sjis/no-meta.html": lambda: shift_jis_page("japanese_article2.html", meta=False),
-                        "/sjis/menu.html": lambda: SHIFT_JIS_MENU}.get(path)
-                if body is None:
-                    return self._send(404, b"<html><body>not here</body></html>")
-                return self._send(200, body(), "text/html; charset=iso-8859-1")
-            if path == "/live/story.html":
-                return self._send(200, site.live_story())
-            if path == "/image.png":
-                return self._send(200, b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "image/png")
-            return self._send(404, b"<html><body>not here</body></html>")
+                return self._send(code, b"busy", "text/plain", headers)
+            return self._send(200, (PAGES_DIR / "spanish_article.html").read_bytes())
+        if path.startswith("/redirect/"):
+            left = int(path.rsplit("/", 1)[-1])
+            target = "/articles/latvian_article.html" if left <= 0 else f"/redirect/{left - 1}"
+            return self._send(302, headers={"Location": target})
+        if path == "/loop/a":
+            return self._send(301, headers={"Location": "/loop/b"})
+        if path == "/loop/b":
+            return self._send(301, headers={"Location": f"{site.base}/loop/a"})
+        if path == "/to-private":
+            return self._send(302, headers={"Location": "/private/secret.html"})
+        return None
 
-        def _send_or_hang_up(self, status: int, body: bytes, content_type: str, headers: dict | None = None) -> int:
-            """A large answer the client may stop reading early (as newsflow should)."""
-            try:
-                return self._send(status, body, content_type, headers)
-            except (BrokenPipeError, ConnectionResetError):
-                return status
+    def _oversized_and_encoded(self, path: str, query: dict[str, list[str]]) -> int | None:
+        """Big bodies, many sitemaps and pages, gzip bombs, odd encodings and charsets; None for any other path."""
+        site = self.site
+        if path == "/big":
+            return self._send(200, b"<html><body>" + b"x" * (3 * 1024 * 1024) + b"</body></html>")
+        if path == "/big-chunked":
+            return self._chunked(b"<html><body>" + b"y" * (3 * 1024 * 1024) + b"</body></html>")
+        if path == "/many-sitemaps.xml":
+            return self._conditional(site.many_sitemaps_index(), "application/xml")
+        if path.startswith("/many/sitemap-") and path.endswith(".xml"):
+            return self._conditional(site.one_page_sitemap(int(path[len("/many/sitemap-"):-4])), "application/xml")
+        if path == "/many-pages.xml":  # 1,200 small pages; ?missing=1: 1,200 pages that are not there
+            folder = "missing" if query.get("missing") else "tiny"
+            return self._conditional(site.many_pages_sitemap(folder), "application/xml")
+        if path.startswith("/tiny/"):
+            number = path.rsplit("/", 1)[-1]
+            return self._send(200, f"<html><head><title>Tiny {number}</title></head><body><p>Tiny page {number}.</p></body></html>".encode())
+        if path == "/bomb-sitemap.xml.gz":  # a gzip file: unpacks to 64 MB
+            start = b'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+            return self._send_or_hang_up(200, gzip_bomb(start), "application/x-gzip")
+        if path in ("/bomb-feed.xml", "/bomb-feed-twice.xml", "/bomb-page.html"):  # Content-Encoding: 64 MB once unpacked
+            feed = path != "/bomb-page.html"
+            start = b'<?xml version="1.0"?><rss version="2.0"><channel><title>Bomb</title>' if feed else b"<html><body>"
+            layers = 2 if "twice" in path else 1
+            return self._send_or_hang_up(200, gzip_bomb(start, layers), "application/rss+xml" if feed else "text/html",
+                                         {"Content-Encoding": ", ".join(["gzip"] * layers)})
+        if path == "/bad-gzip.html":  # says gzip, is not
+            return self._send(200, b"<html><body>plain, not gzip</body></html>", headers={"Content-Encoding": "gzip"})
+        if path == "/brotli.html":  # an encoding newsflow never asks for
+            return self._send(200, bytes(range(256)) * 4, headers={"Content-Encoding": "br"})
+        if path.startswith("/sjis/"):  # Shift-JIS, served as iso-8859-1
+            body = {"/sjis/article.html": lambda: shift_jis_page("japanese_article.html", meta=True),
+                    "/sjis/no-meta.html": lambda: shift_jis_page("japanese_article2.html", meta=False),
+                    "/sjis/menu.html": lambda: SHIFT_JIS_MENU}.get(path)
+            if body is None:
+                return self._send(404, b"<html><body>not here</body></html>")
+            return self._send(200, body(), "text/html; charset=iso-8859-1")
+        if path == "/live/story.html":
+            return self._send(200, site.live_story())
+        if path == "/image.png":
+            return self._send(200, b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "image/png")
+        return None
 
-        def _chunked(self, body: bytes) -> int:
-            self._answering(200)
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            try:
-                for start in range(0, len(body), 64 * 1024):
-                    chunk = body[start : start + 64 * 1024]
-                    self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
-                self.wfile.write(b"0\r\n\r\n")
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client stopped reading: that is what the test wants
-            return 200
+    def _send_or_hang_up(self, status: int, body: bytes, content_type: str, headers: dict | None = None) -> int:
+        """A large answer the client may stop reading early (as newsflow should)."""
+        try:
+            return self._send(status, body, content_type, headers)
+        except (BrokenPipeError, ConnectionResetError):
+            return status
 
-    return Handler
+    def _chunked(self, body: bytes) -> int:
+        self._answering(200)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for start in range(0, len(body), 64 * 1024):
+                chunk = body[start : start + 64 * 1024]
+                self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client stopped reading: that is what the test wants
+        return 200
+
+
+
+def _handler_for(site: NewsSite) -> type[NewsSiteHandler]:
+    return type("Handler", (NewsSiteHandler,), {"site": site})

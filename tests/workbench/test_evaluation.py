@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.evaluation import (
+from pipeline.extract.article import ExtractedArticle
+from workbench.evaluation import (
     LABELS_PATH,
     DEVDATA_PATH,
     DevDataMissing,
@@ -30,7 +31,6 @@ from pipeline.evaluation import (
     token_scores,
     tokens,
 )
-from pipeline.extract.article import ExtractedArticle
 
 BODY = [
     "The city council approved a new flood barrier along the harbour on Tuesday evening after a long debate.",

@@ -1,4 +1,4 @@
-"""The news site's hostile answers (webserver.NewsSite serves them too): what a feed, a redirect, a
+"""The news site's hostile answers (news_site.NewsSite serves them too): what a feed, a redirect, a
 robots.txt or a slow server on the web may try, so that tests can show newsflow decides for itself
 where it connects, how long it waits and whom it sends credentials to.
 
@@ -25,7 +25,9 @@ import json
 import time
 from xml.sax.saxutils import escape
 
-from tests.pipeline.web.webserver import PAGES_DIR
+from workbench import DATA_DIR
+
+PAGES_DIR = DATA_DIR / "devdata" / "extraction"  # the news site's own pages
 
 ARTICLE = "spanish_article.html"
 

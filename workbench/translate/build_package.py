@@ -5,7 +5,7 @@ The weights are random, so the output is gibberish, but it is deterministic and 
 the same layout (and, with `REALISTIC_SHAPE`, the same size and cost) as a real argos package.
 No torch: the spec is filled with numpy arrays, the way ctranslate2's own converters do.
 
-    from pipeline.translate.build_package import build_tiny_package, build_benchmark_package
+    from workbench.translate.build_package import build_tiny_package, build_benchmark_package
     path = build_tiny_package(tmp_dir)        # 2+2 layers, d_model 64: about a second to build
     path = build_benchmark_package(tmp_dir)   # argos's real architecture, int8, 32k vocabulary
 """

@@ -1,7 +1,11 @@
+import subprocess
+import sys
+
 import numpy as np
 
-from pipeline.language import LanguageIdentifier, MalayIndonesianModel, malay_indonesian_features
-from pipeline.language_training import (
+from pipeline.language import MALAY_INDONESIAN_MODEL, LanguageIdentifier, MalayIndonesianModel, malay_indonesian_features
+from workbench import CHECKOUT_ROOT
+from workbench.language_training import (
     ParallelSentence,
     cross_validate,
     fit_scales,
@@ -56,3 +60,10 @@ def test_a_letter_n_gram_weighs_less_than_a_word():
     letters = [abs(w) for f, w in weights.items() if f.startswith("c ")]
     words = [abs(w) for f, w in weights.items() if f.startswith("w ")]
     assert max(letters) < max(words) and np.median(letters) < np.median(words)
+
+
+def test_the_training_command_writes_the_shipped_weights_byte_for_byte(tmp_path):
+    written = tmp_path / "malay_indonesian_model.json.gz"
+    command = [sys.executable, "-m", "workbench.language_training", "--no-cross-validation", "--output", str(written)]
+    subprocess.run(command, cwd=CHECKOUT_ROOT, check=True, capture_output=True, timeout=120)
+    assert written.read_bytes() == MALAY_INDONESIAN_MODEL.read_bytes()

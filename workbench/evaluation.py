@@ -7,7 +7,7 @@ scored as exact matches against hand-checked labels; language identification as 
 `run_evaluation` returns the headline scores in one flat dict, which the quality gate
 (`gate_failures`) compares with a stored baseline.
 
-The development data lives in the repository (`tests/data/devdata`, its sources and licences
+The development data lives in the repository (`workbench/data/devdata`, its sources and licences
 in the README there), so every checkout runs the gate; `NEWSFLOW_DEVDATA` points elsewhere.
 """
 
@@ -29,14 +29,14 @@ from typing import Callable
 
 from pipeline.extract import clean_text_dump, extract_html, html_to_text_dump
 from pipeline.extract.article import ExtractedArticle
-from pipeline.langid_eval import evaluate_langid, read_labelled_texts, speed_against_langdetect
-from pipeline.language_training import LENGTH_CLASSES, cross_validate, read_parallel_sentences
-from pipeline.settings import PROJECT_ROOT
+from workbench import DATA_DIR
+from workbench.langid_eval import evaluate_langid, read_labelled_texts, speed_against_langdetect
+from workbench.language_training import LENGTH_CLASSES, cross_validate, read_parallel_sentences
 
 DEVDATA_ENV = "NEWSFLOW_DEVDATA"
-DEVDATA_PATH = PROJECT_ROOT / "tests" / "data" / "devdata"
-LABELS_PATH = PROJECT_ROOT / "tests" / "data" / "extraction_labels.json"
-BASELINE_PATH = PROJECT_ROOT / "tests" / "quality_baseline.json"
+DEVDATA_PATH = DATA_DIR / "devdata"
+LABELS_PATH = DATA_DIR / "extraction_labels.json"
+BASELINE_PATH = DATA_DIR / "quality_baseline.json"
 GATE_TOLERANCE = 0.01
 WORST_PAGES = 5
 # The langid TSV's `kind` for two-word fragments.
@@ -352,7 +352,7 @@ def score_metadata(scores: ExtractionScores, labels: dict[str, PageLabel]) -> di
 
 
 def default_devdata() -> Path:
-    """`NEWSFLOW_DEVDATA`, else the repository's `tests/data/devdata`."""
+    """`NEWSFLOW_DEVDATA`, else the repository's `workbench/data/devdata`."""
     override = os.environ.get(DEVDATA_ENV)
     return Path(override) if override else DEVDATA_PATH
 
@@ -496,11 +496,27 @@ def format_evaluation(result: dict, baseline: dict[str, float] | None = None, to
     """The full report as plain text: headline scores (against `baseline` when given), pages,
     metadata misses, language identification and throughput."""
     from rich.console import Console
-    from rich.table import Table
 
     buffer = io.StringIO()
     console = Console(file=buffer, width=120, color_system=None, force_terminal=False, highlight=False)
-    scores = result["scores"]
+    details = result["details"]
+    console.print(_headline_table(result["scores"], baseline, tolerance))
+    console.print(_pages_table(details))
+    for path in ("html", "dump"):
+        by_name = {p["name"]: p for p in details["pages"][path]}
+        worst = ", ".join(f"{n} ({by_name[n]['f1']:.3f})" for n in details["worst"][path])
+        console.print(f"worst {path} pages by F1: {worst}")
+    console.print(_metadata_misses_table(details["metadata"]))
+    console.print(_langid_table(details["langid"]))
+    if details["malay_indonesian"]:  # absent only from a development set without the Malay/Indonesian file
+        console.print(_malay_indonesian_table(details["malay_indonesian"]))
+    console.print(_throughput_table(result["throughput"], details["language_against_langdetect"]))
+    console.print(f"devdata: {result['devdata']}   evaluation took {result['elapsed_seconds']:.1f} s")
+    return buffer.getvalue().rstrip() + "\n"
+
+
+def _headline_table(scores: dict[str, float], baseline: dict[str, float] | None, tolerance: float):
+    from rich.table import Table
 
     headline = Table(title="Headline scores (gated)", title_justify="left")
     headline.add_column("score")
@@ -515,9 +531,12 @@ def format_evaluation(result: dict, baseline: dict[str, float] | None = None, to
             failed = bool(gate_failures({name: value}, {name: floor}, tolerance)) if floor is not None else False
             row += ["-" if floor is None else f"{floor:.3f}", "FAIL" if failed else "ok"]
         headline.add_row(*row)
-    console.print(headline)
+    return headline
 
-    details = result["details"]
+
+def _pages_table(details: dict):
+    from rich.table import Table
+
     pages = Table(title="Extraction per page (token P / R / F1; title, author, date: + hit, - miss, . no label)", title_justify="left")
     pages.add_column("page")
     for path in ("html", "dump"):
@@ -533,21 +552,25 @@ def format_evaluation(result: dict, baseline: dict[str, float] | None = None, to
             row += [f"{page['precision']:.3f}", f"{page['recall']:.3f}", f"{page['f1']:.3f}"]
             row.append("".join(_mark(name, metadata[path][field_name]) for field_name in ("title", "author", "date")))
         pages.add_row(*row)
-    console.print(pages)
-    for path in ("html", "dump"):
-        worst = ", ".join(f"{n} ({by_path[path][n]['f1']:.3f})" for n in details["worst"][path])
-        console.print(f"worst {path} pages by F1: {worst}")
+    return pages
+
+
+def _metadata_misses_table(metadata: dict):
+    from rich.table import Table
 
     misses = Table(title="Metadata misses", title_justify="left")
     for column in ("path", "field", "page", "expected", "got"):
         misses.add_column(column, overflow="fold")
-    for path, fields in details["metadata"].items():
+    for path, fields in metadata.items():
         for field_name, info in fields.items():
             for miss in info["misses"]:
                 misses.add_row(path, field_name, miss["page"], miss["expected"], miss["got"])
-    console.print(misses)
+    return misses
 
-    langid = details["langid"]
+
+def _langid_table(langid: dict):
+    from rich.table import Table
+
     kinds = sorted(langid["per_kind"])
     language = Table(title=f"Language identification ({langid['count']} texts)", title_justify="left")
     language.add_column("language")
@@ -558,41 +581,45 @@ def format_evaluation(result: dict, baseline: dict[str, float] | None = None, to
         cells = [langid["per_language_kind"].get(f"{lang}/{kind}") for kind in kinds]
         language.add_row(lang, *("-" if c is None else f"{c:.3f}" for c in cells), f"{accuracy:.3f}")
     language.add_row("all", *(f"{langid['per_kind'][kind]:.3f}" for kind in kinds), f"{langid['accuracy']:.3f}")
-    console.print(language)
+    return language
 
-    cv = details["malay_indonesian"]
-    if cv:  # absent only from a development set without the Malay/Indonesian file
-        classes = [name for _, name in LENGTH_CLASSES]
-        related = Table(
-            title=f"Malay / Indonesian, {cv['folds']}-fold cross-validated by line ({cv['count']} sentences)",
-            title_justify="left",
+
+def _malay_indonesian_table(cv: dict):
+    from rich.table import Table
+
+    classes = [name for _, name in LENGTH_CLASSES]
+    related = Table(
+        title=f"Malay / Indonesian, {cv['folds']}-fold cross-validated by line ({cv['count']} sentences)",
+        title_justify="left",
+    )
+    related.add_column("language")
+    for name in classes:
+        related.add_column(name, justify="right")
+    related.add_column("all", justify="right")
+    related.add_column("model alone", justify="right")
+    for lang, accuracy in cv["per_language"].items():
+        cells = [cv["per_length"].get(f"{lang} {name}") for name in classes]
+        counts = [cv["length_counts"].get(f"{lang} {name}") for name in classes]
+        related.add_row(
+            lang,
+            *("-" if c is None else f"{c:.3f} ({n})" for c, n in zip(cells, counts)),
+            f"{accuracy:.3f}",
+            f"{cv['model_alone'][lang]:.3f}",
         )
-        related.add_column("language")
-        for name in classes:
-            related.add_column(name, justify="right")
-        related.add_column("all", justify="right")
-        related.add_column("model alone", justify="right")
-        for lang, accuracy in cv["per_language"].items():
-            cells = [cv["per_length"].get(f"{lang} {name}") for name in classes]
-            counts = [cv["length_counts"].get(f"{lang} {name}") for name in classes]
-            related.add_row(
-                lang,
-                *("-" if c is None else f"{c:.3f} ({n})" for c, n in zip(cells, counts)),
-                f"{accuracy:.3f}",
-                f"{cv['model_alone'][lang]:.3f}",
-            )
-        console.print(related)
+    return related
+
+
+def _throughput_table(throughput: dict[str, float], against_langdetect: dict[str, float]):
+    from rich.table import Table
 
     speed = Table(title="Throughput (not gated)", title_justify="left")
     speed.add_column("stage")
     speed.add_column("per second", justify="right")
-    for name, value in result["throughput"].items():
+    for name, value in throughput.items():
         speed.add_row(name, f"{value:.1f}")
-    for name, value in details["language_against_langdetect"].items():
+    for name, value in against_langdetect.items():
         speed.add_row(f"{name}.texts_per_second (every 4th langid text, same for both)", f"{value:.1f}")
-    console.print(speed)
-    console.print(f"devdata: {result['devdata']}   evaluation took {result['elapsed_seconds']:.1f} s")
-    return buffer.getvalue().rstrip() + "\n"
+    return speed
 
 
 def _mark(page: str, field_detail: dict) -> str:
@@ -611,7 +638,7 @@ def eval_command(devdata: Path | None = None, output_json: Path | None = None) -
         return 2
     baseline, tolerance = read_baseline() if BASELINE_PATH.exists() else ({}, GATE_TOLERANCE)
     print(format_evaluation(result, baseline or None, tolerance), end="")
-    from pipeline.duplicates_eval import DuplicateLabelsMissing, evaluate_duplicates, format_duplicates_evaluation
+    from workbench.duplicates_eval import DuplicateLabelsMissing, evaluate_duplicates, format_duplicates_evaluation
 
     try:
         result["duplicates"] = evaluate_duplicates()

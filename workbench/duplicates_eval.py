@@ -1,4 +1,4 @@
-"""Score duplicate detection on a labelled set made from real pages (`tests/data/duplicates/labels.json`).
+"""Score duplicate detection on a labelled set made from real pages (`workbench/data/duplicates/labels.json`).
 
 The originals are real pages: the five seeds (all about Indonesia and North Korea, all different
 stories) and the development pages. Each original gets near-copies made by deterministic,
@@ -29,8 +29,9 @@ import pyarrow as pa
 
 from pipeline.duplicates import MIN_SIMILARITY, compared_article, compared_text, find_duplicates, refresh_duplicates
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-LABELS_PATH = PROJECT_ROOT / "tests" / "data" / "duplicates" / "labels.json"
+from workbench import CHECKOUT_ROOT, DATA_DIR
+
+LABELS_PATH = DATA_DIR / "duplicates" / "labels.json"
 SWEEP = (0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8)
 
 
@@ -148,7 +149,7 @@ def _read_page(path: Path) -> str:
     return html_to_text_dump(raw) if path.suffix == ".html" else raw
 
 
-def labelled_documents(labels_path: Path = LABELS_PATH, root: Path = PROJECT_ROOT) -> list[LabelledDocument]:
+def labelled_documents(labels_path: Path = LABELS_PATH, root: Path = CHECKOUT_ROOT) -> list[LabelledDocument]:
     """The originals and their edited copies, cleaned as an ingest would clean them (deterministic)."""
     from pipeline.extract import clean_text_dump
     from pipeline.language import shared_identifier
