@@ -23,7 +23,9 @@ PRODUCTION = ("pipeline", "flows")
 DEVELOPMENT = ("tests", "bench", "workbench")  # workbench/: evaluation and model builders, when present
 # The project's own top-level packages (pipeline, flows, tests, bench, workbench...): never a
 # distribution, even where one happens to ship a module of the same name (argostranslate ships `tests`).
-OWN_PACKAGES = frozenset(path.parent.name for path in ROOT.glob("*/__init__.py"))
+OWN_PACKAGES = frozenset(
+    {path.parent.name for path in ROOT.glob("*/__init__.py")} | {name for name in PRODUCTION + DEVELOPMENT if (ROOT / name).is_dir()}
+)
 
 
 @dataclass(frozen=True)
