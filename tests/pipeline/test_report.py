@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipeline.report import VEGA_BUNDLE, VEGA_NOTICE
 from pipeline.warehouse import Warehouse
 from tests.browser import CHROMIUM, chromium, processes_using, visit
 from tests.conftest import PROJECT_ROOT, SEEDS_DIR, newsflow_env
@@ -260,3 +261,31 @@ def test_report_output_dash_writes_the_page_to_stdout(ingested, report_page):
     assert printed.stdout.startswith("<!DOCTYPE html>") and printed.stdout.rstrip().endswith("</html>")
     assert "wrote the report to stdout" in printed.stderr
     assert len(printed.stdout) > 0.9 * len(report_page.read_text(encoding="utf-8"))
+
+
+@pytest.mark.server
+def test_the_report_is_written_and_drawn_without_vl_convert(ingested, browser, tmp_path):
+    """vl-convert-python (84 MB) is a dev dependency only: the page inlines the bundle newsflow ships."""
+    warehouse, env = ingested
+    output = tmp_path / "report.html"
+    without_vl_convert = "import sys; sys.modules['vl_convert'] = None; from flows.cli import main; main()"
+    result = subprocess.run(
+        [sys.executable, "-c", without_vl_convert, "report", "--warehouse", str(warehouse), "--output", str(output)],
+        env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    page, seen = visit(browser, output.as_uri(), ready=CHARTS_DRAWN)
+    assert seen.errors == [] and seen.requests == [output.as_uri()]
+    charts = page.eval_on_selector_all("[data-chart]", "nodes => nodes.map(n => n.dataset.chart)")
+    assert len(charts) >= len(CHARTS) and page.evaluate("document.body.dataset.chartsRendered") == str(len(charts))
+    assert all(bars(page, key) > 0 for key in charts)
+    page.close()
+
+
+def test_the_shipped_vega_bundle_is_what_its_command_builds():
+    """pipeline/report_assets/ holds what `python -m workbench.vega_bundle` builds from the installed
+    altair and vl-convert-python, byte for byte: after upgrading either, run it again."""
+    from workbench.vega_bundle import build_bundle, notice
+
+    assert build_bundle() == VEGA_BUNDLE.read_bytes(), "run `python -m workbench.vega_bundle`"
+    assert notice() == VEGA_NOTICE.read_text(encoding="utf-8"), "run `python -m workbench.vega_bundle`"
