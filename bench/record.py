@@ -2,7 +2,7 @@
 
     python -m bench.record NAME -- python -m bench.worker_start_bench --rounds 5
 
-Writes bench/results/NAME.txt: the command, the commit it ran on (with `-dirty` when the tree had
+Writes bench/results/NAME.txt: the command, the commit it ran on (with `-dirty` when its code had
 uncommitted changes), the date, the machine (cores, memory, load average at the start: the
 machine may be shared) and the command's whole output, so every figure the docs quote can be
 traced to the run that produced it. Exits with the command's exit code.
@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+CODE = ("pipeline", "flows", "bench", "warehouse", "pyproject.toml", "requirements.lock")
 
 
 def _git(*args: str) -> str:
@@ -27,7 +28,8 @@ def _git(*args: str) -> str:
 
 
 def header(command: list[str]) -> str:
-    dirty = "-dirty" if _git("status", "--porcelain", "--untracked-files=no") else ""
+    # Only the code that ran counts: docs edited meanwhile do not change a figure.
+    dirty = "-dirty" if _git("status", "--porcelain", "--untracked-files=no", "--", *CODE) else ""
     memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     return (
