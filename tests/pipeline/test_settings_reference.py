@@ -77,3 +77,16 @@ def test_a_name_missing_from_the_reference_is_found(tmp_path):
     (tmp_path / "flows").mkdir()
     (tmp_path / "flows" / "thing.py").write_text('import os\nos.environ.get("NEWSFLOW_NEW_KNOB", "1")\n', encoding="utf-8")
     assert names_in_code(tmp_path) == {"NEWSFLOW_NEW_KNOB": ["flows/thing.py:2"]}
+
+
+def test_the_docker_files_fall_back_to_the_code_defaults():
+    """.env.example's values and docker-compose.yml's `${NAME:-default}` fall-backs are the code's
+    defaults (empty means: let the code decide)."""
+    defaults = {setting.name: setting.default.strip("`") for setting in settings.REFERENCE}
+    env_example = (PROJECT_ROOT / ".env.example").read_text(encoding="utf-8")
+    compose = (PROJECT_ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    shown = [(name, value.strip('"')) for name, value in re.findall(r"^(NEWSFLOW_[A-Z0-9_]+)=(.*)$", env_example, re.M)]
+    shown += re.findall(r"\$\{(NEWSFLOW_[A-Z0-9_]+):-([^}]*)\}", compose)
+    compared = [(name, value, defaults[name]) for name, value in shown if value and name in defaults]
+    assert {name for name, *_ in compared} >= {"NEWSFLOW_BATCH_SIZE", "NEWSFLOW_MAX_FILE_BYTES", "NEWSFLOW_CRON"}
+    assert [(name, value) for name, value, default in compared if value != default] == []
