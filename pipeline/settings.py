@@ -90,7 +90,7 @@ REFERENCE: tuple[Setting, ...] = (
     Setting(HOME_ENV, "the checkout, else the current folder", "where seeds/, warehouse/ and .state/ live", "configuration.md"),
     Setting("NEWSFLOW_SEEDS", "`<home>/seeds`", "the drop folder `newsflow ingest` and `serve` read", "adding-documents.md"),
     Setting("NEWSFLOW_WAREHOUSE", "`<home>/warehouse/news.duckdb`", "the DuckDB warehouse file", "querying.md"),
-    Setting("NEWSFLOW_STATE", "`<home>/.state`", "local state: the Prefect server's files, raw web pages, sources", "configuration.md"),
+    Setting("NEWSFLOW_STATE", "`<home>/.state`", "local state: the Prefect server's files, fetched web pages, fetch credentials", "configuration.md"),
     Setting("NEWSFLOW_MAX_FILE_BYTES", str(DEFAULT_MAX_FILE_BYTES), "larger input files are rejected `too_large` (`--max-file-mb`)", "limits.md"),
     Setting("NEWSFLOW_BATCH_SIZE", str(DEFAULT_BATCH_SIZE), "documents per batch task (`--batch-size`)", "scaling.md"),
     Setting("NEWSFLOW_WORKERS", "every core (in-process under 64 files)", "local worker processes for a run's stages; 1: in-process (`--workers`)", "scaling.md"),
