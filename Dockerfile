@@ -3,6 +3,8 @@
 #
 #   docker build -t newsflow:local .
 #   docker build -t newsflow:local --build-arg NEWSFLOW_MODELS="id de" .   # bake models in
+#   docker compose build --build-arg NEWSFLOW_MODELS="id de"   # the same through compose, or set
+#                          # NEWSFLOW_MODELS in .env and `docker compose up -d --build` (up takes no --build-arg)
 #
 # The project is installed from the same lock files as the Makefile's install: exactly the
 # versions of requirements.lock (the runtime set; the Makefile adds the dev tools of

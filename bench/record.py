@@ -1,0 +1,64 @@
+"""Run a benchmark command and commit-ready record its output under bench/results/.
+
+    python -m bench.record NAME -- python -m bench.worker_start_bench --rounds 5
+
+Writes bench/results/NAME.txt: the command, the commit it ran on (with `-dirty` when its code had
+uncommitted changes), the date, the machine (cores, memory, load average at the start: the
+machine may be shared) and the command's whole output, so every figure the docs quote can be
+traced to the run that produced it. Exits with the command's exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CODE = ("pipeline", "flows", "bench", "warehouse", "pyproject.toml", "requirements.lock")
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], capture_output=True, text=True, cwd=RESULTS.parent.parent).stdout.strip()
+
+
+def header(command: list[str]) -> str:
+    # Only the code that ran counts: docs edited meanwhile do not change a figure.
+    dirty = "-dirty" if _git("status", "--porcelain", "--untracked-files=no", "--", *CODE) else ""
+    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    return (
+        f"command: {' '.join(command)}\n"
+        f"commit: {_git('rev-parse', '--short', 'HEAD')}{dirty}\n"
+        f"date: {datetime.now(timezone.utc).isoformat(timespec='seconds')}\n"
+        f"machine: {platform.node()}, {len(os.sched_getaffinity(0))} cores, {memory_gb:.1f} GB, "
+        f"Python {platform.python_version()}, {platform.platform()}\n"
+        f"load average at start: {load}\n"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name", help="result file name, without .txt")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command")
+    args = parser.parse_args()
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("give the command after --")
+    text = header(command)
+    started = time.monotonic()
+    run = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sys.stdout.write(run.stdout)
+    text += f"wall seconds: {time.monotonic() - started:.0f}, exit code: {run.returncode}\n\n{run.stdout}"
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{args.name}.txt").write_text(text, encoding="utf-8")
+    return run.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
