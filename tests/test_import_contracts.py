@@ -36,11 +36,6 @@ def _contract(contract_id: str) -> dict:
     return next(contract for contract in _importlinter()["contracts"] if contract["id"] == contract_id)
 
 
-# TODO(lead, issue 23 merge): delete this xfail marker once the warehouse, translate and flows
-# branches are in. On 20237fa lint-imports reports the circles warehouse <-> search/front_door,
-# translate.engine <-> translate.packages, flows.task_runners <-> flows.dask_plugins, and
-# bench -> tests; the branches of issue 23 remove them.
-@pytest.mark.xfail(strict=False, reason="issue 23: the import circles are being broken in other branches")
 def test_the_import_contracts_hold():
     result = lint_imports(ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
