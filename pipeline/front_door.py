@@ -27,9 +27,9 @@ from pipeline.warehouse import Warehouse, WarehouseError
 
 T = TypeVar("T")
 SQL_TIMEOUT_ENV = "NEWSFLOW_SQL_TIMEOUT_S"
-# Five minutes: the longest reads measured on the bench warehouse of 20,000 articles take seconds
-# (an export to Parquet 2.9 s, a search 0.14 s), so a query running for minutes is almost always a
-# runaway (a cross join), and it holds the file: an ingest run waits at most 60 s for it.
+# Five minutes: the reads the benchmarks measure take well under a second to seconds (a search,
+# bench/results/search.txt), so a query running for minutes is almost always a runaway (a cross
+# join), and it holds the file: an ingest run waits at most 60 s for it.
 DEFAULT_SQL_TIMEOUT_S = 300.0
 
 

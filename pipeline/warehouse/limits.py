@@ -13,8 +13,8 @@ _DEFAULT_LOCK_TIMEOUT_S = {"reader": 10.0, "writer": 60.0}
 LOCK_TIMEOUT_ENV = "NEWSFLOW_LOCK_TIMEOUT_S"
 # DuckDB keeps every block it reads cached up to its memory limit (80% of RAM by default), so a
 # writer that scans the articles (search index refresh, duplicate clustering) grew with the
-# warehouse: 20,000 articles took the ingest process from 480 to over 1,000 MB. Capped, it evicts
-# and spills to <warehouse>.tmp instead.
+# warehouse. Capped, it evicts and spills to <warehouse>.tmp instead (bench.writer_memory_bench
+# measures what one long article needs: bench/results/writer_memory.json).
 WRITER_MEMORY_LIMIT_ENV = "NEWSFLOW_WAREHOUSE_MEMORY_LIMIT"
 DEFAULT_WRITER_MEMORY_LIMIT = "128MB"
 # A read-only connection (`newsflow sql`, export, search, report, status) may use this much memory
