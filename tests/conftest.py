@@ -18,13 +18,27 @@ SEEDS_DIR = PROJECT_ROOT / "tests" / "data" / "seeds"  # never the checkout's se
 NEWSFLOW = [sys.executable, "-m", "flows.cli"]
 
 
-def run_newsflow(args: list[str], env: dict[str, str] | None, *, check: bool = True) -> subprocess.CompletedProcess:
-    """`newsflow ARGS` as a user runs it, from the project folder; with `check`, a non-zero exit
-    fails the test with what the command printed."""
-    result = subprocess.run(NEWSFLOW + list(args), env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+def newsflow(
+    args: list[str],
+    env: dict[str, str] | None,
+    *,
+    check: bool = True,
+    timeout: float = 300,
+    input_text: str | None = None,
+    cwd: Path = PROJECT_ROOT,
+) -> subprocess.CompletedProcess:
+    """`newsflow ARGS` as a user runs it, from the project folder (or `cwd`), with `input_text` on
+    its standard input; with `check`, a non-zero exit fails the test with what the command printed.
+    `timeout` is a safety net for a hung command, never what a test decides by."""
+    result = subprocess.run(
+        NEWSFLOW + list(args), env=env, cwd=cwd, input=input_text, capture_output=True, text=True, timeout=timeout
+    )
     if check and result.returncode != 0:
-        raise AssertionError(f"newsflow {args} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(f"newsflow {' '.join(map(str, args))} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
     return result
+
+
+run_newsflow = newsflow  # the name tests/pipeline/test_search.py still uses
 
 
 @functools.lru_cache(maxsize=None)

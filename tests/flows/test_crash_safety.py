@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,18 +15,11 @@ import duckdb
 import pytest
 
 from pipeline.translate.build_package import build_tiny_package
-from tests.conftest import PROJECT_ROOT, SEEDS_DIR
+from tests.conftest import NEWSFLOW, PROJECT_ROOT, SEEDS_DIR, newsflow
 
 pytestmark = pytest.mark.server
 
-NEWSFLOW = [sys.executable, "-m", "flows.cli"]
 DOCUMENTS = 80
-
-
-def newsflow(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    result = subprocess.run(NEWSFLOW + args, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, f"newsflow {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result
 
 
 def kill_after(args: list[str], env: dict[str, str], seconds: float) -> bool:

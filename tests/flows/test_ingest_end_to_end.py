@@ -8,7 +8,6 @@ import shutil
 import signal
 import struct
 import subprocess
-import sys
 import time
 import zlib
 from pathlib import Path
@@ -16,11 +15,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import PROJECT_ROOT, SEEDS_DIR, seeds_copy
+from tests.conftest import NEWSFLOW, PROJECT_ROOT, SEEDS_DIR, newsflow, seeds_copy
 
 pytestmark = pytest.mark.server
 
-NEWSFLOW = [sys.executable, "-m", "flows.cli"]
 
 # Lines of the seeds that are page furniture, not article: none may reach articles.text.
 SEED_BOILERPLATE = [
@@ -46,15 +44,6 @@ SEED_BOILERPLATE = [
     "28 Okt 2025, 21:45 WIBNews",
     "EditorDwi Agustiar",
 ]
-
-
-def newsflow(args: list[str], env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        NEWSFLOW + args, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"newsflow {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
-    return result
 
 
 def query(warehouse: Path, sql: str) -> list[tuple]:

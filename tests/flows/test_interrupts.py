@@ -23,12 +23,11 @@ import pytest
 
 from bench.corpus import build_corpus
 from flows.server import api_request
-from tests.conftest import PROJECT_ROOT, newsflow_env
+from tests.conftest import NEWSFLOW, PROJECT_ROOT, newsflow_env
 from tests.flows.processes import descendants, main_thread_frames, wait_for, wait_until_main_thread, with_stack_dumps
 
 pytestmark = pytest.mark.server
 
-NEWSFLOW = [sys.executable, "-m", "flows.cli"]
 DOCUMENTS = 24
 SIGNALS = {"Ctrl-C": (signal.SIGINT, 130), "SIGTERM": (signal.SIGTERM, 143)}
 INTERRUPTED = "interrupted ({name}): what was stored is kept and the run is marked interrupted; run the same command again to load the rest."

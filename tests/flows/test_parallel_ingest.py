@@ -20,12 +20,11 @@ import pytest
 
 from bench.corpus import build_corpus
 from pipeline.translate.build_package import build_tiny_package
-from tests.conftest import PROJECT_ROOT, newsflow_env
+from tests.conftest import NEWSFLOW, PROJECT_ROOT, newsflow, newsflow_env
 from tests.flows.processes import descendants, is_local_worker, wait_for
 
 pytestmark = pytest.mark.server
 
-NEWSFLOW = [sys.executable, "-m", "flows.cli"]
 DASK = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
 DASK_WORKER = [sys.executable, "-m", "distributed.cli.dask_worker"]
 
@@ -34,12 +33,6 @@ ARTICLE_COLUMNS = (
     "article_id, source_path, source_url, content_sha256, title, author, published_at, site_name, language, "
     "round(language_confidence, 6), text, text_en, translation_status, translation_model"
 )
-
-
-def newsflow(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    result = subprocess.run(NEWSFLOW + args, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, f"newsflow {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result
 
 
 def content(warehouse: Path) -> dict[str, list[tuple]]:
