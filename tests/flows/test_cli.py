@@ -12,6 +12,7 @@ import pytest
 
 from pipeline.translate.build_package import build_tiny_package
 from tests.conftest import NEWSFLOW, PROJECT_ROOT, newsflow, seeds_copy
+from tests.flows.processes import FollowedOutput
 
 
 @pytest.fixture
@@ -160,21 +161,21 @@ def test_an_ingest_waiting_for_another_run_tells_the_user(prefect_env, tmp_path)
         assert holder.stdout.readline().strip() == "locked"
         ingest = subprocess.Popen(NEWSFLOW + ["ingest", str(drop), "--warehouse", str(warehouse)], env=prefect_env,
                                   cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        stderr = []
-        for line in ingest.stderr:  # the run waits for the lock, and says so, until the holder lets go
-            stderr.append(line)
-            if line.startswith("Waiting for another ingest run"):
-                break
+        stderr = FollowedOutput(ingest.stderr)
+        # The run waits for the lock, and says so, until the holder lets go: the holder lets go
+        # once the line is there, however long the run took to start (300 s: a safety net).
+        waiting = stderr.wait_for_line(lambda line: line.startswith("Waiting for another ingest run"), 300)
         holder.stdin.close()
-        out, rest = ingest.communicate(timeout=300)
-        stderr.append(rest)
+        ingest.stdout.read()
+        ingest.wait(300)
     finally:
         holder.kill()
         holder.wait()
         if ingest is not None and ingest.poll() is None:
             ingest.kill()
             ingest.wait()
-    stderr = "".join(stderr)
+    stderr = stderr.text()
+    assert waiting, stderr
     assert ingest.returncode == 0, stderr
     waits = [line for line in stderr.splitlines() if line.startswith("Waiting for another ingest run")]
     assert len(waits) == 1 and f"PID {holder.pid}" in waits[0], stderr

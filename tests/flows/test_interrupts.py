@@ -89,18 +89,18 @@ class Run:
         else:
             self.process.send_signal(signum)
         try:
-            return self.process.communicate(timeout=60)
+            return self.process.communicate(timeout=120)
         except subprocess.TimeoutExpired:
             frames = main_thread_frames(self.process.pid, self.stacks)
             self.process.send_signal(signal.SIGABRT)  # faulthandler (PYTHONFAULTHANDLER) prints every thread's stack
             _, stderr = self.process.communicate()
-            raise AssertionError(f"still running 60 s after {name}, at {frames}; its threads:\n{stderr[-6000:]}") from None
+            raise AssertionError(f"still running 120 s after {name}, at {frames}; its threads:\n{stderr[-6000:]}") from None
 
     def left_behind(self) -> list[str]:
         def alive() -> list[int]:
             return [pid for pid in self.family if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
 
-        wait_for(lambda: not alive(), timeout=10)
+        wait_for(lambda: not alive(), timeout=60)
         return [" ".join(psutil.Process(pid).cmdline()) for pid in alive()]
 
     def kill(self) -> None:
