@@ -2,11 +2,11 @@ import logging
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from pipeline.warehouse import WarehouseRunLockTimeout, exclusive_run
+from tests.conftest import PROJECT_ROOT
 
 HOLD_LOCK = """# holder-of-the-run-lock
 import sys, time
@@ -58,7 +58,7 @@ def test_a_run_that_cannot_get_the_lock_in_time_says_so(tmp_path):
 
 
 def test_run_lock_files_are_not_picked_up_by_git():
-    root = Path(__file__).resolve().parents[2]
+    root = PROJECT_ROOT
     if not (root / ".git").exists() or shutil.which("git") is None:
         pytest.skip("not a git checkout")
     for name in ("warehouse/news.duckdb.run.lock", "elsewhere/other.duckdb.run.lock"):
