@@ -18,13 +18,25 @@ SEEDS_DIR = PROJECT_ROOT / "tests" / "data" / "seeds"  # never the checkout's se
 NEWSFLOW = [sys.executable, "-m", "flows.cli"]
 
 
-def run_newsflow(args: list[str], env: dict[str, str] | None, *, check: bool = True) -> subprocess.CompletedProcess:
-    """`newsflow ARGS` as a user runs it, from the project folder; with `check`, a non-zero exit
-    fails the test with what the command printed."""
-    result = subprocess.run(NEWSFLOW + list(args), env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+def newsflow(
+    args: list[str],
+    env: dict[str, str] | None,
+    *,
+    check: bool = True,
+    timeout: float = 300,
+    input_text: str | None = None,
+    cwd: Path = PROJECT_ROOT,
+) -> subprocess.CompletedProcess:
+    """`newsflow ARGS` as a user runs it, from the project folder (or `cwd`), with `input_text` on
+    its standard input; with `check`, a non-zero exit fails the test with what the command printed.
+    `timeout` is a safety net for a hung command, never what a test decides by."""
+    result = subprocess.run(
+        NEWSFLOW + list(args), env=env, cwd=cwd, input=input_text, capture_output=True, text=True, timeout=timeout
+    )
     if check and result.returncode != 0:
-        raise AssertionError(f"newsflow {args} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(f"newsflow {' '.join(map(str, args))} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
     return result
+
 
 
 @functools.lru_cache(maxsize=None)
@@ -100,3 +112,79 @@ def newsflow_env(api_url: str, root: Path, **extra: str) -> dict[str, str]:
 def prefect_env(prefect_server, tmp_path) -> dict[str, str]:
     """Environment for a newsflow subprocess that talks to the test server."""
     return newsflow_env(prefect_server.api_url, tmp_path, NEWSFLOW_WAREHOUSE=str(tmp_path / "news.duckdb"))
+
+
+# --- the checkout's own folders stay the user's --------------------------------------------------
+# Users keep their own documents, warehouse and state in the checkout's seeds/, warehouse/ and
+# .state/. For the whole session NEWSFLOW_HOME (pipeline/settings.py) points at a temporary folder,
+# so nothing a test runs falls back on them; and the session fails, naming the files, when any
+# of them was added, removed or changed while it ran.
+USER_FOLDERS = ("seeds", "warehouse", ".state")
+
+
+def user_files(root: Path = PROJECT_ROOT) -> dict[str, tuple[int, int]]:
+    """Every file and folder under `root`'s seeds/, warehouse/ and .state/: (mtime in ns, size)."""
+    found = {}
+    for name in USER_FOLDERS:
+        top = root / name
+        for path in [top, *top.rglob("*")] if top.exists() else []:
+            try:
+                stat = path.lstat()
+            except FileNotFoundError:  # removed while listed
+                continue
+            found[path.relative_to(root).as_posix()] = (stat.st_mtime_ns, stat.st_size)
+    return found
+
+
+def user_files_changed(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
+    """What changed between two `user_files()`, one line a path."""
+    return sorted(
+        [f"added {path}" for path in after.keys() - before.keys()]
+        + [f"removed {path}" for path in before.keys() - after.keys()]
+        + [f"changed {path}" for path in before.keys() & after.keys() if before[path] != after[path]]
+    )
+
+
+def _is_xdist_worker(config) -> bool:
+    return hasattr(config, "workerinput")  # workers inherit the controller's NEWSFLOW_HOME and check
+
+
+def pytest_configure(config):
+    if _is_xdist_worker(config):
+        return
+    home = Path(tempfile.mkdtemp(prefix="newsflow-test-home-"))
+    config.stash[_HOME] = (home, os.environ.get("NEWSFLOW_HOME"))
+    os.environ["NEWSFLOW_HOME"] = str(home)  # never the checkout (nor a user's own NEWSFLOW_HOME)
+    config.stash[_USER_FILES] = user_files()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _is_xdist_worker(session.config) or _USER_FILES not in session.config.stash:
+        return
+    changed = user_files_changed(session.config.stash[_USER_FILES], user_files())
+    if changed:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = (
+            f"The test session touched the checkout's {', '.join(f'{n}/' for n in USER_FOLDERS)} (where users keep their own "
+            "files; tests must use tmp_path and NEWSFLOW_* settings):\n  " + "\n  ".join(changed)
+        )
+        if reporter is not None:
+            reporter.write_sep("=", "checkout touched", red=True)
+            reporter.write_line(message)
+        else:
+            print(message, file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_unconfigure(config):
+    if _HOME in config.stash:
+        home, previous = config.stash[_HOME]
+        shutil.rmtree(home, ignore_errors=True)
+        if previous is None:
+            os.environ.pop("NEWSFLOW_HOME", None)
+        else:
+            os.environ["NEWSFLOW_HOME"] = previous
+
+
+_HOME = pytest.StashKey[tuple]()
+_USER_FILES = pytest.StashKey[dict]()

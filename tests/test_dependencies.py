@@ -17,14 +17,14 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from tests.conftest import PROJECT_ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION = ("pipeline", "flows")
 DEVELOPMENT = ("tests", "bench", "workbench")  # workbench/: evaluation and model builders, when present
 # The project's own top-level packages (pipeline, flows, tests, bench, workbench...): never a
 # distribution, even where one happens to ship a module of the same name (argostranslate ships `tests`).
 OWN_PACKAGES = frozenset(
-    {path.parent.name for path in ROOT.glob("*/__init__.py")} | {name for name in PRODUCTION + DEVELOPMENT if (ROOT / name).is_dir()}
+    {path.parent.name for path in PROJECT_ROOT.glob("*/__init__.py")} | {name for name in PRODUCTION + DEVELOPMENT if (PROJECT_ROOT / name).is_dir()}
 )
 
 
@@ -80,14 +80,14 @@ def _names(requirements: list[str]) -> set[str]:
 
 
 def _pyproject() -> dict:
-    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    return tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 
 
 def production_allowed() -> set[str]:
     """[project].dependencies, and argostranslate: the Makefile (and the Dockerfile) install it
     from requirements-argos.lock with --no-deps, because its own declared dependencies (stanza,
     spaCy) pull torch with CUDA; in [project].dependencies pip would resolve and install those."""
-    argos = ROOT / "requirements-argos.in"
+    argos = PROJECT_ROOT / "requirements-argos.in"
     lines = [line.strip() for line in argos.read_text(encoding="utf-8").splitlines()]
     return _names(_pyproject()["project"]["dependencies"]) | _names([line for line in lines if line and not line.startswith("#")])
 
@@ -97,11 +97,11 @@ def development_allowed() -> set[str]:
 
 
 def test_the_product_imports_only_declared_dependencies():
-    assert undeclared_imports([ROOT / name for name in PRODUCTION], production_allowed()) == []
+    assert undeclared_imports([PROJECT_ROOT / name for name in PRODUCTION], production_allowed()) == []
 
 
 def test_tests_benchmarks_and_the_workbench_import_only_declared_or_dev_dependencies():
-    folders = [ROOT / name for name in DEVELOPMENT if (ROOT / name).is_dir()]
+    folders = [PROJECT_ROOT / name for name in DEVELOPMENT if (PROJECT_ROOT / name).is_dir()]
     assert undeclared_imports(folders, development_allowed()) == []
 
 

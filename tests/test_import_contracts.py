@@ -12,8 +12,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from tests.conftest import PROJECT_ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
@@ -29,7 +29,7 @@ def lint_imports(project: Path, *contracts: str) -> subprocess.CompletedProcess:
 
 
 def _importlinter() -> dict:
-    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]
+    return tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]
 
 
 def _contract(contract_id: str) -> dict:
@@ -37,31 +37,31 @@ def _contract(contract_id: str) -> dict:
 
 
 def test_the_import_contracts_hold():
-    result = lint_imports(ROOT)
+    result = lint_imports(PROJECT_ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_every_package_of_the_checkout_is_analysed():
     """A new top-level package (workbench/) joins root_packages, so its imports are checked too."""
-    packages = {path.parent.name for path in ROOT.glob("*/__init__.py")}
+    packages = {path.parent.name for path in PROJECT_ROOT.glob("*/__init__.py")}
     assert set(_importlinter()["root_packages"]) == packages
 
 
 def test_every_subpackage_of_pipeline_is_checked_for_circles():
     """The circle check of pipeline's subpackages names them; a new one must be named too
     (flows is checked at every depth from its root)."""
-    subpackages = {f"pipeline.{path.parent.name}" for path in (ROOT / "pipeline").glob("*/__init__.py")}
+    subpackages = {f"pipeline.{path.parent.name}" for path in (PROJECT_ROOT / "pipeline").glob("*/__init__.py")}
     assert subpackages <= set(_contract("pipeline-subpackages-acyclic")["ancestors"])
     assert _contract("flows-acyclic")["ancestors"] == ["flows"] and "depth" not in _contract("flows-acyclic")
 
 
 def _copy_sources(destination: Path) -> None:
     for package in _importlinter()["root_packages"]:
-        for source in (ROOT / package).rglob("*.py"):
-            target = destination / source.relative_to(ROOT)
+        for source in (PROJECT_ROOT / package).rglob("*.py"):
+            target = destination / source.relative_to(PROJECT_ROOT)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
-    shutil.copyfile(ROOT / "pyproject.toml", destination / "pyproject.toml")
+    shutil.copyfile(PROJECT_ROOT / "pyproject.toml", destination / "pyproject.toml")
 
 
 def test_the_contracts_catch_the_imports_they_forbid(tmp_path):

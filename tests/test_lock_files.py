@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import tomllib
 from importlib import metadata
-from pathlib import Path
 
 import pytest
 from packaging.markers import Marker
@@ -14,12 +13,13 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-ROOT = Path(__file__).resolve().parent.parent
-PYPROJECT = ROOT / "pyproject.toml"
-RUNTIME_LOCK = ROOT / "requirements.lock"
-DEV_LOCK = ROOT / "requirements-dev.lock"
-ARGOS_LOCK = ROOT / "requirements-argos.lock"
-ARGOS_INPUT = ROOT / "requirements-argos.in"
+from tests.conftest import PROJECT_ROOT
+
+PYPROJECT = PROJECT_ROOT / "pyproject.toml"
+RUNTIME_LOCK = PROJECT_ROOT / "requirements.lock"
+DEV_LOCK = PROJECT_ROOT / "requirements-dev.lock"
+ARGOS_LOCK = PROJECT_ROOT / "requirements-argos.lock"
+ARGOS_INPUT = PROJECT_ROOT / "requirements-argos.in"
 
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)\s*(?:;\s*([^\\]+?))?\s*\\?$")
 

@@ -185,3 +185,43 @@ def processes_in_group(pgid: int) -> set[int]:
         if int(fields[2]) == pgid and fields[0] != "Z":
             found.add(int(entry.name))
     return found
+
+
+class FollowedOutput:
+    """The lines a process writes to one of its pipes, read as they come by a thread, so that a
+    test can wait for a line (the event) while the process goes on, and still see all of it."""
+
+    def __init__(self, stream):
+        import threading
+
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+    def wait_for_line(self, predicate, timeout: float) -> str | None:
+        """The first line for which `predicate` is true, once written; None when the pipe closes
+        without one, or after `timeout` seconds (a safety net, not what a test decides by)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                found = next((line for line in self.lines if predicate(line)), None)
+                if found is not None or self._closed or time.monotonic() >= deadline:
+                    return found
+                self._changed.wait(max(0.0, deadline - time.monotonic()))
+
+    def text(self, timeout: float = 60) -> str:
+        """Everything written, once the pipe is closed (the process has exited)."""
+        self._thread.join(timeout)
+        with self._changed:
+            return "".join(self.lines)

@@ -7,7 +7,7 @@ import shutil
 import duckdb
 import pytest
 
-from tests.conftest import SEEDS_DIR, newsflow_env, run_newsflow
+from tests.conftest import SEEDS_DIR, newsflow, newsflow_env
 
 SEED_NAMES = sorted(path.name for path in SEEDS_DIR.iterdir())
 
@@ -26,7 +26,7 @@ def project(prefect_server, tmp_path):
     env = newsflow_env(
         prefect_server.api_url, tmp_path, NEWSFLOW_HOME=str(home), NEWSFLOW_SEEDS=str(home / "seeds"), NEWSFLOW_WAREHOUSE=str(warehouse)
     )
-    run_newsflow(["ingest", str(home / "seeds")], env)
+    newsflow(["ingest", str(home / "seeds")], env)
     return home, warehouse, env
 
 
@@ -37,7 +37,7 @@ def test_renaming_copying_and_mounting_the_seeds_keeps_five_articles(project, tm
 
     renamed = home / "seeds" / "renamed-by-an-editor.txt"
     (home / "seeds" / SEED_NAMES[0]).rename(renamed)
-    output = run_newsflow(["ingest", str(home / "seeds")], env).stdout
+    output = newsflow(["ingest", str(home / "seeds")], env).stdout
     assert rows(warehouse, "select count(*) from articles") == [(5,)]
     assert "1 file joined an article already stored under another path" in output
     assert f"gone: seeds/{SEED_NAMES[0]}" in output  # the old name is reported, not silently dropped
@@ -49,7 +49,7 @@ def test_renaming_copying_and_mounting_the_seeds_keeps_five_articles(project, tm
 
     elsewhere = tmp_path / "a copy" / "seeds"
     shutil.copytree(home / "seeds", elsewhere)
-    run_newsflow(["ingest", str(elsewhere)], env)
+    newsflow(["ingest", str(elsewhere)], env)
     assert rows(warehouse, "select count(*) from articles") == [(5,)]
     copies = rows(warehouse, f"select count(*) from article_sources where source_path like '{elsewhere.as_posix()}/%'")
     assert copies == [(5,)]  # stored with their absolute paths, each joined to its article
@@ -59,7 +59,7 @@ def test_renaming_copying_and_mounting_the_seeds_keeps_five_articles(project, tm
     mounted = tmp_path / "data" / "seeds"
     shutil.copytree(home / "seeds", mounted)
     mount_env = dict(env, NEWSFLOW_SEEDS=str(mounted))
-    output = run_newsflow(["ingest", str(mounted)], mount_env).stdout
+    output = newsflow(["ingest", str(mounted)], mount_env).stdout
     assert rows(warehouse, "select count(*) from articles") == [(5,)]
     assert rows(warehouse, f"select count(*) from article_sources where source_path like '{mounted.as_posix()}%'") == [(0,)]
     assert rows(warehouse, "select inserted, updated from ingest_runs order by started_at desc limit 1") == [(0, 0)]
@@ -69,25 +69,25 @@ def test_a_deleted_file_is_marked_and_reported_and_only_prune_removes_its_articl
     home, warehouse, env = project
     gone = home / "seeds" / SEED_NAMES[1]
     gone.unlink()
-    output = run_newsflow(["ingest", str(home / "seeds")], env).stdout
+    output = newsflow(["ingest", str(home / "seeds")], env).stdout
     assert "1 file is gone from the scanned folders" in output and f"gone: seeds/{SEED_NAMES[1]}" in output
     assert rows(warehouse, "select count(*) from articles") == [(5,)]  # the article stays
     assert rows(warehouse, f"select present from article_sources where source_path = 'seeds/{SEED_NAMES[1]}'") == [(False,)]
 
     # A run over other files does not mark anything in the seeds folder.
-    run_newsflow(["ingest", str(home / "seeds" / SEED_NAMES[2])], env)
+    newsflow(["ingest", str(home / "seeds" / SEED_NAMES[2])], env)
     assert rows(warehouse, "select count(*) from article_sources where not present") == [(1,)]
 
-    assert "would delete 1 article" in run_newsflow(["prune", "--dry-run"], env).stdout
+    assert "would delete 1 article" in newsflow(["prune", "--dry-run"], env).stdout
     assert rows(warehouse, "select count(*) from articles") == [(5,)]
-    assert "deleted 1 article" in run_newsflow(["prune"], env).stdout
+    assert "deleted 1 article" in newsflow(["prune"], env).stdout
     assert rows(warehouse, "select count(*) from articles") == [(4,)]
     assert rows(warehouse, f"select count(*) from article_sources where source_path = 'seeds/{SEED_NAMES[1]}'") == [(0,)]
     assert rows(warehouse, "select count(*) from paragraphs where article_id not in (select article_id from articles)") == [(0,)]
 
     # It comes back: read again, a new article with the same content.
     shutil.copy(SEEDS_DIR / SEED_NAMES[1], gone)
-    run_newsflow(["ingest", str(home / "seeds")], env)
+    newsflow(["ingest", str(home / "seeds")], env)
     assert rows(warehouse, "select count(*) from articles") == [(5,)]
 
 
@@ -111,17 +111,17 @@ def test_a_deleted_copy_gives_the_article_back_its_surviving_file(project):
     article_id = before[0]
     paragraphs_before = rows(warehouse, f"select position, text, language from paragraphs where article_id = '{article_id}' order by 1")
 
-    run_newsflow(["ingest", str(home / "seeds")], env)
+    newsflow(["ingest", str(home / "seeds")], env)
     assert rows(warehouse, "select count(*) from articles") == [(5,)]  # the copy joined 001's article ...
     assert rows(warehouse, f"select source_path, title from articles where article_id = '{article_id}'") == [
         ("seeds/zz-copy-of-001.txt", copied_headline)  # ... and, as the latest place, became its face
     ]
 
     copy.unlink()
-    run_newsflow(["ingest", str(home / "seeds")], env)
+    newsflow(["ingest", str(home / "seeds")], env)
     face_after_ingest = rows(warehouse, f"select article_id, {face_columns} from articles where article_id = '{article_id}'")
     assert face_after_ingest == [before]  # the run that found the copy gone gave 001 its face back
-    assert "deleted 0 articles" in run_newsflow(["prune"], env).stdout
+    assert "deleted 0 articles" in newsflow(["prune"], env).stdout
 
     assert rows(warehouse, f"select article_id, {face_columns} from articles where article_id = '{article_id}'") == [before]
     assert before[4] == hashlib.sha256(original.read_bytes()).hexdigest()
@@ -137,6 +137,6 @@ def test_a_deleted_copy_gives_the_article_back_its_surviving_file(project):
         f"where article_id = '{article_id}'",
     ) == [(True,)]
 
-    hits = json.loads(run_newsflow(["search", "gambles embracing", "--format", "json"], env).stdout)
+    hits = json.loads(newsflow(["search", "gambles embracing", "--format", "json"], env).stdout)
     assert [(hit["title"], hit["source_path"]) for hit in hits if hit["article_id"] == article_id] == [(headline, f"seeds/{SEED_NAMES[1]}")]
-    assert json.loads(run_newsflow(["search", "quokka", "--format", "json"], env).stdout) == []
+    assert json.loads(newsflow(["search", "quokka", "--format", "json"], env).stdout) == []

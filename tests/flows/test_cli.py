@@ -11,17 +11,8 @@ import duckdb
 import pytest
 
 from workbench.translate.build_package import build_tiny_package
-from tests.conftest import PROJECT_ROOT, seeds_copy
-
-NEWSFLOW = [sys.executable, "-m", "flows.cli"]
-
-
-def run(args, env=None, input_text=None, check=True):
-    result = subprocess.run(NEWSFLOW + args, env=env or dict(os.environ), cwd=PROJECT_ROOT, input=input_text,
-                            capture_output=True, text=True, timeout=300)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{args} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
-    return result
+from tests.conftest import NEWSFLOW, PROJECT_ROOT, newsflow, seeds_copy
+from tests.flows.processes import FollowedOutput
 
 
 @pytest.fixture
@@ -39,7 +30,7 @@ def isolated_env(tmp_path):
 
 def test_detect_prints_one_json_object_per_line_in_order(isolated_env):
     texts = "Presiden Rusia bertemu dengan Menteri Luar Negeri Korea Utara di Moskow.\nThe minister landed in Pyongyang on Saturday.\n+44 7822 014058\n안녕하세요\n"
-    result = run(["detect", "--lines", "--format", "jsonl"], env=isolated_env, input_text=texts)
+    result = newsflow(["detect", "--lines", "--format", "jsonl"], env=isolated_env, input_text=texts)
     objects = [json.loads(line) for line in result.stdout.splitlines()]
     assert [o["language"] for o in objects] == ["id", "en", "und", "ko"]
     assert all(set(o) == {"language", "confidence"} and 0.0 <= o["confidence"] <= 1.0 for o in objects)
@@ -47,25 +38,25 @@ def test_detect_prints_one_json_object_per_line_in_order(isolated_env):
 
 
 def test_detect_takes_an_argument_or_a_file(isolated_env, tmp_path):
-    as_argument = run(["detect", "El gobierno anunció nuevas medidas económicas.", "--format", "jsonl"], env=isolated_env)
+    as_argument = newsflow(["detect", "El gobierno anunció nuevas medidas económicas.", "--format", "jsonl"], env=isolated_env)
     assert json.loads(as_argument.stdout)["language"] == "es"
     page = tmp_path / "page.txt"
     page.write_text("Die Regierung hat am Montag neue Maßnahmen angekündigt.\n", encoding="utf-8")
-    from_file = run(["detect", "--file", str(page), "--format", "jsonl"], env=isolated_env)
+    from_file = newsflow(["detect", "--file", str(page), "--format", "jsonl"], env=isolated_env)
     assert json.loads(from_file.stdout)["language"] == "de"
 
 
 def test_models_install_from_file_then_list(isolated_env, tmp_path):
-    assert "No translation models installed" in run(["models", "list"], env=isolated_env).stdout
+    assert "No translation models installed" in newsflow(["models", "list"], env=isolated_env).stdout
     package = build_tiny_package(tmp_path / "pkg")
-    installed = run(["models", "install", "--file", str(package)], env=isolated_env)
+    installed = newsflow(["models", "install", "--file", str(package)], env=isolated_env)
     assert "installed" in installed.stdout
-    listing = run(["models", "list"], env=isolated_env).stdout
+    listing = newsflow(["models", "list"], env=isolated_env).stdout
     assert "id" in listing and "en" in listing
 
 
 def test_models_install_offline_names_the_file_option(isolated_env):
-    result = run(["models", "install", "id"], env=isolated_env, check=False)
+    result = newsflow(["models", "install", "id"], env=isolated_env, check=False)
     assert result.returncode != 0
     assert "--file" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
@@ -75,11 +66,11 @@ def test_models_install_offline_names_the_file_option(isolated_env):
 def test_missing_model_then_install_then_translate_pending(prefect_env, tmp_path):
     env = dict(prefect_env)
     warehouse = tmp_path / "news.duckdb"
-    first = run(["ingest", str(seeds_copy()), "--warehouse", str(warehouse)], env=env)
+    first = newsflow(["ingest", str(seeds_copy()), "--warehouse", str(warehouse)], env=env)
     assert "newsflow models install id" in first.stdout
 
-    run(["models", "install", "--file", str(build_tiny_package(tmp_path / "pkg"))], env=env)
-    pending = run(["translate", "--pending", "--warehouse", str(warehouse)], env=env)
+    newsflow(["models", "install", "--file", str(build_tiny_package(tmp_path / "pkg"))], env=env)
+    pending = newsflow(["translate", "--pending", "--warehouse", str(warehouse)], env=env)
     assert "translated 1 of 1" in pending.stdout
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -94,32 +85,33 @@ def test_missing_model_then_install_then_translate_pending(prefect_env, tmp_path
     assert english == 4
     assert cached > 0, "translations are cached by (model, sentence)"
 
-    again = run(["ingest", str(seeds_copy()), "--warehouse", str(warehouse)], env=env)
+    again = newsflow(["ingest", str(seeds_copy()), "--warehouse", str(warehouse)], env=env)
     assert "unchanged" in again.stdout
 
 
 def test_models_install_with_a_language_and_its_file_installs_the_file_and_stops(isolated_env, tmp_path):
     package = build_tiny_package(tmp_path / "pkg")
-    result = run(["models", "install", "id", "--file", str(package)], env=isolated_env, check=False)
+    result = newsflow(["models", "install", "id", "--file", str(package)], env=isolated_env, check=False)
     assert result.returncode == 0, result.stderr
     assert "installed translate-id_en" in result.stdout
     assert result.stderr == "", "no index is tried and no offline advice is printed"
-    assert "translate-id_en" in run(["models", "list"], env=isolated_env).stdout
+    assert "translate-id_en" in newsflow(["models", "list"], env=isolated_env).stdout
 
 
 def test_models_install_with_a_file_for_another_language_installs_nothing(isolated_env, tmp_path):
     package = build_tiny_package(tmp_path / "pkg")
-    result = run(["models", "install", "fr", "--file", str(package)], env=isolated_env, check=False)
+    result = newsflow(["models", "install", "fr", "--file", str(package)], env=isolated_env, check=False)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "fr" in lines[0] and "id→en" in lines[0], result.stderr
-    assert "No translation models installed" in run(["models", "list"], env=isolated_env).stdout
+    assert "No translation models installed" in newsflow(["models", "list"], env=isolated_env).stdout
 
 
 @pytest.mark.server
 def test_ingest_of_a_path_that_does_not_exist_is_one_line_and_no_rejection(prefect_env, tmp_path):
     warehouse = tmp_path / "news.duckdb"
-    result = run(["ingest", "seeds/004_2d2b0ea8dc19c5b8.txt", "seeds/no-such-file.txt", "--warehouse", str(warehouse)], env=prefect_env, check=False)
+    result = newsflow(["ingest", "seeds/004_2d2b0ea8dc19c5b8.txt", "seeds/no-such-file.txt", "--warehouse", str(warehouse)], env=prefect_env, check=False,
+                      cwd=seeds_copy().parent)  # a relative path as a user types it, never into the checkout's seeds/
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "seeds/no-such-file.txt" in lines[0] and "004_" not in lines[0], result.stderr
@@ -136,7 +128,7 @@ def test_a_query_waiting_for_a_writer_says_so_then_names_it(isolated_env, tmp_pa
     try:
         assert writer.stdout.readline().strip() == "locked"
         env = dict(isolated_env, NEWSFLOW_LOCK_TIMEOUT_S="1")
-        result = run(["sql", "select 1", "--warehouse", str(warehouse)], env=env, check=False)
+        result = newsflow(["sql", "select 1", "--warehouse", str(warehouse)], env=env, check=False)
     finally:
         writer.kill()
         writer.wait()
@@ -169,21 +161,21 @@ def test_an_ingest_waiting_for_another_run_tells_the_user(prefect_env, tmp_path)
         assert holder.stdout.readline().strip() == "locked"
         ingest = subprocess.Popen(NEWSFLOW + ["ingest", str(drop), "--warehouse", str(warehouse)], env=prefect_env,
                                   cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        stderr = []
-        for line in ingest.stderr:  # the run waits for the lock, and says so, until the holder lets go
-            stderr.append(line)
-            if line.startswith("Waiting for another ingest run"):
-                break
+        stderr = FollowedOutput(ingest.stderr)
+        # The run waits for the lock, and says so, until the holder lets go: the holder lets go
+        # once the line is there, however long the run took to start (300 s: a safety net).
+        waiting = stderr.wait_for_line(lambda line: line.startswith("Waiting for another ingest run"), 300)
         holder.stdin.close()
-        out, rest = ingest.communicate(timeout=300)
-        stderr.append(rest)
+        ingest.stdout.read()
+        ingest.wait(300)
     finally:
         holder.kill()
         holder.wait()
         if ingest is not None and ingest.poll() is None:
             ingest.kill()
             ingest.wait()
-    stderr = "".join(stderr)
+    stderr = stderr.text()
+    assert waiting, stderr
     assert ingest.returncode == 0, stderr
     waits = [line for line in stderr.splitlines() if line.startswith("Waiting for another ingest run")]
     assert len(waits) == 1 and f"PID {holder.pid}" in waits[0], stderr
@@ -206,11 +198,11 @@ def test_validation_errors_show_what_is_wrong_not_only_their_count():
 def test_a_model_that_breaks_after_install_shows_in_the_summary_and_the_warehouse_with_its_reason(prefect_env, tmp_path):
     env = dict(prefect_env)
     warehouse = tmp_path / "news.duckdb"
-    run(["models", "install", "--file", str(build_tiny_package(tmp_path / "pkg"))], env=env)
+    newsflow(["models", "install", "--file", str(build_tiny_package(tmp_path / "pkg"))], env=env)
     (model_bin,) = (tmp_path / "argos-packages").glob("*/model/model.bin")
     model_bin.write_bytes(b"damaged on disk")  # the install was checked; the disk was not
 
-    result = run(["ingest", "seeds/004_2d2b0ea8dc19c5b8.txt", "--warehouse", str(warehouse)], env=env)
+    result = newsflow(["ingest", "seeds/004_2d2b0ea8dc19c5b8.txt", "--warehouse", str(warehouse)], env=env, cwd=seeds_copy().parent)
 
     assert "translation failed" in result.stdout and "does not load" in result.stdout
     assert "newsflow models install id" in result.stdout

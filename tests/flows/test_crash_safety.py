@@ -8,38 +8,39 @@ from __future__ import annotations
 
 import random
 import subprocess
-import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
+import httpx
 import pytest
 
 from workbench.translate.build_package import build_tiny_package
-from tests.conftest import PROJECT_ROOT, SEEDS_DIR
+from tests.conftest import NEWSFLOW, PROJECT_ROOT, SEEDS_DIR, newsflow
+from tests.flows.processes import wait_for
 
 pytestmark = pytest.mark.server
 
-NEWSFLOW = [sys.executable, "-m", "flows.cli"]
 DOCUMENTS = 80
 
 
-def newsflow(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    result = subprocess.run(NEWSFLOW + args, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, f"newsflow {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result
-
-
-def kill_after(args: list[str], env: dict[str, str], seconds: float) -> bool:
-    """Start newsflow, SIGKILL it after `seconds`; True when it was still running then."""
+def kill_while_translating(args: list[str], env: dict[str, str]) -> bool:
+    """Start newsflow, SIGKILL it once Prefect reports that its translate task started (the event,
+    not a fixed time; 240 s: a safety net); True when it was still running then."""
+    since = datetime.now(timezone.utc).isoformat()
     process = subprocess.Popen(NEWSFLOW + args, env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    query = {"task_runs": {"name": {"like_": "translate-"}, "start_time": {"after_": since}}}
     try:
-        process.wait(seconds)
-        return False
-    except subprocess.TimeoutExpired:
+        with httpx.Client(base_url=env["PREFECT_API_URL"], timeout=30) as api:
+            wait_for(lambda: process.poll() is not None or api.post("/task_runs/filter", json=query).json(), 240)
+        killed = process.poll() is None
         process.kill()
-        process.wait(10)
-        return True
+        process.wait(60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return killed
 
 
 def kill_when(args: list[str], env: dict[str, str], warehouse: Path, revision: int, written: int) -> tuple[int, bool]:
@@ -54,7 +55,7 @@ def kill_when(args: list[str], env: dict[str, str], warehouse: Path, revision: i
             time.sleep(0.02)
         killed = process.poll() is None
         process.kill()
-        process.wait(10)
+        process.wait(60)
     finally:
         if process.poll() is None:
             process.kill()
@@ -134,7 +135,7 @@ def test_translate_pending_killed_midway_then_resumed_translates_each_article_on
     newsflow(["models", "install", "--file", str(build_tiny_package(tmp_path / "pkg"))], prefect_env)
 
     args = ["translate", "--pending", "--warehouse", str(warehouse)]
-    assert kill_after(args, prefect_env, 4.0), "the kill must land while translating"
+    assert kill_while_translating(args, prefect_env), "the kill must land while translating"
     with duckdb.connect(str(warehouse), read_only=True) as con:
         half = con.execute("select count(*) from articles where translation_status = 'translated'").fetchone()[0]
     newsflow(args, prefect_env)

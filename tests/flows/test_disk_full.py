@@ -6,16 +6,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 
 import duckdb
 import pytest
 
-from tests.conftest import PROJECT_ROOT, SEEDS_DIR
+from tests.conftest import NEWSFLOW, PROJECT_ROOT, SEEDS_DIR
 
 pytestmark = pytest.mark.server
-
-NEWSFLOW = [sys.executable, "-m", "flows.cli"]
 
 
 @pytest.fixture

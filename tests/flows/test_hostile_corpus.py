@@ -6,18 +6,16 @@ from __future__ import annotations
 import os
 import random
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from pipeline.sources import discover_files, load_document
-from tests.conftest import PROJECT_ROOT, SEEDS_DIR
+from tests.conftest import NEWSFLOW, PROJECT_ROOT, SEEDS_DIR
 
 pytestmark = pytest.mark.server
 
-NEWSFLOW = [sys.executable, "-m", "flows.cli"]
 ENGLISH = (SEEDS_DIR / "002_c6f1a40e5c75d036.txt").read_text(encoding="utf-8")
 RUSSIAN = "Министр иностранных дел Индонезии посетил Пхеньян впервые за десять лет, сообщили в министерстве. " * 6
 GERMAN = "Der Außenminister traf am Samstag seinen Amtskollegen in Pjöngjang und sprach über Handel und Sicherheit. " * 6

@@ -8,7 +8,6 @@ import shutil
 import signal
 import struct
 import subprocess
-import sys
 import time
 import zlib
 from pathlib import Path
@@ -16,11 +15,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import PROJECT_ROOT, SEEDS_DIR, seeds_copy
+from tests.conftest import NEWSFLOW, PROJECT_ROOT, SEEDS_DIR, newsflow, seeds_copy
+from tests.flows.processes import FollowedOutput
 
 pytestmark = pytest.mark.server
 
-NEWSFLOW = [sys.executable, "-m", "flows.cli"]
 
 # Lines of the seeds that are page furniture, not article: none may reach articles.text.
 SEED_BOILERPLATE = [
@@ -46,15 +45,6 @@ SEED_BOILERPLATE = [
     "28 Okt 2025, 21:45 WIBNews",
     "EditorDwi Agustiar",
 ]
-
-
-def newsflow(args: list[str], env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        NEWSFLOW + args, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"newsflow {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
-    return result
 
 
 def query(warehouse: Path, sql: str) -> list[tuple]:
@@ -212,7 +202,7 @@ def test_a_killed_run_is_marked_interrupted_by_the_next_run_which_loads_the_rest
     while articles_so_far() < 8 and run.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     run.kill()  # SIGKILL: no handler, no finally
-    run.wait(10)
+    run.wait(60)
     written = articles_so_far()
     assert 0 < written < 80, "the kill must land mid-run"
     assert query(warehouse, "select status from ingest_runs") == [("running",)]
@@ -248,12 +238,9 @@ def test_ctrl_c_or_sigterm_stops_a_run_at_once_with_one_line_and_the_run_marked_
         time.sleep(0.05)
 
     run.send_signal(signum)
-    signalled = time.monotonic()
-    output = run.communicate(timeout=60)[0]
-    took = time.monotonic() - signalled
+    output = run.communicate(timeout=300)[0]  # a safety net; how fast a run stops is bench.stop_bench's to measure
 
     assert run.returncode == code, output
-    assert took < 10, f"{took:.1f} s to stop"  # about 1-2 s here; generous for a loaded machine
     # (the test's own polling may make the run wait for the file a moment: it says so in one line)
     lines = [line for line in output.splitlines() if line.strip() and not line.startswith("Waiting up to")]
     assert lines == [f"interrupted ({name}): what was stored is kept and the run is marked interrupted; run the same command again to load the rest."]
@@ -285,16 +272,22 @@ def test_a_long_reader_during_a_run_makes_it_wait_or_stop_truthfully_never_lose_
     run = subprocess.Popen(NEWSFLOW + ["ingest", str(drop), "--batch-size", "4"], env=env, cwd=PROJECT_ROOT,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     _wait_for_articles(warehouse, 4, run)
+    output = FollowedOutput(run.stdout)
     reader = None
-    deadline = time.monotonic() + 30
-    while reader is None and time.monotonic() < deadline:  # an analyst's query that holds the file for 4 s
+    deadline = time.monotonic() + 120
+    while reader is None and time.monotonic() < deadline:  # an analyst's query that holds the file ...
         try:
             reader = duckdb.connect(str(warehouse), read_only=True)
         except duckdb.Error:
             time.sleep(0.01)
-    time.sleep(4)
+    # ... until the run has said it waits for it (and, with 1 s of patience, until it gave up):
+    # the events, not a fixed time, decide when the reader lets go (300 s: a safety net).
+    output.wait_for_line(lambda line: line.startswith(f"Waiting up to {patience} s for PID {os.getpid()}"), 300)
+    if patience == "1":
+        output.wait_for_line(lambda line: line.startswith("error:"), 300)
     reader.close()
-    output = run.communicate(timeout=300)[0]
+    run.wait(300)
+    output = output.text()
 
     assert f"Waiting up to {patience} s for PID {os.getpid()}" in output
     if patience == "60":  # the run waited for the reader and finished

@@ -23,12 +23,11 @@ import pytest
 
 from bench.corpus import build_corpus
 from flows.server import api_request
-from tests.conftest import PROJECT_ROOT, newsflow_env
+from tests.conftest import NEWSFLOW, PROJECT_ROOT, newsflow_env
 from tests.flows.processes import descendants, main_thread_frames, wait_for, wait_until_main_thread, with_stack_dumps
 
 pytestmark = pytest.mark.server
 
-NEWSFLOW = [sys.executable, "-m", "flows.cli"]
 DOCUMENTS = 24
 SIGNALS = {"Ctrl-C": (signal.SIGINT, 130), "SIGTERM": (signal.SIGTERM, 143)}
 INTERRUPTED = "interrupted ({name}): what was stored is kept and the run is marked interrupted; run the same command again to load the rest."
@@ -90,18 +89,18 @@ class Run:
         else:
             self.process.send_signal(signum)
         try:
-            return self.process.communicate(timeout=60)
+            return self.process.communicate(timeout=120)
         except subprocess.TimeoutExpired:
             frames = main_thread_frames(self.process.pid, self.stacks)
             self.process.send_signal(signal.SIGABRT)  # faulthandler (PYTHONFAULTHANDLER) prints every thread's stack
             _, stderr = self.process.communicate()
-            raise AssertionError(f"still running 60 s after {name}, at {frames}; its threads:\n{stderr[-6000:]}") from None
+            raise AssertionError(f"still running 120 s after {name}, at {frames}; its threads:\n{stderr[-6000:]}") from None
 
     def left_behind(self) -> list[str]:
         def alive() -> list[int]:
             return [pid for pid in self.family if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
 
-        wait_for(lambda: not alive(), timeout=10)
+        wait_for(lambda: not alive(), timeout=60)
         return [" ".join(psutil.Process(pid).cmdline()) for pid in alive()]
 
     def kill(self) -> None:

@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from bench.large_file_bench import low_vocabulary_text, short_lines_text
-from tests.conftest import SEEDS_DIR, run_newsflow
+from tests.conftest import SEEDS_DIR, newsflow
 
 pytestmark = pytest.mark.server
 
@@ -48,16 +48,16 @@ def test_a_long_text_is_stored_replaced_when_it_changes_and_the_next_run_works(p
     warehouse = tmp_path / "news.duckdb"
     big, small = _big_and_small(tmp_path, "short-lines.txt", short_lines_text(7 * MB))
 
-    first = run_newsflow(["ingest", str(big), "--warehouse", str(warehouse)], env, check=False)
+    first = newsflow(["ingest", str(big), "--warehouse", str(warehouse)], env, check=False)
     assert first.returncode == 0, first.stdout + first.stderr
     assert _inputs_accounted_for(warehouse) == {"short-lines.txt": "article"}
     with (big / "short-lines.txt").open("a", encoding="utf-8") as text:  # the file changes: its article is replaced
         text.write("Zanzibar trade talks\n")
-    changed = run_newsflow(["ingest", str(big), "--warehouse", str(warehouse)], env, check=False)
+    changed = newsflow(["ingest", str(big), "--warehouse", str(warehouse)], env, check=False)
     assert changed.returncode == 0, changed.stdout + changed.stderr
 
-    run_newsflow(["ingest", str(small), "--warehouse", str(warehouse)], env)
-    found = run_newsflow(["search", "Pyongyang", "--warehouse", str(warehouse), "--format", "json"], env)
+    newsflow(["ingest", str(small), "--warehouse", str(warehouse)], env)
+    found = newsflow(["search", "Pyongyang", "--warehouse", str(warehouse), "--format", "json"], env)
     assert "story.txt" in found.stdout
     assert "note:" not in found.stderr, found.stderr  # the index is current: nothing is left for a later run
     changed_sha256 = hashlib.sha256((big / "short-lines.txt").read_bytes()).hexdigest()
@@ -72,12 +72,12 @@ def test_a_repetitive_text_ends_its_run_with_a_reason_and_the_next_run_works(pre
     warehouse = tmp_path / "news.duckdb"
     big, small = _big_and_small(tmp_path, "twenty-words.txt", low_vocabulary_text(6 * MB))
 
-    first = run_newsflow(["ingest", str(big), "--warehouse", str(warehouse)], env, check=False)
+    first = newsflow(["ingest", str(big), "--warehouse", str(warehouse)], env, check=False)
     assert first.returncode == 0, first.stdout + first.stderr
     assert _inputs_accounted_for(warehouse) == {"twenty-words.txt": "too_large_for_warehouse"}
 
-    run_newsflow(["ingest", str(small), "--warehouse", str(warehouse)], env)
-    found = run_newsflow(["search", "Pyongyang", "--warehouse", str(warehouse), "--format", "json"], env)
+    newsflow(["ingest", str(small), "--warehouse", str(warehouse)], env)
+    found = newsflow(["search", "Pyongyang", "--warehouse", str(warehouse), "--format", "json"], env)
     assert "story.txt" in found.stdout and "note:" not in found.stderr, found.stdout + found.stderr
 
 
@@ -90,7 +90,7 @@ def test_a_text_longer_than_the_writer_may_hold_is_rejected_with_what_to_do_and_
     warehouse = tmp_path / "news.duckdb"
     command = ["ingest", str(drop), "--warehouse", str(warehouse)]
 
-    starved = run_newsflow(command, {**prefect_env, "NEWSFLOW_WAREHOUSE_MEMORY_LIMIT": "16MB"}, check=False)
+    starved = newsflow(command, {**prefect_env, "NEWSFLOW_WAREHOUSE_MEMORY_LIMIT": "16MB"}, check=False)
 
     assert starved.returncode == 0, starved.stdout + starved.stderr
     assert _inputs_accounted_for(warehouse) == {"short-lines.txt": "too_large_for_warehouse", "story.txt": "article"}
@@ -99,5 +99,5 @@ def test_a_text_longer_than_the_writer_may_hold_is_rejected_with_what_to_do_and_
     assert "NEWSFLOW_WAREHOUSE_MEMORY_LIMIT=16MB" in detail and "set NEWSFLOW_WAREHOUSE_MEMORY_LIMIT" in detail, detail
     assert "too_large_for_warehouse" in starved.stdout  # the summary lists the rejection
 
-    run_newsflow(command, prefect_env)  # the default limit: the same file now fits
+    newsflow(command, prefect_env)  # the default limit: the same file now fits
     assert _inputs_accounted_for(warehouse) == {"short-lines.txt": "article", "story.txt": "article"}

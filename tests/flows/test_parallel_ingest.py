@@ -20,12 +20,11 @@ import pytest
 
 from bench.corpus import build_corpus
 from workbench.translate.build_package import build_tiny_package
-from tests.conftest import PROJECT_ROOT, newsflow_env
+from tests.conftest import NEWSFLOW, PROJECT_ROOT, newsflow, newsflow_env
 from tests.flows.processes import descendants, is_local_worker, wait_for
 
 pytestmark = pytest.mark.server
 
-NEWSFLOW = [sys.executable, "-m", "flows.cli"]
 DASK = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
 DASK_WORKER = [sys.executable, "-m", "distributed.cli.dask_worker"]
 
@@ -34,12 +33,6 @@ ARTICLE_COLUMNS = (
     "article_id, source_path, source_url, content_sha256, title, author, published_at, site_name, language, "
     "round(language_confidence, 6), text, text_en, translation_status, translation_model"
 )
-
-
-def newsflow(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    result = subprocess.run(NEWSFLOW + args, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, f"newsflow {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result
 
 
 def content(warehouse: Path) -> dict[str, list[tuple]]:
@@ -153,7 +146,7 @@ def test_two_local_worker_processes_store_exactly_what_one_process_stores(corpus
     assert len(ran_on) == 2, result.stdout  # both workers took batches...
     assert all(pid in family and pid != newsflow_pid for pid in ran_on), (ran_on, family)  # ...in processes of its own
     # and nothing it started outlives it
-    assert wait_for(lambda: not any(psutil.pid_exists(pid) for pid in family), timeout=10)
+    assert wait_for(lambda: not any(psutil.pid_exists(pid) for pid in family), timeout=60)
 
 
 def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(long_corpus, module_env, tmp_path):
@@ -283,11 +276,11 @@ def test_a_stopped_parallel_run_leaves_no_worker_behind(long_corpus, module_env,
     try:
         assert wait_for(working_workers, timeout=120, interval=0.05) and process.poll() is None
         process.send_signal(signum)
-        output = "".join(process.communicate(timeout=30))
+        output = "".join(process.communicate(timeout=120))
     finally:
         if process.poll() is None:
             process.kill()
     assert process.returncode == code, output
-    assert wait_for(lambda: not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in family), timeout=10), [
+    assert wait_for(lambda: not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in family), timeout=60), [
         (pid, psutil.Process(pid).cmdline()) for pid in family if psutil.pid_exists(pid)
     ]

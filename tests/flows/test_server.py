@@ -9,7 +9,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,12 +17,10 @@ import httpx
 import pytest
 
 from flows.server import free_port, server_is_healthy, stop_project_server
-from tests.conftest import PROJECT_ROOT, SEEDS_DIR, seeds_copy
+from tests.conftest import NEWSFLOW, PROJECT_ROOT, SEEDS_DIR, newsflow, seeds_copy
 from tests.flows.processes import alive, descendants, processes_with_argument, wait_for
 
 pytestmark = pytest.mark.server
-
-NEWSFLOW = [sys.executable, "-m", "flows.cli"]
 
 
 def answers(port: int) -> bool:
@@ -60,10 +57,6 @@ def project(tmp_path):
             os.kill(pid, signal.SIGKILL)
 
 
-def newsflow(args, env, timeout=300):
-    return subprocess.run(NEWSFLOW + args, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout)
-
-
 def start_foreground(args, env, log: Path) -> subprocess.Popen:
     with open(log, "w") as out:
         return subprocess.Popen(NEWSFLOW + ["server", *args], env=env, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT)
@@ -75,7 +68,7 @@ def test_a_taken_port_exits_non_zero_with_one_line(project):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = newsflow(["server", "--port", str(port)], env, timeout=60)
+        result = newsflow(["server", "--port", str(port)], env, check=False, timeout=60)
     assert result.returncode != 0
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert f"port {port}" in result.stderr and "already in use" in result.stderr
@@ -84,7 +77,7 @@ def test_a_taken_port_exits_non_zero_with_one_line(project):
 
 def test_a_server_that_does_not_become_healthy_in_time_exits_non_zero_and_leaves_nothing(project):
     env, state, port = project
-    result = newsflow(["server", "--port", str(port), "--start-timeout", "0.5"], env, timeout=60)
+    result = newsflow(["server", "--port", str(port), "--start-timeout", "0.5"], env, check=False, timeout=60)
     assert result.returncode != 0
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert "did not become healthy" in result.stderr and "NEWSFLOW_SERVER_START_TIMEOUT" in result.stderr
@@ -118,7 +111,7 @@ def test_ingest_uses_the_foreground_server_whose_child_dies_when_it_is_killed(pr
     process = start_foreground([], env, tmp_path / "server.log")  # the port comes from NEWSFLOW_SERVER_PORT
     try:
         assert wait_for(lambda: "Ctrl-C stops it" in (tmp_path / "server.log").read_text(), 120), (tmp_path / "server.log").read_text()
-        run = newsflow(["ingest", str(seeds_copy())], env)
+        run = newsflow(["ingest", str(seeds_copy())], env, check=False)
         assert run.returncode == 0, run.stderr
         assert f"via the project's Prefect server http://127.0.0.1:{port}" in run.stdout
         assert "Started the project's Prefect server" not in run.stderr
@@ -129,7 +122,7 @@ def test_ingest_uses_the_foreground_server_whose_child_dies_when_it_is_killed(pr
         process.wait()
         assert wait_for(lambda: not any(alive(pid) for pid in children), 30)
         assert not answers(port)
-        status = newsflow(["status"], env)
+        status = newsflow(["status"], env, check=False)
         assert "no project server is running" in status.stdout  # the stale record is not trusted
     finally:
         if process.poll() is None:
@@ -139,14 +132,14 @@ def test_ingest_uses_the_foreground_server_whose_child_dies_when_it_is_killed(pr
 
 def test_ingest_starts_a_background_server_reuses_it_and_server_stop_stops_it(project):
     env, state, port = project
-    first = newsflow(["ingest", str(seeds_copy())], env)
+    first = newsflow(["ingest", str(seeds_copy())], env, check=False)
     assert first.returncode == 0, first.stderr
     assert f"Started the project's Prefect server in the background: UI http://127.0.0.1:{port}" in first.stderr
     started = record(state)
     assert started["mode"] == "background" and started["port"] == port
     assert alive(started["pid"]) and alive(started["server_pid"])
 
-    second = newsflow(["ingest", str(seeds_copy())], env)
+    second = newsflow(["ingest", str(seeds_copy())], env, check=False)
     assert second.returncode == 0, second.stderr
     assert "Started" not in second.stderr
     assert f"via the project's Prefect server http://127.0.0.1:{port}" in second.stdout
@@ -157,15 +150,15 @@ def test_ingest_starts_a_background_server_reuses_it_and_server_stop_stops_it(pr
         runs = api.post("/flow_runs/filter", json={"flows": {"name": {"any_": ["ingest"]}}}).json()
     assert [run["state_type"] for run in runs] == ["COMPLETED", "COMPLETED"]
 
-    status = newsflow(["status"], env)
+    status = newsflow(["status"], env, check=False)
     assert f"Prefect API: {started['api_url']} (the project's server, background, pid {started['pid']}" in status.stdout
 
-    stop = newsflow(["server", "stop"], env, timeout=60)
+    stop = newsflow(["server", "stop"], env, check=False, timeout=60)
     assert stop.returncode == 0 and "Stopped the project's Prefect server" in stop.stdout
     assert not answers(port)
     assert not alive(started["pid"]) and not alive(started["server_pid"])
     assert record(state) is None
-    assert "No project Prefect server is running" in newsflow(["server", "stop"], env, timeout=60).stdout
+    assert "No project Prefect server is running" in newsflow(["server", "stop"], env, check=False, timeout=60).stdout
 
 
 class _ForeignServer(ThreadingHTTPServer):
@@ -211,7 +204,7 @@ def test_runs_never_go_to_a_foreign_server_and_an_idle_server_stops_itself(proje
         assert answers(foreign_port)
         foreign.requests.clear()
 
-        run = newsflow(["ingest", str(seeds_copy())], env)
+        run = newsflow(["ingest", str(seeds_copy())], env, check=False)
         assert run.returncode == 0, run.stderr
         assert foreign.requests == []
         ours = record(state)
@@ -248,7 +241,7 @@ def test_a_run_with_a_temporary_server_leaves_no_process_whether_it_ends_or_is_k
                 found.add(pid)
         return found
 
-    finished = newsflow(["ingest", str(drop)], env)
+    finished = newsflow(["ingest", str(drop)], env, check=False)
     assert finished.returncode == 0, finished.stdout + finished.stderr
     assert "temporary Prefect server for this run" in finished.stdout
     assert not temporary_servers()
@@ -258,7 +251,7 @@ def test_a_run_with_a_temporary_server_leaves_no_process_whether_it_ends_or_is_k
     assert wait_for(lambda: temporary_servers() and descendants(run.pid), 60)
     children = descendants(run.pid)
     run.kill()  # SIGKILL: no atexit, no finally
-    run.wait(10)
-    assert wait_for(lambda: not any(alive(pid) for pid in children), 15), "the temporary server outlived its run"
+    run.wait(60)
+    assert wait_for(lambda: not any(alive(pid) for pid in children), 60), "the temporary server outlived its run"
     assert not temporary_servers()
     assert not record(state), "a temporary server is not recorded for reuse"

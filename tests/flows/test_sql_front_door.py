@@ -17,20 +17,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import PROJECT_ROOT, newsflow_env, seeds_copy
+from tests.conftest import NEWSFLOW, PROJECT_ROOT, newsflow, newsflow_env, seeds_copy
 from tests.flows.processes import processes_in_group, wait_until_main_thread, with_stack_dumps
 
 pytestmark = pytest.mark.server
 
-NEWSFLOW = [sys.executable, "-m", "flows.cli"]
 QUERIES_SQL = PROJECT_ROOT / "warehouse" / "queries.sql"
-
-
-def newsflow(args, env, input_text=None, check=True):
-    result = subprocess.run(NEWSFLOW + args, env=env, cwd=PROJECT_ROOT, input=input_text, capture_output=True, text=True, timeout=300)
-    if check and result.returncode != 0:
-        raise AssertionError(f"newsflow {args} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
-    return result
 
 
 def count(database: Path, sql: str) -> int:

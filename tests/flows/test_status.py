@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import httpx
 import pytest
 
 from flows.server import free_port
 from flows.status import DEPLOYMENT_PATH
-from tests.conftest import PROJECT_ROOT, seeds_copy
-
-NEWSFLOW = [sys.executable, "-m", "flows.cli"]
-
-
-def newsflow(args, env):
-    result = subprocess.run(NEWSFLOW + args, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, f"{args} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result.stdout
+from tests.conftest import newsflow, seeds_copy
 
 
 def test_the_deployment_name_is_the_one_serve_deploys():
@@ -47,7 +37,7 @@ def test_status_shows_server_deployment_schedule_warehouse_and_models(prefect_se
         "state": {"type": "SCHEDULED", "state_details": {"scheduled_time": "2027-01-01T00:00:00Z"}},
     }).json()
     try:
-        out = newsflow(["status"], prefect_env)
+        out = newsflow(["status"], prefect_env).stdout
         assert f"Prefect API: {prefect_server.api_url} (from PREFECT_API_URL): up" in out
         assert "Deployment ingest/newsflow-ingest: active; cron '0 0 1 1 *' active; next run 2027-01-01T00:00:00" in out
         assert f"Warehouse {prefect_env['NEWSFLOW_WAREHOUSE']}: 5 articles" in out
@@ -57,7 +47,7 @@ def test_status_shows_server_deployment_schedule_warehouse_and_models(prefect_se
         assert "Translation models: none installed" in out
 
         api.post(f"/deployments/{deployment['id']}/pause_deployment").raise_for_status()
-        assert "Deployment ingest/newsflow-ingest: PAUSED" in newsflow(["status"], prefect_env)
+        assert "Deployment ingest/newsflow-ingest: PAUSED" in newsflow(["status"], prefect_env).stdout
     finally:
         api.delete(f"/flow_runs/{next_run['id']}")
         api.delete(f"/deployments/{deployment['id']}")
@@ -68,14 +58,14 @@ def test_status_with_no_server_and_no_warehouse_says_so_and_starts_nothing(tmp_p
     env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")}
     state, warehouse = tmp_path / "state", tmp_path / "news.duckdb"
     env.update({"NEWSFLOW_STATE": str(state), "NEWSFLOW_WAREHOUSE": str(warehouse), "ARGOS_PACKAGES_DIR": str(tmp_path / "argos")})
-    out = newsflow(["status"], env)
+    out = newsflow(["status"], env).stdout
     assert "Prefect API: no project server is running; the next `newsflow ingest` starts one" in out
     assert "Deployment ingest/newsflow-ingest: unknown (no Prefect server is up)" in out
     assert f"Warehouse {warehouse}: does not exist yet" in out
     assert not state.exists() and not warehouse.exists()
 
     closed = f"http://127.0.0.1:{free_port()}/api"
-    out = newsflow(["status"], dict(env, PREFECT_API_URL=closed))
+    out = newsflow(["status"], dict(env, PREFECT_API_URL=closed)).stdout
     assert f"Prefect API: {closed} (from PREFECT_API_URL): NOT answering" in out
     assert not state.exists()
 
@@ -96,7 +86,7 @@ def test_status_names_the_web_sources_that_keep_failing(tmp_path):
             "update web_sources set consecutive_failures = ?, last_detail = 'nothing answers at 127.0.0.1:9' where url like '%feed.xml'",
             [FAILING_AFTER],
         )
-    out = newsflow(["status"], env)
+    out = newsflow(["status"], env).stdout
     assert "Web sources followed: 2" in out
     assert f"Web source http://127.0.0.1:9/feed.xml: failing ({FAILING_AFTER} polls in a row): nothing answers at 127.0.0.1:9" in out
     assert "ok.xml: failing" not in out

@@ -47,7 +47,7 @@ def test_watcher_thread_reports_new_files_but_not_existing_ones(tmp_path):
         (tmp_path / "new.txt").write_text("a new story")
         (tmp_path / ".hidden.txt").write_text("editor state")
         (tmp_path / "partial.txt.part").write_text("downloading")
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while not batches and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
@@ -67,7 +67,7 @@ def test_files_whose_run_could_not_be_started_are_reported_again(tmp_path):
     watcher = SeedsWatcher(tmp_path, start_run, poll_seconds=0.05, settle_seconds=0.2).start()
     try:
         (tmp_path / "new.txt").write_text("a new story")
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while len(attempts) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import duckdb
 import pytest
 
-from tests.conftest import NEWSFLOW, PROJECT_ROOT, newsflow_env, run_newsflow
+from tests.conftest import NEWSFLOW, PROJECT_ROOT, newsflow, newsflow_env
 from tests.flows.processes import wait_for
 from tests.flows.test_serve import flow_runs_into, prefect_api, serving
 from workbench.news_site import FEED_ARTICLES, NewsSite
@@ -49,7 +49,7 @@ def web_env(prefect_server, tmp_path, site):
 def test_ingesting_a_feed_and_a_page_by_address_stores_canonical_articles_and_accounts_for_failures(site, web_env, tmp_path):
     warehouse = tmp_path / "news.duckdb"
     page = site.url("/articles/cnn_article.html?utm_source=newsletter#comments")
-    output = run_newsflow(["ingest", site.url("/feed.xml"), page], web_env).stdout
+    output = newsflow(["ingest", site.url("/feed.xml"), page], web_env).stdout
     urls = {url for (url,) in rows(warehouse, "select source_url from articles")}
     assert urls == {site.url(f"/articles/{name}.html") for name in (*FEED_ARTICLES, "cnn_article")}  # no utm_*, no #fragment
     assert rows(warehouse, "select count(*) from articles where source_path <> source_url") == [(0,)]
@@ -61,9 +61,9 @@ def test_ingesting_a_feed_and_a_page_by_address_stores_canonical_articles_and_ac
     assert len(list((tmp_path / "state" / "web").rglob("*.html.gz"))) == 5
 
     site.log.clear()
-    run_newsflow(["ingest", page], web_env)  # stored already: nothing fetched
+    newsflow(["ingest", page], web_env)  # stored already: nothing fetched
     assert "/articles/cnn_article.html" not in site.log.paths()
-    run_newsflow(["ingest", "--refresh", page], web_env)
+    newsflow(["ingest", "--refresh", page], web_env)
     assert "/articles/cnn_article.html" in site.log.paths()
     assert rows(warehouse, "select count(*) from articles") == [(5,)]
 
@@ -73,7 +73,7 @@ def test_ingesting_a_feed_and_a_page_by_address_stores_canonical_articles_and_ac
     with duckdb.connect(str(warehouse)) as con:
         con.execute("update articles set text = 'damaged' where source_url = ?", [canonical])
     site.log.clear()
-    output = run_newsflow(["reextract"], web_env).stdout
+    output = newsflow(["reextract"], web_env).stdout
     assert site.log.paths() == []
     assert rows(warehouse, f"select text from articles where source_url = '{canonical}'") == [(good,)]
     assert rows(warehouse, "select count(*) from articles") == [(5,)]
@@ -88,7 +88,7 @@ def test_a_followed_feed_is_fetched_by_the_scheduled_runs_and_an_unchanged_feed_
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     feed = site.url("/feed.xml")
-    assert "feed" in run_newsflow(["sources", "add", feed, "--every", "1m"], web_env).stdout
+    assert "feed" in newsflow(["sources", "add", feed, "--every", "1m"], web_env).stdout
 
     def completed_scheduled(count: int):
         runs = [r for r in flow_runs_into(api, warehouse) if r["auto_scheduled"] and r["state_type"] == "COMPLETED"]
@@ -139,7 +139,7 @@ def test_a_feed_cannot_make_newsflow_fetch_inside_and_each_refusal_names_the_set
         f"http://[::ffff:127.0.0.2]:{internal.port}/articles/arabic_article.html",
         site.url(f"/hostile/redirect?to={quote(f'http://127.0.0.2:{internal.port}/articles/latvian_article.html', safe='')}"),
     ]
-    output = run_newsflow(["ingest", feed_of(site, [*inside, site.url(article)])], web_env).stdout
+    output = newsflow(["ingest", feed_of(site, [*inside, site.url(article)])], web_env).stdout
     assert internal.log.paths() == []
     assert rows(warehouse, "select source_url from articles") == [(site.url(article),)]
     rejected = rows(warehouse, "select path, reason, detail from rejected_files")
@@ -151,14 +151,14 @@ def test_a_feed_cannot_make_newsflow_fetch_inside_and_each_refusal_names_the_set
 def test_only_web_addresses_are_followed_or_fetched_and_internal_ones_are_refused(site, internal, web_env, tmp_path):
     warehouse = tmp_path / "news.duckdb"
     for url in ("file:///etc/passwd", "ftp://example.org/feed.xml", "gopher://example.org/1/news", "data:text/html,<h1>x</h1>"):
-        added = run_newsflow(["sources", "add", url, "--kind", "feed"], web_env, check=False)
+        added = newsflow(["sources", "add", url, "--kind", "feed"], web_env, check=False)
         assert added.returncode == 1 and added.stdout == ""
         [line] = added.stderr.strip().splitlines()
         assert f"{url} is not a web address: newsflow follows http:// and https:// addresses only" in line
     for url in ("file:///etc/passwd", "data:text/html,<h1>x</h1>"):
-        ingested = run_newsflow(["ingest", url], web_env, check=False)
+        ingested = newsflow(["ingest", url], web_env, check=False)
         assert ingested.returncode == 1 and "is not a web address: newsflow fetches http:// and https:// addresses only" in ingested.stderr
-    refused = run_newsflow(["sources", "add", internal.url("/feed.xml")], web_env, check=False)
+    refused = newsflow(["sources", "add", internal.url("/feed.xml")], web_env, check=False)
     assert refused.returncode == 1 and "127.0.0.2 is a loopback address" in refused.stderr
     assert "NEWSFLOW_FETCH_ALLOW" in refused.stderr and "--kind" not in refused.stderr
     assert internal.log.paths() == []
@@ -179,7 +179,7 @@ def test_credentials_in_a_url_go_to_their_site_only_exactly_as_written_and_are_k
         # ... and one the feed writes with credentials of its own: http://thief:stolen@127.0.0.1:{other.port}/...
         feed = feed_of(site, entries, "/auth/feed.xml") + f"&thief_port={other.port}"
         with_credentials = feed.replace("http://", f"http://{user}:{quote(secret, safe='')}@", 1)
-        outputs = [run_newsflow(["ingest", with_credentials], env)]
+        outputs = [newsflow(["ingest", with_credentials], env)]
 
         assert {r.headers.get("Authorization") for r in site.log.requests} == {authorization}  # every request, exact case
         assert other.log.paths() and all("Authorization" not in r.headers for r in other.log.requests)
@@ -189,7 +189,7 @@ def test_credentials_in_a_url_go_to_their_site_only_exactly_as_written_and_are_k
 
         # A followed source: its credentials are kept, 0600, for the scheduled runs.
         followed = site.url("/auth/feed.xml").replace("http://", f"http://{user}:{quote(secret, safe='')}@", 1)
-        outputs.append(run_newsflow(["sources", "add", followed], env))
+        outputs.append(newsflow(["sources", "add", followed], env))
         kept = tmp_path / "state" / "web-credentials.json"
         assert stat.S_IMODE(kept.stat().st_mode) == 0o600 and secret in kept.read_text()
         assert rows(warehouse, "select url from web_sources") == [(site.url("/auth/feed.xml"),)]
@@ -199,8 +199,8 @@ def test_credentials_in_a_url_go_to_their_site_only_exactly_as_written_and_are_k
                 patch.setenv(name, env[name])
             polled = fetch_from_web.fn(warehouse, tmp_path / "state", [], False, "poll")
         assert polled.rejected == [] and [r.headers.get("Authorization") for r in site.log.for_path("/auth/feed.xml")] == [authorization]
-        outputs.append(run_newsflow(["sources", "list"], env))
-        outputs.append(run_newsflow(["sql", "select * from rejected_files"], env))
+        outputs.append(newsflow(["sources", "list"], env))
+        outputs.append(newsflow(["sql", "select * from rejected_files"], env))
 
     def holds_secret(data: bytes) -> bool:
         lowered = data.lower()
@@ -223,7 +223,7 @@ def test_newsflow_sql_answers_while_a_fetch_waits_and_the_wait_is_booked_as_fetc
         try:
             assert wait_for(lambda: site.log.for_path("/hostile/held"), 120), run.stderr
             held_at = time.monotonic()
-            query = run_newsflow(["sql", "select 42 as answer", "--format", "csv"], web_env, check=False)
+            query = newsflow(["sql", "select 42 as answer", "--format", "csv"], web_env, check=False)
         finally:
             site.release.set()
         held_for = time.monotonic() - held_at

@@ -4,16 +4,13 @@ raise, and a re-run with the default limit completes."""
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import duckdb
 import pytest
 
-from tests.conftest import PROJECT_ROOT, SEEDS_DIR
+from tests.conftest import NEWSFLOW, PROJECT_ROOT, SEEDS_DIR
 
 pytestmark = pytest.mark.server
-
-NEWSFLOW = [sys.executable, "-m", "flows.cli"]
 
 
 def test_a_writer_out_of_its_memory_limit_fails_in_one_line_naming_the_setting(prefect_env, tmp_path):

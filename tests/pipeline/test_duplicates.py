@@ -25,7 +25,7 @@ from pipeline.duplicates import (
 from workbench.duplicates_eval import evaluate_duplicates
 from pipeline.extract import clean_text_dump
 from pipeline.warehouse import schema_sql
-from tests.conftest import SEEDS_DIR, run_newsflow, seeds_copy
+from tests.conftest import SEEDS_DIR, newsflow, seeds_copy
 
 SEED_NAMES = sorted(path.name for path in SEEDS_DIR.glob("*.txt"))
 START = datetime(2025, 10, 11, 8, 0)
@@ -239,12 +239,12 @@ def test_ingested_edited_copy_is_listed_as_a_duplicate_of_its_seed(prefect_env, 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "jakarta-quiet-bet.txt").write_text(edited_copy_of_seed_001(), encoding="utf-8")
-    run_newsflow(["ingest", str(seeds_copy()), "--warehouse", str(warehouse)], prefect_env)
-    run_newsflow(["ingest", str(elsewhere), "--warehouse", str(warehouse)], prefect_env)
+    newsflow(["ingest", str(seeds_copy()), "--warehouse", str(warehouse)], prefect_env)
+    newsflow(["ingest", str(elsewhere), "--warehouse", str(warehouse)], prefect_env)
     with duckdb.connect(str(warehouse)) as connection:  # what the flow does at the end of a run
         refresh_duplicates(connection)
 
-    listing = json.loads(run_newsflow(["duplicates", "--warehouse", str(warehouse), "--format", "json"], prefect_env).stdout)
+    listing = json.loads(newsflow(["duplicates", "--warehouse", str(warehouse), "--format", "json"], prefect_env).stdout)
 
     assert len(listing) == 1
     cluster = listing[0]
@@ -254,7 +254,7 @@ def test_ingested_edited_copy_is_listed_as_a_duplicate_of_its_seed(prefect_env, 
     assert copy["source_path"].endswith("jakarta-quiet-bet.txt")
     assert copy["method"] == "near_copy" and copy["similarity"] >= 0.9
 
-    table = run_newsflow(["duplicates", "--warehouse", str(warehouse)], prefect_env).stdout
+    table = newsflow(["duplicates", "--warehouse", str(warehouse)], prefect_env).stdout
     assert "Jakarta gambles on embracing North Korea" in table and "jakarta-quiet-bet.txt" in table
     assert "1 cluster, 1 duplicate" in table
 
@@ -264,7 +264,7 @@ def test_duplicates_on_a_warehouse_without_the_table_says_what_to_run(tmp_path):
     with duckdb.connect(str(warehouse)) as connection:  # made by a newsflow from before duplicate detection
         connection.execute(schema_sql())
         connection.execute("DROP TABLE duplicates; DROP TABLE article_signatures")
-    result = run_newsflow(["duplicates", "--warehouse", str(warehouse)], None, check=False)
+    result = newsflow(["duplicates", "--warehouse", str(warehouse)], None, check=False)
     assert result.returncode == 1
     assert "newsflow ingest" in result.stderr and "Traceback" not in result.stderr
 

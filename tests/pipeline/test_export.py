@@ -10,17 +10,14 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 
 import duckdb
 import pytest
 
 from pipeline.export import ExportError, export
 from pipeline.front_door import QueryRefusedError
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import NEWSFLOW, PROJECT_ROOT
 from tests.pipeline.test_search import INDONESIAN_SEED, seed_documents, store_documents
-
-NEWSFLOW = [sys.executable, "-m", "flows.cli"]
 
 
 @pytest.fixture(scope="module")

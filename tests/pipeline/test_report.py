@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -14,9 +13,8 @@ import pytest
 from pipeline.report import VEGA_BUNDLE, VEGA_NOTICE
 from pipeline.warehouse import Warehouse
 from tests.browser import CHROMIUM, chromium, processes_using, visit
-from tests.conftest import PROJECT_ROOT, SEEDS_DIR, newsflow_env
+from tests.conftest import NEWSFLOW, PROJECT_ROOT, SEEDS_DIR, newsflow, newsflow_env
 
-NEWSFLOW = [sys.executable, "-m", "flows.cli"]
 CHARTS_DRAWN = "document.body.dataset.chartsRendered !== undefined"
 CHARTS = ("per-day", "translation", "sites", "rejections", "runs")
 
@@ -34,13 +32,6 @@ HOSTILE_PAGE = """<!DOCTYPE html>
 <p>Officials said the breakwater had held, but two cranes would stay out of service until engineers could inspect their foundations later this week.</p>
 </article></body></html>
 """
-
-
-def newsflow(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    result = subprocess.run(NEWSFLOW + args, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
-    if result.returncode != 0:
-        raise AssertionError(f"newsflow {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
-    return result
 
 
 def query(warehouse: Path, sql: str) -> list[tuple]:

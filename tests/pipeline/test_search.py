@@ -29,7 +29,7 @@ from pipeline.search import (
 )
 from pipeline.sources import load_document
 from pipeline.warehouse import Warehouse, WarehouseMemoryError
-from tests.conftest import SEEDS_DIR, newsflow_env, run_newsflow, seeds_copy
+from tests.conftest import SEEDS_DIR, newsflow_env, newsflow, seeds_copy
 
 INDONESIAN_SEED = "seeds/004_2d2b0ea8dc19c5b8.txt"
 
@@ -227,18 +227,18 @@ def test_a_hit_in_the_title_only_shows_the_start_of_the_text():
 @pytest.mark.server
 def test_search_after_a_real_ingest_and_after_the_next_run(prefect_server, tmp_path):
     env = newsflow_env(prefect_server.api_url, tmp_path, NEWSFLOW_WAREHOUSE=str(tmp_path / "data" / "news.duckdb"), HOME=str(tmp_path))
-    run_newsflow(["ingest", str(seeds_copy())], env)
+    newsflow(["ingest", str(seeds_copy())], env)
 
-    everywhere = json.loads(run_newsflow(["search", "Pyongyang", "--format", "json"], env).stdout)
+    everywhere = json.loads(newsflow(["search", "Pyongyang", "--format", "json"], env).stdout)
     assert sorted(hit["source_path"] for hit in everywhere) == sorted(f"seeds/{p.name}" for p in SEEDS_DIR.glob("*.txt"))
-    table = run_newsflow(["search", "Korea Utara", "--limit", "1"], env)
+    table = newsflow(["search", "Korea Utara", "--limit", "1"], env)
     assert "Trump ke Jepang, Putin Bertemu Menlu Korea Utara" in table.stdout and "1 article" in table.stdout
     assert table.stderr == "", "a current index: no note"
 
     # The front door: a read-only connection with its configuration locked still runs the macro.
-    via_sql = run_newsflow(["sql", "select source_path from search_articles('Korea Utara') limit 1", "--format", "json"], env)
+    via_sql = newsflow(["sql", "select source_path from search_articles('Korea Utara') limit 1", "--format", "json"], env)
     assert json.loads(via_sql.stdout) == [{"source_path": INDONESIAN_SEED}]
-    refused = run_newsflow(["sql", "LOAD fts"], env, check=False)
+    refused = newsflow(["sql", "LOAD fts"], env, check=False)
     assert refused.returncode == 1 and "refused" in refused.stderr
 
     # The next run's new article is searchable once that run ends.
@@ -249,8 +249,8 @@ def test_search_after_a_real_ingest_and_after_the_next_run(prefect_server, tmp_p
         "officials in Pyongyang said.\n",
         encoding="utf-8",
     )
-    run_newsflow(["ingest", str(extra)], env)
-    found = json.loads(run_newsflow(["search", "Rason", "--format", "json"], env).stdout)
+    newsflow(["ingest", str(extra)], env)
+    found = json.loads(newsflow(["search", "Rason", "--format", "json"], env).stdout)
     assert [Path(hit["source_path"]).name for hit in found] == ["rason.txt"]
     assert not list(Path(tmp_path).glob(".duckdb")), "DuckDB installed nothing in HOME"
 
@@ -259,12 +259,12 @@ def test_the_command_says_when_the_index_is_missing_or_behind(tmp_path, seeds):
     path = tmp_path / "news.duckdb"
     store_documents(path, seeds[:4])
     env = dict(os.environ, NEWSFLOW_WAREHOUSE=str(path))
-    missing = run_newsflow(["search", "Pyongyang"], env, check=False)
+    missing = newsflow(["search", "Pyongyang"], env, check=False)
     assert missing.returncode == 1 and "no search index yet" in missing.stderr
     with Warehouse.open(path) as store:
         refresh_search_index(store.connection)
     store_documents(path, seeds[4:])
-    behind = run_newsflow(["search", "Korea Utara", "--all-words", "--format", "json"], env)
+    behind = newsflow(["search", "Korea Utara", "--all-words", "--format", "json"], env)
     assert json.loads(behind.stdout) == [] and "the next `newsflow ingest` run brings it up to date" in behind.stderr
 
 
@@ -302,7 +302,7 @@ def test_a_failed_refresh_is_told_by_search_with_what_to_do_not_as_one_the_next_
     monkeypatch.delenv("NEWSFLOW_WAREHOUSE_MEMORY_LIMIT")
 
     env = dict(os.environ, NEWSFLOW_WAREHOUSE=str(path))
-    behind = run_newsflow(["search", "Korea Utara", "--all-words", "--format", "json"], env)
+    behind = newsflow(["search", "Korea Utara", "--all-words", "--format", "json"], env)
     assert json.loads(behind.stdout) == [], "the article written after the last refresh that worked is not found"
     note = " ".join(behind.stderr.split())
     assert "the next `newsflow ingest` run brings it up to date" not in note
@@ -310,7 +310,7 @@ def test_a_failed_refresh_is_told_by_search_with_what_to_do_not_as_one_the_next_
 
     with Warehouse.open(path) as store:
         refresh_search_index(store.connection)
-    current = run_newsflow(["search", "Korea Utara", "--all-words", "--format", "json"], env)
+    current = newsflow(["search", "Korea Utara", "--all-words", "--format", "json"], env)
     assert [hit["source_path"] for hit in json.loads(current.stdout)] == [INDONESIAN_SEED] and current.stderr == ""
 
 

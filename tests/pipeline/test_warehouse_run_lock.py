@@ -2,12 +2,11 @@ import logging
 import shutil
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 
 from pipeline.warehouse import WarehouseRunLockTimeout, exclusive_run
+from tests.conftest import PROJECT_ROOT
 
 HOLD_LOCK = """# holder-of-the-run-lock
 import sys, time
@@ -15,21 +14,25 @@ from pathlib import Path
 from pipeline.warehouse import exclusive_run
 with exclusive_run(Path(sys.argv[1])):
     print("locked", flush=True)
-    time.sleep(float(sys.argv[2]))
+    sys.stdin.read()  # until the test closes it
 """
 
 
 def test_a_second_run_waits_for_the_first_and_then_proceeds(tmp_path, caplog):
     warehouse = tmp_path / "news.duckdb"
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(warehouse), "1.5"], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(warehouse)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"
-    locked_at = time.monotonic()
     waits = []
+
+    def waiting_for_the_holder():  # the event: the second run waits; only now does the holder let go
+        waits.append(holder.poll())
+        holder.stdin.close()
+
     with caplog.at_level(logging.WARNING, logger="pipeline.warehouse"):
-        with exclusive_run(warehouse, timeout_s=30, on_wait=lambda: waits.append(True)):
-            # the holder sleeps 1.5 s with the lock: granting it earlier would be two runs at once
-            assert time.monotonic() - locked_at >= 1.4, "the lock was granted while the other run still held it"
-    assert waits == [True]
+        with exclusive_run(warehouse, timeout_s=300, on_wait=waiting_for_the_holder):
+            # the holder lets go only once told: granting the lock before would be two runs at once
+            assert waits, "the lock was granted while the other run still held it"
+    assert waits == [None], "the holder was still running when the second run waited"
     waiting = [record.getMessage() for record in caplog.records]
     assert len(waiting) == 1, waiting
     # the message names the holder by its command line, which is cut short: the marker comes first in it,
@@ -40,7 +43,7 @@ def test_a_second_run_waits_for_the_first_and_then_proceeds(tmp_path, caplog):
 
 def test_a_run_that_cannot_get_the_lock_in_time_says_so(tmp_path):
     warehouse = tmp_path / "news.duckdb"
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(warehouse), "5"], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(warehouse)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
         try:
@@ -55,7 +58,7 @@ def test_a_run_that_cannot_get_the_lock_in_time_says_so(tmp_path):
 
 
 def test_run_lock_files_are_not_picked_up_by_git():
-    root = Path(__file__).resolve().parents[2]
+    root = PROJECT_ROOT
     if not (root / ".git").exists() or shutil.which("git") is None:
         pytest.skip("not a git checkout")
     for name in ("warehouse/news.duckdb.run.lock", "elsewhere/other.duckdb.run.lock"):
