@@ -49,12 +49,12 @@ from pipeline.web.credentials import credentials_for_fetching
 from pipeline.web.documents import failure_document, is_web_address, page_document, stored_pages
 from pipeline.web.store import tidy_raw_store, warehouse_key
 from flows.interrupts import kept_during_flow, note_run_recorded, raise_if_stopped, stop_behind, stop_received, stops_held
+from flows.prefect_tls import reuse_prefect_tls_contexts
 from flows.process_memory import keep_large_buffers_off_the_heap
 from flows.task_runners import (
     SMALL_RUN_FILES,
     Done,
     Workers,
-    reuse_prefect_tls_contexts,
     submit_ahead_of_queued,
     this_worker_host,
     workers_per_host,
