@@ -49,7 +49,8 @@ def ingest(
     _start_local_workers_early(paths, workers, dask_address)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from flows.ingest import add_progress_listener, ingest as ingest_flow, remove_progress_listener
+    from flows.ingest import ingest as ingest_flow
+    from flows.ingest_progress import add_progress_listener, remove_progress_listener
 
     import_seconds = time.perf_counter() - started
     progress = Progress(
@@ -199,7 +200,7 @@ def _print_summary(summary, prefect_mode: str, prefect_startup: float, total_sec
             highlight=False,
         )
     if summary.gone:
-        from flows.ingest import gone_note
+        from flows.ingest_summary import gone_note
 
         console.print(f"[yellow]{gone_note(summary.gone)}[/]", highlight=False)
         for path in summary.gone[:20]:
@@ -215,7 +216,7 @@ def _print_summary(summary, prefect_mode: str, prefect_startup: float, total_sec
     for note in summary.web_notes:
         console.print(note, highlight=False, markup=False)
     if summary.interrupted_runs:
-        from flows.ingest import interrupted_runs_note
+        from flows.ingest_summary import interrupted_runs_note
 
         console.print(f"[yellow]{interrupted_runs_note(summary.interrupted_runs)}[/]")
     for command in summary.install_commands():

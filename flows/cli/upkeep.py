@@ -129,7 +129,7 @@ def prune(
         with Warehouse.open(path) as store:
             result = store.prune(dry_run=dry_run)
             if (result.articles or result.faces) and not dry_run:
-                from flows.ingest import refresh_derived_tables
+                from flows.ingest_warehouse import refresh_derived_tables
 
                 refresh_derived_tables(store)  # the pruned articles leave the duplicates and the search index
             raw = tidy_raw_store(
