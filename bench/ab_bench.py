@@ -32,7 +32,7 @@ def parse_variant(text: str) -> tuple[str, Path, int | None, dict[str, str]]:
     tree, *options = rest.split(",")
     settings = dict(option.split("=", 1) for option in options)
     workers = settings.pop("workers", None)
-    if not name or not Path(tree, "flows", "cli.py").is_file():
+    if not name or not any(Path(tree, "flows", cli).exists() for cli in ("cli.py", "cli")):  # a module before issue 23, a package since
         raise SystemExit(f"{text!r}: expected NAME=TREE[,workers=N][,ENV=VALUE...], TREE a newsflow checkout")
     return name, Path(tree), int(workers) if workers else None, settings
 

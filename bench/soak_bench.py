@@ -187,7 +187,7 @@ def run_probed_newsflow(probe_path: Path, argv: list[str]) -> None:
 
     def configure_then_listen(**options):
         mode = configure_prefect(**options)
-        from flows.ingest import add_progress_listener
+        from flows.ingest_progress import add_progress_listener
 
         add_progress_listener(on_progress)
         return mode

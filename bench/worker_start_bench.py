@@ -33,7 +33,7 @@ VARIANTS = {"spawned (Dask's default)": "spawn", "forked (newsflow's)": "forkser
 
 
 def first_work(_: int) -> int:
-    from flows.ingest import detect_language  # noqa: F401  what a first batch imports
+    from flows.ingest_stages import prepare_batch  # noqa: F401  what a first batch imports
     from pipeline.language import shared_identifier
 
     shared_identifier().probabilities("Pemerintah mengumumkan kebijakan baru untuk sekolah.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from flows.process_memory import let_large_buffers_reuse_the_heap
-from flows.task_runners import reuse_prefect_tls_contexts
+from flows.prefect_tls import reuse_prefect_tls_contexts
 
 
 class ReuseTlsContexts(WorkerPlugin):

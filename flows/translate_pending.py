@@ -40,7 +40,7 @@ def store_translations(docs: list[Document], warehouse_path: Path) -> int:
 
 @task(name="refresh duplicates and search index", retries=3, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def refresh_derived(warehouse_path: Path) -> list[str]:
-    from flows.ingest import refresh_derived_tables
+    from flows.ingest_warehouse import refresh_derived_tables
 
     with Warehouse.open(warehouse_path) as warehouse:
         return refresh_derived_tables(warehouse)

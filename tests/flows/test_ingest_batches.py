@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from flows.ingest import batches_of
+from flows.ingest_batches import batches_of
 from tests.conftest import PROJECT_ROOT, newsflow_env
 
 
@@ -37,7 +37,8 @@ from pathlib import Path
 
 import duckdb
 
-from flows.ingest import BatchWrite, detect_languages, extract_articles, load_files, sign_texts, write_batches
+from flows.ingest_stages import detect_languages, extract_articles, load_files, sign_texts
+from flows.ingest_warehouse import BatchWrite, write_batches
 from tests.conftest import SEEDS_DIR
 
 seeds = sorted(SEEDS_DIR.glob("*.txt"))

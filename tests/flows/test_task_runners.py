@@ -9,7 +9,8 @@ import sys
 import certifi
 
 from flows.dask_plugins import ReuseTlsContexts
-from flows.task_runners import SMALL_RUN_FILES, Workers, reuse_prefect_tls_contexts
+from flows.prefect_tls import reuse_prefect_tls_contexts
+from flows.task_runners import SMALL_RUN_FILES, Workers
 from pipeline.translate.engine import cpu_count
 from tests.conftest import PROJECT_ROOT
 

@@ -168,7 +168,7 @@ def test_only_web_addresses_are_followed_or_fetched_and_internal_ones_are_refuse
 def test_credentials_in_a_url_go_to_their_site_only_exactly_as_written_and_are_kept_nowhere_else(
     prefect_server, site, web_env, tmp_path
 ):
-    from flows.ingest import fetch_from_web
+    from flows.ingest_web import fetch_from_web
 
     user, secret = "Reader", "Se(ret-Pa$$word-XyZ"
     site.credentials = (user, secret)

@@ -1,0 +1,5 @@
+"""`python -m flows.cli ...`: the same as `newsflow ...`."""
+
+from flows.cli import main
+
+main()

@@ -1,0 +1,144 @@
+"""Running unattended: `newsflow server` (the project's Prefect server, foreground), `newsflow
+server stop`, and `newsflow serve` (the ingest deployment on a schedule and on file arrival)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from flows.cli.shared import CommandError, WarehouseOption, console, warehouse_file
+from pipeline.settings import load_settings
+
+
+server_app = typer.Typer(help="Run or stop the project's local Prefect server (API and UI).")
+
+
+@server_app.callback(invoke_without_command=True)
+def server(
+    ctx: typer.Context,
+    port: Optional[int] = typer.Option(None, help="Port on 127.0.0.1 for the API and UI (default $NEWSFLOW_SERVER_PORT or 4200)."),
+    start_timeout: Optional[float] = typer.Option(
+        None, help="Seconds to wait for the server to become healthy (default $NEWSFLOW_SERVER_START_TIMEOUT or 120)."
+    ),
+) -> None:
+    """Run the project's Prefect server in the foreground (Ctrl-C or SIGTERM stops it); `newsflow
+    ingest` and `newsflow serve` use it while it runs. `newsflow server stop` stops a server
+    running in the background."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import signal
+
+    from flows.server import ServerStartError, configured_port, start_project_server
+
+    def stop_on_signal(signum, frame):
+        raise KeyboardInterrupt
+
+    # SIGINT too: a shell starting this in the background (e.g. under make) may have ignored it.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop_on_signal)
+    local = None
+    try:
+        local = start_project_server(load_settings().state_dir, port=port or configured_port(), startup_timeout=start_timeout)
+        ui_url = local.api_url.removesuffix("/api")
+        console.print(f"Prefect server UI {ui_url} (API {local.api_url}); database and log in {local.home}. Ctrl-C stops it.")
+        code = local.process.wait()
+    except ServerStartError as error:
+        raise CommandError(str(error)) from None
+    except KeyboardInterrupt:
+        console.print("Prefect server stopped.")
+        return
+    finally:
+        if local is not None:
+            local.stop()
+    raise CommandError(f"the Prefect server exited by itself with code {code}; log: {local.log_path}")
+
+
+@server_app.command("stop")
+def server_stop() -> None:
+    """Stop the project's Prefect server (background or foreground) and wait until it is gone."""
+    from flows.server import stop_project_server
+
+    stopped = stop_project_server(load_settings().state_dir)
+    if stopped is None:
+        console.print("No project Prefect server is running.")
+    else:
+        console.print(f"Stopped the project's Prefect server at {stopped.ui_url} ({stopped.mode}, pid {stopped.pid}).")
+
+
+def serve(
+    cron: Optional[str] = typer.Option(None, help="Cron schedule (default $NEWSFLOW_CRON or every 15 minutes)."),
+    every: Optional[str] = typer.Option(None, "--every", help="Fixed interval instead of --cron, e.g. 10s, 15m, 1h."),
+    seeds: Optional[Path] = typer.Option(None, help="Folder to watch and ingest (default seeds/ or $NEWSFLOW_SEEDS)."),
+    warehouse: Optional[Path] = WarehouseOption,
+    settle_seconds: float = typer.Option(2.0, help="Quiet time before a batch of new files is ingested."),
+    workers: Optional[int] = typer.Option(
+        None, "--workers", min=1, help="Local worker processes for each run's stages (default: every core; 1: in the run's process)."
+    ),
+    dask_address: Optional[str] = typer.Option(
+        None, "--dask-address", envvar="NEWSFLOW_DASK_ADDRESS", help="Run each run's stages on this Dask cluster (tcp://HOST:PORT)."
+    ),
+    name: str = typer.Option(
+        "newsflow-ingest", "--name", help="Deployment to serve (lowercase letters, digits, - and _): one serve per deployment and Prefect server."
+    ),
+) -> None:
+    """Serve `ingest` on a schedule and on file arrival, after one run over the whole seeds folder
+    (a long-running process; Ctrl-C stops it). A second serve of the same deployment refuses to start."""
+    import os
+    import re
+
+    # Each served run is a process of its own started from this one: it reads these as its settings.
+    if workers is not None:
+        os.environ["NEWSFLOW_WORKERS"] = str(workers)
+    if dask_address:
+        os.environ["NEWSFLOW_DASK_ADDRESS"] = dask_address
+
+    from flows.prefect_setup import configure_prefect
+    from flows.schedule import describe_schedule, parse_interval, schedule_for
+
+    if cron and every:
+        raise CommandError("use either --cron or --every, not both")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,99}", name):
+        raise CommandError(f"--name {name!r}: use lowercase letters, digits, - and _ (up to 100), e.g. newsflow-ingest-2")
+    try:
+        interval = parse_interval(every) if every else None
+    except ValueError as error:
+        raise CommandError(f"--every: {error}") from None
+    settings = load_settings()
+    seeds_dir = (seeds or settings.seeds_dir).resolve()
+    warehouse_path = warehouse_file(warehouse).resolve()
+    mode = configure_prefect(verbose=True)  # a service's log shows its runs
+    port = None
+    if mode.api_url is None:  # serve starts the project's server; Prefect must see its URL at import
+        from flows.server import HOST, configured_port, free_port, port_in_use
+
+        port = configured_port() if not port_in_use(HOST, configured_port()) else free_port(HOST)
+        os.environ["PREFECT_API_URL"] = f"http://{HOST}:{port}/api"
+    try:  # checked before any server is started for it
+        schedule = schedule_for(cron=None if interval else cron or os.environ.get("NEWSFLOW_CRON"), every=interval)
+    except ValueError as error:
+        raise CommandError(f"--cron: {error}") from None
+    local = None
+    if port is not None:
+        from flows.server import start_project_server
+
+        console.print("No project Prefect server is running: starting one.")
+        local = start_project_server(settings.state_dir, port=port)  # recorded, so `newsflow ingest` uses it too
+        console.print(f"Prefect server UI {local.api_url.removesuffix('/api')}; database and log in {local.home}.")
+    try:
+        from flows.serve import ServeAlreadyRunning, serve_ingest
+
+        announce = lambda: console.print(  # noqa: E731 - once the deployment is this serve's
+            f"Serving ingest/{name}: schedule {describe_schedule(schedule)}, watching {seeds_dir}, warehouse {warehouse_path}, "
+            f"Prefect API {os.environ['PREFECT_API_URL']}; first a reconcile run over {seeds_dir}"
+        )
+        try:
+            serve_ingest(
+                seeds_dir=seeds_dir, warehouse=warehouse_path, schedule=schedule, settle_seconds=settle_seconds, name=name, on_claimed=announce
+            )
+        except ServeAlreadyRunning as error:
+            raise CommandError(str(error)) from None
+    finally:
+        if local is not None:
+            local.stop()
