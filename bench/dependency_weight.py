@@ -14,7 +14,6 @@ the report's read of its shipped bundle are timed in the same run, so their rati
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import platform

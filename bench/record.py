@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CODE = ("pipeline", "flows", "bench", "warehouse", "pyproject.toml", "requirements.lock")
+CODE = ("pipeline", "flows", "workbench", "bench", "tests", "warehouse", "pyproject.toml", "requirements.lock", "requirements-dev.lock", "Makefile")
 
 
 def _git(*args: str) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-from pathlib import Path
 
 import altair
 import vl_convert
