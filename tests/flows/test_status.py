@@ -19,23 +19,30 @@ def test_the_deployment_name_is_the_one_serve_deploys():
 
 
 @pytest.mark.server
+def answered(response: httpx.Response) -> dict:
+    """The API's answer, or a failure that shows what the server said (it once answered a
+    create_flow_run without an id, and a bare KeyError hid why)."""
+    assert response.is_success, f"{response.request.method} {response.request.url}: {response.status_code} {response.text}"
+    return response.json()
+
+
 def test_status_shows_server_deployment_schedule_warehouse_and_models(prefect_server, prefect_env, tmp_path):
     newsflow(["ingest", str(seeds_copy())], prefect_env)
     api = httpx.Client(base_url=prefect_server.api_url, timeout=10)
-    flow_id = api.post("/flows/", json={"name": "ingest"}).json()["id"]
+    flow_id = answered(api.post("/flows/", json={"name": "ingest"}))["id"]
     # The session's server is shared: a serve test before this one may have left the deployment, its
     # scheduled runs and its runner's last poll. This test's deployment starts from nothing.
     left = api.get(f"/deployments/name/{DEPLOYMENT_PATH}")
     if left.status_code == 200:
         api.delete(f"/deployments/{left.json()['id']}").raise_for_status()
-    deployment = api.post("/deployments/", json={
+    deployment = answered(api.post("/deployments/", json={
         "name": "newsflow-ingest", "flow_id": flow_id, "paused": False,
         "schedules": [{"schedule": {"cron": "0 0 1 1 *", "timezone": "UTC"}, "active": True}],
-    }).json()
+    }))
     # The session server schedules only two minutes ahead (conftest), so the next run is made here.
-    next_run = api.post(f"/deployments/{deployment['id']}/create_flow_run", json={
+    next_run = answered(api.post(f"/deployments/{deployment['id']}/create_flow_run", json={
         "state": {"type": "SCHEDULED", "state_details": {"scheduled_time": "2027-01-01T00:00:00Z"}},
-    }).json()
+    }))
     try:
         out = newsflow(["status"], prefect_env).stdout
         assert f"Prefect API: {prefect_server.api_url} (from PREFECT_API_URL): up" in out
