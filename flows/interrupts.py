@@ -52,6 +52,7 @@ _held = 0  # depth of `stops_held` sections
 _pending = False  # a stop arrived inside a held section and is not raised yet
 _on_stop: list[Callable[[], None]] = []  # what a held stop does at once (interrupt a statement)
 _run_recorded_as: str | None = None  # how this process's last run recorded its end
+_ending = False  # the command has said how it ends: a stop from now on raises nothing
 
 
 def stop_on_signals() -> None:
@@ -70,8 +71,21 @@ def stop_handlers_installed() -> bool:
     return _installed
 
 
+def command_ending() -> None:
+    """The command has printed how it ends and is exiting: a stop arriving from now on (one
+    delivered again by `_deliver_again`, whose timer may fire during the exit) is noted and raises
+    nothing, so it cannot replace the command's exit with an uncaught KeyboardInterrupt, which
+    Python turns into death by SIGINT (exit -2)."""
+    global _ending
+    _ending = True
+
+
 def _handler(signum: int, frame) -> None:
     global _received, _pending
+    if _ending:
+        if _received is None:
+            _received = signum
+        return
     if _ignores_what_it_raises(frame):
         # Raised here it would only print "Exception ignored in ..." with a traceback: note the
         # stop, and deliver the signal again in a moment, once this callback has returned.
@@ -111,7 +125,7 @@ def _deliver_again(signum: int) -> None:
     def deliver() -> None:
         # Only to this module's handler: once the command has put the default back (at its
         # exit), interrupt_main would kill the process with the signal instead (exit -2).
-        if signal.getsignal(signum) is _handler and not sys.is_finalizing():
+        if signal.getsignal(signum) is _handler and not _ending and not sys.is_finalizing():
             _thread.interrupt_main(signum)
 
     timer = threading.Timer(0.01, deliver)

@@ -18,7 +18,7 @@ from flows.cli.serving import serve, server_app
 from flows.cli.shared import FINISHED_NOTE, INTERRUPTED_NOTE, CommandError, err_console
 from flows.cli.upkeep import evaluate, prune, status
 from flows.cli.web_sources import sources_app
-from flows.interrupts import Terminated, raise_if_stopped, run_recorded_as, stop_handlers_installed, stop_received
+from flows.interrupts import Terminated, command_ending, raise_if_stopped, run_recorded_as, stop_handlers_installed, stop_received
 
 __all__ = ["CommandError", "app", "main"]
 
@@ -120,6 +120,7 @@ def _exit_at_once_on_a_late_stop() -> None:
 def _exit_interrupted(signum: int) -> None:
     import signal
 
+    command_ending()
     name, code = ("Ctrl-C", 130) if signum == signal.SIGINT else ("SIGTERM", 143)
     note = FINISHED_NOTE if shared.interrupted_note == INTERRUPTED_NOTE and run_recorded_as() == "completed" else shared.interrupted_note
     err_console.print(f"interrupted ({name}){': ' + note if note else ''}", highlight=False, markup=False)
