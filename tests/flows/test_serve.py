@@ -21,6 +21,7 @@ import pytest
 
 from pipeline.warehouse import exclusive_run
 from tests.conftest import PROJECT_ROOT, SEEDS_DIR
+from tests.flows.prefect_api import answered
 from tests.flows.processes import alive, descendants, wait_for
 
 pytestmark = pytest.mark.server
@@ -77,12 +78,12 @@ def flow_runs_into(api: httpx.Client, warehouse: Path) -> list[dict]:
     found = deployment(api)
     if found is None:
         return []
-    runs = api.post("/flow_runs/filter", json={"flow_runs": {"deployment_id": {"any_": [found["id"]]}}, "limit": 200}).json()
+    runs = answered(api.post("/flow_runs/filter", json={"flow_runs": {"deployment_id": {"any_": [found["id"]]}}, "limit": 200}))
     return [run for run in runs if run["parameters"].get("warehouse") == str(warehouse)]
 
 
 def run_logs(api: httpx.Client, flow_run_id: str) -> list[str]:
-    logs = api.post("/logs/filter", json={"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200}).json()
+    logs = answered(api.post("/logs/filter", json={"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200}))
     return [log["message"] for log in logs]
 
 
@@ -233,10 +234,10 @@ def test_nothing_dropped_is_missed_neither_while_a_run_is_going_nor_while_serve_
     copy_seed(changed, seed="002_c6f1a40e5c75d036.txt", extra="\nA paragraph added while nothing was serving.")
     with prefect_api(prefect_server) as api:
         due = {"type": "SCHEDULED", "name": "Scheduled", "state_details": {"scheduled_time": datetime.now(timezone.utc).isoformat()}}
-        leftover = api.post(
+        leftover = answered(api.post(
             f"/deployments/{deployment(api)['id']}/create_flow_run",
             json={"name": "files: dropped.txt", "tags": ["file-arrival"], "parameters": {"paths": [str(seeds / "dropped.txt")], "warehouse": str(warehouse)}, "state": due},
-        ).json()
+        ))
     with serving(prefect_server, prefect_env, seeds, warehouse, hourly, log), prefect_api(prefect_server) as api:
         caught_up = lambda: (now := articles_by_name(warehouse)) and "dropped.txt" in now and now["changed.txt"][0] != before["changed.txt"][0]  # noqa: E731
         # Long before the hourly schedule: the reconcile run at start does it (checked below);

@@ -10,6 +10,7 @@ import pytest
 from flows.server import free_port
 from flows.status import DEPLOYMENT_PATH
 from tests.conftest import newsflow, seeds_copy
+from tests.flows.prefect_api import answered
 
 
 def test_the_deployment_name_is_the_one_serve_deploys():
@@ -19,13 +20,6 @@ def test_the_deployment_name_is_the_one_serve_deploys():
 
 
 @pytest.mark.server
-def answered(response: httpx.Response) -> dict:
-    """The API's answer, or a failure that shows what the server said (it once answered a
-    create_flow_run without an id, and a bare KeyError hid why)."""
-    assert response.is_success, f"{response.request.method} {response.request.url}: {response.status_code} {response.text}"
-    return response.json()
-
-
 def test_status_shows_server_deployment_schedule_warehouse_and_models(prefect_server, prefect_env, tmp_path):
     newsflow(["ingest", str(seeds_copy())], prefect_env)
     api = httpx.Client(base_url=prefect_server.api_url, timeout=10)
