@@ -56,17 +56,40 @@ def build_bundle() -> bytes:
     return gzip.compress(javascript.encode("utf-8"), compresslevel=9, mtime=0)
 
 
+_ISC_D3 = """Copyright 2010-2023 Mike Bostock
+
+Permission to use, copy, modify, and/or distribute this software for any purpose
+with or without fee is hereby granted, provided that the above copyright notice
+and this permission notice appear in all copies.
+
+THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES WITH
+REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF MERCHANTABILITY AND
+FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR ANY SPECIAL, DIRECT,
+INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES WHATSOEVER RESULTING FROM LOSS
+OF USE, DATA OR PROFITS, WHETHER IN AN ACTION OF CONTRACT, NEGLIGENCE OR OTHER
+TORTIOUS ACTION, ARISING OUT OF OR IN CONNECTION WITH THE USE OR PERFORMANCE OF
+THIS SOFTWARE.
+"""
+
+
 def notice() -> str:
-    """Which libraries vega.js.gz holds, at which versions, under which licence."""
+    """Which libraries vega.js.gz holds, at which versions, under which licence and holder (the
+    bundle keeps no licence comments of its own, so the notices are here)."""
     return (
         "pipeline/report_assets/vega.js.gz is the JavaScript bundle vl-convert-python "
         f"{vl_convert.__version__} builds (python -m workbench.vega_bundle):\n"
-        f"  Vega {vl_convert.get_vega_version()}, Vega-Lite {vega_lite_version() or 'newest'}, "
-        f"Vega-Embed {vl_convert.get_vega_embed_version()}, vega-themes {vl_convert.get_vega_themes_version()}\n"
-        "  https://github.com/vega - BSD-3-Clause, Copyright (c) University of Washington Interactive Data Lab,\n"
-        "and the modules they depend on (d3's modules among them, ISC), each under its own licence.\n\n"
-        "Vega-Lite's licence, the BSD-3-Clause text of the libraries above:\n\n"
+        f"  Vega {vl_convert.get_vega_version()}: BSD-3-Clause, Copyright (c) 2013, Trifacta Inc.\n"
+        f"  Vega-Lite {vega_lite_version() or 'newest'}, Vega-Embed {vl_convert.get_vega_embed_version()}, "
+        f"vega-themes {vl_convert.get_vega_themes_version()}: BSD-3-Clause, Copyright (c) 2015, University of\n"
+        "    Washington Interactive Data Lab\n"
+        "  d3's modules (d3-array, d3-scale, d3-shape, d3-geo, ...): ISC, Copyright 2010-2023 Mike Bostock\n"
+        "  and the few other modules they depend on, each under its own permissive licence (MIT, ISC, BSD).\n\n"
+        "Vega's licence (BSD-3-Clause):\n\n"
+        "Copyright (c) 2013, Trifacta Inc.\nAll rights reserved.\n\n"
+        + _BSD_3.replace("the name of the copyright holder nor", "the name of Trifacta Inc. nor")
+        + "\nVega-Lite's, Vega-Embed's and vega-themes' licence (BSD-3-Clause):\n\n"
         "Copyright (c) 2015, University of Washington Interactive Data Lab.\nAll rights reserved.\n\n" + _BSD_3
+        + "\nd3's licence (ISC), for its modules in the bundle:\n\n" + _ISC_D3
     )
 
 
