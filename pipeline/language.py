@@ -3,8 +3,8 @@
 langdetect models a language as character 1-3-gram frequencies and estimates the posterior by
 random sampling (seeded, it repeats; unseeded, it does not). Here the same profiles and the same
 text normalisation give the exact naive-Bayes posterior instead: deterministic by construction,
-faster, and honest on short text, where a prior of how common each language is in news decides
-what a two-word fragment alone cannot.
+faster, and honest on short text. Every language is equally likely a priori (no weight fitted to
+the development languages): what a two-word fragment cannot settle stays a close call.
 
 Scripts that settle the language on their own (Hangul, kana, Thai, ...) are answered without
 statistics. langdetect has no Malay profile: Malay scores as Indonesian, and a learned model
@@ -47,22 +47,13 @@ LANGDETECT_SEED = 0  # kept for callers; exact scoring has nothing random left t
 LANGUAGE_DATA = Path(__file__).resolve().parent / "language_data"
 MALAY_INDONESIAN_MODEL = LANGUAGE_DATA / "malay_indonesian_model.json.gz"
 
-# How common each language is in the news this pipeline expects, relative to OTHER_LANGUAGE_PRIOR
-# for the rest of langdetect's 55. It only decides when the text itself cannot: a sentence
-# outweighs it many times over, while a two-word fragment that fits Marathi as well as Hindi,
-# or Afrikaans as well as Dutch, is the language news is far more often written in.
-NEWS_PRIOR: dict[str, float] = {
-    "en": 8.0,
-    **dict.fromkeys(("es", "fr", "de", "ru", "pt", "it", "ar", "zh", "ja", "hi", "id"), 4.0),
-    **dict.fromkeys(
-        ("nl", "tr", "pl", "fa", "ko", "vi", "uk", "th", "ro", "el", "cs", "sv", "hu", "he", "bn", "ur", "tl"), 2.0
-    ),
-    # Indonesia has about eight times the people of Malaysia and Brunei together: a Malay/Indonesian
-    # text with little evidence of its own (two words) is Indonesian, while a Malay sentence's own
-    # evidence still outweighs 4:1 (cross-validated, `workbench.language_training`).
-    "ms": 1.0,
-}
-OTHER_LANGUAGE_PRIOR = 0.1
+# Every language is equally likely a priori: a prior fitted to the languages of the development
+# data made the others lose their short texts to them (issue 24). The one exception is the split
+# of langdetect's Indonesian profile, which stands for Malay and Indonesian together: Indonesia has
+# about eight times the people of Malaysia and Brunei, so a Malay/Indonesian text with little
+# evidence of its own (two words) is Indonesian, while a Malay sentence's own evidence still
+# outweighs this (cross-validated, `workbench.language_training`).
+MALAY_TO_INDONESIAN_PRIOR = 0.25
 # Each letter yields three overlapping n-grams (1-, 2- and 3-gram); counting all three as
 # independent evidence makes short texts look three times surer than they are.
 NGRAM_TEMPERATURE = 3.0
@@ -340,7 +331,12 @@ class MalayIndonesianModel:
 
 
 class LanguageIdentifier:
-    """langdetect's model scored exactly, with script shortcuts, a news prior and paragraph-weighted documents."""
+    """langdetect's model scored exactly, with script shortcuts, the same prior for every language
+    and paragraph-weighted documents.
+
+    `prior` (language -> relative weight, 1.0 for any language not named) exists for experiments
+    and tests: the pipeline uses none.
+    """
 
     _init_lock = threading.Lock()
     _model: _NgramModel | None = None
@@ -355,14 +351,11 @@ class LanguageIdentifier:
         self.seed = seed
         self._ensure_model()
         self.malay_indonesian = malay_indonesian or self._malay_indonesian
-        self.prior = dict(NEWS_PRIOR if prior is None else prior)
-        self._malay_prior_log_odds = math.log(
-            self.prior.get("ms", OTHER_LANGUAGE_PRIOR) / self.prior.get("id", OTHER_LANGUAGE_PRIOR)
-        )
+        self.prior = dict(prior or {})
+        indonesian_prior = self.prior.get("id", 1.0)
+        self._malay_prior_log_odds = math.log(self.prior.get("ms", indonesian_prior * MALAY_TO_INDONESIAN_PRIOR) / indonesian_prior)
         model = self._model
-        self._log_prior = np.log(
-            np.array([self.prior.get(lang, OTHER_LANGUAGE_PRIOR) for lang in model.languages], dtype=np.float64)
-        )
+        self._log_prior = np.log(np.array([self.prior.get(lang, 1.0) for lang in model.languages], dtype=np.float64))
         # zh-cn and zh-tw share "zh": split its prior so the two columns do not count it twice
         for language, columns in model.columns_of.items():
             self._log_prior[columns] -= math.log(len(columns))

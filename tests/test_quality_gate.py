@@ -54,11 +54,11 @@ def test_gate_fails_on_a_made_worse_score_dict(baseline):
     stored, tolerance = baseline
     worse = dict(stored)
     worse["html.f1"] -= 0.02
-    worse["langid.fragments"] -= 0.011
+    worse["langid.dev50.fragments"] -= 0.011
     worse["dump.recall"] -= 0.009  # within the tolerance
     del worse["title.dump"]
     failures = gate_failures(worse, stored, tolerance)
-    assert [f.split(":")[0] for f in failures] == ["html.f1", "langid.fragments", "title.dump"]
+    assert [f.split(":")[0] for f in failures] == ["html.f1", "langid.dev50.fragments", "title.dump"]
 
 
 def _without_trafilatura(html: str) -> ExtractedArticle:

@@ -30,7 +30,13 @@ from typing import Callable
 from pipeline.extract import clean_text_dump, extract_html, html_to_text_dump
 from pipeline.extract.article import ExtractedArticle
 from workbench import DATA_DIR
-from workbench.langid_eval import evaluate_langid, read_labelled_texts, speed_against_langdetect
+from workbench.langid_eval import (
+    evaluate_langid_sets,
+    langid_scores,
+    langid_table,
+    read_labelled_texts,
+    speed_against_langdetect,
+)
 from workbench.language_training import LENGTH_CLASSES, cross_validate, read_parallel_sentences
 
 DEVDATA_ENV = "NEWSFLOW_DEVDATA"
@@ -386,7 +392,8 @@ def run_evaluation(
     html = evaluate_html_extraction(pages_dir, html_extractor)
     dump = evaluate_text_dumps(pages_dir, dump_cleaner)
     metadata = {path.path: score_metadata(path, labels) for path in (html, dump)}
-    langid = evaluate_langid(langid_tsv, identifier=identifier)
+    langid_sets = evaluate_langid_sets(langid_tsv.parent, identifier)
+    langid = langid_sets["dev"]["check"]
     # the repository's development data has it (the gate's key check fails without it); a small test set may not
     malay_indonesian_tsv = devdata / "langid" / "ntrex_ms_id.tsv"
     malay_indonesian = _malay_indonesian_cross_validation(malay_indonesian_tsv) if malay_indonesian_tsv.exists() else None
@@ -401,9 +408,7 @@ def run_evaluation(
     for field_name in ("title", "author", "date"):
         for path in (html, dump):
             scores[f"{field_name}.{path.path}"] = metadata[path.path][field_name].rate
-    scores["langid.sentences"] = langid["per_kind"].get(SENTENCE_KIND, 0.0)
-    scores["langid.fragments"] = langid["per_kind"].get(FRAGMENT_KIND, 0.0)
-    scores["langid.overall"] = langid["accuracy"]
+    scores.update(langid_scores(langid_sets, "check"))
     for language, accuracy in (malay_indonesian or {}).get("per_language", {}).items():
         scores[f"langid.ntrex_cv.{language}"] = accuracy
 
@@ -411,6 +416,7 @@ def run_evaluation(
     # check half; `scores` holds the check half's figures (gated), `tune_scores` the same names on
     # the tune half (shown beside them, never gated). A figure not split yet is in `scores` only.
     tune_scores: dict[str, float] = {}
+    tune_scores.update(langid_scores(langid_sets, "tune"))
     return {
         "devdata": str(devdata),
         "scores": scores,
@@ -431,6 +437,7 @@ def run_evaluation(
             },
             "langid": {key: value for key, value in langid.items() if key != "misses"},
             "langid_misses": langid["misses"],
+            "langid_sets": langid_sets,
             "malay_indonesian": (
                 {key: value for key, value in malay_indonesian.items() if key != "misses"} if malay_indonesian else None
             ),
@@ -512,7 +519,7 @@ def format_evaluation(result: dict, baseline: dict[str, float] | None = None, to
         worst = ", ".join(f"{n} ({by_name[n]['f1']:.3f})" for n in details["worst"][path])
         console.print(f"worst {path} pages by F1: {worst}")
     console.print(_metadata_misses_table(details["metadata"]))
-    console.print(_langid_table(details["langid"]))
+    console.print(langid_table(details["langid_sets"]) if "dev50" in details.get("langid_sets", {}) else _langid_table(details["langid"]))
     if details["malay_indonesian"]:  # absent only from a development set without the Malay/Indonesian file
         console.print(_malay_indonesian_table(details["malay_indonesian"]))
     console.print(_throughput_table(result["throughput"], details["language_against_langdetect"]))

@@ -2,18 +2,22 @@
 
 A header line (`lang kind text`) is skipped. `kind` is free text, e.g. `sentences` or
 `word-pairs`; accuracy is reported overall, per language and per kind, with the speed.
-`half` picks a deterministic half of every (language, kind) group — "tune" the even lines,
-"check" the odd ones — so a change can be tuned on one half and checked on the other.
+`half` picks a deterministic half of every (language, kind) group by its position in the file:
+"tune" the first half of the group's lines (the first 15 of dev50's 30 sentences and 30 pairs,
+the first 15 sentences and 5 pairs of dev.tsv's), "check" the rest. Anything the language stage
+chooses (its weights, thresholds, prior) is chosen on the tune half; the gate judges the check half.
+`LangdetectAlone` is plain langdetect (seeded), scored on the same texts beside it.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.language import LanguageIdentifier, shared_identifier
+from pipeline.language import LanguageGuess, LanguageIdentifier, shared_identifier
 
 HALVES = ("all", "tune", "check")
 
@@ -40,14 +44,48 @@ def select_half(texts: list[LabelledText], half: str) -> list[LabelledText]:
         raise ValueError(f"half must be one of {HALVES}, not {half!r}")
     if half == "all":
         return list(texts)
+    group_sizes: dict[tuple[str, str], int] = defaultdict(int)
+    for item in texts:
+        group_sizes[(item.language, item.kind)] += 1
     seen: dict[tuple[str, str], int] = defaultdict(int)
     selected = []
     for item in texts:
-        position = seen[(item.language, item.kind)]
-        seen[(item.language, item.kind)] += 1
-        if (position % 2 == 0) == (half == "tune"):
+        group = (item.language, item.kind)
+        position = seen[group]
+        seen[group] += 1
+        if (position < group_sizes[group] // 2) == (half == "tune"):
             selected.append(item)
     return selected
+
+
+class LangdetectAlone:
+    """Plain langdetect (`detect`, seeded before each text), as an identifier evaluate_langid can score."""
+
+    def identify(self, text: str) -> LanguageGuess:
+        from langdetect import DetectorFactory, detect_langs
+        from langdetect.lang_detect_exception import LangDetectException
+
+        DetectorFactory.seed = 0
+        try:
+            best = detect_langs(text)[0]
+        except LangDetectException:
+            return LanguageGuess("und", 0.0)
+        return LanguageGuess(best.lang.split("-")[0], round(best.prob, 4))
+
+
+def weakest_against(result: dict, reference: dict, kind: str) -> tuple[float, list[str]]:
+    """The lowest per-language margin over `reference` on texts of `kind` (negative: a language
+    where the reference does better), and the languages at that margin."""
+    suffix = f"/{kind}"
+    margins = {
+        key[: -len(suffix)]: accuracy - reference["per_language_kind"].get(key, 0.0)
+        for key, accuracy in result["per_language_kind"].items()
+        if key.endswith(suffix)
+    }
+    if not margins:
+        return 0.0, []
+    lowest = min(margins.values())
+    return round(lowest, 4), sorted(language for language, margin in margins.items() if margin == lowest)
 
 
 def _accuracy(hits: int, total: int) -> float:
@@ -55,11 +93,11 @@ def _accuracy(hits: int, total: int) -> float:
 
 
 def evaluate_langid(
-    tsv_path: str | Path, half: str = "all", identifier: LanguageIdentifier | None = None
+    tsv_path: str | Path, half: str = "all", identifier: LanguageIdentifier | None = None, kinds: tuple[str, ...] = ()
 ) -> dict:
-    """Accuracy overall, per language and per kind, the misses, and texts per second."""
+    """Accuracy overall, per language and per kind, the misses, and texts per second (texts of `kinds` only, if given)."""
     identifier = identifier or shared_identifier()
-    texts = select_half(read_labelled_texts(tsv_path), half)
+    texts = [item for item in select_half(read_labelled_texts(tsv_path), half) if not kinds or item.kind in kinds]
     started = time.perf_counter()
     guesses = [identifier.identify(item.text) for item in texts]
     elapsed = time.perf_counter() - started
@@ -117,6 +155,90 @@ def speed_against_langdetect(texts: list[str], identifier: LanguageIdentifier | 
         elapsed = time.perf_counter() - started
         speeds[name] = round(len(texts) / elapsed, 1) if elapsed > 0 else float("inf")
     return speeds
+
+
+# The gated language-ID sets: their name in the score keys, and their `kind` values.
+LANGID_SETS = {"dev50": "dev50.tsv", "dev": "dev.tsv"}
+FRAGMENT_KINDS = ("pair", "word-pairs")
+SENTENCE_KINDS = ("sentence", "sentences")
+
+
+def evaluate_langid_sets(langid_dir: str | Path, identifier: LanguageIdentifier | None = None) -> dict:
+    """Every gated set of `langid_dir` that exists, each half scored by the language stage and by
+    plain langdetect: {set: {"tune": result, "check": result, "langdetect": {"tune": .., "check": ..}}}."""
+    evaluations = {}
+    for name, file_name in LANGID_SETS.items():
+        path = Path(langid_dir) / file_name
+        if path.exists():
+            evaluations[name] = {half: evaluate_langid(path, half, identifier) for half in ("tune", "check")}
+            # langdetect is slow on sentences (~4 ms each): on the tune half only the fragments the margin needs
+            evaluations[name]["langdetect"] = {
+                "tune": _langdetect_result(str(path), "tune", FRAGMENT_KINDS, *_stamp(path)),
+                "check": _langdetect_result(str(path), "check", (), *_stamp(path)),
+            }
+    return evaluations
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_size
+
+
+@functools.lru_cache(maxsize=8)
+def _langdetect_result(path: str, half: str, kinds: tuple[str, ...], modified_ns: int, size: int) -> dict:
+    """langdetect alone never changes with newsflow's code: scored once per file, half and process."""
+    return evaluate_langid(path, half, LangdetectAlone(), kinds)
+
+
+def langid_scores(evaluations: dict, half: str) -> dict[str, float]:
+    """The headline figures of one half: accuracy on fragments and sentences per set, and on dev50
+    the lowest per-language margin over langdetect on fragments (below 0: a language langdetect
+    alone gets more of)."""
+    scores = {}
+    for name, evaluation in evaluations.items():
+        result = evaluation[half]
+        for label, kinds in (("fragments", FRAGMENT_KINDS), ("sentences", SENTENCE_KINDS)):
+            kind = next((k for k in kinds if k in result["per_kind"]), None)
+            if kind is not None:
+                scores[f"langid.{name}.{label}"] = result["per_kind"][kind]
+        if name == "dev50":
+            margin, _ = weakest_against(result, evaluation["langdetect"][half], "pair")
+            scores["langid.dev50.fragments_vs_langdetect"] = margin
+    return scores
+
+
+def langid_table(evaluations: dict, name: str = "dev50"):
+    """Per language: the stage's accuracy on the tune and check halves, and langdetect's on the
+    check half beside it, for each kind; a weak language shows at a glance."""
+    from rich.table import Table
+
+    evaluation = evaluations[name]
+    check, tune, alone = evaluation["check"], evaluation["tune"], evaluation["langdetect"]["check"]
+    kinds = sorted(check["per_kind"])
+    table = Table(
+        title=f"Language identification, {name} ({tune['count']} tune + {check['count']} check texts;"
+        " langdetect alone on the check half)",
+        title_justify="left",
+    )
+    table.add_column("language")
+    for kind in kinds:
+        table.add_column(f"{kind} tune", justify="right")
+        table.add_column(f"{kind} check", justify="right")
+        table.add_column(f"{kind} langdetect", justify="right")
+    languages = sorted(check["per_language"])
+    for language in languages + ["all"]:
+        cells = []
+        for kind in kinds:
+            for result in (tune, check, alone):
+                value = result["per_kind"].get(kind) if language == "all" else result["per_language_kind"].get(f"{language}/{kind}")
+                cells.append("-" if value is None else f"{value:.3f}")
+        if language != "all" and any(
+            check["per_language_kind"].get(f"{language}/{kind}", 0.0) < alone["per_language_kind"].get(f"{language}/{kind}", 0.0)
+            for kind in kinds
+        ):
+            language = f"{language} (below langdetect)"
+        table.add_row(language, *cells)
+    return table
 
 
 def _mean_confidence_per_kind(texts: list[LabelledText], guesses) -> dict[str, float]:

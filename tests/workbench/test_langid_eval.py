@@ -2,8 +2,18 @@ from pathlib import Path
 
 import pytest
 
-from workbench.evaluation import default_devdata
-from workbench.langid_eval import evaluate_langid, format_report, read_labelled_texts, select_half, speed_against_langdetect
+from pipeline.language import LanguageIdentifier
+from workbench.evaluation import BASELINE_PATH, default_devdata, gate_failures, read_baseline
+from workbench.langid_eval import (
+    evaluate_langid,
+    evaluate_langid_sets,
+    format_report,
+    langid_scores,
+    read_labelled_texts,
+    select_half,
+    speed_against_langdetect,
+    weakest_against,
+)
 
 LABELLED = """lang\tkind\ttext
 en\tsentences\tThe minister said the new budget would be presented to parliament next week.
@@ -53,10 +63,45 @@ def test_halves_split_every_group_and_do_not_overlap(labelled_tsv):
         select_half(texts, "first")
 
 
-def test_quality_gate_on_the_development_set():
-    result = evaluate_langid(default_devdata() / "langid" / "dev.tsv")
-    assert result["per_kind"]["sentences"] >= 0.97
-    assert result["per_kind"]["word-pairs"] >= 0.87  # langdetect alone, seeded: 0.81
+def test_halves_are_the_first_and_second_half_of_each_language_file_group():
+    texts = read_labelled_texts(default_devdata() / "langid" / "dev50.tsv")
+    tune, check = select_half(texts, "tune"), select_half(texts, "check")
+    sv_pairs = [t.text for t in texts if t.language == "sv" and t.kind == "pair"]
+    assert [t.text for t in tune if t.language == "sv" and t.kind == "pair"] == sv_pairs[:15]
+    assert [t.text for t in check if t.language == "sv" and t.kind == "pair"] == sv_pairs[15:]
+
+
+@pytest.fixture(scope="module")
+def langid_sets() -> dict:
+    return evaluate_langid_sets(default_devdata() / "langid")
+
+
+def test_no_language_loses_more_than_one_fragment_to_langdetect_alone_on_the_check_half(langid_sets):
+    """The issue's target is "no worse than langdetect in every language"; with a uniform prior and
+    langdetect's own profiles one language still loses one fragment of its 15 (0.067): the gate
+    holds it there (langid.dev50.fragments_vs_langdetect) and docs/quality.md says so."""
+    margin, languages = weakest_against(langid_sets["dev50"]["check"], langid_sets["dev50"]["langdetect"]["check"], "pair")
+    assert margin >= -0.067, languages  # one text of 15 (margins are rounded to 4 places)
+    assert langid_sets["dev50"]["check"]["per_kind"]["sentence"] >= 0.985
+    assert langid_sets["dev"]["check"]["per_kind"]["sentences"] >= 0.99
+
+
+# The prior newsflow had before issue 24 (relative to 1 for every other language): 20-80x for the
+# languages of dev.tsv, fitted to the development data.
+DEVELOPMENT_LANGUAGE_PRIOR = {
+    "en": 80.0,
+    **dict.fromkeys(("es", "fr", "de", "ru", "pt", "it", "ar", "zh", "ja", "hi", "id"), 40.0),
+    **dict.fromkeys(("nl", "tr", "pl", "fa", "ko", "vi", "uk", "th", "ro", "el", "cs", "sv", "hu", "he", "bn", "ur", "tl"), 20.0),
+    "ms": 10.0,
+}
+
+
+def test_a_prior_biased_to_the_development_languages_fails_the_gate():
+    stored, tolerance = read_baseline(BASELINE_PATH)
+    biased = LanguageIdentifier(prior=DEVELOPMENT_LANGUAGE_PRIOR)
+    scores = langid_scores(evaluate_langid_sets(default_devdata() / "langid", biased), "check")
+    failed = {f.split(":")[0] for f in gate_failures(scores, {k: v for k, v in stored.items() if k in scores}, tolerance)}
+    assert {"langid.dev50.fragments", "langid.dev50.fragments_vs_langdetect"} <= failed
 
 
 def test_speed_is_measured_against_langdetect_on_the_same_texts(labelled_tsv):
