@@ -5,21 +5,24 @@ import numpy as np
 
 from pipeline.language import MALAY_INDONESIAN_MODEL, LanguageIdentifier, MalayIndonesianModel
 from workbench import CHECKOUT_ROOT
+from workbench.evaluation import BASELINE_PATH, gate_failures, read_baseline
 from workbench.language_training import (
     CHECK,
     STORY_BLOCKS,
     TUNE,
+    WORD_FREQUENCIES,
     ParallelSentence,
     cross_validate,
     fit_scales,
     fold_split,
+    prior_with_ratio,
     read_parallel_sentences,
     read_word_frequencies,
+    score_held_out,
     split_halves,
     story_block,
     train_on,
     word_frequency_log_odds,
-    WORD_FREQUENCIES,
 )
 
 
@@ -102,3 +105,13 @@ def test_the_training_command_writes_the_shipped_weights_byte_for_byte(tmp_path)
     command = [sys.executable, "-m", "workbench.language_training", "--no-cross-validation", "--output", str(written)]
     subprocess.run(command, cwd=CHECKOUT_ROOT, check=True, capture_output=True, timeout=120)
     assert written.read_bytes() == MALAY_INDONESIAN_MODEL.read_bytes()
+
+
+def test_the_gate_fails_when_malay_is_favoured_over_indonesian():
+    stored, tolerance = read_baseline(BASELINE_PATH)
+    stored = {name: floor for name, floor in stored.items() if name.startswith("langid.ntrex.")}
+    check = split_halves(read_parallel_sentences())[CHECK]
+    for ratio, failing in ((0.25, []), (4.0, ["langid.ntrex.id"])):  # the shipped 1:4, then 4:1
+        scored = score_held_out(check, LanguageIdentifier(prior=prior_with_ratio(ratio)))
+        scores = {f"langid.ntrex.{language}": accuracy for language, accuracy in scored["per_language"].items()}
+        assert [failure.split(":")[0] for failure in gate_failures(scores, stored, tolerance)] == failing
