@@ -78,3 +78,13 @@ def test_gate_fails_when_the_pipeline_really_gets_worse(evaluation, baseline):
     assert {"html.f1", "dump.precision", "dump.f1", "author.html"} <= failed
     assert not {name for name in failed if name.startswith("langid.")}  # the language stage was not touched
     assert "FAIL" in format_evaluation(crippled, stored, tolerance)
+
+
+def test_malay_and_indonesian_are_scored_on_stories_the_model_never_saw(evaluation, baseline):
+    stored, tolerance = baseline
+    for language in ("ms", "id"):  # check half gated, tune half beside it
+        assert f"langid.ntrex.{language}" in evaluation["scores"] and f"langid.ntrex.{language}" in evaluation["tune_scores"]
+    halves = evaluation["details"]["malay_indonesian"]
+    assert halves["check"]["count"] == 938 and halves["tune"]["count"] == 1062
+    report = format_evaluation(evaluation, stored, tolerance)
+    assert "Malay / Indonesian (NTREX by story block): check half 938 sentences" in report

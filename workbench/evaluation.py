@@ -37,7 +37,15 @@ from workbench.langid_eval import (
     read_labelled_texts,
     speed_against_langdetect,
 )
-from workbench.language_training import LENGTH_CLASSES, cross_validate, read_parallel_sentences
+from workbench.language_training import (
+    CHECK,
+    LENGTH_CLASSES,
+    TUNE,
+    cross_validate,
+    read_parallel_sentences,
+    score_held_out,
+    split_halves,
+)
 
 DEVDATA_ENV = "NEWSFLOW_DEVDATA"
 DEVDATA_PATH = DATA_DIR / "devdata"
@@ -396,7 +404,7 @@ def run_evaluation(
     langid = langid_sets["dev"]["check"]
     # the repository's development data has it (the gate's key check fails without it); a small test set may not
     malay_indonesian_tsv = devdata / "langid" / "ntrex_ms_id.tsv"
-    malay_indonesian = _malay_indonesian_cross_validation(malay_indonesian_tsv) if malay_indonesian_tsv.exists() else None
+    malay_indonesian = _malay_indonesian_halves(malay_indonesian_tsv, identifier) if malay_indonesian_tsv.exists() else None
     # every 4th development text: the same texts for both, in a second or two
     speeds = speed_against_langdetect([item.text for item in read_labelled_texts(langid_tsv)[::4]], identifier)
 
@@ -409,14 +417,15 @@ def run_evaluation(
         for path in (html, dump):
             scores[f"{field_name}.{path.path}"] = metadata[path.path][field_name].rate
     scores.update(langid_scores(langid_sets, "check"))
-    for language, accuracy in (malay_indonesian or {}).get("per_language", {}).items():
-        scores[f"langid.ntrex_cv.{language}"] = accuracy
 
     # Every development set is split by source into a tune half (where anything is chosen) and a
     # check half; `scores` holds the check half's figures (gated), `tune_scores` the same names on
     # the tune half (shown beside them, never gated). A figure not split yet is in `scores` only.
     tune_scores: dict[str, float] = {}
     tune_scores.update(langid_scores(langid_sets, "tune"))
+    for half, figures in ((CHECK, scores), (TUNE, tune_scores)):  # NTREX by story block (language_training)
+        for language, accuracy in (malay_indonesian or {}).get(half, {}).get("per_language", {}).items():
+            figures[f"langid.ntrex.{language}"] = accuracy
     return {
         "devdata": str(devdata),
         "scores": scores,
@@ -439,7 +448,9 @@ def run_evaluation(
             "langid_misses": langid["misses"],
             "langid_sets": langid_sets,
             "malay_indonesian": (
-                {key: value for key, value in malay_indonesian.items() if key != "misses"} if malay_indonesian else None
+                {half: {key: value for key, value in result.items() if key != "misses"} for half, result in malay_indonesian.items()}
+                if malay_indonesian
+                else None
             ),
             # texts per second on the same texts (every 4th development text)
             "language_against_langdetect": speeds,
@@ -449,15 +460,26 @@ def run_evaluation(
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_cross_validation(path: str, modified_ns: int, size: int) -> dict:
-    return cross_validate(read_parallel_sentences(path))
+def _cached_tune_cross_validation(path: str, modified_ns: int, size: int) -> dict:
+    return cross_validate(split_halves(read_parallel_sentences(path))[TUNE])
 
 
-def _malay_indonesian_cross_validation(path: Path) -> dict:
-    """The language stage on the Malay/Indonesian parallel sentences, each line scored by a model
-    trained without it (`language_training.cross_validate`); computed once per file and process."""
+@functools.lru_cache(maxsize=4)
+def _cached_check_half(path: str, modified_ns: int, size: int) -> dict:
+    return score_held_out(split_halves(read_parallel_sentences(path))[CHECK])
+
+
+def _malay_indonesian_halves(path: Path, identifier=None) -> dict:
+    """The language stage on the Malay/Indonesian parallel sentences, split by story block
+    (`language_training`): the tune half cross-validated by story folds, the check half scored by
+    the shipped model (trained on the tune half) or `identifier`; computed once per file and process."""
     stat = path.stat()
-    return _cached_cross_validation(str(path), stat.st_mtime_ns, stat.st_size)
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if identifier is None:
+        check = _cached_check_half(*key)
+    else:
+        check = score_held_out(split_halves(read_parallel_sentences(path))[CHECK], identifier)
+    return {TUNE: _cached_tune_cross_validation(*key), CHECK: check}
 
 
 def _page_detail(page: PageScore) -> dict:
@@ -600,28 +622,35 @@ def _langid_table(langid: dict):
     return language
 
 
-def _malay_indonesian_table(cv: dict):
+def _malay_indonesian_table(halves: dict):
     from rich.table import Table
 
     classes = [name for _, name in LENGTH_CLASSES]
+    tune, check = halves[TUNE], halves[CHECK]
     related = Table(
-        title=f"Malay / Indonesian, {cv['folds']}-fold cross-validated by line ({cv['count']} sentences)",
+        title=(
+            f"Malay / Indonesian (NTREX by story block): check half {check['count']} sentences, {check['how']}; "
+            f"tune half {tune['count']}, {tune['how']}"
+        ),
         title_justify="left",
     )
     related.add_column("language")
+    related.add_column("half")
     for name in classes:
         related.add_column(name, justify="right")
     related.add_column("all", justify="right")
     related.add_column("model alone", justify="right")
-    for lang, accuracy in cv["per_language"].items():
-        cells = [cv["per_length"].get(f"{lang} {name}") for name in classes]
-        counts = [cv["length_counts"].get(f"{lang} {name}") for name in classes]
-        related.add_row(
-            lang,
-            *("-" if c is None else f"{c:.3f} ({n})" for c, n in zip(cells, counts)),
-            f"{accuracy:.3f}",
-            f"{cv['model_alone'][lang]:.3f}",
-        )
+    for lang in check["per_language"]:
+        for half, result in ((TUNE, tune), (CHECK, check)):
+            cells = [result["per_length"].get(f"{lang} {name}") for name in classes]
+            counts = [result["length_counts"].get(f"{lang} {name}") for name in classes]
+            related.add_row(
+                lang,
+                half,
+                *("-" if c is None else f"{c:.3f} ({n})" for c, n in zip(cells, counts)),
+                f"{result['per_language'][lang]:.3f}",
+                f"{result['model_alone'][lang]:.3f}",
+            )
     return related
 
 
