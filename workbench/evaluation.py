@@ -383,8 +383,11 @@ def run_evaluation(
         raise DevDataMissing(f"page labels not found at {labels_path}: run `newsflow eval` from a newsflow checkout")
     started = time.perf_counter()
     labels = read_labels(labels_path)
-    html = evaluate_html_extraction(pages_dir, html_extractor)
-    dump = evaluate_text_dumps(pages_dir, dump_cleaner)
+    from workbench.extraction_eval import evaluate_extraction, newspaper4k_scores
+
+    # both page subsets, split by site into tune and check halves (workbench/extraction_eval.py)
+    extraction = evaluate_extraction(pages_dir, html_extractor, dump_cleaner, labels)
+    html, dump = (newspaper4k_scores(extraction.pop(f"{path}_scored")) for path in ("html", "dump"))
     metadata = {path.path: score_metadata(path, labels) for path in (html, dump)}
     langid = evaluate_langid(langid_tsv, identifier=identifier)
     # the repository's development data has it (the gate's key check fails without it); a small test set may not
@@ -393,14 +396,7 @@ def run_evaluation(
     # every 4th development text: the same texts for both, in a second or two
     speeds = speed_against_langdetect([item.text for item in read_labelled_texts(langid_tsv)[::4]], identifier)
 
-    scores = {}
-    for path in (html, dump):
-        scores[f"{path.path}.precision"] = path.precision
-        scores[f"{path.path}.recall"] = path.recall
-        scores[f"{path.path}.f1"] = path.f1
-    for field_name in ("title", "author", "date"):
-        for path in (html, dump):
-            scores[f"{field_name}.{path.path}"] = metadata[path.path][field_name].rate
+    scores = dict(extraction["scores"])
     scores["langid.sentences"] = langid["per_kind"].get(SENTENCE_KIND, 0.0)
     scores["langid.fragments"] = langid["per_kind"].get(FRAGMENT_KIND, 0.0)
     scores["langid.overall"] = langid["accuracy"]
@@ -410,14 +406,13 @@ def run_evaluation(
     # Every development set is split by source into a tune half (where anything is chosen) and a
     # check half; `scores` holds the check half's figures (gated), `tune_scores` the same names on
     # the tune half (shown beside them, never gated). A figure not split yet is in `scores` only.
-    tune_scores: dict[str, float] = {}
+    tune_scores: dict[str, float] = dict(extraction["tune_scores"])
     return {
         "devdata": str(devdata),
         "scores": scores,
         "tune_scores": tune_scores,
         "throughput": {
-            "extract.html.pages_per_second": html.pages_per_second,
-            "extract.dump.pages_per_second": dump.pages_per_second,
+            **extraction["pages_per_second"],
             "language.texts_per_second": langid["texts_per_second"],
         },
         "details": {
@@ -425,6 +420,7 @@ def run_evaluation(
                 path.path: [_page_detail(p) for p in path.pages] for path in (html, dump)
             },
             "worst": {path.path: [p.name for p in path.worst] for path in (html, dump)},
+            "extraction": extraction,
             "metadata": {
                 path: {name: _field_detail(score) for name, score in fields.items()}
                 for path, fields in metadata.items()
@@ -511,6 +507,10 @@ def format_evaluation(result: dict, baseline: dict[str, float] | None = None, to
         by_name = {p["name"]: p for p in details["pages"][path]}
         worst = ", ".join(f"{n} ({by_name[n]['f1']:.3f})" for n in details["worst"][path])
         console.print(f"worst {path} pages by F1: {worst}")
+    if "extraction" in details:
+        from workbench.extraction_eval import subsets_table
+
+        console.print(subsets_table(details["extraction"]["subsets"]))
     console.print(_metadata_misses_table(details["metadata"]))
     console.print(_langid_table(details["langid"]))
     if details["malay_indonesian"]:  # absent only from a development set without the Malay/Indonesian file
@@ -657,6 +657,10 @@ def eval_command(devdata: Path | None = None, output_json: Path | None = None) -
     if output_json:
         Path(output_json).write_text(json.dumps(result, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
     failures = gate_failures(result["scores"], baseline, tolerance) if baseline else []
+    from workbench.extraction_eval import PAGE_BASELINE_PATH, page_floor_failures, read_page_baseline
+
+    if PAGE_BASELINE_PATH.exists():  # the per-page floor: no page's F1 may fall more than 0.05
+        failures += page_floor_failures(result["details"]["extraction"], read_page_baseline())
     for failure in failures:
         print(f"below baseline: {failure}")
     return 1 if failures else 0
