@@ -17,7 +17,8 @@ tune half; the gate guards the check half.
 
 Text: bag-of-tokens precision/recall/F1 (`workbench.evaluation.token_scores`). Metadata: the
 newspaper4k pages against their hand-checked labels; the readability pages with title exact
-(normalised) against Readability's title, author when every name newsflow gives is inside
+(normalised) against Readability's title, with or without the trailing segments that name the
+site or the byline (" | eHow", " - Medium"), author when every name newsflow gives is inside
 Readability's byline (which carries "By", dates and roles), date on the same calendar day as
 publishedTime. A field Readability left empty is not scored. trafilatura alone (plain
 `trafilatura.extract` with its defaults) is scored on the same pages as the reference newsflow must
@@ -195,8 +196,26 @@ def _normalised(value: str | None) -> str:
     return normalise_text(value).casefold()
 
 
-def readability_title_matches(predicted: str | None, metadata: dict) -> bool:
-    return bool(predicted) and _normalised(predicted) == _normalised(metadata.get("title"))
+_TITLE_SEGMENT = re.compile(r"\s+(?:\||-|–|—|::)\s+|\s*_\s*")
+
+
+def _readability_titles(metadata: dict, site: str) -> set[str]:
+    """Readability's title, and the same without trailing segments that name the site or the byline
+    ("How to Build a Terrarium | eHow"), which the page's <title> appends and newsflow drops."""
+    title = _normalised(metadata.get("title"))
+    names = {n for n in (_normalised(metadata.get("siteName")), site.casefold(), _normalised(metadata.get("byline"))) if n}
+    accepted = {title}
+    parts = _TITLE_SEGMENT.split(title)
+    separators = [m.group(0) for m in _TITLE_SEGMENT.finditer(title)]
+    while len(parts) > 1 and any(name in parts[-1] or parts[-1] in name for name in names if parts[-1]):
+        parts.pop()
+        separators.pop()
+        accepted.add("".join(part + separator for part, separator in zip(parts, [*separators, ""])).strip())
+    return accepted
+
+
+def readability_title_matches(predicted: str | None, metadata: dict, site: str = "") -> bool:
+    return bool(predicted) and _normalised(predicted) in _readability_titles(metadata, site)
 
 
 def readability_author_matches(predicted: str | None, metadata: dict) -> bool:
@@ -272,7 +291,7 @@ def _field_hits(scored: list[ScoredPage], labels: dict, field_name: str) -> tupl
             if not item.page.metadata.get(key):
                 continue
             got = getattr(item.article, {"title": "title", "author": "author", "date": "published_at"}[field_name])
-            hit = matches(got, item.page.metadata)
+            hit = matches(got, item.page.metadata, item.page.site) if field_name == "title" else matches(got, item.page.metadata)
         else:
             label = labels.get(item.page.name)
             expected_of, got_of, matches = _MATCHERS[field_name]

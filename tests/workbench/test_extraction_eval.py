@@ -85,3 +85,10 @@ def test_the_targets_against_trafilatura_alone():
         "html.readability.f1 0.700 is below trafilatura alone's 0.875",
         "html b: F1 0.450, trafilatura alone 0.850",
     ]
+
+
+def test_a_readability_title_may_carry_the_site_name_newsflow_drops():
+    ehow = {"title": "How to Build a Terrarium | eHow", "siteName": "eHow"}
+    assert readability_title_matches("How to Build a Terrarium", ehow, "ehow")
+    tumblr = {"title": "Minecraft 1.8 - The Bountiful Update", "siteName": "Minecraft Update News"}
+    assert not readability_title_matches("Minecraft 1.8", tumblr, "tumblr")  # a cut subtitle is a miss
