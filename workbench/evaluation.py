@@ -69,6 +69,8 @@ _UNSPACED_RANGES = (
 
 def _is_unspaced(char: str) -> bool:
     code = ord(char)
+    if code < 0x0E00:  # below every range: Latin, Cyrillic, Arabic, Devanagari... (most text)
+        return False
     return any(low <= code <= high for low, high in _UNSPACED_RANGES)
 
 
@@ -123,7 +125,7 @@ def token_scores(predicted: str, expected: str) -> TokenScore:
 
     Two empty texts agree perfectly; an empty prediction of a non-empty text scores 0.
     """
-    got, want = Counter(tokens(predicted)), Counter(tokens(expected))
+    got, want = Counter(tokens(predicted)), _expected_counts(expected)
     if not got and not want:
         return TokenScore(1.0, 1.0, 1.0)
     common = sum((got & want).values())
@@ -131,6 +133,12 @@ def token_scores(predicted: str, expected: str) -> TokenScore:
         return TokenScore(0.0, 0.0, 0.0)
     precision, recall = common / sum(got.values()), common / sum(want.values())
     return TokenScore(precision, recall, 2 * precision * recall / (precision + recall))
+
+
+@functools.lru_cache(maxsize=512)
+def _expected_counts(expected: str) -> Counter:
+    """The expected text's tokens, counted once per text and process (every path scores against it)."""
+    return Counter(tokens(expected))
 
 
 def token_f1(predicted: str, expected: str) -> float:

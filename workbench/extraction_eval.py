@@ -99,7 +99,7 @@ def half_of(site: str) -> str:
     return "tune" if hashlib.sha1(site.encode("utf-8")).hexdigest()[0] in "01234567" else "check"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: pages are read once per process
 class LabelledPage:
     name: str
     subset: str
@@ -327,6 +327,13 @@ def _half_scores(scored: dict[str, list[ScoredPage]], reference: list[ScoredPage
     return {name: value for name, value in scores.items() if not math.isnan(value)}
 
 
+@functools.lru_cache(maxsize=4)
+def _reference_scores(pages: tuple[LabelledPage, ...]) -> list[ScoredPage]:
+    """trafilatura alone on `pages`, scored once per process: it does not depend on the stages scored."""
+    reference = score_pages(pages, "trafilatura", lambda page: trafilatura_alone(page.html))
+    return [ScoredPage(s.page, s.path, s.f1, s.precision, s.recall, trafilatura_seconds(s.page.html), s.article) for s in reference]
+
+
 def _speed(items: list[ScoredPage]) -> float:
     seconds = sum(s.seconds for s in items)
     return len(items) / seconds if seconds > 0 else math.inf
@@ -340,10 +347,7 @@ def evaluate_extraction(pages_dir: str | Path, html_extractor, dump_cleaner, lab
         "html": score_pages(pages, "html", lambda page: html_extractor(page.html)),
         "dump": score_pages(pages, "dump", lambda page: dump_cleaner(text_dump(page.html))),
     }
-    reference = score_pages(pages, "trafilatura", lambda page: trafilatura_alone(page.html))
-    reference = [
-        ScoredPage(s.page, s.path, s.f1, s.precision, s.recall, trafilatura_seconds(s.page.html), s.article) for s in reference
-    ]
+    reference = _reference_scores(pages)
     subsets = []
     for subset in SUBSETS:
         for path, items in (*scored.items(), ("trafilatura", reference)):
