@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.extract import clean_text_dump, html_to_text_dump
+from pipeline.extract import clean_text_dump
 from pipeline.extract.article import ExtractedArticle
 from workbench.evaluation import (
     BASELINE_PATH,
@@ -18,6 +18,7 @@ from workbench.evaluation import (
     read_baseline,
     run_evaluation,
 )
+from workbench.extraction_eval import below_trafilatura, page_floor_failures, read_page_baseline, text_dump
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +51,18 @@ def test_the_report_shows_every_score_against_its_baseline(evaluation, baseline)
     assert "cnn_001" in report and "burmese_article" in report
 
 
+def test_no_development_page_falls_below_its_stored_f1(evaluation):
+    """The per-page floor: a change may not lower any page's F1 (either half, HTML or dump) by more than 0.05."""
+    failures = page_floor_failures(evaluation["details"]["extraction"], read_page_baseline())
+    assert not failures, "pages fell below workbench/data/extraction_page_baseline.json:\n" + "\n".join(failures)
+
+
+def test_extraction_is_at_least_trafilatura_alone_on_every_subset(evaluation):
+    """Check half: each subset's mean HTML F1 at least plain trafilatura.extract's, and no page
+    below 0.5 that trafilatura alone keeps above 0.8."""
+    assert below_trafilatura(evaluation["details"]["extraction"], "check") == []
+
+
 def test_gate_fails_on_a_made_worse_score_dict(baseline):
     stored, tolerance = baseline
     worse = dict(stored)
@@ -63,7 +76,7 @@ def test_gate_fails_on_a_made_worse_score_dict(baseline):
 
 def _without_trafilatura(html: str) -> ExtractedArticle:
     """A crippled HTML extractor: only the last fallback (flatten, then the text-dump cleaner)."""
-    return clean_text_dump(html_to_text_dump(html))
+    return clean_text_dump(text_dump(html))  # the flattening the first run made, cached
 
 
 def _no_cleaning(dump: str) -> ExtractedArticle:
@@ -78,6 +91,10 @@ def test_gate_fails_when_the_pipeline_really_gets_worse(evaluation, baseline):
     assert {"html.f1", "dump.precision", "dump.f1", "author.html"} <= failed
     assert not {name for name in failed if name.startswith("langid.")}  # the language stage was not touched
     assert "FAIL" in format_evaluation(crippled, stored, tolerance)
+    # the per-page floor names each page that fell, on both paths
+    floor = page_floor_failures(crippled["details"]["extraction"], read_page_baseline())
+    assert any(line.startswith("html readability/") for line in floor)
+    assert any(line.startswith("dump ") for line in floor)
 
 
 def test_malay_and_indonesian_are_scored_on_stories_the_model_never_saw(evaluation, baseline):

@@ -83,6 +83,8 @@ _UNSPACED_RANGES = (
 
 def _is_unspaced(char: str) -> bool:
     code = ord(char)
+    if code < 0x0E00:  # below every range: Latin, Cyrillic, Arabic, Devanagari... (most text)
+        return False
     return any(low <= code <= high for low, high in _UNSPACED_RANGES)
 
 
@@ -137,7 +139,7 @@ def token_scores(predicted: str, expected: str) -> TokenScore:
 
     Two empty texts agree perfectly; an empty prediction of a non-empty text scores 0.
     """
-    got, want = Counter(tokens(predicted)), Counter(tokens(expected))
+    got, want = Counter(tokens(predicted)), _expected_counts(expected)
     if not got and not want:
         return TokenScore(1.0, 1.0, 1.0)
     common = sum((got & want).values())
@@ -145,6 +147,12 @@ def token_scores(predicted: str, expected: str) -> TokenScore:
         return TokenScore(0.0, 0.0, 0.0)
     precision, recall = common / sum(got.values()), common / sum(want.values())
     return TokenScore(precision, recall, 2 * precision * recall / (precision + recall))
+
+
+@functools.lru_cache(maxsize=512)
+def _expected_counts(expected: str) -> Counter:
+    """The expected text's tokens, counted once per text and process (every path scores against it)."""
+    return Counter(tokens(expected))
 
 
 def token_f1(predicted: str, expected: str) -> float:
@@ -397,8 +405,11 @@ def run_evaluation(
         raise DevDataMissing(f"page labels not found at {labels_path}: run `newsflow eval` from a newsflow checkout")
     started = time.perf_counter()
     labels = read_labels(labels_path)
-    html = evaluate_html_extraction(pages_dir, html_extractor)
-    dump = evaluate_text_dumps(pages_dir, dump_cleaner)
+    from workbench.extraction_eval import evaluate_extraction, newspaper4k_scores
+
+    # both page subsets, split by site into tune and check halves (workbench/extraction_eval.py)
+    extraction = evaluate_extraction(pages_dir, html_extractor, dump_cleaner, labels)
+    html, dump = (newspaper4k_scores(extraction.pop(f"{path}_scored")) for path in ("html", "dump"))
     metadata = {path.path: score_metadata(path, labels) for path in (html, dump)}
     langid_sets = evaluate_langid_sets(langid_tsv.parent, identifier)
     langid = langid_sets["dev"]["check"]
@@ -408,20 +419,13 @@ def run_evaluation(
     # every 4th development text: the same texts for both, in a second or two
     speeds = speed_against_langdetect([item.text for item in read_labelled_texts(langid_tsv)[::4]], identifier)
 
-    scores = {}
-    for path in (html, dump):
-        scores[f"{path.path}.precision"] = path.precision
-        scores[f"{path.path}.recall"] = path.recall
-        scores[f"{path.path}.f1"] = path.f1
-    for field_name in ("title", "author", "date"):
-        for path in (html, dump):
-            scores[f"{field_name}.{path.path}"] = metadata[path.path][field_name].rate
+    scores = dict(extraction["scores"])
     scores.update(langid_scores(langid_sets, "check"))
 
     # Every development set is split by source into a tune half (where anything is chosen) and a
     # check half; `scores` holds the check half's figures (gated), `tune_scores` the same names on
     # the tune half (shown beside them, never gated). A figure not split yet is in `scores` only.
-    tune_scores: dict[str, float] = {}
+    tune_scores: dict[str, float] = dict(extraction["tune_scores"])
     tune_scores.update(langid_scores(langid_sets, "tune"))
     for half, figures in ((CHECK, scores), (TUNE, tune_scores)):  # NTREX by story block (language_training)
         for language, accuracy in (malay_indonesian or {}).get(half, {}).get("per_language", {}).items():
@@ -431,8 +435,7 @@ def run_evaluation(
         "scores": scores,
         "tune_scores": tune_scores,
         "throughput": {
-            "extract.html.pages_per_second": html.pages_per_second,
-            "extract.dump.pages_per_second": dump.pages_per_second,
+            **extraction["pages_per_second"],
             "language.texts_per_second": langid["texts_per_second"],
         },
         "details": {
@@ -440,6 +443,7 @@ def run_evaluation(
                 path.path: [_page_detail(p) for p in path.pages] for path in (html, dump)
             },
             "worst": {path.path: [p.name for p in path.worst] for path in (html, dump)},
+            "extraction": extraction,
             "metadata": {
                 path: {name: _field_detail(score) for name, score in fields.items()}
                 for path, fields in metadata.items()
@@ -540,6 +544,10 @@ def format_evaluation(result: dict, baseline: dict[str, float] | None = None, to
         by_name = {p["name"]: p for p in details["pages"][path]}
         worst = ", ".join(f"{n} ({by_name[n]['f1']:.3f})" for n in details["worst"][path])
         console.print(f"worst {path} pages by F1: {worst}")
+    if "extraction" in details:
+        from workbench.extraction_eval import subsets_table
+
+        console.print(subsets_table(details["extraction"]["subsets"]))
     console.print(_metadata_misses_table(details["metadata"]))
     console.print(langid_table(details["langid_sets"]) if "dev50" in details.get("langid_sets", {}) else _langid_table(details["langid"]))
     if details["malay_indonesian"]:  # absent only from a development set without the Malay/Indonesian file
@@ -693,6 +701,10 @@ def eval_command(devdata: Path | None = None, output_json: Path | None = None) -
     if output_json:
         Path(output_json).write_text(json.dumps(result, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
     failures = gate_failures(result["scores"], baseline, tolerance) if baseline else []
+    from workbench.extraction_eval import PAGE_BASELINE_PATH, page_floor_failures, read_page_baseline
+
+    if PAGE_BASELINE_PATH.exists():  # the per-page floor: no page's F1 may fall more than 0.05
+        failures += page_floor_failures(result["details"]["extraction"], read_page_baseline())
     for failure in failures:
         print(f"below baseline: {failure}")
     return 1 if failures else 0

@@ -135,3 +135,41 @@ def test_quality_gate_on_development_pages():
         dump_scores.append(token_f1(clean_text_dump(html_to_text_dump(html)).text, gold))
     assert sum(html_scores) / len(html_scores) >= 0.92
     assert sum(dump_scores) / len(dump_scores) >= 0.88
+
+
+@pytest.mark.parametrize("name", ["readability/webmd-1", "readability/webmd-2"])
+def test_a_page_the_fast_precision_pass_misses_keeps_its_article_alone(name):
+    """On these pages trafilatura's fast precision pass keeps nothing (its readability/jusText
+    comparison finds the article): the full pass runs, so the default pass's page furniture
+    (46022a9's result, F1 0.964 / 0.957) stays out."""
+    from workbench.extraction_eval import read_labelled_pages
+
+    webmd = next(p for p in read_labelled_pages(DEVDATA) if p.name == name)
+    assert token_f1(extract_html(webmd.html).text, webmd.expected) >= 0.98
+
+
+LINES = [
+    "The city council voted on Tuesday to build a new flood barrier along the harbour front, ending a debate that has run for three years."
+    " Twenty-one members voted for the plan and eight against it, after a session that lasted until late in the evening and drew a crowd.",
+    "Residents of the old town have complained about repeated flooding since the storm of 2021, which damaged more than two hundred homes.",
+    "The barrier will cost an estimated forty million euros and is expected to be finished before the winter storms of the next year.",
+    "Opponents argued that the money would be better spent on drainage in the new districts, where water collects after every heavy rain.",
+    "The mayor said the decision was the hardest of her term, but that the harbour could not wait for another flood to make the choice.",
+    "Engineers from the regional water board will present the final design in public meetings at the town hall during the coming month.",
+    "Shop owners on the quay welcomed the vote, saying that insurance for their buildings had become almost impossible to find.",
+    "Work on the foundations is due to start in the spring, and the harbour road will be closed to traffic for about six weeks.",
+]
+
+
+def test_an_article_written_as_lines_in_a_div_is_kept_whole():
+    """A <p> lead, then the story as <br>-separated lines in a <div>: the
+    fast precision pass keeps the lead alone, trafilatura's paragraph-based baseline does not see
+    the lines, so 46022a9's fast path returned the lead alone."""
+    menu = "".join(f'<li><a href="/section/{n}">Section {n} news</a></li>' for n in range(30))
+    html = (
+        f"<html><head><title>Council votes for flood barrier</title></head><body><ul>{menu}</ul>"
+        f'<div class="read__content"><p>{LINES[0]}</p><div>{"<br><br>".join(LINES[1:])}</div></div>'
+        "<div class='related'><p>Read also: harbour festival returns</p></div></body></html>"
+    )
+    text = extract_html(html).text
+    assert all(line in text for line in LINES)
