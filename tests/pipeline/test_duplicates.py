@@ -15,7 +15,6 @@ import pipeline.duplicates
 from bench.large_file_bench import short_lines_text
 from pipeline.duplicates import (
     MAX_SHINGLES,
-    MIN_SIMILARITY,
     refresh_duplicates,
     shingle_hashes,
     sign_document,
