@@ -427,7 +427,7 @@ def duplicates_table(details: dict):
         title_justify="left",
     )
     for column in ("half", "stories", "documents", "precision", "recall", "true pairs", "linked", "true p5/med", "hard neg p95/max", "wrong links"):
-        table.add_column(column, justify="left" if column in ("half", "wrong links") else "right", overflow="fold")
+        table.add_column(column, justify="left" if column == "half" else "right")
     for half in HALVES:
         result, distribution = details[half], details["distribution"][half]
         positives, negatives = distribution["positives"], distribution["hard_negatives"]
@@ -435,7 +435,7 @@ def duplicates_table(details: dict):
             half, str(result["stories"]), str(result["documents"]), f"{result['precision']:.3f}", f"{result['recall']:.3f}",
             str(result["true_pairs"]), str(result["predicted_pairs"]),
             f"{positives.get('p5', 0):.2f}/{positives.get('median', 0):.2f}", f"{negatives.get('p95', 0):.2f}/{negatives.get('max', 0):.2f}",
-            "; ".join(result["wrong_links"][:3]) + (f" (+{len(result['wrong_links']) - 3})" if len(result["wrong_links"]) > 3 else ""),
+            str(len(result["wrong_links"])),
         )
     return table
 
@@ -462,6 +462,7 @@ def main() -> int:
     Console(width=160, color_system=None, highlight=False).print(duplicates_table(details))
     for half in HALVES:
         result, distribution = details[half], details["distribution"][half]
+        print(f"{half}: wrong links: " + ("; ".join(result["wrong_links"]) or "none"))
         print(f"{half}: recall by kind: " + ", ".join(f"{k} {v:.3f}" for k, v in result["recall_by_kind"].items()))
         for group in ("positives", "hard_negatives"):
             print(f"{half}: {group} similarity: " + ", ".join(f"{k} {v}" for k, v in distribution[group].items()))
