@@ -30,6 +30,7 @@ from typing import Callable
 from pipeline.extract import clean_text_dump, extract_html, html_to_text_dump
 from pipeline.extract.article import ExtractedArticle
 from workbench import DATA_DIR
+from workbench.duplicates_eval import READABILITY_ARCHIVE, duplicate_scores, duplicates_table
 from workbench.langid_eval import (
     evaluate_langid_sets,
     langid_scores,
@@ -430,6 +431,11 @@ def run_evaluation(
     for half, figures in ((CHECK, scores), (TUNE, tune_scores)):  # NTREX by story block (language_training)
         for language, accuracy in (malay_indonesian or {}).get(half, {}).get("per_language", {}).items():
             figures[f"langid.ntrex.{language}"] = accuracy
+    # duplicates: the real-pages set needs the readability archive (a small test set may not have it)
+    duplicates = duplicate_scores(extraction_dir=pages_dir) if (pages_dir / READABILITY_ARCHIVE).exists() else None
+    if duplicates:
+        scores.update(duplicates[0])
+        tune_scores.update(duplicates[1])
     return {
         "devdata": str(devdata),
         "scores": scores,
@@ -458,6 +464,7 @@ def run_evaluation(
             ),
             # texts per second on the same texts (every 4th development text)
             "language_against_langdetect": speeds,
+            "duplicates": duplicates[2] if duplicates else None,
         },
         "elapsed_seconds": time.perf_counter() - started,
     }
@@ -552,6 +559,8 @@ def format_evaluation(result: dict, baseline: dict[str, float] | None = None, to
     console.print(langid_table(details["langid_sets"]) if "dev50" in details.get("langid_sets", {}) else _langid_table(details["langid"]))
     if details["malay_indonesian"]:  # absent only from a development set without the Malay/Indonesian file
         console.print(_malay_indonesian_table(details["malay_indonesian"]))
+    if details.get("duplicates"):
+        console.print(duplicates_table(details["duplicates"]))
     console.print(_throughput_table(result["throughput"], details["language_against_langdetect"]))
     console.print(f"devdata: {result['devdata']}   evaluation took {result['elapsed_seconds']:.1f} s")
     return buffer.getvalue().rstrip() + "\n"
@@ -691,13 +700,13 @@ def eval_command(devdata: Path | None = None, output_json: Path | None = None) -
         return 2
     baseline, tolerance = read_baseline() if BASELINE_PATH.exists() else ({}, GATE_TOLERANCE)
     print(format_evaluation(result, baseline or None, tolerance), end="")
-    from workbench.duplicates_eval import DuplicateLabelsMissing, evaluate_duplicates, format_duplicates_evaluation
+    from workbench.duplicates_eval import DuplicateLabelsMissing, format_tune_sweep, tune_sweep
 
     try:
-        result["duplicates"] = evaluate_duplicates()
-        print(format_duplicates_evaluation(result["duplicates"]), end="")
+        result["duplicates_tune_sweep"] = tune_sweep()
+        print(format_tune_sweep(result["duplicates_tune_sweep"]), end="")
     except DuplicateLabelsMissing as error:
-        print(f"duplicate detection: not scored ({error})")
+        print(f"duplicate detection: not tuned ({error})")
     if output_json:
         Path(output_json).write_text(json.dumps(result, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
     failures = gate_failures(result["scores"], baseline, tolerance) if baseline else []

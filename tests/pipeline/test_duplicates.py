@@ -15,14 +15,12 @@ import pipeline.duplicates
 from bench.large_file_bench import short_lines_text
 from pipeline.duplicates import (
     MAX_SHINGLES,
-    MIN_SIMILARITY,
     refresh_duplicates,
     shingle_hashes,
     sign_document,
     store_signatures,
     text_signature,
 )
-from workbench.duplicates_eval import evaluate_duplicates
 from pipeline.extract import clean_text_dump
 from pipeline.warehouse import schema_sql
 from tests.conftest import SEEDS_DIR, newsflow, seeds_copy
@@ -219,18 +217,6 @@ def test_refresh_creates_its_tables_on_an_empty_warehouse():
     connection = warehouse_with([])
     refresh = refresh_duplicates(connection)
     assert refresh.articles == 0 and links(connection) == {}
-
-
-def test_labelled_set_meets_the_precision_and_recall_targets():
-    result = evaluate_duplicates(sweep=())
-    assert result["precision"] >= 0.95, result["wrong_links"]
-    assert result["recall"] >= 0.9, result["missed"]
-    assert result["seed_pairs_linked"] == []
-    assert set(result["recall_by_edit"]) == {
-        "headline", "paragraph_dropped", "paragraph_added", "quote_from_other_story", "boilerplate",
-        "headline+paragraph_dropped+boilerplate", "translated",
-    }
-    assert result["min_similarity"] == MIN_SIMILARITY
 
 
 @pytest.mark.server
