@@ -48,13 +48,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", help="result file name, without .txt")
     parser.add_argument("--note", help="a line on the conditions of the run (e.g. that the machine was shared)")
-    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command")
+    parser.usage = "python -m bench.record NAME [--note TEXT] -- COMMAND ..."
     argv = sys.argv[1:]
-    split = argv.index("--") if "--" in argv else len(argv)  # options before the command's own
-    args = parser.parse_args(argv[:split])
-    command = argv[split + 1 :] or args.command
-    if not command:
+    if "--" not in argv or argv.index("--") == len(argv) - 1:
         parser.error("give the command after --")
+    split = argv.index("--")  # the record's options before it, the command's own after it
+    args = parser.parse_args(argv[:split])
+    command = argv[split + 1 :]
     text = header(command, args.note)
     started = time.monotonic()
     run = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
