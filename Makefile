@@ -44,7 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.large_file_bench --hostile --output bench/results/hostile_texts_default_limit.json
 	# The writer memory storing and replacing one long article needs, by bisection (~5 min).
 	$(BIN)/python -m bench.writer_memory_bench --output bench/results/writer_memory.json
-	# Soak: 20,000 generated documents through the real `newsflow ingest`, per 1,000-document window (~17 min, ~4 GB of disk).
+	# Soak: 20,000 documents of the benchmark corpus through the real `newsflow ingest`, per 1,000-document window (long; ~80 KB of disk an input).
 	$(BIN)/python -m bench.soak_bench --json bench/results/soak.json
 	# Scaling: 2,000 docs with --workers 1 / all cores / a user-started Dask cluster, HTML vs trafilatura alone, 1k/5k/20k docs (~60 min on 2 cores, ~5 GB in /tmp).
 	$(BIN)/python -m bench.scale_bench --json bench/results/scale.json

@@ -27,7 +27,7 @@ os.environ.setdefault("ARGOS_PACKAGES_DIR", str(WORK / "argos-packages"))
 for variable in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
     os.environ[variable] = str(WORK / variable.lower())
 
-from bench.corpus import PROJECT_ROOT, build_corpus  # noqa: E402
+from bench.corpus import PROJECT_ROOT, build_corpus, news_articles, print_shares  # noqa: E402
 from pipeline.extract import extract_document  # noqa: E402
 from pipeline.language import detect_language  # noqa: E402
 from pipeline.settings import DEFAULT_MAX_FILE_BYTES  # noqa: E402
@@ -117,7 +117,8 @@ def main() -> None:
 
     corpus_dir = PROJECT_ROOT / "bench" / ".corpus"
     build_corpus(corpus_dir, args.count)
-    print(f"corpus: {args.count} documents in {corpus_dir} (text dumps and HTML, seeds + devdata pages, ~15 languages)")
+    print(f"corpus: {args.count} documents in {corpus_dir}")
+    print_shares(news_articles()[: args.count])
 
     # The tests' tiny random-weight id->en package, so the Indonesian documents are translated
     # (its cost is not a real model's: `python -m bench.translate_bench` measures that).

@@ -1,6 +1,7 @@
 """Run a benchmark command and commit-ready record its output under bench/results/.
 
     python -m bench.record NAME -- python -m bench.worker_start_bench --rounds 5
+    python -m bench.record NAME --note "machine shared with four other engineers' runs" -- COMMAND
 
 Writes bench/results/NAME.txt: the command, the commit it ran on (with `-dirty` when its code had
 uncommitted changes), the date, the machine (cores, memory, load average at the start: the
@@ -27,7 +28,7 @@ def _git(*args: str) -> str:
     return subprocess.run(["git", *args], capture_output=True, text=True, cwd=RESULTS.parent.parent).stdout.strip()
 
 
-def header(command: list[str]) -> str:
+def header(command: list[str], note: str | None = None) -> str:
     # Only the code that ran counts: docs edited meanwhile do not change a figure.
     dirty = "-dirty" if _git("status", "--porcelain", "--untracked-files=no", "--", *CODE) else ""
     memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
@@ -39,18 +40,22 @@ def header(command: list[str]) -> str:
         f"machine: {platform.node()}, {len(os.sched_getaffinity(0))} cores, {memory_gb:.1f} GB, "
         f"Python {platform.python_version()}, {platform.platform()}\n"
         f"load average at start: {load}\n"
+        + (f"note: {note}\n" if note else "")
     )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", help="result file name, without .txt")
-    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command")
-    args = parser.parse_args()
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    if not command:
+    parser.add_argument("--note", help="a line on the conditions of the run (e.g. that the machine was shared)")
+    parser.usage = "python -m bench.record NAME [--note TEXT] -- COMMAND ..."
+    argv = sys.argv[1:]
+    if "--" not in argv or argv.index("--") == len(argv) - 1:
         parser.error("give the command after --")
-    text = header(command)
+    split = argv.index("--")  # the record's options before it, the command's own after it
+    args = parser.parse_args(argv[:split])
+    command = argv[split + 1 :]
+    text = header(command, args.note)
     started = time.monotonic()
     run = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     sys.stdout.write(run.stdout)

@@ -8,8 +8,8 @@ the real command line (`python -m flows.cli ingest ... --warehouse FRESH.duckdb`
 process, timed from its start to its exit (Python start-up, Prefect client, Dask cluster start
 and stop included), with its own temporary NEWSFLOW_HOME, state folder, ARGOS_PACKAGES_DIR and
 XDG folders; one local Prefect server serves every run (its start-up is not timed). The
-corpus is bench/corpus.py's (the seeds and the development pages, HTML and text dumps, about 15
-languages), generated inside that NEWSFLOW_HOME; the tests' tiny id->en package is installed
+corpus is bench/corpus.py's (distinct news articles composed from the development data: text
+articles in 51 languages, real HTML pages refilled and their dumps), generated inside that NEWSFLOW_HOME; the tests' tiny id->en package is installed
 there, so Indonesian documents are really translated (random weights: plumbing, not a real
 model's cost). Every run translates on one CTranslate2 thread per process (NEWSFLOW_TRANSLATE_THREADS=1):
 on that tiny model (64-wide layers) two threads are about 20 times slower than one, which would
@@ -58,7 +58,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench.corpus import PROJECT_ROOT, build_corpus
+from bench.corpus import PROJECT_ROOT, build_corpus, news_articles, print_shares
 from bench.soak_bench import isolated_environment as soak_environment
 from bench.processes import ProcessTreeSampler, stop_group, user_cluster
 
@@ -348,6 +348,7 @@ def prepare(env: dict[str, str], work: Path, count: int) -> tuple[Path, Path, li
     for page in pages:
         os.link(page, html_corpus / page.name)
     print(f"corpus: {count} documents ({len(pages)} HTML pages) in {corpus}", flush=True)
+    print_shares(news_articles()[:count])
     return corpus, html_corpus, pages
 
 

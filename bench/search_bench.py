@@ -2,8 +2,8 @@
 
     python -m bench.search_bench [--docs 2000 20000] [--queries 100] [--json bench/results/search.json]
 
-The documents are the benchmark corpus (bench/corpus.py: the seeds and the development data's
-pages, each copy with its own closing line). Each distinct source goes through the real stages
+The documents are copies of 51 texts (bench/corpus.py's source_documents, not yet its news
+corpus: the seeds and the development data's pages, each copy with its own closing line). Each distinct source goes through the real stages
 once (load, extract, language), and its copies differ by that closing paragraph, so the
 warehouse holds what an ingest of the corpus would store, without paying for the ingest.
 

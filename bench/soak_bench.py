@@ -3,14 +3,15 @@
     python -m bench.soak_bench [--documents 20000] [--window 1000] [--json bench/results/soak.json]
     python -m bench.soak_bench --documents 300 --window 100      # smoke run, about 35 s
 
-The corpus is generated under bench/.corpus/soak from the seeds and the development pages
-(bench/corpus.py): a quarter Indonesian (seed 004, each copy with its own Indonesian sentence in
-its first paragraph, so every copy gives the model a sentence the translation cache has not
-seen), the rest the other seeds and pages (English, and zh ja ar es lv my th), and one input in
-a hundred a bad one that must end as a rejection (empty, whitespace only, binary with a text
-suffix, a page without an article, a link out of the folder). 20,000 inputs take about 3.4 GB
-of disk, the warehouse and Prefect's files 0.4 GB more; both are removed at the end (not
-after a failed run, or with --keep). The tests' tiny id->en package is
+The corpus is generated under bench/.corpus/soak from the benchmark corpus (bench/corpus.py:
+distinct news articles in 51 languages, text articles, real HTML pages and their dumps): a
+quarter Indonesian (its Indonesian articles, NTREX news stories, in turn, each copy with its own
+Indonesian sentence in its first paragraph, so every copy gives the model a sentence the
+translation cache has not seen), the rest the corpus's other articles in its order (each once,
+then copies with a closing line of their own), and one input in a hundred a bad one that must
+end as a rejection (empty, whitespace only, binary with a text suffix, a page without an
+article, a link out of the folder). The corpus and the warehouse and Prefect's files are
+removed at the end (not after a failed run, or with --keep). The tests' tiny id->en package is
 installed into an isolated ARGOS_PACKAGES_DIR, so Indonesian documents are really translated
 (random weights: the figure measures the plumbing, not a real model's cost).
 
@@ -44,11 +45,11 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.corpus import PROJECT_ROOT, source_documents, with_closing_line
+from bench.corpus import PROJECT_ROOT, copy_of, news_articles, print_shares
 from pipeline.settings import DEFAULT_BATCH_SIZE as PROJECT_BATCH_SIZE
 
 CORPUS_DIR = PROJECT_ROOT / "bench" / ".corpus" / "soak"
-INDONESIAN_SEED = "004_2d2b0ea8dc19c5b8"
+INDONESIAN = "id:"  # the source of an Indonesian input: "id:" and the article it copies
 PROBE_FLAG = "--as-newsflow"
 COPY_SENTENCE_START = "Ini adalah salinan korpus nomor"
 _DIGITS_ID = ("nol", "satu", "dua", "tiga", "empat", "lima", "enam", "tujuh", "delapan", "sembilan")
@@ -67,7 +68,7 @@ BAD_INPUTS = (
 @dataclass(frozen=True)
 class Input:
     path: Path
-    source: str  # the seed or page it copies, or "bad:<kind>"
+    source: str  # the corpus article it copies ("id:<name>" when Indonesian), or "bad:<kind>"
     expected_rejection: str | None = None  # bad inputs only
 
 
@@ -84,7 +85,8 @@ def with_sentence_in_body(text: str, sentence: str) -> str:
     """`text` with `sentence` added to its first paragraph of sentences (a closing line would be
     cut as boilerplate)."""
     lines = text.split("\n")
-    first_long = next(i for i, line in enumerate(lines) if len(line.split()) > 15 and line.rstrip().endswith("."))
+    long_lines = (i for i, line in enumerate(lines) if len(line.split()) > 15 and line.rstrip().endswith("."))
+    first_long = next(long_lines, max(range(len(lines)), key=lambda i: len(lines[i])))
     lines[first_long] += " " + sentence
     return "\n".join(lines)
 
@@ -108,16 +110,16 @@ def bad_input(target: Path, index: int, kind: str, suffix: str) -> Path:
 
 def build_soak_corpus(target: Path, count: int, *, indonesian_every: int = 4, bad_every: int | None = None) -> list[Input]:
     """`count` inputs: every `indonesian_every`-th an Indonesian copy, every `bad_every`-th a bad
-    input (default one in 100, more in a small corpus so each kind occurs twice), the rest
-    cycling through the other seeds and pages; each copy with its own line."""
+    input (default one in 100, more in a small corpus so each kind occurs twice), the rest the
+    corpus's other articles in turn (each once, then copies with their own line)."""
     bad_every = bad_every or max(2, min(100, count // (2 * len(BAD_INPUTS))))
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
-    documents = source_documents()
-    indonesian = next(doc for doc in documents if doc[0] == INDONESIAN_SEED)
-    others = [doc for doc in documents if doc[0] != INDONESIAN_SEED]
-    inputs, bad, other = [], 0, 0
+    articles = news_articles()
+    indonesian = [article for article in articles if article.language == "id"]
+    others = [article for article in articles if article.language != "id"]
+    inputs, bad, other, copied = [], 0, 0, 0
     for index in range(count):
         if index % bad_every == bad_every - 1:
             kind, suffix, reason = BAD_INPUTS[bad % len(BAD_INPUTS)]
@@ -125,15 +127,17 @@ def build_soak_corpus(target: Path, count: int, *, indonesian_every: int = 4, ba
             inputs.append(Input(bad_input(target, index, kind, suffix), f"bad:{kind}", reason))
             continue
         if index % indonesian_every == 0:
-            name, suffix, content = indonesian
-            body = with_sentence_in_body(content, indonesian_marker(index))
+            article = indonesian[copied % len(indonesian)]
+            copied += 1
+            body, source = with_sentence_in_body(article.content, indonesian_marker(index)), INDONESIAN + article.name
         else:
-            name, suffix, content = others[other % len(others)]
+            article = others[other % len(others)]
+            body = article.content if other < len(others) else copy_of(article, f"Corpus copy {index} of {article.name}.")
             other += 1
-            body = with_closing_line(content, suffix, f"Corpus copy {index} of {name}.")
-        path = target / f"{index:05d}_{name}{suffix}"
+            source = article.name
+        path = target / f"{index:05d}_{article.name}{article.suffix}"
         path.write_text(body, encoding="utf-8")
-        inputs.append(Input(path, name))
+        inputs.append(Input(path, source))
     return inputs
 
 
@@ -343,12 +347,12 @@ def check_counts(inputs: list[Input], counts: dict) -> list[str]:
         if item.expected_rejection and tuple(outcome[:2]) != ("rejected", item.expected_rejection):
             problems.append(f"{item.path.name}: {outcome}, expected a rejection ({item.expected_rejection})")
         by_source[item.source][tuple(outcome)] += 1
-    indonesian = sum(item.source == INDONESIAN_SEED for item in inputs)
+    indonesian = sum(item.source.startswith(INDONESIAN) for item in inputs)
     if counts["cached_copy_sentences"] != indonesian:
         problems.append(f"{counts['cached_copy_sentences']} copy sentences translated by the model, expected {indonesian} (one per Indonesian copy)")
     for source, seen in sorted(by_source.items()):
-        if source == INDONESIAN_SEED and set(seen) != {("article", "id", "translated")}:
-            problems.append(f"Indonesian copies ended as {dict(seen)}, expected all ('article', 'id', 'translated')")
+        if source.startswith(INDONESIAN) and set(seen) != {("article", "id", "translated")}:
+            problems.append(f"Indonesian copies of {source[len(INDONESIAN):]} ended as {dict(seen)}, expected all ('article', 'id', 'translated')")
         elif len(seen) > 1 and not source.startswith("bad:"):
             problems.append(f"copies of {source} ended differently: {dict(seen)}")
     return problems
@@ -374,7 +378,7 @@ def print_report(windows: list[Window], counts: dict, inputs: list[Input], probl
             verdict = "no trend beyond noise" if abs(t["change_over_run"]) <= margin else "TREND beyond noise"
             print(f"  {name:<14} median {t['median']:7.1f} {unit:<6} change {t['change_over_run']:+7.1f} ± {margin:5.1f} {unit:<6} "
                   f"({t['change_pct_of_median']:+5.1f}% of median; scatter sd {t['residual_sd']:.1f}): {verdict}")
-    generated = Counter("bad input" if i.expected_rejection else ("Indonesian" if i.source == INDONESIAN_SEED else "other seeds/pages") for i in inputs)
+    generated = Counter("bad input" if i.expected_rejection else ("Indonesian" if i.source.startswith(INDONESIAN) else "other articles") for i in inputs)
     print(f"\ngenerated: {len(inputs)} inputs ({', '.join(f'{n} {k}' for k, n in generated.items())})")
     print(f"warehouse: {counts['articles']} articles + {counts['rejections']} rejections = {counts['articles'] + counts['rejections']}; "
           f"distinct paths {counts['articles_distinct_paths']} + {counts['rejections_distinct_paths']}; "
@@ -415,7 +419,9 @@ def main() -> None:
     warehouse, probe, log = work / "soak.duckdb", work / "progress.jsonl", work / "ingest.log"
     started = time.perf_counter()
     inputs = build_soak_corpus(CORPUS_DIR, args.documents)
-    print(f"corpus: {len(inputs)} inputs in {CORPUS_DIR.relative_to(PROJECT_ROOT)} ({time.perf_counter() - started:.1f} s); work folder {work}", flush=True)
+    print(f"corpus: {len(inputs)} inputs in {CORPUS_DIR.relative_to(PROJECT_ROOT)} ({time.perf_counter() - started:.1f} s, "
+          f"{sum(item.path.lstat().st_size for item in inputs) / 1e6:.0f} MB); work folder {work}", flush=True)
+    print_shares(news_articles())
 
     from workbench.translate.build_package import build_tiny_package
 

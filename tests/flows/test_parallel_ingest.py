@@ -91,10 +91,11 @@ def corpus(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def long_corpus(tmp_path_factory) -> Path:
-    """Enough documents (about 2 CPU seconds of stages per worker) to catch the workers mid-run:
-    forked with the stages loaded, they are working from their first tenth of a CPU second."""
+    """Enough documents (about 2 CPU seconds of stages per worker: 4.8 s in one process here) to
+    catch the workers mid-run: forked with the stages loaded, they are working from their first
+    tenth of a CPU second."""
     drop = tmp_path_factory.mktemp("parallel-long") / "drop"
-    build_corpus(drop, 120)
+    build_corpus(drop, 200)
     return drop
 
 
