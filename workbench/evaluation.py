@@ -703,8 +703,9 @@ def eval_command(devdata: Path | None = None, output_json: Path | None = None) -
     from workbench.duplicates_eval import DuplicateLabelsMissing, format_tune_sweep, tune_sweep
 
     try:
-        result["duplicates_tune_sweep"] = tune_sweep()
-        print(format_tune_sweep(result["duplicates_tune_sweep"]), end="")
+        if result["details"]["duplicates"]:  # a development set without the real duplicate pairs has no sweep
+            result["duplicates_tune_sweep"] = tune_sweep()
+            print(format_tune_sweep(result["duplicates_tune_sweep"]), end="")
     except DuplicateLabelsMissing as error:
         print(f"duplicate detection: not tuned ({error})")
     if output_json:
