@@ -27,6 +27,7 @@ starts again with copies that each get a distinct closing line and page addresse
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -34,10 +35,10 @@ import re
 import shutil
 import tarfile
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from html import escape, unescape
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 from pathlib import Path
 
 from workbench.evaluation import default_devdata
@@ -79,7 +80,17 @@ class Article:
     kind: str  # "text article", "HTML page" or "page dump"
     origin: str  # where its sentences or page come from
     suffix: str
-    content: str
+    # A page's text is made when first read: a run that writes the first 120 articles does not
+    # refill the other 1,100 pages (about 8 s), and the order does not depend on any text.
+    make_content: Callable[[], str] = field(repr=False, compare=False)
+
+    @functools.cached_property
+    def content(self) -> str:
+        return self.make_content()
+
+
+def _constant(text: str) -> Callable[[], str]:
+    return lambda: text
 
 
 def _plain(html: str) -> str:
@@ -154,13 +165,13 @@ def _text_articles(devdata: Path, rng: random.Random) -> list[Article]:
         for number, pick in enumerate(sentence_sets(len(pool), rng, limit=TEXT_ARTICLES_PER_LANGUAGE)):
             title = headline(pool[rng.choice([i for i in range(len(pool)) if i not in pick])])
             content = text_article(title, [pool[i] for i in pick], rng)
-            articles.append(Article(f"{language}_text_{number:03d}", language, "text article", "dev50/dev sentences", ".txt", content))
+            articles.append(Article(f"{language}_text_{number:03d}", language, "text article", "dev50/dev sentences", ".txt", _constant(content)))
     for language, lines in sorted(ntrex_stories(devdata).items()):
         start, number = rng.randint(0, 4), 0
         while start + ARTICLE_SENTENCES[0] <= len(lines):
             run = lines[start : start + rng.randint(*ARTICLE_SENTENCES)]
             content = text_article(headline(run[0]), run[1:], rng)
-            articles.append(Article(f"{language}_ntrex_{number:03d}", language, "text article", "NTREX news lines", ".txt", content))
+            articles.append(Article(f"{language}_ntrex_{number:03d}", language, "text article", "NTREX news lines", ".txt", _constant(content)))
             start += len(run) - rng.randint(0, MAX_SHARED_SENTENCES)
             number += 1
     return articles
@@ -200,26 +211,31 @@ def _page_variants(devdata: Path, rng: random.Random) -> list[Article]:
             continue  # no article paragraphs in <p> elements to refill
         pool = list(dict.fromkeys(sentences_of(expected) + pools.get(language, [])))
         for number, pick in enumerate(sentence_sets(len(pool), rng, limit=PAGE_VARIANTS)):
-            texts = [pool[i] for i in pick]
-            per_slot = max(1, -(-len(texts) // len(slots)))
-            fills = [" ".join(texts[k : k + per_slot]) for k in range(0, len(texts), per_slot)]
-            fill = iter(fills)
-            refilled, last = [], 0
-            for slot in slots:
-                refilled.append(html[last : slot.start()])
-                text = next(fill, None)
-                if text is not None:
-                    refilled.append(slot.group(1) + escape(text, quote=False) + slot.group(3))
-                last = slot.end()
-            refilled.append(html[last:])
-            variant = _own_addresses("".join(refilled), f"{name}-{number}")
             if f"{name}_{'dump' if number % 3 == 2 else 'page'}_{number:02d}" in SAME_TEXT_AS_ANOTHER:
                 continue
+            make = functools.partial(_page_variant, html, slots, [pool[i] for i in pick], f"{name}-{number}", dump=number % 3 == 2)
             if number % 3 == 2:
-                articles.append(Article(f"{name}_dump_{number:02d}", language, "page dump", f"page {name}", ".txt", html_to_text_dump(variant)))
+                articles.append(Article(f"{name}_dump_{number:02d}", language, "page dump", f"page {name}", ".txt", make))
             else:
-                articles.append(Article(f"{name}_page_{number:02d}", language, "HTML page", f"page {name}", ".html", variant))
+                articles.append(Article(f"{name}_page_{number:02d}", language, "HTML page", f"page {name}", ".html", make))
     return articles
+
+
+def _page_variant(html: str, slots: list[re.Match], texts: list[str], key: str, *, dump: bool) -> str:
+    """The page with its article paragraphs refilled with `texts` and its addresses made its own
+    (as a text dump when `dump`)."""
+    per_slot = max(1, -(-len(texts) // len(slots)))
+    fill = iter([" ".join(texts[k : k + per_slot]) for k in range(0, len(texts), per_slot)])
+    refilled, last = [], 0
+    for slot in slots:
+        refilled.append(html[last : slot.start()])
+        text = next(fill, None)
+        if text is not None:
+            refilled.append(slot.group(1) + escape(text, quote=False) + slot.group(3))
+        last = slot.end()
+    refilled.append(html[last:])
+    variant = _own_addresses("".join(refilled), key)
+    return html_to_text_dump(variant) if dump else variant
 
 
 def _own_addresses(content: str, key: str) -> str:
