@@ -12,12 +12,15 @@ chooses (its weights, thresholds, prior) is chosen on the tune half; the gate ju
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.language import LanguageGuess, LanguageIdentifier, shared_identifier
+from workbench import DATA_DIR
 
 HALVES = ("all", "tune", "check")
 
@@ -59,9 +62,20 @@ def select_half(texts: list[LabelledText], half: str) -> list[LabelledText]:
 
 
 class LangdetectAlone:
-    """Plain langdetect (`detect`, seeded before each text), as an identifier evaluate_langid can score."""
+    """Plain langdetect (`detect`, seeded before each text), as an identifier evaluate_langid can score.
+
+    Its answers never change with newsflow's code, only with langdetect's version, so the answers
+    on the development texts are stored (LANGDETECT_REFERENCE, ~8 s of langdetect a process
+    otherwise) and used while the installed langdetect is the version that wrote them; a text
+    without a stored answer is scored live. `python -m workbench.langid_eval --write-langdetect-reference`
+    writes them again (tests/workbench/test_langid_eval.py checks a sample against langdetect itself)."""
 
     def identify(self, text: str) -> LanguageGuess:
+        stored = _stored_langdetect_answers().get(_text_key(text))
+        return LanguageGuess(*stored) if stored else self.identify_live(text)
+
+    @staticmethod
+    def identify_live(text: str) -> LanguageGuess:
         from langdetect import DetectorFactory, detect_langs
         from langdetect.lang_detect_exception import LangDetectException
 
@@ -71,6 +85,43 @@ class LangdetectAlone:
         except LangDetectException:
             return LanguageGuess("und", 0.0)
         return LanguageGuess(best.lang.split("-")[0], round(best.prob, 4))
+
+
+LANGDETECT_REFERENCE = DATA_DIR / "langdetect_reference.json"
+
+
+def _text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+
+
+def _langdetect_version() -> str:
+    from importlib.metadata import version
+
+    return version("langdetect")
+
+
+@functools.lru_cache(maxsize=1)
+def _stored_langdetect_answers() -> dict[str, tuple[str, float]]:
+    if not LANGDETECT_REFERENCE.exists():
+        return {}
+    stored = json.loads(LANGDETECT_REFERENCE.read_text(encoding="utf-8"))
+    if stored.get("langdetect") != _langdetect_version():
+        return {}  # another langdetect may answer otherwise: score live
+    return {key: (language, confidence) for key, (language, confidence) in stored["answers"].items()}
+
+
+def write_langdetect_reference(langid_dir: Path = DATA_DIR / "devdata" / "langid") -> int:
+    """Store plain langdetect's answer on every text of the gated sets; how many."""
+    answers = {}
+    for file_name in ("dev50.tsv", "dev.tsv"):
+        for item in read_labelled_texts(langid_dir / file_name):
+            guess = LangdetectAlone.identify_live(item.text)
+            answers[_text_key(item.text)] = [guess.language, guess.confidence]
+    document = {"about": "plain langdetect's answers on the language-ID development texts (workbench.langid_eval)",
+                "langdetect": _langdetect_version(), "answers": dict(sorted(answers.items()))}
+    LANGDETECT_REFERENCE.write_text(json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
+    _stored_langdetect_answers.cache_clear()
+    return len(answers)
 
 
 def weakest_against(result: dict, reference: dict, kind: str) -> tuple[float, list[str]]:
@@ -282,8 +333,11 @@ def _kinds(result: dict) -> list[str]:
 
 if __name__ == "__main__":
     import argparse
-    import json
+    import sys
 
+    if sys.argv[1:] == ["--write-langdetect-reference"]:
+        print(f"{LANGDETECT_REFERENCE}: {write_langdetect_reference()} answers")
+        raise SystemExit(0)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("tsv_path")
     parser.add_argument("--half", choices=HALVES, default="all")

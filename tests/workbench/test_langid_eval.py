@@ -109,3 +109,14 @@ def test_speed_is_measured_against_langdetect_on_the_same_texts(labelled_tsv):
     speeds = speed_against_langdetect(texts)
     assert set(speeds) == {"language", "langdetect"}
     assert all(value > 0 for value in speeds.values())
+
+
+def test_the_stored_langdetect_answers_are_langdetects_own_on_every_development_text():
+    from workbench.langid_eval import LANGDETECT_REFERENCE, LangdetectAlone, _stored_langdetect_answers, _text_key
+
+    stored = _stored_langdetect_answers()
+    assert stored, f"{LANGDETECT_REFERENCE} is missing or from another langdetect: python -m workbench.langid_eval --write-langdetect-reference"
+    texts = [item.text for name in ("dev50.tsv", "dev.tsv") for item in read_labelled_texts(default_devdata() / "langid" / name)]
+    assert all(_text_key(text) in stored for text in texts)
+    for text in texts[::97]:  # a spread sample, scored by langdetect itself
+        assert LangdetectAlone.identify_live(text) == LangdetectAlone().identify(text)
