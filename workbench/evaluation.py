@@ -54,9 +54,6 @@ LABELS_PATH = DATA_DIR / "extraction_labels.json"
 BASELINE_PATH = DATA_DIR / "quality_baseline.json"
 GATE_TOLERANCE = 0.01
 WORST_PAGES = 5
-# The langid TSV's `kind` for two-word fragments.
-FRAGMENT_KIND = "word-pairs"
-SENTENCE_KIND = "sentences"
 
 HtmlExtractor = Callable[[str], ExtractedArticle]
 DumpCleaner = Callable[[str], ExtractedArticle]
