@@ -96,21 +96,31 @@ class ArticlePlan:
 def plan_articles(db: duckdb.DuckDBPyConnection, storable: Sequence[Document]) -> tuple[ArticlePlan, dict[str, str]]:
     """The plan for `storable` (registered as `incoming_articles`, in this order), and each one's
     text fingerprint by source path."""
+    if not storable:
+        return ArticlePlan(), {}
     # Each text is fingerprinted once (as a join condition too, a 50 MB text took 460 MB, once 140 MB).
+    # Every match is a join from the batch's keys, so that it reads the rows of an index for them,
+    # not every article (see connection.WRITER_LOOKUP_CONFIG: correlated subqueries read them all).
     places = db.execute(
         """
         WITH incoming AS MATERIALIZED (
             SELECT source_path, source_url, article_id, text_fingerprint(text) AS fingerprint FROM incoming_articles
+        ),
+        url_match AS (
+            SELECT i.source_path, min(a.article_id) AS article_id FROM incoming i JOIN articles a ON a.source_url = i.source_url GROUP BY 1
+        ),
+        text_match AS (
+            SELECT i.source_path, min(f.article_id) AS article_id FROM incoming i JOIN article_sources f ON f.text_fingerprint = i.fingerprint GROUP BY 1
+        ),
+        id_taken AS (
+            SELECT i.source_path, a.article_id FROM incoming i JOIN articles a ON a.article_id = i.article_id
         )
-        SELECT
-            i.source_path,
-            i.fingerprint,
-            s.article_id AS path_article,
-            (SELECT min(a.article_id) FROM articles a WHERE a.source_url = i.source_url) AS url_article,
-            (SELECT min(f.article_id) FROM article_sources f WHERE f.text_fingerprint = i.fingerprint) AS text_article,
-            (SELECT a.article_id FROM articles a WHERE a.article_id = i.article_id) AS id_taken
+        SELECT i.source_path, i.fingerprint, s.article_id, u.article_id, t.article_id, k.article_id
         FROM incoming i
         LEFT JOIN article_sources s USING (source_path)
+        LEFT JOIN url_match u USING (source_path)
+        LEFT JOIN text_match t USING (source_path)
+        LEFT JOIN id_taken k USING (source_path)
         """
     ).fetchall()
     place_by_path = {row[0]: row[1:] for row in places}
