@@ -101,6 +101,9 @@ CREATE TABLE IF NOT EXISTS rejected_files (
     rejected_at     TIMESTAMP NOT NULL
 );
 
+-- A batch's rejections are stored once per (path, sha256, reason): the rows of its paths are found by path.
+CREATE INDEX IF NOT EXISTS rejected_files_by_path ON rejected_files (path);
+
 -- Per-paragraph language, so a mixed-language article is visible in SQL.
 CREATE TABLE IF NOT EXISTS paragraphs (
     article_id          VARCHAR NOT NULL,

@@ -254,14 +254,18 @@ def _write_articles(db: duckdb.DuckDBPyConnection, change: _BatchChange, *, seen
 
 
 def _write_rejections(db: duckdb.DuckDBPyConnection) -> None:
-    """The registered `incoming_rejections`, each (path, sha256, reason) once."""
+    """The registered `incoming_rejections`, each (path, sha256, reason) once. The stored rows of
+    the batch's paths are found first, by a join from them (rejected_files_by_path), not by reading them all."""
     db.execute(
         """
         INSERT INTO rejected_files (path, sha256, reason, detail, run_id, rejected_at)
+        WITH stored AS MATERIALIZED (
+            SELECT r.path, r.sha256, r.reason FROM (SELECT DISTINCT path FROM incoming_rejections) i JOIN rejected_files r USING (path)
+        )
         SELECT i.path, i.sha256, i.reason, i.detail, i.run_id, i.rejected_at
         FROM incoming_rejections i
         WHERE NOT EXISTS (
-            SELECT 1 FROM rejected_files r
+            SELECT 1 FROM stored r
             WHERE r.path = i.path AND r.sha256 IS NOT DISTINCT FROM i.sha256 AND r.reason = i.reason
         )
         """

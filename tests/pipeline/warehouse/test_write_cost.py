@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from pipeline.warehouse import Warehouse
-from tests.pipeline.warehouse.conftest import T0, T1, english_doc
+from tests.pipeline.warehouse.conftest import T0, T1, english_doc, rejected_doc
 from tests.pipeline.warehouse.rows_read import RowsRead
 
 SMALL, LARGE = 2_000, 20_000
 BATCH = 50
-GROWING_TABLES = ("articles", "article_sources", "paragraphs", "translation_cache")
+GROWING_TABLES = ("articles", "article_sources", "paragraphs", "translation_cache", "rejected_files")
 
 
 def archive(path: Path, articles: int) -> Path:
@@ -44,6 +44,11 @@ def archive(path: Path, articles: int) -> Path:
         )
         db.execute(
             "INSERT INTO translation_cache (model, source, translation) SELECT 'model-1', text || ' sentence ' || k, 'done' FROM articles, range(3) t(k)"
+        )
+        db.execute(
+            "INSERT INTO rejected_files (path, sha256, reason, detail, run_id, rejected_at) "
+            "SELECT 'seeds/bad/' || i || '.bin', 'bad-' || i, 'empty_file', 'The file is empty; add text to it.', 'old', ? FROM range(?) t(i)",
+            [T0, articles],
         )
     return path
 
@@ -99,8 +104,42 @@ def fetched_urls(warehouse):
     assert len(warehouse.stored_urls([f"https://example.com/seeds/old/{i}.txt" for i in range(BATCH)])) == BATCH
 
 
-@pytest.mark.parametrize("operation", [new_files, changed_files, unchanged_files, copied_files, cached_sentences, fetched_urls])
+def rejected_files(warehouse):
+    """Rejections again (stored once) and new ones."""
+    docs = [rejected_doc(f"seeds/bad/{i}.bin", sha=f"bad-{i}") for i in range(BATCH)]
+    docs += [rejected_doc(f"seeds/bad/new-{i}.bin", sha=f"new-{i}") for i in range(BATCH)]
+    assert warehouse.write_batch(docs, run_id="r", ingested_at=T1).rejected == 2 * BATCH
+    (stored,) = warehouse.connection._connection.execute("SELECT count(*) FROM rejected_files WHERE run_id = 'r'").fetchone()
+    assert stored == BATCH  # (counted outside the profile)
+
+
+@pytest.mark.parametrize(
+    "operation", [new_files, changed_files, unchanged_files, copied_files, cached_sentences, fetched_urls, rejected_files]
+)
 def test_a_batch_reads_the_rows_of_its_keys_not_the_archive(archives, operation):
     small, large = rows_read(archives[SMALL], operation), rows_read(archives[LARGE], operation)
     assert large == small, f"{operation.__name__} read {small} rows of {SMALL} articles and {large} of {LARGE}"
     assert small <= 20 * BATCH  # a few rows per document and table, not a table's worth
+
+
+LOOKUP_INDEXES = {
+    "articles_by_source_url",
+    "article_sources_by_text_fingerprint",
+    "paragraphs_by_article",
+    "translation_cache_by_source",
+    "rejected_files_by_path",
+}
+
+
+def test_a_warehouse_made_before_the_lookup_indexes_gets_them_when_opened(tmp_path):
+    path = archive(tmp_path / "old.duckdb", 100)
+    with Warehouse.open(path) as warehouse, warehouse.lock:  # as a newsflow before these indexes left it
+        for name in LOOKUP_INDEXES:
+            warehouse.connection.execute(f"DROP INDEX {name}")
+        warehouse.connection.execute("DROP TABLE schema_version")
+    with Warehouse.open(path) as warehouse:
+        indexes = {name for (name,) in warehouse.connection.execute("SELECT index_name FROM duckdb_indexes()").fetchall()}
+        assert LOOKUP_INDEXES <= indexes
+        copy = english_doc("seeds/copy.txt", sha="sha-7", text="Old text 7").replace(source_url=None)
+        assert warehouse.write_batch([copy], run_id="r", ingested_at=T1).joined == 1
+        assert warehouse.known_fingerprints(["seeds/old/7.txt", "seeds/copy.txt"]) == {"seeds/old/7.txt": "sha-7", "seeds/copy.txt": "sha-7"}
