@@ -69,6 +69,8 @@ CREATE TABLE IF NOT EXISTS source_contents (
 -- the article with its canonical URL or its text fingerprint without reading every row.
 CREATE INDEX IF NOT EXISTS articles_by_source_url ON articles (source_url);
 CREATE INDEX IF NOT EXISTS article_sources_by_text_fingerprint ON article_sources (text_fingerprint);
+-- An article's places, for an article whose face's file is gone (pipeline/warehouse/faces.py).
+CREATE INDEX IF NOT EXISTS article_sources_by_article ON article_sources (article_id);
 
 -- The same text, whatever its spacing or letter case: how a renamed or copied file finds its article.
 CREATE OR REPLACE MACRO text_fingerprint(body) AS sha256(lower(trim(regexp_replace(body, '\s+', ' ', 'g'))));

@@ -59,6 +59,11 @@ class RowsRead:
         for child in node.get("children", []):
             self._note_scans(statement, child)
 
-    def rows(self, table_sizes: dict[str, int]) -> int:
-        """Rows read: what index scans returned, and the whole table for a sequential scan."""
-        return sum(rows if kind == "Index Scan" else table_sizes.get(table, rows) for _, table, kind, rows in self.scans)
+    def rows(self, table_sizes: dict[str, int], besides: tuple[str, ...] = ()) -> int:
+        """Rows read: what index scans returned, and the whole table for a sequential scan; not
+        counting the statements that start with one of `besides`."""
+        return sum(
+            rows if kind == "Index Scan" else table_sizes.get(table, rows)
+            for statement, table, kind, rows in self.scans
+            if not statement.startswith(besides)
+        )

@@ -64,10 +64,12 @@ def rows_read(path: Path, operation) -> int:
     copy = path.with_name(f"{path.stem}-{operation.__name__}.duckdb")
     copy.write_bytes(path.read_bytes())
     with Warehouse.open(copy) as warehouse:
+        if hasattr(operation, "prepare"):
+            operation.prepare(warehouse)
         sizes = {table: warehouse.connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in GROWING_TABLES}
         counted = warehouse._connection = RowsRead(warehouse._connection, copy.with_suffix(".profile.json"))
         operation(warehouse)
-        return counted.rows(sizes)
+        return counted.rows(sizes, besides=getattr(operation, "besides", ()))
 
 
 def new_files(warehouse):
@@ -113,8 +115,26 @@ def rejected_files(warehouse):
     assert stored == BATCH  # (counted outside the profile)
 
 
+def gone_files(warehouse):
+    """Files gone from a scanned folder: their articles show their other place."""
+    gone = warehouse.mark_missing(["seeds/gone"], seen_since=T1)
+    assert len(gone) == BATCH
+
+
+def _two_places_each(warehouse):
+    """BATCH articles seen at seeds/keep/ and then (their face) at seeds/gone/."""
+    for folder in ("keep", "gone"):
+        docs = [english_doc(f"seeds/{folder}/{i}.txt", sha=f"two-{i}", text=f"Two places {i}") for i in range(BATCH)]
+        warehouse.write_batch([doc.replace(source_url=None) for doc in docs], run_id="two", ingested_at=T0)
+
+
+gone_files.prepare = _two_places_each
+# finding the places not seen since the run began reads the scanned folder's places (as scanning it lists its files)
+gone_files.besides = ("UPDATE article_sources SET present = false",)
+
+
 @pytest.mark.parametrize(
-    "operation", [new_files, changed_files, unchanged_files, copied_files, cached_sentences, fetched_urls, rejected_files]
+    "operation", [new_files, changed_files, unchanged_files, copied_files, cached_sentences, fetched_urls, rejected_files, gone_files]
 )
 def test_a_batch_reads_the_rows_of_its_keys_not_the_archive(archives, operation):
     small, large = rows_read(archives[SMALL], operation), rows_read(archives[LARGE], operation)
@@ -128,6 +148,7 @@ LOOKUP_INDEXES = {
     "paragraphs_by_article",
     "translation_cache_by_source",
     "rejected_files_by_path",
+    "article_sources_by_article",
 }
 
 
