@@ -5,9 +5,10 @@ column (Parquet, JSON, JSONL) or as a space-separated text (CSV), and takes a `-
 condition on the articles. The warehouse is read on a read-only connection with the front door's
 settings and checks (see `pipeline.front_door.checked_queries`), so an export, its condition included,
 reads nothing but the warehouse. The rows stream as Arrow batches into DuckDB's `COPY` on a
-separate in-memory connection, whose only file is the target; no side holds the whole result,
-and the articles are read a page at a time (ARTICLES_PER_PAGE). Peak memory still grows with the
-warehouse, as DuckDB caches the blocks it has read (0.65 GB for 20,000 bench articles). The file is written beside the target and renamed into place, so a failed
+separate in-memory connection, whose only file is the target; no side holds the whole result:
+the articles stream in one pass past their paragraphs' languages (`articles_statement`).
+DuckDB's memory is bounded by NEWSFLOW_SQL_MEMORY_LIMIT; beyond the blocks it caches, it holds
+the paragraph languages of every exported article (~100 bytes each). The file is written beside the target and renamed into place, so a failed
 export leaves no half-written file and keeps an older one; the target must be a regular file or a
 new path (`pipeline.outputs`), or `-` for stdout. CSV cells that a spreadsheet would run as a
 formula are neutralised (CSV_FORMULA_HANDLING).
@@ -92,60 +93,36 @@ def default_target(file_format: str | None, *, table: str | None = None, query: 
     return Path(stem + _SUFFIX_BY_FORMAT[file_format or DEFAULT_FORMAT])
 
 
-# Articles are read a page at a time, in article_id order (keyset pagination): gathering every
-# article's paragraph languages at once would hold a table of all paragraphs, so memory would
-# grow with the warehouse; a page holds at most this many articles.
-ARTICLES_PER_PAGE = 2048
-
-
-def articles_statement(condition: str | None, file_format: str, *, after: str | None = None, limit: int | None = None) -> str:
+def articles_statement(condition: str | None, file_format: str) -> str:
     """Every article (all of `articles`' columns) with `paragraph_languages`, optionally only those
-    matching `condition`; with `after`/`limit`, one page of them in article_id order.
+    matching `condition`, in the warehouse's storage order.
 
-    The condition sits on lines of its own, so a trailing `--` comment in it cannot swallow the rest.
+    One pass over each table: the paragraphs' languages are gathered per article (a list of short
+    codes, ~100 bytes an article) into the hash table the articles stream past, so the articles'
+    texts are never held; a page-by-page read in article_id order scanned both tables again for
+    every page (quadratic: 20 s for 100,000 articles). The condition sits on lines of its own, so a
+    trailing `--` comment in it cannot swallow the rest.
     """
     if condition is not None:
         _check_condition(condition)
-    conditions = [f"(\n{condition}\n)"] if condition is not None else []
-    if after is not None:
-        conditions.append(f"article_id > {_sql_string(after)}")
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    page = f"ORDER BY article_id LIMIT {int(limit)}" if limit is not None else ""
+    where = f"WHERE (\n{condition}\n)" if condition is not None else ""
+    only_matching = f"WHERE article_id IN (SELECT article_id FROM articles {where})" if condition is not None else ""
     languages = (
         "array_to_string(coalesce(p.languages, []), ' ')" if file_format == "csv" else "coalesce(p.languages, [])"
     )
-    # The page's ids first (reading only the columns the condition needs), then their rows.
     return f"""
-WITH page AS (SELECT article_id FROM articles {where} {page}),
-a AS (SELECT * FROM articles WHERE article_id IN (SELECT article_id FROM page))
 SELECT a.*, {languages} AS paragraph_languages
-FROM a
+FROM (SELECT * FROM articles {where}) a
 LEFT JOIN (
     SELECT article_id, list(language ORDER BY position) AS languages
-    FROM paragraphs WHERE article_id IN (SELECT article_id FROM a) GROUP BY article_id
+    FROM paragraphs {only_matching} GROUP BY article_id
 ) p USING (article_id)
-{"ORDER BY a.article_id" if limit is not None else ""}
 """
 
 
-def _article_pages(store: Warehouse, where: str | None, file_format: str) -> pa.RecordBatchReader:
-    """The articles export as one stream of Arrow batches, read page by page."""
-    first = store.record_batches(_one_statement(store, articles_statement(where, file_format, limit=ARTICLES_PER_PAGE), "--where"), rows_per_batch=ROWS_PER_BATCH)
-
-    def batches(reader: pa.RecordBatchReader):
-        while True:
-            last, rows = None, 0
-            for batch in reader:
-                if batch.num_rows:
-                    rows += batch.num_rows
-                    last = batch.column("article_id")[-1].as_py()
-                    yield batch
-            if rows < ARTICLES_PER_PAGE or last is None:
-                return
-            statement = articles_statement(where, file_format, after=last, limit=ARTICLES_PER_PAGE)
-            reader = store.record_batches(_one_statement(store, statement, "--where"), rows_per_batch=ROWS_PER_BATCH)
-
-    return pa.RecordBatchReader.from_batches(first.schema, batches(first))
+def _articles(store: Warehouse, where: str | None, file_format: str) -> pa.RecordBatchReader:
+    """The articles export as one stream of Arrow batches."""
+    return store.record_batches(_one_statement(store, articles_statement(where, file_format), "--where"), rows_per_batch=ROWS_PER_BATCH)
 
 
 def _check_condition(condition: str) -> None:
@@ -206,7 +183,7 @@ def export(
                 raise ExportError(f"the warehouse has no table or view {table!r}; it has: {', '.join(names)}")
             statement = "SELECT * FROM " + '"' + table.replace('"', '""') + '"'
         if statement is None:
-            rows = deadline.run(lambda: _article_pages(store, where, fmt), store.connection)
+            rows = deadline.run(lambda: _articles(store, where, fmt), store.connection)
         else:
             rows = deadline.run(lambda: store.record_batches(statement, rows_per_batch=ROWS_PER_BATCH), store.connection)
         selected = _csv_cells(rows.schema) if fmt == "csv" and csv_formulas == "neutralise" else "*"
