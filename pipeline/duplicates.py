@@ -340,10 +340,15 @@ def sign_document(doc: Document) -> Document:
 
 
 def ensure_tables(connection: duckdb.DuckDBPyConnection) -> None:
-    """The warehouse schema (idempotent), for a connection that was not opened through `Warehouse`."""
+    """The warehouse schema (idempotent), for a connection that was not opened through `Warehouse`
+    (one opened through it has it already: applying it again would read `articles`)."""
     from pipeline.warehouse import schema_sql
 
-    connection.execute(schema_sql())
+    (present,) = connection.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND table_name IN ('duplicates_state', 'article_changes')"
+    ).fetchone()
+    if present < 2:
+        connection.execute(schema_sql())
 
 
 def _has_column(connection: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:

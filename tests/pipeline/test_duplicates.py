@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import tracemalloc
 from datetime import datetime, timedelta
 
@@ -494,3 +495,46 @@ def test_a_deleted_representative_hands_its_place_on_down_a_chain_of_partial_cop
         assert not refresh.rebuilt and refresh.redecided == 2
         assert {article: target for article, (target, *_) in stored_links(store.connection).items()} == {ids["c"]: ids["b"]}
         assert set(clusters_from_scratch(store.connection)) == {ids["c"]}
+
+
+def _archive(path, articles: int):
+    """A warehouse of `articles` distinct stories, clustered and indexed; returns the first story's text."""
+    from flows.ingest_warehouse import refresh_derived_tables
+    from pipeline.warehouse import Warehouse
+
+    stories = _story_texts(random.Random(articles), stories=articles, sentences=8)
+    with Warehouse.open(path) as store:
+        store.write_batch(
+            [_doc(f"f{n}/a.txt", f"s{n}", "\n\n".join(story), None) for n, story in enumerate(stories)], run_id="base", ingested_at=START
+        )
+        refresh_derived_tables(store)
+    return "\n\n".join(stories[0])
+
+
+def _statements_reading_articles(connection) -> list[str]:
+    return [message for (message,) in connection.execute("SELECT message FROM duckdb_logs WHERE type = 'QueryLog'").fetchall() if re.search(r"(FROM|JOIN)\s+articles\b", message)]
+
+
+@pytest.mark.parametrize("size", [40, 400])
+def test_a_run_adding_one_article_reads_the_same_few_signatures_whatever_the_archive_holds(tmp_path, size):
+    """After a run that adds one copy of a stored story, the duplicates refresh reads two signatures
+    (the copy's and its story's) and the search refresh tokenises one article, at 40 articles as at
+    400; a run that changed nothing runs no statement over `articles`."""
+    from pipeline.duplicates import refresh_duplicates
+    from pipeline.search import refresh_search_index
+    from pipeline.warehouse import Warehouse
+
+    path = tmp_path / "news.duckdb"
+    first_story = _archive(path, size)
+    with Warehouse.open(path) as store:
+        store.write_batch([_doc("copy/a.txt", "copy", first_story + "\n\nOne more line.", None)], run_id="run", ingested_at=START + timedelta(hours=1))
+        duplicates = refresh_duplicates(store.connection)
+        search = refresh_search_index(store.connection)
+        assert (duplicates.rebuilt, duplicates.redecided, duplicates.signatures_read, duplicates.duplicates) == (False, 1, 2, 1)
+        assert (search.rebuilt, search.reindexed, search.removed, search.articles) == (False, 1, 0, size + 1)
+        assert duplicates.band_rows_read < 200, "the lookups return the copy's band rows and its story's, not the archive's"
+
+        store.connection.execute("CALL enable_logging('QueryLog')")
+        unchanged = (refresh_duplicates(store.connection), refresh_search_index(store.connection))
+        assert unchanged[0].redecided == 0 and not unchanged[1].changed
+        assert _statements_reading_articles(store.connection) == []
