@@ -538,3 +538,35 @@ def test_a_run_adding_one_article_reads_the_same_few_signatures_whatever_the_arc
         unchanged = (refresh_duplicates(store.connection), refresh_search_index(store.connection))
         assert unchanged[0].redecided == 0 and not unchanged[1].changed
         assert _statements_reading_articles(store.connection) == []
+
+
+def test_a_warehouse_from_before_the_kept_clustering_catches_up_once_and_rebuild_lists_the_same_clusters(tmp_path):
+    """A warehouse an older newsflow wrote (no clustering state, no change notes, an article changed
+    meanwhile) is clustered from scratch by the next refresh, and its search index diffed whole once;
+    `newsflow duplicates --rebuild` then lists the same clusters."""
+    from flows.ingest_warehouse import refresh_derived_tables
+    from pipeline.warehouse import Warehouse
+
+    path = tmp_path / "news.duckdb"
+    stories = _story_texts(random.Random(5), stories=6, sentences=8)
+    texts = ["\n\n".join(story) for story in stories] + ["\n\n".join(story[:7]) for story in stories[:3]]
+    with Warehouse.open(path) as store:
+        store.write_batch([_doc(f"f{n}/a.txt", f"s{n}", text, None) for n, text in enumerate(texts)], run_id="base", ingested_at=START)
+        refresh_derived_tables(store)
+        assert len(stored_links(store.connection)) == 3
+    with duckdb.connect(str(path)) as old:  # as the older newsflow left it, and a copy's text changed meanwhile
+        old.execute("DROP TABLE duplicates_state; DROP TABLE duplicate_members; DROP TABLE duplicate_bands; DROP TABLE article_changes")
+        old.execute("DROP TABLE schema_version; ALTER TABLE search_index_state DROP COLUMN follows_changes")
+        old.execute("UPDATE articles SET text = ?, text_en = ? WHERE source_path = 'f6/a.txt'", [texts[4], texts[4]])
+
+    with Warehouse.open(path) as store:
+        notes = refresh_derived_tables(store)
+        assert any("clustered from scratch" in note for note in notes) and any("1 (re)indexed, 1 removed" in note for note in notes), notes
+        assert not any("clustered from scratch" in note for note in refresh_derived_tables(store))
+    listing = json.loads(newsflow(["duplicates", "--warehouse", str(path), "--format", "json"], None).stdout)
+    assert sorted(len(cluster["duplicates"]) for cluster in listing) == [1, 1, 1]
+    assert {cluster["duplicate_of"]["source_path"] for cluster in listing} == {"f1/a.txt", "f2/a.txt", "f4/a.txt"}
+
+    rebuilt = newsflow(["duplicates", "--rebuild", "--warehouse", str(path), "--format", "json"], None)
+    assert json.loads(rebuilt.stdout) == listing
+    assert "clustered from scratch: 3 articles in 3 clusters (9 compared" in rebuilt.stderr
