@@ -396,16 +396,17 @@ def _deserialized(blob: bytes) -> LeanMinHash | None:
 def _update_signatures(connection: duckdb.DuckDBPyConnection, only: str | None = None) -> tuple[int, int]:
     """Sign new and changed articles, SIGNATURE_CHUNK at a time; forget deleted ones; with `only`
     (a registered table of article ids), look at those articles alone. (computed, dropped)"""
-    among = f"AND a.article_id IN (SELECT article_id FROM {only})" if only else ""
+    # the articles are picked first, and only their texts hashed
+    among = f"(SELECT * FROM articles WHERE article_id IN (SELECT article_id FROM {only}))" if only else "articles"
     stale_ids = [
         article_id
         for (article_id,) in connection.execute(
             f"""
             SELECT a.article_id
-            FROM articles a LEFT JOIN article_signatures s USING (article_id)
-            WHERE (s.article_id IS NULL
+            FROM {among} a LEFT JOIN article_signatures s USING (article_id)
+            WHERE s.article_id IS NULL
                OR s.signature_version <> ?
-               OR s.text_sha256 <> sha256(coalesce(nullif(a.text_en, ''), a.text))) {among}
+               OR s.text_sha256 <> sha256(coalesce(nullif(a.text_en, ''), a.text))
             """,
             [SIGNATURE_VERSION],
         ).fetchall()
@@ -631,43 +632,34 @@ class _StoredClustering:
         return pa.table({"article_id": pa.array(sorted(ids), pa.string())})
 
     def read_members(self, ids: Iterable[str]) -> None:
-        missing = set(ids) - self.members.keys()
+        """Their stored order, role and band keys (an article without a row: no keys)."""
+        missing = {article_id for article_id in ids if article_id not in self.keys_of}
         if not missing:
             return
         self.connection.register("members_wanted", self._ids_table(missing))
         try:
             rows = self.connection.execute(
-                "SELECT article_id, first_seen, published_at, source_path, representative FROM duplicate_members "
+                "SELECT article_id, first_seen, published_at, source_path, representative, band_keys FROM duplicate_members "
                 "WHERE article_id IN (SELECT article_id FROM members_wanted)"
             ).fetchall()
         finally:
             self.connection.unregister("members_wanted")
-        for article_id, first_seen, published_at, source_path, representative in rows:
+        for article_id, first_seen, published_at, source_path, representative, keys in rows:
             self.members[article_id] = ((first_seen, published_at is None, published_at or first_seen, source_path), representative)
+            self.keys_of[article_id] = np.array(keys, dtype=np.int64)
+        for article_id in missing - self.keys_of.keys():
+            self.keys_of[article_id] = np.empty(0, dtype=np.int64)
 
     def read_keys_of(self, ids: Iterable[str]) -> dict[str, np.ndarray]:
         """The stored band keys of these articles."""
-        missing = set(ids) - self.keys_of.keys()
-        if missing:
-            self.connection.register("bands_wanted", self._ids_table(missing))
-            try:
-                table = self.connection.execute(
-                    "SELECT article_id, list(band_key) AS keys FROM duplicate_bands "
-                    "WHERE article_id IN (SELECT article_id FROM bands_wanted) GROUP BY article_id"
-                ).fetchall()
-            finally:
-                self.connection.unregister("bands_wanted")
-            for article_id, keys in table:
-                self.keys_of[article_id] = np.array(keys, dtype=np.int64)
-                self.band_rows_read += len(keys)
-            for article_id in missing - self.keys_of.keys():
-                self.keys_of[article_id] = np.empty(0, dtype=np.int64)
+        ids = list(ids)
+        self.read_members(ids)
         return {article_id: self.keys_of[article_id] for article_id in ids}
 
     def read_holders(self, keys: Iterable[int]) -> None:
         """Who holds these band keys, from duplicate_bands (the changed articles' stored rows left out:
         they are the old state; the refresh adds their new keys)."""
-        missing = set(keys) - self.holders.keys()
+        missing = {key for key in keys if key not in self.holders}
         if not missing:
             return
         wanted = pa.table({"band_key": pa.array(sorted(missing), pa.int64())})
@@ -687,7 +679,7 @@ class _StoredClustering:
             self.holders[key] = holders | self.holders.get(key, set())
 
     def read_articles(self, ids: Iterable[str]) -> None:
-        missing = set(ids) - self.articles.keys()
+        missing = {article_id for article_id in ids if article_id not in self.articles}
         if not missing:
             return
         self.connection.register("compared_wanted", self._ids_table(missing))
@@ -698,9 +690,12 @@ class _StoredClustering:
             self.connection.unregister("compared_wanted")
 
 
-def _recluster_changed(connection: duckdb.DuckDBPyConnection, changed: list[str], min_similarity: float) -> tuple[_Decisions, dict[str, np.ndarray], int]:
+def _recluster_changed(
+    connection: duckdb.DuckDBPyConnection, changed: list[str], min_similarity: float
+) -> tuple[_Decisions, dict[str, np.ndarray], list[str], int]:
     """Re-decide, in order, the changed articles and every later article their change can reach
-    (see above). Returns (the decisions, the new band keys of the changed articles, band rows read)."""
+    (see above). Returns (the decisions, the band keys of each decided article, the changed articles
+    with new band keys, band rows read)."""
     decisions = _Decisions()
     changed_set = set(changed)
     state = _StoredClustering(connection, changed_set)
@@ -773,7 +768,8 @@ def _recluster_changed(connection: duckdb.DuckDBPyConnection, changed: list[str]
             decisions.links[article_id] = DuplicateLink(article_id, best.article_id, round(score, 4), link_method(article, best))
         if article_id not in changed_set and representative != state.members[article_id][1]:
             push_later_neighbours(keys.tolist(), article_order)
-    return decisions, new_keys, state.band_rows_read
+    keys_of = {article_id: new_keys[article_id] if article_id in new_keys else state.keys_of[article_id] for article_id in decisions.members}
+    return decisions, keys_of, list(new_keys), state.band_rows_read
 
 
 def _is_representative(article_id: str, state: _StoredClustering, decisions: _Decisions) -> bool:
@@ -787,10 +783,15 @@ def _is_representative(article_id: str, state: _StoredClustering, decisions: _De
 
 
 def _write_clustering(
-    connection: duckdb.DuckDBPyConnection, decisions: _Decisions, keys_of: dict[str, np.ndarray], forget: str | None
+    connection: duckdb.DuckDBPyConnection,
+    decisions: _Decisions,
+    keys_of: dict[str, np.ndarray],
+    forget: str | None,
+    new_band_keys: Iterable[str] = (),
 ) -> None:
-    """Replace the members, links and band keys of the decided articles; `forget`: a registered
-    table of article ids whose state goes first (None: everything goes)."""
+    """Replace the members and links of the decided articles (`keys_of`: the band keys of each),
+    and the band rows of those in `forget`, a registered table of article ids whose state goes
+    first (None: everything goes)."""
     where = f"WHERE article_id IN (SELECT article_id FROM {forget})" if forget else ""
     decided = pa.table({"article_id": pa.array(list(decisions.members), pa.string())})
     connection.register("decided_articles", decided)
@@ -804,6 +805,7 @@ def _write_clustering(
         connection.unregister("decided_articles")
     links = list(decisions.links.values())
     orders = [order for order, _ in decisions.members.values()]
+    banded = list(keys_of) if forget is None else list(new_band_keys)
     tables = {
         "duplicates": pa.table(
             {
@@ -820,12 +822,13 @@ def _write_clustering(
                 "published_at": pa.array([None if order[1] else order[2] for order in orders], pa.timestamp("us")),
                 "source_path": pa.array([order[3] for order in orders], pa.string()),
                 "representative": pa.array([representative for _, representative in decisions.members.values()], pa.bool_()),
+                "band_keys": pa.array([keys_of[article_id] for article_id in decisions.members], pa.list_(pa.int64())),
             }
         ),
         "duplicate_bands": pa.table(
             {
-                "band_key": pa.array(np.concatenate([np.empty(0, np.int64), *keys_of.values()]), pa.int64()),
-                "article_id": pa.array(np.repeat(np.array(list(keys_of), dtype=object), [len(k) for k in keys_of.values()]), pa.string()),
+                "band_key": pa.array(np.concatenate([np.empty(0, np.int64), *(keys_of[a] for a in banded)]), pa.int64()),
+                "article_id": pa.array(np.repeat(np.array(banded, dtype=object), [len(keys_of[a]) for a in banded]), pa.string()),
             }
         ),
     }
@@ -872,13 +875,13 @@ def refresh_duplicates(
                 connection.register("changed_for_duplicates", pa.table({"article_id": pa.array(changed, pa.string())}))
                 try:
                     computed, dropped = _update_signatures(connection, only="changed_for_duplicates")
-                    decisions, keys_of, band_rows = _recluster_changed(connection, changed, min_similarity)
-                    _write_clustering(connection, decisions, keys_of, forget="changed_for_duplicates")
+                    decisions, keys_of, new_keys, band_rows = _recluster_changed(connection, changed, min_similarity)
+                    _write_clustering(connection, decisions, keys_of, forget="changed_for_duplicates", new_band_keys=new_keys)
                 finally:
                     connection.unregister("changed_for_duplicates")
                 consume_changes(connection, DUPLICATES_CONSUMER, changed)
             compared, too_short = connection.execute(
-                "SELECT count(*), count(*) FILTER (WHERE signature = ''::BLOB) FROM article_signatures"
+                f"SELECT count(*), count(*) FILTER (WHERE shingle_count < {MIN_SHINGLES}) FROM article_signatures"  # not the blobs
             ).fetchone()
         clusters, duplicates = connection.execute("SELECT count(DISTINCT duplicate_of), count(*) FROM duplicates").fetchone()
         connection.commit()

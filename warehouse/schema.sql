@@ -163,7 +163,8 @@ CREATE TABLE IF NOT EXISTS duplicate_members (
     first_seen          TIMESTAMP,
     published_at        TIMESTAMP,
     source_path         VARCHAR,
-    representative      BOOLEAN NOT NULL
+    representative      BOOLEAN NOT NULL,
+    band_keys           BIGINT[] NOT NULL      -- its rows in duplicate_bands, at hand by article
 );
 CREATE TABLE IF NOT EXISTS duplicate_bands (
     band_key            BIGINT NOT NULL,       -- a 64-bit hash of the band's number and its 3 MinHash values

@@ -46,6 +46,8 @@ def consume_changes(db: duckdb.DuckDBPyConnection, consumer: str, article_ids: l
     if article_ids is None:
         db.execute(f"DELETE FROM {CHANGES_TABLE} WHERE consumer = ?", [consumer])
     elif article_ids:
-        db.execute(
-            f"DELETE FROM {CHANGES_TABLE} WHERE consumer = ? AND article_id IN (SELECT unnest(?::VARCHAR[]))", [consumer, article_ids]
-        )
+        db.register("consumed_articles", pa.table({"article_id": pa.array(article_ids, pa.string())}))
+        try:
+            db.execute(f"DELETE FROM {CHANGES_TABLE} WHERE consumer = ? AND article_id IN (SELECT article_id FROM consumed_articles)", [consumer])
+        finally:
+            db.unregister("consumed_articles")
