@@ -34,7 +34,7 @@ import heapq
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import duckdb
 import numpy as np
@@ -605,7 +605,7 @@ def _cluster_everything(connection: duckdb.DuckDBPyConnection, min_similarity: f
         best, score, checked = _decide(article, (representatives[c] for c in sorted(found, key=rank.__getitem__)), min_similarity)
         decisions.pairs_checked += checked
         if best is None:
-            representatives[article.article_id] = article
+            representatives[article.article_id] = replace(article, signature=None)  # its keys are all it needs of it
             rank[article.article_id] = position
             for key in keys.tolist():
                 representatives_by_key.setdefault(key, []).append(article.article_id)
