@@ -497,32 +497,49 @@ class _StoredArticles:
         self.too_short = 0
 
     def __iter__(self) -> Iterator[ComparedArticle]:
+        # The order is sorted without the signatures (a sort of every article's blobs needs more
+        # than a writer's 128 MB at 100,000 articles); they are read a chunk at a time in it.
         first_seen = _first_seen_sql(self.connection)
         wanted = f"WHERE a.article_id IN (SELECT article_id FROM {self.only})" if self.only else ""
-        result = self.connection.execute(
+        self.connection.execute(
             f"""
-            SELECT article_id, language, text_sha256, shingles, signature, first_seen, published_at, source_path, shingle_count
-            FROM (SELECT a.article_id, a.language, s.text_sha256, s.shingles, s.signature, s.shingle_count,
-                         {first_seen} AS first_seen, a.published_at, a.source_path
-                  FROM articles a JOIN article_signatures s USING (article_id) {wanted})
-            ORDER BY first_seen, published_at IS NULL, coalesce(published_at, first_seen), source_path, article_id
+            CREATE OR REPLACE TEMP TABLE clustering_order AS
+            SELECT row_number() OVER (ORDER BY first_seen, published_at IS NULL, coalesce(published_at, first_seen), source_path, article_id) AS position,
+                   article_id, language, first_seen, published_at, source_path
+            FROM (SELECT a.article_id, a.language, {first_seen} AS first_seen, a.published_at, a.source_path
+                  FROM articles a SEMI JOIN article_signatures s USING (article_id) {wanted})
             """
         )
-        while rows := result.fetchmany(SIGNATURE_CHUNK):
-            for article_id, language, sha, shingles, blob, first_seen, published_at, source_path, count in rows:
-                self.count += 1
-                if not blob:
-                    self.too_short += 1
-                hashes = np.frombuffer(shingles, dtype="<u4")
-                yield ComparedArticle(
-                    article_id=article_id,
-                    language=language,
-                    text_sha256=sha,
-                    shingles=hashes,
-                    signature=_deserialized(blob),
-                    order=(first_seen, published_at is None, published_at or first_seen, source_path),
-                    sampled=count > len(hashes),
-                )
+        try:
+            (total,) = self.connection.execute("SELECT count(*) FROM clustering_order").fetchone()
+            for first in range(1, total + 1, SIGNATURE_CHUNK):
+                rows = self.connection.execute(
+                    """
+                    SELECT o.article_id, o.language, s.text_sha256, s.shingles, s.signature, o.first_seen, o.published_at, o.source_path, s.shingle_count
+                    FROM clustering_order o JOIN article_signatures s USING (article_id)
+                    WHERE o.position BETWEEN ? AND ? ORDER BY o.position
+                    """,
+                    [first, first + SIGNATURE_CHUNK - 1],
+                ).fetchall()
+                yield from self._compared(rows)
+        finally:
+            self.connection.execute("DROP TABLE IF EXISTS clustering_order")
+
+    def _compared(self, rows: list[tuple]) -> Iterator[ComparedArticle]:
+        for article_id, language, sha, shingles, blob, first_seen, published_at, source_path, count in rows:
+            self.count += 1
+            if not blob:
+                self.too_short += 1
+            hashes = np.frombuffer(shingles, dtype="<u4")
+            yield ComparedArticle(
+                article_id=article_id,
+                language=language,
+                text_sha256=sha,
+                shingles=hashes,
+                signature=_deserialized(blob),
+                order=(first_seen, published_at is None, published_at or first_seen, source_path),
+                sampled=count > len(hashes),
+            )
 
 
 # --- the clustering kept in the warehouse -----------------------------------------------------
