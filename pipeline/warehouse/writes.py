@@ -208,8 +208,8 @@ class _BatchChange:
 
 def _write_articles(db: duckdb.DuckDBPyConnection, change: _BatchChange, *, seen_at: datetime | None) -> None:
     """Move the registered tables of `change` into articles, paragraphs, article_sources and source_contents."""
-    # a place that moves to another article leaves its old article (whose first-seen time may move)
-    note_changed_articles(db, "SELECT s.article_id FROM article_sources s JOIN incoming_sources USING (source_path)")
+    if change.storable:  # a place that moves to another article leaves its old article (whose first-seen time may move)
+        note_changed_articles(db, "SELECT s.article_id FROM article_sources s JOIN incoming_sources USING (source_path)")
     if change.left_behind:
         keep_face_contents(db, "faces_left_behind")
     if change.spare:
