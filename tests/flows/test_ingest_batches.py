@@ -4,13 +4,16 @@ and how batches that come back together are written."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
+import duckdb
 import pytest
 
 from flows.ingest_batches import BATCHES_PER_WORKER, batches_of, guided_batch_size
-from tests.conftest import PROJECT_ROOT, newsflow_env
+from bench.corpus import build_corpus
+from tests.conftest import PROJECT_ROOT, newsflow, newsflow_env
 
 
 @pytest.mark.parametrize(
@@ -102,3 +105,20 @@ def test_batches_written_together_are_each_stored_once_when_the_write_is_retried
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report == {"inserted": [3, 2], "unchanged": [0, 0], "articles": 5}
+
+
+def test_a_run_on_two_workers_ends_in_small_batches_on_both(prefect_server, tmp_path):
+    """80 documents, `--workers 2 --batch-size 32`: the run is cut as `batches_of` says (20, 16,
+    16, 16, 12: five batches, not the three of 32, 24 and 24 it was), and both workers take them."""
+    drop = tmp_path / "drop"
+    build_corpus(drop, 80)
+    env = newsflow_env(prefect_server.api_url, tmp_path)
+    env.pop("NEWSFLOW_WORKERS")
+    result = newsflow(["ingest", str(drop), "--warehouse", str(tmp_path / "news.duckdb"), "--workers", "2", "--batch-size", "32"], env)
+    by_worker = {int(pid): int(n) for pid, n in re.findall(r":(\d+) (\d+) batches", result.stdout)}
+    # no translation model is installed: each batch is one task, on one worker
+    assert sum(by_worker.values()) == len(list(batches_of(range(80), 32, workers=2))) == 5, result.stdout
+    assert len(by_worker) == 2, result.stdout
+    with duckdb.connect(str(tmp_path / "news.duckdb"), read_only=True) as db:
+        stored = db.execute("SELECT (SELECT count(*) FROM articles) + (SELECT count(*) FROM rejected_files)").fetchone()[0]
+    assert stored == 80
