@@ -9,6 +9,7 @@ text dump and cleaned by the text-dump cleaner. The first result that reads like
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 
@@ -58,7 +59,9 @@ RECALL_PROBE_SHARE = 0.6
 FULL_PASS_SHARE = RECALL_PROBE_SHARE
 
 
+@functools.lru_cache(maxsize=16)
 def _units(text: str) -> float:
+    """Cached: `_body` weighs each pass's text against several others (about ten times a page)."""
     return LineEvidence(text).units if text else 0.0
 
 
