@@ -1,7 +1,6 @@
 """A batch's writes and lookups read the rows of its own keys, however large the archive: the rows
 they read (DuckDB's profile of each statement) are the same with 2,000 and with 20,000 articles."""
 
-from datetime import datetime
 from pathlib import Path
 
 import pytest
