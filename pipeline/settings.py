@@ -92,7 +92,7 @@ REFERENCE: tuple[Setting, ...] = (
     Setting("NEWSFLOW_WAREHOUSE", "`<home>/warehouse/news.duckdb`", "the DuckDB warehouse file", "querying.md"),
     Setting("NEWSFLOW_STATE", "`<home>/.state`", "local state: the Prefect server's files, fetched web pages, fetch credentials", "configuration.md"),
     Setting("NEWSFLOW_MAX_FILE_BYTES", str(DEFAULT_MAX_FILE_BYTES), "larger input files are rejected `too_large` (`--max-file-mb`)", "limits.md"),
-    Setting("NEWSFLOW_BATCH_SIZE", str(DEFAULT_BATCH_SIZE), "documents per batch task (`--batch-size`)", "scaling.md"),
+    Setting("NEWSFLOW_BATCH_SIZE", str(DEFAULT_BATCH_SIZE), "at most this many documents per batch task; on several workers batches shrink toward the end of a run (`--batch-size`)", "scaling.md"),
     Setting("NEWSFLOW_WORKERS", "every core (in-process under 64 files)", "local worker processes for a run's stages; 1: in-process (`--workers`)", "scaling.md"),
     Setting("NEWSFLOW_DASK_ADDRESS", "none", "a Dask scheduler to run the stages on, `tcp://HOST:PORT` (`--dask-address`)", "scaling.md"),
     Setting("NEWSFLOW_TRANSLATE_DEVICE", "`auto`", "where CTranslate2 runs: `auto`, `cpu` or `cuda`", "scaling.md"),

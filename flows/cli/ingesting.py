@@ -28,7 +28,7 @@ def ingest(
     paths: list[str] = typer.Argument(None, help="Folders, globs, files or http(s) addresses of pages or feeds (default: seeds/)."),
     warehouse: Optional[Path] = WarehouseOption,
     max_file_mb: Optional[float] = typer.Option(None, help="Reject files larger than this (default 20 MB)."),
-    batch_size: Optional[int] = typer.Option(None, help=f"Documents per task batch (default {DEFAULT_BATCH_SIZE}, or NEWSFLOW_BATCH_SIZE)."),
+    batch_size: Optional[int] = typer.Option(None, help=f"At most this many documents per task batch (default {DEFAULT_BATCH_SIZE}, or NEWSFLOW_BATCH_SIZE); on several workers, batches shrink toward the end of the run."),
     workers: Optional[int] = typer.Option(
         None, "--workers", min=1, help="Local worker processes for the stages (default: every core; 1: in this process)."
     ),
