@@ -24,7 +24,7 @@ import psutil
 
 from bench.corpus import build_corpus
 from bench.processes import cpu_seconds
-from bench.scale_bench import isolated_environment, newsflow, run_ingest
+from bench.scale_bench import content_difference, differs, isolated_environment, newsflow, run_ingest
 
 
 def parse_variant(text: str) -> tuple[str, Path, int | None, dict[str, str]]:
@@ -63,13 +63,15 @@ def main() -> None:
         for round_number in range(args.rounds):
             # every other round in the other order, so that no variant always runs first or after the same one
             for name, tree, workers, settings in variants[:: -1 if round_number % 2 else 1]:
-                for stale in work.glob("ab.duckdb*"):
+                for stale in work.glob(f"ab-{name}.duckdb*"):
                     stale.unlink()
                 server_before = cpu_seconds(psutil.Process(server.process.pid), with_descendants=True)
-                run = run_ingest({**env, **settings}, name, corpus, work / "ab.duckdb", work / f"{name}-{round_number}.log", workers=workers, cwd=tree)
+                run = run_ingest({**env, **settings}, name, corpus, work / f"ab-{name}.duckdb", work / f"{name}-{round_number}.log", workers=workers, cwd=tree)
                 server_cpu = cpu_seconds(psutil.Process(server.process.pid), with_descendants=True) - server_before
                 results[name].append((run.seconds, run.flow_cpu_seconds, run.worker_cpu_seconds, server_cpu))
                 print(f"round {round_number} {name}: {run.summary_line}", flush=True)
+        # Each variant's last warehouse against the first's: the same articles and rejections?
+        contents = {name: content_difference(work / f"ab-{variants[0][0]}.duckdb", work / f"ab-{name}.duckdb") for name, *_ in variants[1:]}
     finally:
         server.stop()
 
@@ -85,6 +87,9 @@ def main() -> None:
             f"{name:<16} {wall:8.1f} {statistics.median(flows):9.1f} {statistics.median(workers):11.1f} "
             f"{statistics.median(servers):11.1f} {baseline / wall:11.2f}x   {' / '.join(f'{w:.1f}' for w in walls)}"
         )
+    for name, difference in contents.items():
+        verdict = "DIFFERENT content" if differs(difference) else "identical content"
+        print(f"{name} against {first}: {verdict} ({difference['articles']} articles, {difference['rejections']} rejections; {difference})")
 
 
 if __name__ == "__main__":
