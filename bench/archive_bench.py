@@ -65,6 +65,7 @@ ENGLISH_SHARE = 0.33
 SWAPPED_SHARE = 0.35
 RUN_FILES = 100
 RUNS_PER_KIND = 3
+IN_PLACE_FROM = 500_000  # archives this large are measured in place, not copied
 QUERIES = 50
 ARCHIVE_START = datetime(2025, 12, 1)
 ARCHIVE_DAYS = 365
@@ -241,8 +242,9 @@ def _one(path: Path, sql: str):
 # --- the measurements ------------------------------------------------------------------------
 
 
-def run_folders(work: Path, runs: int) -> list[Path]:
-    """`runs` folders of RUN_FILES distinct news-corpus files each (not in any archive)."""
+def run_folders(work: Path, runs: int, generation: int = 0) -> list[Path]:
+    """`runs` folders of RUN_FILES distinct news-corpus files each (not in any archive); another
+    `generation` gives other files."""
     articles = news_articles()
     folders = []
     for number in range(runs):
@@ -250,7 +252,8 @@ def run_folders(work: Path, runs: int) -> list[Path]:
         if folder.exists():
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
-        for index in range(number * RUN_FILES, (number + 1) * RUN_FILES):
+        first = (generation * runs + number) * RUN_FILES
+        for index in range(first, first + RUN_FILES):
             name, content = corpus_file(index * 7 % len(articles), articles)
             (folder / name).write_text(content, encoding="utf-8")
         folders.append(folder)
@@ -343,11 +346,20 @@ def measure_size(size: int, work: Path, api_url: str, processes: int, keep: bool
     result["catch_up"] = catch_up(warehouse)
     print(f"  {size:,}: built {result['build']}, derived tables {result['catch_up']}", flush=True)
     runs_folder = folder / "runs"
-    measured = folder / "measured.duckdb"
-    shutil.copyfile(warehouse, measured)  # the runs change the warehouse: measure a copy, keep the base
+    # The runs add to the warehouse: a copy is measured, unless the archive is too large to copy,
+    # which is then measured in place, each time with files it has not seen (`generation`).
+    in_place = size >= IN_PLACE_FROM
+    measured = warehouse if in_place else folder / "measured.duckdb"
+    generation = 0
+    if in_place:
+        marker = json.loads(built_marker.read_text())
+        generation = marker.get("measured", 0)
+        built_marker.write_text(json.dumps({**marker, "measured": generation + 1}))
+    else:
+        shutil.copyfile(warehouse, measured)
     try:
         env = isolated_environment(folder / "home", api_url)
-        folders = run_folders(runs_folder, RUNS_PER_KIND)
+        folders = run_folders(runs_folder, RUNS_PER_KIND, generation)
         logs = folder / "logs"
         logs.mkdir(exist_ok=True)
         kinds: dict[str, list] = {"add": [], "unchanged": [], "update": []}
@@ -377,7 +389,7 @@ def measure_size(size: int, work: Path, api_url: str, processes: int, keep: bool
             result[name] = timed_command(env, f"{size:,} {name}", args, logs / f"{name}.log")
         result["warehouse_bytes_per_article"] = round(measured.stat().st_size / max(1, size))
     finally:
-        for leftover in (measured, folder / "articles.parquet", folder / "report.html"):
+        for leftover in ([] if in_place else [measured]) + [folder / "articles.parquet", folder / "report.html"]:
             leftover.unlink(missing_ok=True)
         shutil.rmtree(runs_folder, ignore_errors=True)
         if not keep:
