@@ -97,6 +97,19 @@ READ_ONLY_CONFIG = {
     "autoload_known_extensions": False,
     "lock_configuration": True,
 }
+# A writer's statements join a batch's keys (paths, ids, URLs, text fingerprints) to tables of the
+# whole archive. DuckDB turns such a join into an ART index scan of the big side only when it
+# pushes the batch's keys into that scan as a list, which by default it does for at most 50 keys:
+# a batch of 100 read every row of articles and article_sources (10x the rows, 10x the time from
+# 10k to 100k articles). Up to index_scan_max_count (2048) keys, the lookups read the batch's rows.
+LOOKUP_KEYS_AT_ONCE = 2048
+WRITER_LOOKUP_CONFIG = {"dynamic_or_filter_threshold": LOOKUP_KEYS_AT_ONCE}
+
+
+def in_lookup_chunks(keys: list) -> Iterator[list]:
+    """`keys` in pieces small enough for an index lookup each (LOOKUP_KEYS_AT_ONCE)."""
+    for start in range(0, len(keys), LOOKUP_KEYS_AT_ONCE):
+        yield keys[start : start + LOOKUP_KEYS_AT_ONCE]
 # A read-only connection opens with extensions off but not yet locked: `_lock_read_only` loads the
 # search extension from its wheel (its functions back the `search_articles` macro), then applies
 # READ_ONLY_CONFIG, so nothing else can be loaded or changed afterwards.
@@ -221,7 +234,7 @@ class Connection:
             )
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
-        config = {**_READ_ONLY_OPEN_CONFIG, "memory_limit": reader_memory_limit()} if read_only else {"memory_limit": writer_memory_limit()}
+        config = {**_READ_ONLY_OPEN_CONFIG, "memory_limit": reader_memory_limit()} if read_only else {"memory_limit": writer_memory_limit(), **WRITER_LOOKUP_CONFIG}
         if threads is not None:
             config = {**config, "threads": threads}
         connection = _connect_waiting_for_lock(path, read_only=read_only, lock_timeout_s=lock_timeout_s, config=config)

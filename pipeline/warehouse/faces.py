@@ -74,27 +74,48 @@ def keep_face_contents(db: duckdb.DuckDBPyConnection, articles_leaving: str) -> 
     )
 
 
-def restore_faces(db: duckdb.DuckDBPyConnection) -> int:
+def restore_faces(db: duckdb.DuckDBPyConnection, among: str | None = None) -> int:
     """Articles whose face's place is gone (not present, or no longer a place) take the content
     of their latest place still present, with its paragraphs; returns how many did. The search
-    index and the duplicates signatures follow at their next refresh (they compare texts)."""
-    faceless = db.execute(
-        """
-        SELECT a.article_id FROM articles a
-        WHERE NOT EXISTS (SELECT 1 FROM article_sources f WHERE f.source_path = a.source_path AND f.present)
-          AND EXISTS (SELECT 1 FROM article_sources s WHERE s.article_id = a.article_id AND s.present)
-        """
-    ).fetch_arrow_table()
+    index and the duplicates signatures follow at their next refresh (they compare texts).
+    `among`: a registered table whose article_id column lists the only articles to look at
+    (those of the places just gone), found by index instead of reading every article."""
+    if among is None:
+        faceless = db.execute(
+            """
+            SELECT a.article_id FROM articles a
+            WHERE NOT EXISTS (SELECT 1 FROM article_sources f WHERE f.source_path = a.source_path AND f.present)
+              AND EXISTS (SELECT 1 FROM article_sources s WHERE s.article_id = a.article_id AND s.present)
+            """
+        ).fetch_arrow_table()
+    else:  # `present` is tested after the joins: a filter of its own on the scan makes DuckDB read every place
+        faceless = db.execute(
+            f"""
+            SELECT a.article_id
+            FROM (SELECT DISTINCT article_id FROM {among}) g
+            JOIN articles a USING (article_id)
+            JOIN article_sources s ON s.article_id = a.article_id
+            LEFT JOIN article_sources f ON f.source_path = a.source_path
+            GROUP BY a.article_id
+            HAVING NOT coalesce(bool_or(f.present), false) AND bool_or(s.present)
+            """
+        ).fetch_arrow_table()
     if not faceless.num_rows:
         return 0
     db.register("faceless_articles", faceless)
     try:
         moving = db.execute(
             """
-            SELECT s.article_id, s.source_path
-            FROM article_sources s JOIN faceless_articles USING (article_id) JOIN source_contents c USING (source_path)
-            WHERE s.present
-            QUALIFY row_number() OVER (PARTITION BY s.article_id ORDER BY s.last_seen DESC, s.first_seen DESC, s.source_path) = 1
+            WITH places AS MATERIALIZED (  -- each join from the few keys before it; `present` tested last, as above
+                SELECT s.article_id, s.source_path, s.present, s.last_seen, s.first_seen
+                FROM faceless_articles JOIN article_sources s USING (article_id)
+            )
+            SELECT article_id, source_path FROM (
+                SELECT p.article_id, p.source_path, p.present,
+                       row_number() OVER (PARTITION BY p.article_id ORDER BY p.present DESC, p.last_seen DESC, p.first_seen DESC, p.source_path) AS latest
+                FROM places p JOIN source_contents c USING (source_path)
+            )
+            WHERE latest = 1 AND present
             """
         ).fetch_arrow_table()
         db.register("faces_restored", moving)
@@ -122,8 +143,8 @@ def restore_faces(db: duckdb.DuckDBPyConnection) -> int:
         # folder reads the file again (a fingerprint no file has), and the article takes that content.
         db.execute(
             """
-            UPDATE article_sources SET content_sha256 = ''
-            WHERE present AND article_id IN (SELECT article_id FROM faceless_articles)
+            UPDATE article_sources SET content_sha256 = CASE WHEN present THEN '' ELSE content_sha256 END
+            WHERE article_id IN (SELECT article_id FROM faceless_articles)
               AND article_id NOT IN (SELECT article_id FROM faces_restored)
             """
         )

@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 
 import duckdb
+import pyarrow as pa
 
 from pipeline.record import Document
 from pipeline.warehouse.documents import article_id_for, translation_fields
@@ -96,32 +97,39 @@ class ArticlePlan:
 def plan_articles(db: duckdb.DuckDBPyConnection, storable: Sequence[Document]) -> tuple[ArticlePlan, dict[str, str]]:
     """The plan for `storable` (registered as `incoming_articles`, in this order), and each one's
     text fingerprint by source path."""
+    if not storable:
+        return ArticlePlan(), {}
     # Each text is fingerprinted once (as a join condition too, a 50 MB text took 460 MB, once 140 MB).
+    # Every match is a join from the batch's keys, so that it reads the rows of an index for them,
+    # not every article (see connection.WRITER_LOOKUP_CONFIG: correlated subqueries read them all).
     places = db.execute(
         """
         WITH incoming AS MATERIALIZED (
-            SELECT source_path, source_url, article_id, text_fingerprint(text) AS fingerprint FROM incoming_articles
+            SELECT source_path, article_id, text_fingerprint(text) AS fingerprint FROM incoming_articles
+        ),
+        text_match AS (
+            SELECT i.source_path, min(f.article_id) AS article_id FROM incoming i JOIN article_sources f ON f.text_fingerprint = i.fingerprint GROUP BY 1
+        ),
+        id_taken AS (
+            SELECT i.source_path, a.article_id FROM incoming i JOIN articles a ON a.article_id = i.article_id
         )
-        SELECT
-            i.source_path,
-            i.fingerprint,
-            s.article_id AS path_article,
-            (SELECT min(a.article_id) FROM articles a WHERE a.source_url = i.source_url) AS url_article,
-            (SELECT min(f.article_id) FROM article_sources f WHERE f.text_fingerprint = i.fingerprint) AS text_article,
-            (SELECT a.article_id FROM articles a WHERE a.article_id = i.article_id) AS id_taken
+        SELECT i.source_path, i.fingerprint, s.article_id, t.article_id, k.article_id
         FROM incoming i
         LEFT JOIN article_sources s USING (source_path)
+        LEFT JOIN text_match t USING (source_path)
+        LEFT JOIN id_taken k USING (source_path)
         """
     ).fetchall()
+    url_article = _articles_by_url(db, storable)
     place_by_path = {row[0]: row[1:] for row in places}
     plan = ArticlePlan()
     for doc in storable:
-        fingerprint, path_article, url_article, text_article, id_taken = place_by_path[doc.source_path]
+        fingerprint, path_article, text_article, id_taken = place_by_path[doc.source_path]
         url_key = doc.source_url if is_page_url(doc.source_url) else None
         if path_article is not None:
             plan.at_known_path(doc, path_article, fingerprint, url_key)
             continue
-        match = (url_article if url_key else None) or text_article or plan.found_in_batch(url_key, fingerprint)
+        match = url_article.get(url_key) or text_article or plan.found_in_batch(url_key, fingerprint)
         if match is not None:
             plan.joining(doc, match, fingerprint, url_key)
         else:
@@ -130,3 +138,19 @@ def plan_articles(db: duckdb.DuckDBPyConnection, storable: Sequence[Document]) -
                 new_id = article_id_for(f"{doc.source_path}\n{doc.content_sha256}")
             plan.new_article(doc, new_id, fingerprint, url_key)
     return plan, {path: place[0] for path, place in place_by_path.items()}
+
+
+def _articles_by_url(db: duckdb.DuckDBPyConnection, storable: Sequence[Document]) -> dict[str, str]:
+    """page URL -> the stored article with that source_url (the first by id), for the batch's page
+    URLs; no statement when it has none (a join from no keys still reads the articles)."""
+    urls = sorted({doc.source_url for doc in storable if is_page_url(doc.source_url)})
+    if not urls:
+        return {}
+    db.register("incoming_page_urls", pa.table({"url": pa.array(urls, pa.string())}))
+    try:
+        rows = db.execute(
+            "SELECT u.url, min(a.article_id) FROM incoming_page_urls u JOIN articles a ON a.source_url = u.url GROUP BY 1"
+        ).fetchall()
+    finally:
+        db.unregister("incoming_page_urls")
+    return dict(rows)

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import pyarrow as pa
+
 from pipeline.warehouse.connection import Connection
 from pipeline.warehouse.documents import utc_naive
 from pipeline.warehouse.faces import restore_faces
@@ -33,12 +35,14 @@ class Prune(Connection):
                 """
                 UPDATE article_sources SET present = false
                 WHERE present AND last_seen < ? AND list_bool_or([starts_with(source_path, p) FOR p IN ?::VARCHAR[]])
-                RETURNING source_path
+                RETURNING source_path, article_id
                 """,
                 [utc_naive(seen_since), prefixes],
             ).fetchall()
-            restore_faces(db)
-        return sorted(path for (path,) in rows)
+            if rows:  # only an article with a place gone now can have lost its face
+                with self._registered(articles_with_places_gone=pa.table({"article_id": pa.array([row[1] for row in rows], pa.string())})):
+                    restore_faces(db, among="articles_with_places_gone")
+        return sorted(path for path, _ in rows)
 
     def prune(self, *, dry_run: bool = False) -> PruneResult:
         """Delete the articles none of whose places is present (with their paragraphs and

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pyarrow as pa
 
 from pipeline.record import Document, ParagraphLanguage
-from pipeline.warehouse.connection import Connection
+from pipeline.warehouse.connection import Connection, in_lookup_chunks
 from pipeline.warehouse.documents import last_per_source_path
 
 
@@ -100,20 +100,19 @@ class Translations(Connection):
 
     def cached_translations(self, model: str, sentences: Sequence[str]) -> dict[str, str]:
         """source sentence -> stored translation by `model`, for the sentences the cache has."""
-        wanted = sorted(set(sentences))
-        if not wanted:
-            return {}
-        table = pa.table({"source": pa.array(wanted, pa.string())})
-        with self._registered(wanted_sentences=table):
-            rows = self._db.execute(
-                """
-                SELECT c.source, c.translation
-                FROM translation_cache c JOIN wanted_sentences w USING (source)
-                WHERE c.model = ?
-                """,
-                [model],
-            ).fetchall()
-        return dict(rows)
+        found: dict[str, str] = {}
+        for wanted in in_lookup_chunks(sorted(set(sentences))):
+            table = pa.table({"source": pa.array(wanted, pa.string())})
+            with self._registered(wanted_sentences=table):
+                # the model is compared here: a filter of its own on the scan makes DuckDB read every row
+                rows = self._db.execute(
+                    """
+                    SELECT c.source, c.translation, c.model
+                    FROM wanted_sentences w JOIN translation_cache c USING (source)
+                    """
+                ).fetchall()
+            found.update((source, translation) for source, translation, cached_by in rows if cached_by == model)
+        return found
 
     def store_translations(self, model: str, pairs: Sequence[tuple[str, str]]) -> None:
         """Remember (source, translation) pairs for `model`; a sentence already cached keeps its translation."""

@@ -17,7 +17,7 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.record import Document, Rejection
-from pipeline.warehouse.connection import Connection
+from pipeline.warehouse.connection import Connection, in_lookup_chunks
 from pipeline.warehouse.documents import last_per_source_path, utc_naive
 from pipeline.warehouse.faces import SOURCE_CONTENT_COLUMNS, keep_face_contents, kept_as_source_content, source_contents_table
 from pipeline.warehouse.identity import ArticlePlan, plan_articles
@@ -47,29 +47,31 @@ class Writes(Connection):
     def known_fingerprints(self, source_paths: Iterable[str]) -> dict[str, str]:
         """source_path -> content_sha256 of the bytes last stored from it, for the paths seen before
         whose file is still there (a path that came back after it was gone is read again)."""
-        paths = sorted(set(source_paths))
-        if not paths:
-            return {}
-        wanted = pa.table({"source_path": pa.array(paths, pa.string())})
-        with self._registered(wanted_paths=wanted):
-            rows = self._db.execute(
-                "SELECT s.source_path, s.content_sha256 FROM article_sources s JOIN wanted_paths w USING (source_path) WHERE s.present"
-            ).fetchall()
-        return dict(rows)
+        found: dict[str, str] = {}
+        for paths in in_lookup_chunks(sorted(set(source_paths))):
+            wanted = pa.table({"source_path": pa.array(paths, pa.string())})
+            with self._registered(wanted_paths=wanted):
+                # `present` is tested here, not in SQL: a filter of its own on the scan makes DuckDB read every row
+                rows = self._db.execute(
+                    "SELECT s.source_path, s.content_sha256, s.present FROM wanted_paths w JOIN article_sources s USING (source_path)"
+                ).fetchall()
+            found.update((path, sha256) for path, sha256, present in rows if present)
+        return found
 
     def stored_urls(self, urls: Iterable[str]) -> set[str]:
         """The `urls` stored already: as an article's page address, or as a place an article was fetched from."""
-        wanted = pa.table({"url": pa.array(sorted(set(urls)), pa.string())})
-        if not wanted.num_rows:
-            return set()
-        with self._registered(wanted_urls=wanted):
-            rows = self._db.execute(
-                """
-                SELECT url FROM wanted_urls WHERE url IN (SELECT source_url FROM articles)
-                UNION SELECT url FROM wanted_urls WHERE url IN (SELECT source_path FROM article_sources)
-                """
-            ).fetchall()
-        return {url for (url,) in rows}
+        stored: set[str] = set()
+        for chunk in in_lookup_chunks(sorted(set(urls))):
+            wanted = pa.table({"url": pa.array(chunk, pa.string())})
+            with self._registered(wanted_urls=wanted):
+                rows = self._db.execute(
+                    """
+                    SELECT w.url FROM wanted_urls w JOIN articles a ON a.source_url = w.url
+                    UNION SELECT w.url FROM wanted_urls w JOIN article_sources s ON s.source_path = w.url
+                    """
+                ).fetchall()
+            stored.update(url for (url,) in rows)
+        return stored
 
     def write_batch(
         self, docs: Sequence[Document], *, run_id: str, ingested_at: datetime, seen_paths: Sequence[str] = ()
@@ -92,10 +94,11 @@ class Writes(Connection):
         rejections = rejections_table(rejected, run_id=run_id, rejected_at=ingested_at)
         seen = pa.table({"source_path": pa.array(sorted(set(seen_paths)), pa.string())})
         with self._transaction() as db, self._registered(incoming_articles=incoming, incoming_rejections=rejections, seen_paths=seen):
-            db.execute(
-                "UPDATE article_sources SET last_seen = ?, present = true WHERE source_path IN (SELECT source_path FROM seen_paths)",
-                [seen_at],
-            )
+            if seen.num_rows:
+                db.execute(
+                    "UPDATE article_sources SET last_seen = ?, present = true WHERE source_path IN (SELECT source_path FROM seen_paths)",
+                    [seen_at],
+                )
             plan, fingerprint_of = plan_articles(db, storable)
             stored = _stored_articles(db, plan)
             change = _BatchChange(plan, stored, incoming, storable, fingerprint_of)
@@ -108,7 +111,8 @@ class Writes(Connection):
                     SELECT article_id, model, reason, run_id, failed_at FROM incoming_failures
                     """
                 )
-            _write_rejections(db)
+            if rejections.num_rows:
+                _write_rejections(db)
         counts = change.counts
         return BatchCounts(
             inserted=counts["inserted"],
@@ -134,6 +138,8 @@ def _storable_and_rejected(docs: Sequence[Document]) -> tuple[list[Document], li
 
 def _stored_articles(db: duckdb.DuckDBPyConnection, plan: ArticlePlan) -> dict[str, tuple]:
     """article_id -> (content_sha256, translation_status, text_en, text, source_path) of the stored articles the batch touches."""
+    if not plan.article_of:
+        return {}
     return {
         row[0]: row[1:]
         for row in db.execute(
@@ -209,24 +215,32 @@ def _write_articles(db: duckdb.DuckDBPyConnection, change: _BatchChange, *, seen
             f"INSERT OR REPLACE INTO source_contents ({content_columns}, paragraphs) "
             f"SELECT {content_columns}, paragraphs FROM spare_contents"
         )
+    if not change.storable:  # only rejections: nothing below has a row to write
+        return
+    # Each statement below runs only when it has rows to move: with none, DuckDB still reads
+    # the table it joins to (its first vectors, or all of it) for nothing.
     db.execute("DELETE FROM source_contents WHERE source_path IN (SELECT source_path FROM faces_now)")
     columns = ", ".join(ARTICLE_COLUMNS)
     # Paths move first, so that an article can take a path another article gives up.
-    db.execute(
-        "UPDATE articles SET source_path = m.source_path FROM articles_moved m WHERE articles.article_id = m.article_id"
-    )
-    db.execute(f"INSERT INTO articles ({columns}) SELECT {columns} FROM articles_to_insert")
-    # Replaced, not updated: DuckDB's UPDATE keeps the old text beside the new one, and
-    # could not update a 20 MB article within the writer's default 128 MB.
-    db.execute("DELETE FROM articles WHERE article_id IN (SELECT article_id FROM articles_to_update)")
-    db.execute(f"INSERT INTO articles ({columns}) SELECT {columns} FROM articles_to_update")
-    db.execute("DELETE FROM paragraphs WHERE article_id IN (SELECT article_id FROM changed_articles)")
-    db.execute(
-        """
-        INSERT INTO paragraphs (article_id, position, text, language, language_confidence)
-        SELECT article_id, position, text, language, language_confidence FROM incoming_paragraphs
-        """
-    )
+    if change.moves:
+        db.execute(
+            "UPDATE articles SET source_path = m.source_path FROM articles_moved m WHERE articles.article_id = m.article_id"
+        )
+    if change.inserts:
+        db.execute(f"INSERT INTO articles ({columns}) SELECT {columns} FROM articles_to_insert")
+    if change.updates:
+        # Replaced, not updated: DuckDB's UPDATE keeps the old text beside the new one, and
+        # could not update a 20 MB article within the writer's default 128 MB.
+        db.execute("DELETE FROM articles WHERE article_id IN (SELECT article_id FROM articles_to_update)")
+        db.execute(f"INSERT INTO articles ({columns}) SELECT {columns} FROM articles_to_update")
+    if change.changed_docs:
+        db.execute("DELETE FROM paragraphs WHERE article_id IN (SELECT article_id FROM changed_articles)")
+        db.execute(
+            """
+            INSERT INTO paragraphs (article_id, position, text, language, language_confidence)
+            SELECT article_id, position, text, language, language_confidence FROM incoming_paragraphs
+            """
+        )
     db.execute(
         """
         INSERT INTO article_sources (source_path, article_id, content_sha256, text_fingerprint, first_seen, last_seen, present)
@@ -240,14 +254,18 @@ def _write_articles(db: duckdb.DuckDBPyConnection, change: _BatchChange, *, seen
 
 
 def _write_rejections(db: duckdb.DuckDBPyConnection) -> None:
-    """The registered `incoming_rejections`, each (path, sha256, reason) once."""
+    """The registered `incoming_rejections`, each (path, sha256, reason) once. The stored rows of
+    the batch's paths are found first, by a join from them (rejected_files_by_path), not by reading them all."""
     db.execute(
         """
         INSERT INTO rejected_files (path, sha256, reason, detail, run_id, rejected_at)
+        WITH stored AS MATERIALIZED (
+            SELECT r.path, r.sha256, r.reason FROM (SELECT DISTINCT path FROM incoming_rejections) i JOIN rejected_files r USING (path)
+        )
         SELECT i.path, i.sha256, i.reason, i.detail, i.run_id, i.rejected_at
         FROM incoming_rejections i
         WHERE NOT EXISTS (
-            SELECT 1 FROM rejected_files r
+            SELECT 1 FROM stored r
             WHERE r.path = i.path AND r.sha256 IS NOT DISTINCT FROM i.sha256 AND r.reason = i.reason
         )
         """
