@@ -207,11 +207,14 @@ def build_archive(path: Path, size: int, processes: int) -> dict:
     started = time.perf_counter()
     jobs = [(start, min(start + BUILD_BATCH, size), size) for start in range(0, size, BUILD_BATCH)]
     written = 0
-    with get_context("forkserver").Pool(processes) as pool, Warehouse.open(path) as warehouse:
+    with get_context("forkserver").Pool(processes) as pool:
         for number, docs in enumerate(pool.imap(_sign_range, jobs)):
             at = ARCHIVE_START + timedelta(days=ARCHIVE_DAYS * jobs[number][0] / size)
-            counts = warehouse.write_batch(docs, run_id=f"archive-{number:05d}", ingested_at=at)
-            store_signatures(warehouse.connection, docs)
+            # opened for each batch, as a run does (one open for the whole build ran the 128 MB
+            # writer out of memory at about 150,000 articles)
+            with Warehouse.open(path) as warehouse:
+                counts = warehouse.write_batch(docs, run_id=f"archive-{number:05d}", ingested_at=at)
+                store_signatures(warehouse.connection, docs)
             written += counts.inserted
             if number % 25 == 0:
                 print(f"    {jobs[number][1]:,} of {size:,} written ({time.perf_counter() - started:.0f} s)", flush=True)
