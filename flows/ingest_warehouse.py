@@ -171,35 +171,29 @@ def after_run(
 
 
 def refresh_derived_tables(warehouse: Warehouse, *, articles_changed: bool = True, indexed_as_written: int = 0) -> list[str]:
-    """Duplicates and the search index, brought up to date with the articles (each reads only
-    what changed since its last refresh, or what the batches left: `indexed_as_written` articles
-    were indexed as they were written); one line for each that changed. Clustering duplicates
-    costs seconds on a large warehouse even when nothing changed, so a run that changed no
-    article skips it unless some article has never been compared."""
+    """Duplicates and the search index, brought up to date with the articles (each reads only the
+    articles the writes noted as changed since its last refresh, or what the batches left:
+    `indexed_as_written` articles were indexed as they were written); one line for each that
+    changed. A refresh with nothing noted reads no article. (`articles_changed` is kept for callers;
+    the notes decide.)"""
     from pipeline.duplicates import refresh_duplicates  # imports datasketch and scipy: only when needed
     from pipeline.search import refresh_search_index
 
     notes = []
-    if articles_changed or _articles_never_compared(warehouse):
-        duplicates = refresh_duplicates(warehouse.connection)
+    duplicates = refresh_duplicates(warehouse.connection)
+    if duplicates.rebuilt or duplicates.redecided or duplicates.signatures_dropped:
+        how = "clustered from scratch" if duplicates.rebuilt else f"{duplicates.redecided} re-decided"
         notes.append(
             f"duplicates: {duplicates.duplicates} articles in {duplicates.clusters} clusters "
-            f"({duplicates.articles} compared, {duplicates.signatures_computed} signed after the run, {duplicates.seconds:.1f}s)"
+            f"({duplicates.articles} compared, {how}, {duplicates.signatures_computed} signed after the run, {duplicates.seconds:.1f}s)"
         )
-    search = refresh_search_index(warehouse.connection)  # an unchanged run costs one scan of hashes
+    search = refresh_search_index(warehouse.connection)  # nothing noted: no article read
     if search.changed or indexed_as_written:
         notes.append(
             f"search index: {search.articles} articles, {indexed_as_written + search.reindexed} (re)indexed, "
             f"{search.removed} removed ({search.seconds:.1f}s after the run)"
         )
     return notes
-
-
-def _articles_never_compared(warehouse: Warehouse) -> bool:
-    (missing,) = warehouse.connection.execute(
-        "SELECT count(*) FROM articles a WHERE NOT EXISTS (SELECT 1 FROM article_signatures s WHERE s.article_id = a.article_id)"
-    ).fetchone()
-    return missing > 0
 
 
 @task(name="tidy the raw web pages", retries=3, retry_delay_seconds=2, retry_condition_fn=retry_unless_a_person_must_act, cache_policy=NO_CACHE)

@@ -21,6 +21,7 @@ from flows.serve_holder import ServeHolder, polled_age_s, runner_state, variable
 
 DEPLOYMENT_PATH = "ingest/newsflow-ingest"  # flows.serve.deployment_path(), without importing Prefect
 FLOW_NAME = DEPLOYMENT_PATH.split("/")[0]
+FAILING_SOURCES_SHOWN = 20  # beyond, status says how many more (`newsflow sources list` has them all)
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,8 @@ class WarehouseStatus:
     languages: list[tuple[str, str, int]] = field(default_factory=list)  # language, translation_status, articles
     runs: list[tuple] = field(default_factory=list)  # started_at, status, files_seen, inserted, updated, unchanged, rejected
     web_sources: int = 0  # followed with `newsflow sources add`
-    failing_sources: list[tuple] = field(default_factory=list)  # url, polls failed in a row, last detail
+    failing_sources: list[tuple] = field(default_factory=list)  # url, polls failed in a row, last detail (the first FAILING_SOURCES_SHOWN)
+    failing_count: int = 0  # every failing source, shown or not
 
 
 def prefect_status(state_dir: Path) -> PrefectStatus:
@@ -162,19 +164,22 @@ def warehouse_status(path: Path, *, last_runs: int = 5) -> WarehouseStatus:
                 "select started_at, status, files_seen, inserted, updated, unchanged, rejected "
                 f"from ingest_runs order by started_at desc limit {int(last_runs)}"
             )
-            web_sources, failing = 0, []
+            web_sources, failing, failing_count = 0, [], 0
             if "web_sources" in store.relation_names():
                 from pipeline.web.sources import FAILING_AFTER
 
-                _, ((web_sources,),) = store.query("select count(*) from web_sources")
+                _, ((web_sources, failing_count),) = store.query(
+                    f"select count(*), count(*) filter (where consecutive_failures >= {int(FAILING_AFTER)}) from web_sources"
+                )
                 _, failing = store.query(
                     "select url, consecutive_failures, last_detail from web_sources "
-                    f"where consecutive_failures >= {int(FAILING_AFTER)} order by url"
+                    f"where consecutive_failures >= {int(FAILING_AFTER)} order by url limit {FAILING_SOURCES_SHOWN}"
                 )
     except (WarehouseError, OSError) as error:
         return WarehouseStatus(path=path, exists=True, error=str(error).strip().splitlines()[0])
     except Exception as error:  # duckdb.Error: a file that is not (yet) a warehouse
         return WarehouseStatus(path=path, exists=True, error=f"{type(error).__name__}: {str(error).strip().splitlines()[0]}")
     return WarehouseStatus(
-        path=path, exists=True, languages=languages, runs=runs, web_sources=web_sources, failing_sources=failing
+        path=path, exists=True, languages=languages, runs=runs, web_sources=web_sources, failing_sources=failing,
+        failing_count=failing_count,
     )

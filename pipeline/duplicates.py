@@ -30,10 +30,11 @@ texts only on the hashes below the smaller of their samples' bounds (`similarity
 from __future__ import annotations
 
 import hashlib
+import heapq
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import duckdb
 import numpy as np
@@ -42,6 +43,7 @@ from datasketch import LeanMinHash, MinHash, MinHashLSH
 from datasketch.hashfunc import sha1_hash32
 
 from pipeline.record import Document, TextSignature
+from pipeline.warehouse.changes import consume_changes, pending_articles
 
 # Three-word shingles: on the tune half of the real-pages set (workbench/duplicates_eval.py) they
 # score F1 0.9727 at threshold 0.4 (best 2-word 0.966, 4-word 0.961, 5-word 0.9733 at 0.5: a
@@ -128,6 +130,10 @@ class DuplicateRefresh:
     clusters: int
     duplicates: int
     seconds: float
+    rebuilt: bool = True  # clustered from scratch (first time, new settings, or asked)
+    redecided: int = 0  # articles whose decision was made again
+    signatures_read: int = 0  # stored signatures read to decide them
+    band_rows_read: int = 0  # duplicate_bands rows the lookups returned
 
 
 # --- pure functions ---------------------------------------------------------------------------
@@ -334,10 +340,15 @@ def sign_document(doc: Document) -> Document:
 
 
 def ensure_tables(connection: duckdb.DuckDBPyConnection) -> None:
-    """The warehouse schema (idempotent), for a connection that was not opened through `Warehouse`."""
+    """The warehouse schema (idempotent), for a connection that was not opened through `Warehouse`
+    (one opened through it has it already: applying it again would read `articles`)."""
     from pipeline.warehouse import schema_sql
 
-    connection.execute(schema_sql())
+    (present,) = connection.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND table_name IN ('duplicates_state', 'article_changes')"
+    ).fetchone()
+    if present < 2:
+        connection.execute(schema_sql())
 
 
 def _has_column(connection: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
@@ -382,14 +393,17 @@ def _deserialized(blob: bytes) -> LeanMinHash | None:
     return LeanMinHash.deserialize(blob, byteorder="<") if blob else None
 
 
-def _update_signatures(connection: duckdb.DuckDBPyConnection) -> tuple[int, int]:
-    """Sign new and changed articles, SIGNATURE_CHUNK at a time; forget deleted ones. (computed, dropped)"""
+def _update_signatures(connection: duckdb.DuckDBPyConnection, only: str | None = None) -> tuple[int, int]:
+    """Sign new and changed articles, SIGNATURE_CHUNK at a time; forget deleted ones; with `only`
+    (a registered table of article ids), look at those articles alone. (computed, dropped)"""
+    # the articles are picked first, and only their texts hashed
+    among = f"(SELECT * FROM articles WHERE article_id IN (SELECT article_id FROM {only}))" if only else "articles"
     stale_ids = [
         article_id
         for (article_id,) in connection.execute(
-            """
+            f"""
             SELECT a.article_id
-            FROM articles a LEFT JOIN article_signatures s USING (article_id)
+            FROM {among} a LEFT JOIN article_signatures s USING (article_id)
             WHERE s.article_id IS NULL
                OR s.signature_version <> ?
                OR s.text_sha256 <> sha256(coalesce(nullif(a.text_en, ''), a.text))
@@ -397,8 +411,9 @@ def _update_signatures(connection: duckdb.DuckDBPyConnection) -> tuple[int, int]
             [SIGNATURE_VERSION],
         ).fetchall()
     ]
+    gone = f"article_id IN (SELECT article_id FROM {only}) AND" if only else ""
     (dropped,) = connection.execute(
-        "DELETE FROM article_signatures WHERE article_id NOT IN (SELECT article_id FROM articles)"
+        f"DELETE FROM article_signatures WHERE {gone} article_id NOT IN (SELECT article_id FROM articles)"
     ).fetchone()
     for offset in range(0, len(stale_ids), SIGNATURE_CHUNK):
         chunk = pa.table({"article_id": pa.array(stale_ids[offset : offset + SIGNATURE_CHUNK], pa.string())})
@@ -472,69 +487,420 @@ def store_signatures(connection: duckdb.DuckDBPyConnection, docs: Sequence[Docum
 
 class _StoredArticles:
     """The signed articles, read from the warehouse a chunk at a time in clustering order (the
-    order `find_duplicates` would sort them in), counted as they pass."""
+    order `find_duplicates` would sort them in), counted as they pass; with `only`, the name of a
+    registered table of article ids, just those (in the same order)."""
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection):
+    def __init__(self, connection: duckdb.DuckDBPyConnection, only: str | None = None):
         self.connection = connection
+        self.only = only
         self.count = 0
         self.too_short = 0
 
     def __iter__(self) -> Iterator[ComparedArticle]:
+        # The order is sorted without the signatures (a sort of every article's blobs needs more
+        # than a writer's 128 MB at 100,000 articles); they are read a chunk at a time in it.
         first_seen = _first_seen_sql(self.connection)
-        result = self.connection.execute(
+        wanted = f"WHERE a.article_id IN (SELECT article_id FROM {self.only})" if self.only else ""
+        self.connection.execute(
             f"""
-            SELECT article_id, language, text_sha256, shingles, signature, first_seen, published_at, source_path, shingle_count
-            FROM (SELECT a.article_id, a.language, s.text_sha256, s.shingles, s.signature, s.shingle_count,
-                         {first_seen} AS first_seen, a.published_at, a.source_path
-                  FROM articles a JOIN article_signatures s USING (article_id))
-            ORDER BY first_seen, published_at IS NULL, coalesce(published_at, first_seen), source_path, article_id
+            CREATE OR REPLACE TEMP TABLE clustering_order AS
+            SELECT row_number() OVER (ORDER BY first_seen, published_at IS NULL, coalesce(published_at, first_seen), source_path, article_id) AS position,
+                   article_id, language, first_seen, published_at, source_path
+            FROM (SELECT a.article_id, a.language, {first_seen} AS first_seen, a.published_at, a.source_path
+                  FROM articles a SEMI JOIN article_signatures s USING (article_id) {wanted})
             """
         )
-        while rows := result.fetchmany(SIGNATURE_CHUNK):
-            for article_id, language, sha, shingles, blob, first_seen, published_at, source_path, count in rows:
-                self.count += 1
-                if not blob:
-                    self.too_short += 1
-                hashes = np.frombuffer(shingles, dtype="<u4")
-                yield ComparedArticle(
-                    article_id=article_id,
-                    language=language,
-                    text_sha256=sha,
-                    shingles=hashes,
-                    signature=_deserialized(blob),
-                    order=(first_seen, published_at is None, published_at or first_seen, source_path),
-                    sampled=count > len(hashes),
-                )
+        try:
+            (total,) = self.connection.execute("SELECT count(*) FROM clustering_order").fetchone()
+            for first in range(1, total + 1, SIGNATURE_CHUNK):
+                rows = self.connection.execute(
+                    """
+                    SELECT o.article_id, o.language, s.text_sha256, s.shingles, s.signature, o.first_seen, o.published_at, o.source_path, s.shingle_count
+                    FROM clustering_order o JOIN article_signatures s USING (article_id)
+                    WHERE o.position BETWEEN ? AND ? ORDER BY o.position
+                    """,
+                    [first, first + SIGNATURE_CHUNK - 1],
+                ).fetchall()
+                yield from self._compared(rows)
+        finally:
+            self.connection.execute("DROP TABLE IF EXISTS clustering_order")
+
+    def _compared(self, rows: list[tuple]) -> Iterator[ComparedArticle]:
+        for article_id, language, sha, shingles, blob, first_seen, published_at, source_path, count in rows:
+            self.count += 1
+            if not blob:
+                self.too_short += 1
+            hashes = np.frombuffer(shingles, dtype="<u4")
+            yield ComparedArticle(
+                article_id=article_id,
+                language=language,
+                text_sha256=sha,
+                shingles=hashes,
+                signature=_deserialized(blob),
+                order=(first_seen, published_at is None, published_at or first_seen, source_path),
+                sampled=count > len(hashes),
+            )
+
+
+# --- the clustering kept in the warehouse -----------------------------------------------------
+#
+# The clustering is the one `find_duplicates` makes, kept between runs: every compared article's
+# place in the order and role (duplicate_members), its LSH band keys (duplicate_bands) and its link
+# (duplicates). An article's decision depends only on the representatives before it in the order
+# that share a band key with it. So when articles change (noted by the write path in
+# article_changes), the refresh re-decides, in order, each changed article and every later article
+# sharing a band key with it (its old bands or its new ones); when a re-decided article's role
+# changes, its later band neighbours are re-decided too. The rest of the archive is not read.
+
+DUPLICATES_CONSUMER = "duplicates"
+BANDS, BAND_ROWS = 85, 3  # what MinHashLSH makes of LSH_THRESHOLD and NUM_PERM (checked in the tests)
+_BAND_SEEDS = (np.arange(BANDS, dtype=np.uint64) + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
+
+
+def _settings(min_similarity: float) -> str:
+    return f"{SIGNATURE_VERSION}; bands {BANDS}x{BAND_ROWS}; min_similarity {min_similarity!r}"
+
+
+def _mixed(values: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser, over uint64 arrays (wrapping multiplication)."""
+    values = (values ^ (values >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    values = (values ^ (values >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return values ^ (values >> np.uint64(31))
+
+
+def band_keys(minhash: LeanMinHash) -> np.ndarray:
+    """The article's BANDS LSH bucket keys (int64): a hash of each band's number and its BAND_ROWS
+    MinHash values. Two articles are candidates when they share one (as in MinHashLSH)."""
+    values = np.asarray(minhash.hashvalues[: BANDS * BAND_ROWS], dtype=np.uint64).reshape(BANDS, BAND_ROWS)
+    keys = _BAND_SEEDS.copy()
+    for row in range(BAND_ROWS):
+        keys = _mixed(keys ^ values[:, row])
+    return keys.view(np.int64)
+
+
+def _decide(article: ComparedArticle, candidates: Iterable[ComparedArticle], min_similarity: float) -> tuple[ComparedArticle | None, float, int]:
+    """(the representative `article` joins, or None; the similarity; checks made): the most similar of
+    `candidates` (earlier representatives, in order) reaching `min_similarity`, the earliest on a tie."""
+    best, best_score, checked = None, min_similarity, 0
+    for representative in candidates:
+        checked += 1
+        score = similarity(article.shingles, representative.shingles, article.hashes_below, representative.hashes_below)
+        if score > best_score or (best is None and score >= best_score):
+            best, best_score = representative, score
+    return best, best_score, checked
+
+
+def _order_key(article: ComparedArticle) -> tuple:
+    return (*article.order, article.article_id)
+
+
+@dataclass
+class _Decisions:
+    """What a refresh decided, to write: members (article_id, order, representative), links, checks."""
+
+    members: dict[str, tuple[tuple, bool]] = field(default_factory=dict)
+    links: dict[str, DuplicateLink] = field(default_factory=dict)
+    pairs_checked: int = 0
+    signatures_read: int = 0
+
+
+def _cluster_everything(connection: duckdb.DuckDBPyConnection, min_similarity: float) -> tuple[_Decisions, dict[str, np.ndarray], _StoredArticles]:
+    """Every signed article decided in order, from scratch: (decisions, band keys of each, the reader)."""
+    decisions = _Decisions()
+    keys_of: dict[str, np.ndarray] = {}
+    representatives_by_key: dict[int, list[str]] = {}
+    representatives: dict[str, ComparedArticle] = {}
+    rank: dict[str, int] = {}
+    stored = _StoredArticles(connection)
+    for position, article in enumerate(stored):
+        decisions.signatures_read += 1
+        if article.signature is None:
+            continue
+        keys = band_keys(article.signature)
+        keys_of[article.article_id] = keys
+        found = {candidate for key in keys.tolist() for candidate in representatives_by_key.get(key, ())}
+        best, score, checked = _decide(article, (representatives[c] for c in sorted(found, key=rank.__getitem__)), min_similarity)
+        decisions.pairs_checked += checked
+        if best is None:
+            representatives[article.article_id] = replace(article, signature=None)  # its keys are all it needs of it
+            rank[article.article_id] = position
+            for key in keys.tolist():
+                representatives_by_key.setdefault(key, []).append(article.article_id)
+        else:
+            decisions.links[article.article_id] = DuplicateLink(article.article_id, best.article_id, round(score, 4), link_method(article, best))
+        decisions.members[article.article_id] = (article.order, best is None)
+    return decisions, keys_of, stored
+
+
+class _StoredClustering:
+    """The clustering state of the articles a refresh touches, read from the warehouse as needed:
+    each lookup is one statement over the ids or keys not read before."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, changed: set[str]):
+        self.connection = connection
+        self.changed = changed  # their stored bands and members are the old state
+        self.members: dict[str, tuple[tuple, bool]] = {}  # article_id -> (order, representative), as stored
+        self.keys_of: dict[str, np.ndarray] = {}  # stored band keys (of unchanged articles)
+        self.holders: dict[int, set[str]] = {}  # band key -> articles holding it now (complete for keys in it)
+        self.articles: dict[str, ComparedArticle] = {}
+        self.band_rows_read = 0
+
+    def _ids_table(self, ids: Iterable[str]) -> pa.Table:
+        return pa.table({"article_id": pa.array(sorted(ids), pa.string())})
+
+    def read_members(self, ids: Iterable[str]) -> None:
+        """Their stored order, role and band keys (an article without a row: no keys)."""
+        missing = {article_id for article_id in ids if article_id not in self.keys_of}
+        if not missing:
+            return
+        self.connection.register("members_wanted", self._ids_table(missing))
+        try:
+            rows = self.connection.execute(
+                "SELECT article_id, first_seen, published_at, source_path, representative, band_keys FROM duplicate_members "
+                "WHERE article_id IN (SELECT article_id FROM members_wanted)"
+            ).fetchall()
+        finally:
+            self.connection.unregister("members_wanted")
+        for article_id, first_seen, published_at, source_path, representative, keys in rows:
+            self.members[article_id] = ((first_seen, published_at is None, published_at or first_seen, source_path), representative)
+            self.keys_of[article_id] = np.array(keys, dtype=np.int64)
+        for article_id in missing - self.keys_of.keys():
+            self.keys_of[article_id] = np.empty(0, dtype=np.int64)
+
+    def read_keys_of(self, ids: Iterable[str]) -> dict[str, np.ndarray]:
+        """The stored band keys of these articles."""
+        ids = list(ids)
+        self.read_members(ids)
+        return {article_id: self.keys_of[article_id] for article_id in ids}
+
+    def read_holders(self, keys: Iterable[int]) -> None:
+        """Who holds these band keys, from duplicate_bands (the changed articles' stored rows left out:
+        they are the old state; the refresh adds their new keys)."""
+        missing = {key for key in keys if key not in self.holders}
+        if not missing:
+            return
+        wanted = pa.table({"band_key": pa.array(sorted(missing), pa.int64())})
+        self.connection.register("band_keys_wanted", wanted)
+        try:
+            rows = self.connection.execute(
+                "SELECT band_key, article_id FROM duplicate_bands WHERE band_key IN (SELECT band_key FROM band_keys_wanted)"
+            ).fetchall()
+        finally:
+            self.connection.unregister("band_keys_wanted")
+        self.band_rows_read += len(rows)
+        found: dict[int, set[str]] = {key: set() for key in missing}
+        for key, article_id in rows:
+            if article_id not in self.changed:
+                found[key].add(article_id)
+        for key, holders in found.items():
+            self.holders[key] = holders | self.holders.get(key, set())
+
+    def read_articles(self, ids: Iterable[str]) -> None:
+        missing = {article_id for article_id in ids if article_id not in self.articles}
+        if not missing:
+            return
+        self.connection.register("compared_wanted", self._ids_table(missing))
+        try:
+            for article in _StoredArticles(self.connection, only="compared_wanted"):
+                self.articles[article.article_id] = article
+        finally:
+            self.connection.unregister("compared_wanted")
+
+
+def _recluster_changed(
+    connection: duckdb.DuckDBPyConnection, changed: list[str], min_similarity: float
+) -> tuple[_Decisions, dict[str, np.ndarray], list[str], int]:
+    """Re-decide, in order, the changed articles and every later article their change can reach
+    (see above). Returns (the decisions, the band keys of each decided article, the changed articles
+    with new band keys, band rows read)."""
+    decisions = _Decisions()
+    changed_set = set(changed)
+    state = _StoredClustering(connection, changed_set)
+    state.read_articles(changed)
+    now = {article_id: article for article_id, article in state.articles.items() if article.signature is not None}
+    new_keys = {article_id: band_keys(article.signature) for article_id, article in now.items()}
+    old_keys = state.read_keys_of(changed)
+    state.read_members(changed)
+    old_members = {article_id: state.members[article_id] for article_id in changed if article_id in state.members}
+    state.read_holders(key for keys in (*old_keys.values(), *new_keys.values()) for key in keys.tolist())
+    for article_id, keys in new_keys.items():
+        for key in keys.tolist():
+            state.holders[key].add(article_id)
+
+    order_of: dict[str, tuple] = {}  # the order each article is decided at (new for the changed ones)
+
+    def order(article_id: str) -> tuple:
+        if article_id in order_of:
+            return order_of[article_id]
+        return (*state.members[article_id][0], article_id)
+
+    for article_id, article in now.items():
+        order_of[article_id] = _order_key(article)
+    queue: list[tuple] = []
+    queued: set[str] = set()
+
+    def push_later_neighbours(keys: Iterable[int], after: tuple) -> None:
+        neighbours = {holder for key in keys for holder in state.holders.get(key, ())} - queued
+        state.read_members(neighbours - order_of.keys())
+        for neighbour in neighbours:
+            if (neighbour in order_of or neighbour in state.members) and order(neighbour) > after:
+                heapq.heappush(queue, (order(neighbour), neighbour))
+                queued.add(neighbour)
+
+    for article_id in changed:
+        before = [(*old_members[article_id][0], article_id)] if article_id in old_members else []
+        if article_id in now:
+            before.append(order_of[article_id])
+            heapq.heappush(queue, (order_of[article_id], article_id))
+            queued.add(article_id)
+        if before:
+            keys = set(old_keys[article_id].tolist()) | set(new_keys.get(article_id, np.empty(0, np.int64)).tolist())
+            push_later_neighbours(keys, min(before))
+    # What the first round needs, in one statement each: the queued articles' keys, who else holds
+    # them, and the shingles of the queued articles and of the representatives among those.
+    queued_keys = {key for keys in state.read_keys_of(queued - changed_set).values() for key in keys.tolist()}
+    queued_keys.update(key for article_id in queued & new_keys.keys() for key in new_keys[article_id].tolist())
+    state.read_holders(queued_keys)
+    holders = {holder for key in queued_keys for holder in state.holders[key]}
+    state.read_members(holders - order_of.keys())
+    state.read_articles(queued | {h for h in holders if h not in changed_set and h in state.members and state.members[h][1]})
+    while queue:
+        article_order, article_id = heapq.heappop(queue)
+        keys = new_keys[article_id] if article_id in changed_set else state.read_keys_of([article_id])[article_id]
+        state.read_holders(keys.tolist())
+        neighbours = {holder for key in keys.tolist() for holder in state.holders[key]} - {article_id}
+        state.read_members(neighbours - order_of.keys())
+        earlier = sorted(
+            (n for n in neighbours if (n in order_of or n in state.members) and order(n) < article_order and _is_representative(n, state, decisions)),
+            key=order,
+        )
+        state.read_articles([article_id, *earlier])
+        article = state.articles[article_id]
+        decisions.signatures_read = len(state.articles)
+        best, score, checked = _decide(article, (state.articles[n] for n in earlier), min_similarity)
+        decisions.pairs_checked += checked
+        representative = best is None
+        decisions.members[article_id] = (article.order, representative)
+        if best is not None:
+            decisions.links[article_id] = DuplicateLink(article_id, best.article_id, round(score, 4), link_method(article, best))
+        if article_id not in changed_set and representative != state.members[article_id][1]:
+            push_later_neighbours(keys.tolist(), article_order)
+    keys_of = {article_id: new_keys[article_id] if article_id in new_keys else state.keys_of[article_id] for article_id in decisions.members}
+    return decisions, keys_of, list(new_keys), state.band_rows_read
+
+
+def _is_representative(article_id: str, state: _StoredClustering, decisions: _Decisions) -> bool:
+    """Its role now: as re-decided in this refresh, else as stored (a changed article not yet
+    re-decided is later in the order, so never asked)."""
+    if article_id in decisions.members:
+        return decisions.members[article_id][1]
+    if article_id in state.changed:
+        return False
+    return state.members[article_id][1]
+
+
+def _write_clustering(
+    connection: duckdb.DuckDBPyConnection,
+    decisions: _Decisions,
+    keys_of: dict[str, np.ndarray],
+    forget: str | None,
+    new_band_keys: Iterable[str] = (),
+) -> None:
+    """Replace the members and links of the decided articles (`keys_of`: the band keys of each),
+    and the band rows of those in `forget`, a registered table of article ids whose state goes
+    first (None: everything goes)."""
+    where = f"WHERE article_id IN (SELECT article_id FROM {forget})" if forget else ""
+    decided = pa.table({"article_id": pa.array(list(decisions.members), pa.string())})
+    connection.register("decided_articles", decided)
+    try:
+        for table in ("duplicates", "duplicate_members"):
+            connection.execute(f"DELETE FROM {table} {where}")
+            if forget:
+                connection.execute(f"DELETE FROM {table} WHERE article_id IN (SELECT article_id FROM decided_articles)")
+        connection.execute(f"DELETE FROM duplicate_bands {where}")
+    finally:
+        connection.unregister("decided_articles")
+    links = list(decisions.links.values())
+    orders = [order for order, _ in decisions.members.values()]
+    banded = list(keys_of) if forget is None else list(new_band_keys)
+    tables = {
+        "duplicates": pa.table(
+            {
+                "article_id": pa.array([link.article_id for link in links], pa.string()),
+                "duplicate_of": pa.array([link.duplicate_of for link in links], pa.string()),
+                "similarity": pa.array([link.similarity for link in links], pa.float64()),
+                "method": pa.array([link.method for link in links], pa.string()),
+            }
+        ),
+        "duplicate_members": pa.table(
+            {
+                "article_id": pa.array(list(decisions.members), pa.string()),
+                "first_seen": pa.array([order[0] for order in orders], pa.timestamp("us")),
+                "published_at": pa.array([None if order[1] else order[2] for order in orders], pa.timestamp("us")),
+                "source_path": pa.array([order[3] for order in orders], pa.string()),
+                "representative": pa.array([representative for _, representative in decisions.members.values()], pa.bool_()),
+                "band_keys": pa.array([keys_of[article_id] for article_id in decisions.members], pa.list_(pa.int64())),
+            }
+        ),
+        "duplicate_bands": pa.table(
+            {
+                "band_key": pa.array(np.concatenate([np.empty(0, np.int64), *(keys_of[a] for a in banded)]), pa.int64()),
+                "article_id": pa.array(np.repeat(np.array(banded, dtype=object), [len(keys_of[a]) for a in banded]), pa.string()),
+            }
+        ),
+    }
+    for table, rows in tables.items():
+        connection.register("clustering_rows", rows)
+        try:
+            connection.execute(f"INSERT INTO {table} ({', '.join(rows.column_names)}) SELECT * FROM clustering_rows")
+        finally:
+            connection.unregister("clustering_rows")
 
 
 def refresh_duplicates(
-    connection: duckdb.DuckDBPyConnection, *, min_similarity: float = MIN_SIMILARITY
+    connection: duckdb.DuckDBPyConnection, *, min_similarity: float = MIN_SIMILARITY, rebuild: bool = False
 ) -> DuplicateRefresh:
-    """Bring `article_signatures` up to date and rewrite `duplicates`, in one transaction.
+    """Bring `article_signatures` and the clustering up to date with the articles, in one transaction.
 
-    Creates both tables when missing. Call it with no transaction open on `connection`.
+    Incremental: only the articles the write path noted as changed since the last refresh are
+    signed and re-decided, with the later articles their change can reach. From scratch (every
+    article signed where needed and clustered in order, as `find_duplicates` does) with `rebuild`,
+    on a warehouse never clustered this way, or when the settings changed (SIGNATURE_VERSION, the
+    bands, `min_similarity`). Either way the clusters are the same. Call it with no transaction
+    open on `connection`.
     """
     started = time.perf_counter()
     ensure_tables(connection)
+    settings = _settings(min_similarity)
     connection.begin()
     try:
-        computed, dropped = _update_signatures(connection)
-        articles = _StoredArticles(connection)
-        detection = find_duplicates(articles, min_similarity=min_similarity, in_order=True)
-        links = pa.table(
-            {
-                "article_id": pa.array([link.article_id for link in detection.links], pa.string()),
-                "duplicate_of": pa.array([link.duplicate_of for link in detection.links], pa.string()),
-                "similarity": pa.array([link.similarity for link in detection.links], pa.float64()),
-                "method": pa.array([link.method for link in detection.links], pa.string()),
-            }
-        )
-        connection.execute("DELETE FROM duplicates")
-        connection.register("found_duplicates", links)
-        try:
-            connection.execute("INSERT INTO duplicates SELECT article_id, duplicate_of, similarity, method FROM found_duplicates")
-        finally:
-            connection.unregister("found_duplicates")
+        stored = connection.execute("SELECT settings FROM duplicates_state").fetchone()
+        from_scratch = rebuild or stored is None or stored[0] != settings
+        if from_scratch:
+            computed, dropped = _update_signatures(connection)
+            decisions, keys_of, articles = _cluster_everything(connection, min_similarity)
+            _write_clustering(connection, decisions, keys_of, forget=None)
+            consume_changes(connection, DUPLICATES_CONSUMER)
+            connection.execute("DELETE FROM duplicates_state")
+            connection.execute("INSERT INTO duplicates_state VALUES (?, current_timestamp::TIMESTAMP)", [settings])
+            compared, too_short, band_rows = articles.count, articles.too_short, 0
+        else:
+            changed = pending_articles(connection, DUPLICATES_CONSUMER)
+            computed, dropped, band_rows = 0, 0, 0
+            decisions = _Decisions()
+            if changed:
+                connection.register("changed_for_duplicates", pa.table({"article_id": pa.array(changed, pa.string())}))
+                try:
+                    computed, dropped = _update_signatures(connection, only="changed_for_duplicates")
+                    decisions, keys_of, new_keys, band_rows = _recluster_changed(connection, changed, min_similarity)
+                    _write_clustering(connection, decisions, keys_of, forget="changed_for_duplicates", new_band_keys=new_keys)
+                finally:
+                    connection.unregister("changed_for_duplicates")
+                consume_changes(connection, DUPLICATES_CONSUMER, changed)
+            compared, too_short = connection.execute(
+                f"SELECT count(*), count(*) FILTER (WHERE shingle_count < {MIN_SHINGLES}) FROM article_signatures"  # not the blobs
+            ).fetchone()
+        clusters, duplicates = connection.execute("SELECT count(DISTINCT duplicate_of), count(*) FROM duplicates").fetchone()
         connection.commit()
     except BaseException:
         try:
@@ -543,15 +909,26 @@ def refresh_duplicates(
             pass
         raise
     return DuplicateRefresh(
-        articles=articles.count,
+        articles=int(compared),
         signatures_computed=computed,
         signatures_dropped=int(dropped),
-        too_short=articles.too_short,
-        pairs_checked=detection.pairs_checked,
-        clusters=len({link.duplicate_of for link in detection.links}),
-        duplicates=len(detection.links),
+        too_short=int(too_short),
+        pairs_checked=decisions.pairs_checked,
+        clusters=int(clusters),
+        duplicates=int(duplicates),
         seconds=time.perf_counter() - started,
+        rebuilt=from_scratch,
+        redecided=len(decisions.members),
+        signatures_read=decisions.signatures_read,
+        band_rows_read=band_rows,
     )
+
+
+def clusters_from_scratch(connection: duckdb.DuckDBPyConnection, *, min_similarity: float = MIN_SIMILARITY) -> dict[str, DuplicateLink]:
+    """The links a rebuild would make of the signatures stored now, without writing anything
+    (what the incremental clustering must equal)."""
+    decisions, _, _ = _cluster_everything(connection, min_similarity)
+    return decisions.links
 
 
 # --- reading clusters (`newsflow duplicates`) -------------------------------------------------

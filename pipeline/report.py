@@ -31,6 +31,15 @@ _RUN_COLOURS = ("#2e7d32", "#1565c0", "#b0bec5", "#c62828")
 TOP_SITES = 15
 TOP_CLUSTERS = 15
 LAST_RUNS = 10
+# The articles-per-period chart's unit, from the span of publication dates (first to last day): a
+# bar a day up to 90 days, a week (Monday to Sunday) up to two years, a month up to 20 years, else
+# a year; so the chart has at most ~240 bars however many days the archive covers.
+PERIOD_UNITS = ((90, "day"), (731, "week"), (20 * 366, "month"))  # (longest span in days, unit)
+LONGEST_PERIOD = "year"
+# The chart colours this many languages (Vega's 10 colours); beyond, the most frequent 9 keep
+# theirs and the rest are counted together.
+CHART_LANGUAGES = 10
+OTHER_LANGUAGES = "other languages"
 UNKNOWN_SITE = "(no site name)"
 _CHART_WIDTH = 640
 # vl-convert's bundle of Vega, Vega-Lite and Vega-Embed, built by `python -m workbench.vega_bundle`
@@ -81,7 +90,10 @@ class ReportData:
     generated_at: datetime
     articles: int = 0
     undated_articles: int = 0
-    articles_per_day: list[tuple[date, str, int]] = field(default_factory=list)  # day, language, articles
+    articles_per_period: list[tuple[date, str, int]] = field(default_factory=list)  # period's first day, language, articles
+    period_unit: str = "day"  # day | week | month | year (period_unit())
+    dated_span: tuple[date, date] | None = None  # the first and last publication day
+    dated_languages: int = 0  # languages of the dated articles (beyond CHART_LANGUAGES, some are OTHER_LANGUAGES)
     translation_coverage: list[tuple[str, str, int]] = field(default_factory=list)  # language, status, articles
     sites: int = 0
     top_sites: list[tuple[str, int]] = field(default_factory=list)
@@ -138,14 +150,6 @@ def _rows(store: Warehouse, sql: str) -> list[tuple]:
 
 def _article_numbers(store: Warehouse) -> dict:
     (articles, undated), = _rows(store, "SELECT count(*), count(*) FILTER (WHERE published_at IS NULL) FROM articles")
-    per_day = _rows(
-        store,
-        """
-        SELECT CAST(published_at AS DATE) AS day, language, count(*)
-        FROM articles WHERE published_at IS NOT NULL
-        GROUP BY ALL ORDER BY day, language
-        """,
-    )
     coverage = _rows(
         store,
         "SELECT language, translation_status, count(*) FROM articles GROUP BY ALL ORDER BY language, translation_status",
@@ -161,10 +165,65 @@ def _article_numbers(store: Warehouse) -> dict:
     return {
         "articles": articles,
         "undated_articles": undated,
-        "articles_per_day": [tuple(row) for row in per_day],
+        **_articles_per_period(store),
         "translation_coverage": [tuple(row) for row in coverage],
         "sites": sites,
         "top_sites": [tuple(row) for row in top_sites],
+    }
+
+
+def period_unit(first: date, last: date) -> str:
+    """The chart's unit for publication days from `first` to `last` (PERIOD_UNITS)."""
+    span = (last - first).days
+    return next((unit for longest, unit in PERIOD_UNITS if span <= longest), LONGEST_PERIOD)
+
+
+def period_end(start: date, unit: str) -> date:
+    """The day after the period that starts on `start`."""
+    if unit == "day":
+        return start + timedelta(days=1)
+    if unit == "week":
+        return start + timedelta(days=7)
+    if unit == "month":
+        return date(start.year + start.month // 12, start.month % 12 + 1, 1)
+    return date(start.year + 1, 1, 1)
+
+
+def period_label(start: date, unit: str) -> str:
+    return {"month": f"{start:%Y-%m}", "year": f"{start:%Y}"}.get(unit, start.isoformat())
+
+
+def _articles_per_period(store: Warehouse) -> dict:
+    """Dated articles counted per period and language in SQL: one row per (period, shown language),
+    at most ~240 periods (PERIOD_UNITS) by CHART_LANGUAGES, whatever the archive holds."""
+    (first, last, languages), = _rows(
+        store,
+        "SELECT CAST(min(published_at) AS DATE), CAST(max(published_at) AS DATE), count(DISTINCT language) "
+        "FROM articles WHERE published_at IS NOT NULL",
+    )
+    if first is None:
+        return {}
+    unit = period_unit(first, last)
+    shown = CHART_LANGUAGES if languages <= CHART_LANGUAGES else CHART_LANGUAGES - 1
+    per_period = _rows(
+        store,
+        f"""
+        WITH shown AS (
+            SELECT language FROM articles WHERE published_at IS NOT NULL
+            GROUP BY language ORDER BY count(*) DESC, language LIMIT {shown}
+        )
+        SELECT CAST(date_trunc('{unit}', published_at) AS DATE) AS period,
+               CASE WHEN language IN (SELECT language FROM shown) THEN language ELSE '{OTHER_LANGUAGES}' END AS shown_language,
+               count(*)
+        FROM articles WHERE published_at IS NOT NULL
+        GROUP BY ALL ORDER BY period, shown_language
+        """,
+    )
+    return {
+        "articles_per_period": [tuple(row) for row in per_period],
+        "period_unit": unit,
+        "dated_span": (first, last),
+        "dated_languages": languages,
     }
 
 
@@ -237,16 +296,22 @@ def _runs(store: Warehouse) -> dict:
 # --- charts (Vega-Lite specs built with Altair) -------------------------------------------------
 
 
-def articles_per_day_chart(data: ReportData) -> dict:
-    values = [{"day": day.isoformat(), "language": language, "articles": n} for day, language, n in data.articles_per_day]
+def articles_per_period_chart(data: ReportData) -> dict:
+    """One bar a period (from its first day to the next period's), stacked by language."""
+    unit = data.period_unit
+    values = [
+        {"start": start.isoformat(), "end": period_end(start, unit).isoformat(), "period": period_label(start, unit), "language": language, "articles": n}
+        for start, language, n in data.articles_per_period
+    ]
     return (
         alt.Chart(alt.Data(values=values))
         .mark_bar()
         .encode(
-            x=alt.X("utcyearmonthdate(day):T", title="publication day (UTC)", scale=alt.Scale(domain=_day_domain(data))),
-            y=alt.Y("sum(articles):Q", title="articles", axis=_count_axis(_largest_total((d, n) for d, _, n in data.articles_per_day))),
+            x=alt.X("start:T", title=f"publication {unit} (UTC)", scale=alt.Scale(type="utc", domain=_day_domain(data))),
+            x2="end:T",
+            y=alt.Y("sum(articles):Q", title="articles", axis=_count_axis(_largest_total((d, n) for d, _, n in data.articles_per_period))),
             color=alt.Color("language:N", title="language"),
-            tooltip=[alt.Tooltip("utcyearmonthdate(day):T", title="day"), "language:N", alt.Tooltip("sum(articles):Q", title="articles")],
+            tooltip=[alt.Tooltip("period:N", title=unit), "language:N", alt.Tooltip("sum(articles):Q", title="articles")],
         )
         .properties(width=_CHART_WIDTH, height=220)
         .to_dict()
@@ -255,8 +320,8 @@ def articles_per_day_chart(data: ReportData) -> dict:
 
 def _day_domain(data: ReportData) -> list[alt.DateTime] | alt.UndefinedType:
     """At least a week around the days shown, so one day is one bar, not the whole width."""
-    days = [day for day, _, _ in data.articles_per_day]
-    if not days or (max(days) - min(days)).days >= 7:
+    days = [day for day, _, _ in data.articles_per_period]
+    if data.period_unit != "day" or not days or (max(days) - min(days)).days >= 7:
         return alt.Undefined
     first = min(days) - timedelta(days=3)
     last = max(days) + timedelta(days=4)
@@ -433,7 +498,7 @@ Promise.allSettled(embeds).then((results) => {{
 
 def _sections(data: ReportData) -> list[_Section]:
     return [
-        _articles_per_day_section(data),
+        _articles_per_period_section(data),
         _translation_section(data),
         _sites_section(data),
         _duplicates_section(data),
@@ -459,29 +524,50 @@ def _headline(data: ReportData) -> str:
     )
 
 
-def _articles_per_day_section(data: ReportData) -> _Section:
-    question = "How many articles were published each day, and in which languages?"
-    heading = "Articles per day, by language"
-    if not data.articles_per_day:
+_UNIT_NOTES = {
+    "day": "one bar a day",
+    "week": "one bar a week (weeks start on Monday)",
+    "month": "one bar a month",
+    "year": "one bar a year",
+}
+
+
+def _articles_per_period_section(data: ReportData) -> _Section:
+    unit = data.period_unit
+    question = f"How many articles were published each {unit}, and in which languages?"
+    heading = f"Articles per {unit}, by language"
+    if not data.articles_per_period:
         why = "there are no articles yet" if data.articles == 0 else f"none of the {data.articles} articles has a publication date"
-        return _Section("per-day", heading, question, _nothing(f"No chart: {why}."))
-    undated = ""
+        return _Section("per-period", heading, question, _nothing(f"No chart: {why}."))
+    first, last = data.dated_span or (data.articles_per_period[0][0], data.articles_per_period[-1][0])
+    span_days = (last - first).days + 1
+    notes = [
+        f'<p class="note" data-unit="{unit}">The dated articles span {span_days} day{_s(span_days)} ({first} to {last}): '
+        f"{_UNIT_NOTES[unit]}.</p>"
+    ]
+    if data.dated_languages > CHART_LANGUAGES:
+        others = data.dated_languages - (CHART_LANGUAGES - 1)
+        notes.append(
+            f'<p class="note" data-other-languages="{others}">The {others} languages beyond the {CHART_LANGUAGES - 1} '
+            f"with the most dated articles are counted together as &ldquo;{OTHER_LANGUAGES}&rdquo;.</p>"
+        )
     if data.undated_articles:
-        undated = (
+        notes.append(
             f'<p class="note" data-undated="{data.undated_articles}">{data.undated_articles} of {data.articles} articles '
             "have no publication date and are not in this chart.</p>"
         )
-    languages = sorted({language for _, language, _ in data.articles_per_day})
-    by_day: dict[date, dict[str, int]] = {}
-    for day, language, n in data.articles_per_day:
-        by_day.setdefault(day, {})[language] = n
-    rows = [(day.isoformat(), *(counts.get(language, 0) for language in languages)) for day, counts in sorted(by_day.items())]
-    numbers = _numbers("per-day", ("day", *languages), rows)
+    languages = sorted({language for _, language, _ in data.articles_per_period}, key=lambda language: (language == OTHER_LANGUAGES, language))
+    by_period: dict[date, dict[str, int]] = {}
+    for start, language, n in data.articles_per_period:
+        by_period.setdefault(start, {})[language] = n
+    rows = [(period_label(start, unit), *(counts.get(language, 0) for language in languages)) for start, counts in sorted(by_period.items())]
+    first_column = "week starting" if unit == "week" else unit
+    numbers = _numbers("per-period", (first_column, *languages), rows)
     body = (
-        _chart("per-day") + undated
-        + f"<details><summary>The numbers: {len(rows)} day{_s(len(rows))} by language</summary>\n{numbers}\n</details>"
+        _chart("per-period") + "".join(notes)
+        + f"<details><summary>The numbers: {len(rows)} {unit}{_s(len(rows))} by language</summary>\n{numbers}\n</details>"
     )
-    return _Section("per-day", heading, question, body, articles_per_day_chart(data))
+    return _Section("per-period", heading, question, body, articles_per_period_chart(data))
 
 
 def _translation_section(data: ReportData) -> _Section:

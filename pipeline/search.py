@@ -36,9 +36,11 @@ from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from pipeline.front_door import within_deadline
 from pipeline.warehouse import Warehouse
+from pipeline.warehouse.changes import consume_changes, pending_articles
 from pipeline.warehouse.connection import interrupt_behind, load_search_extension
 from pipeline.warehouse.limits import WRITER_MEMORY_LIMIT_ENV, writer_memory_limit
 
@@ -53,6 +55,7 @@ _SEARCHED_COLUMNS = ("title", "title_en", "text", "text_en")
 _STATE_TABLE = "search_index_state"
 _FAILURE_TABLE = "search_index_failure"  # the last refresh's error, while it is not followed by one that worked
 INDEXED_CHARS = 1_000_000  # of each searched column
+SEARCH_CONSUMER = "search"  # its notes in article_changes
 
 
 class SearchError(Exception):
@@ -114,7 +117,9 @@ def _fingerprints_sql(columns: list[str]) -> str:
 
 
 def _stored_state(connection: duckdb.DuckDBPyConnection) -> tuple | None:
-    """(settings, built_at) of the index, or None when there is none."""
+    """(settings, built_at, follows_changes) of the index, or None when there is none.
+    follows_changes: the index was brought up to date with every change the write path noted
+    since (an index made before article_changes existed is diffed whole once)."""
     (tables,) = connection.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
         "AND ((schema_name = 'main' AND table_name = ?) OR (schema_name = ? AND table_name = 'docs'))",
@@ -122,7 +127,14 @@ def _stored_state(connection: duckdb.DuckDBPyConnection) -> tuple | None:
     ).fetchone()
     if tables < 2:
         return None
-    return connection.execute(f"SELECT settings, built_at FROM {_STATE_TABLE}").fetchone()
+    (follows,) = connection.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() AND schema_name = 'main' "
+        "AND table_name = ? AND column_name = 'follows_changes'",
+        [_STATE_TABLE],
+    ).fetchone()
+    if not follows:
+        return (*connection.execute(f"SELECT settings, built_at FROM {_STATE_TABLE}").fetchone(), False)
+    return connection.execute(f"SELECT settings, built_at, follows_changes FROM {_STATE_TABLE}").fetchone()
 
 
 def _stale_counts(connection: duckdb.DuckDBPyConnection, columns: list[str]) -> tuple[int, int]:
@@ -142,10 +154,13 @@ def search_index_status(connection: duckdb.DuckDBPyConnection) -> SearchIndexSta
     state = _stored_state(connection)
     if state is None:
         return SearchIndexStatus(exists=False, current=False, articles_indexed=0, built_at=None)
-    settings, built_at = state
+    settings, built_at, follows = state
     columns = searched_columns(connection)
     (indexed,) = connection.execute(f"SELECT count(*) FROM {INDEX_SCHEMA}.docs").fetchone()
-    current = settings == _index_settings(columns) and _stale_counts(connection, columns) == (0, 0)
+    if follows:
+        current = settings == _index_settings(columns) and not pending_articles(connection, SEARCH_CONSUMER)
+    else:
+        current = settings == _index_settings(columns) and _stale_counts(connection, columns) == (0, 0)
     return SearchIndexStatus(exists=True, current=current, articles_indexed=int(indexed), built_at=built_at, failure=_last_failure(connection))
 
 
@@ -174,9 +189,11 @@ def _record_failure(connection: duckdb.DuckDBPyConnection, error: BaseException)
 def refresh_search_index(connection: duckdb.DuckDBPyConnection, *, rebuild: bool = False) -> SearchIndexRefresh:
     """Bring the search index up to date with `articles`, in one transaction, on a writable connection.
 
-    Articles whose indexed values are unchanged keep their entries; new and changed ones are
-    tokenised, removed ones dropped. The first refresh (or one with new index settings, or
-    `rebuild`) makes the index anew. Nothing changed: one scan of the indexed columns, no write.
+    Only the articles the write path noted as changed since the last refresh (article_changes)
+    are looked at: those whose indexed values changed are tokenised again, removed ones dropped.
+    The first refresh (or one with new index settings, or `rebuild`) makes the index anew; an index
+    made before the notes existed is diffed against every article once. Nothing noted: no article
+    is read, no write.
     """
     started = time.perf_counter()
     load_search_extension(connection)
@@ -184,18 +201,31 @@ def refresh_search_index(connection: duckdb.DuckDBPyConnection, *, rebuild: bool
     settings = _index_settings(columns)
     state = _stored_state(connection)
     rebuilt = rebuild or state is None or state[0] != settings
-    if not rebuilt and _stale_counts(connection, columns) == (0, 0):
+    changed = pending_articles(connection, SEARCH_CONSUMER) if not rebuilt and state[2] else None
+    if not rebuilt and (changed == [] or (changed is None and _stale_counts(connection, columns) == (0, 0))):
         (articles,) = connection.execute(f"SELECT count(*) FROM {INDEX_SCHEMA}.docs").fetchone()
+        if changed is None:  # an index made before the notes: from now on it follows them
+            connection.execute(f"ALTER TABLE {_STATE_TABLE} ADD COLUMN follows_changes BOOLEAN DEFAULT true")
+            consume_changes(connection, SEARCH_CONSUMER)
         return SearchIndexRefresh(False, 0, 0, int(articles), time.perf_counter() - started)
     connection.begin()
     try:
         if rebuilt:
             _create_empty_index(connection, columns)
-        reindexed, removed = _update_index(connection, columns)
+        if changed is not None:
+            connection.register("search_changed", pa.table({"article_id": pa.array(changed, pa.string())}))
+        try:
+            reindexed, removed = _update_index(connection, columns, only="search_changed" if changed is not None else None)
+        finally:
+            if changed is not None:
+                connection.unregister("search_changed")
+        consume_changes(connection, SEARCH_CONSUMER, changed)
         (articles,) = connection.execute(f"SELECT count(*) FROM {INDEX_SCHEMA}.docs").fetchone()
-        connection.execute(f"CREATE OR REPLACE TABLE {_STATE_TABLE} (settings VARCHAR, built_at TIMESTAMP, seconds DOUBLE)")
         connection.execute(
-            f"INSERT INTO {_STATE_TABLE} VALUES (?, current_timestamp::TIMESTAMP, ?)", [settings, time.perf_counter() - started]
+            f"CREATE OR REPLACE TABLE {_STATE_TABLE} (settings VARCHAR, built_at TIMESTAMP, seconds DOUBLE, follows_changes BOOLEAN)"
+        )
+        connection.execute(
+            f"INSERT INTO {_STATE_TABLE} VALUES (?, current_timestamp::TIMESTAMP, ?, true)", [settings, time.perf_counter() - started]
         )
         connection.execute(f"DROP TABLE IF EXISTS {_FAILURE_TABLE}")
         connection.commit()
@@ -235,11 +265,12 @@ TOKENISED_AT_ONCE = 1000  # articles
 TOKENISED_CHARS_AT_ONCE = 16_000_000  # of their indexed columns, about what 1,000 news articles hold
 
 
-def _update_index(connection: duckdb.DuckDBPyConnection, columns: list[str]) -> tuple[int, int]:
+def _update_index(connection: duckdb.DuckDBPyConnection, columns: list[str], only: str | None = None) -> tuple[int, int]:
     """Drop the documents of removed or changed articles, tokenise new and changed ones, and keep
-    `dict.df` and `stats` what the extension's own build would make of the same articles."""
+    `dict.df` and `stats` what the extension's own build would make of the same articles. `only`:
+    a registered table of the article ids to look at (else every article)."""
     schema = INDEX_SCHEMA
-    reindexed, removed = _find_stale(connection, columns)
+    reindexed, removed = _find_stale(connection, columns, only)
     if removed:
         _drop_gone(connection)
     # A slice of the new articles at a time (their docids are consecutive): tokenising them all at
@@ -254,16 +285,19 @@ def _update_index(connection: duckdb.DuckDBPyConnection, columns: list[str]) -> 
     return reindexed, removed
 
 
-def _find_stale(connection: duckdb.DuckDBPyConnection, columns: list[str]) -> tuple[int, int]:
-    """Temp tables search_now (every article's fingerprint), search_gone (indexed documents to drop)
-    and search_fresh (articles to tokenise, with their new docids); returns (fresh, gone)."""
+def _find_stale(connection: duckdb.DuckDBPyConnection, columns: list[str], only: str | None = None) -> tuple[int, int]:
+    """Temp tables search_now (the fingerprints of every article, or of those in `only`),
+    search_gone (indexed documents to drop) and search_fresh (articles to tokenise, with their new
+    docids); returns (fresh, gone)."""
     schema = INDEX_SCHEMA
-    connection.execute(f"CREATE OR REPLACE TEMP TABLE search_now AS {_fingerprints_sql(columns)}")
+    among = f" WHERE article_id IN (SELECT article_id FROM {only})" if only else ""
+    connection.execute(f"CREATE OR REPLACE TEMP TABLE search_now AS {_fingerprints_sql(columns)}{among}")
+    among_docs = f"AND d.name IN (SELECT article_id FROM {only})" if only else ""
     connection.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE search_gone AS
         SELECT d.docid FROM {schema}.docs d LEFT JOIN search_now n ON n.article_id = d.name
-        WHERE n.fingerprint IS DISTINCT FROM d.fingerprint
+        WHERE n.fingerprint IS DISTINCT FROM d.fingerprint {among_docs}
         """
     )
     connection.execute(

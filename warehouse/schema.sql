@@ -164,6 +164,34 @@ CREATE TABLE IF NOT EXISTS duplicates (
     method              VARCHAR NOT NULL       -- same_text | near_copy | translation (languages differ)
 );
 
+-- Articles written, updated, moved or deleted since a derived table (consumer: duplicates | search)
+-- last caught up (pipeline/warehouse/changes.py): each refresh reads and clears only its own rows.
+-- No key: an index over it would be loaded whole by every write.
+CREATE TABLE IF NOT EXISTS article_changes (
+    consumer            VARCHAR NOT NULL,
+    article_id          VARCHAR NOT NULL
+);
+
+-- Incremental duplicates (pipeline/duplicates.py): each compared article's place in the clustering
+-- order and whether it is a representative; its 85 LSH band keys; and what the state was built with
+-- (a warehouse without a row here, or with other settings, is clustered from scratch once).
+CREATE TABLE IF NOT EXISTS duplicate_members (
+    article_id          VARCHAR NOT NULL,
+    first_seen          TIMESTAMP,
+    published_at        TIMESTAMP,
+    source_path         VARCHAR,
+    representative      BOOLEAN NOT NULL,
+    band_keys           BIGINT[] NOT NULL      -- its rows in duplicate_bands, at hand by article
+);
+CREATE TABLE IF NOT EXISTS duplicate_bands (
+    band_key            BIGINT NOT NULL,       -- a 64-bit hash of the band's number and its 3 MinHash values
+    article_id          VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS duplicates_state (
+    settings            VARCHAR NOT NULL,      -- SIGNATURE_VERSION, bands and the similarity threshold
+    built_at            TIMESTAMP NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS web_sources (
     url                   VARCHAR PRIMARY KEY,     -- canonical URL of the feed, sitemap or page
     kind                  VARCHAR NOT NULL,        -- feed | sitemap | page

@@ -184,6 +184,9 @@ def duplicates(
     min_similarity: float = typer.Option(
         0.0, "--min-similarity", min=0.0, max=1.0, help="Only duplicates at least this similar to their cluster's first article (0..1)."
     ),
+    rebuild: bool = typer.Option(
+        False, "--rebuild", help="First cluster every article again from scratch (after changing the duplicate settings); waits for a running ingest."
+    ),
 ) -> None:
     """List clusters of the same story: syndicated copies and translations, with their first-seen article."""
     from pipeline.duplicates import DuplicatesNotBuilt, clusters_as_json, clusters_table, duplicate_clusters
@@ -191,6 +194,8 @@ def duplicates(
 
     if output_format not in ("table", "json"):
         raise CommandError(f"unknown --format {output_format!r}: use table or json")
+    if rebuild:
+        _rebuild_duplicates(warehouse_file(warehouse))
     with Warehouse.open(warehouse_file(warehouse), read_only=True) as store:
         try:
             clusters = duplicate_clusters(store.query, min_similarity)
@@ -202,6 +207,24 @@ def duplicates(
     console.print(clusters_table(clusters), highlight=False)
     copies = sum(len(cluster.duplicates) for cluster in clusters)
     console.print(f"{len(clusters)} cluster{'s' if len(clusters) != 1 else ''}, {copies} duplicate{'s' if copies != 1 else ''}", style="dim")
+
+
+def _rebuild_duplicates(path: Path) -> None:
+    """Cluster every article from scratch, under the run lock (a run writing meanwhile would note
+    changes the rebuild has seen already; harmless, but it would wait on the file anyway)."""
+    from pipeline.duplicates import refresh_duplicates
+    from pipeline.warehouse import Warehouse, exclusive_run
+
+    if not path.exists():
+        raise CommandError(f"no warehouse at {path}: run `newsflow ingest` first")
+    waiting = lambda: err_console.print(f"Waiting for the ingest run on {path} to finish…", highlight=False)  # noqa: E731
+    with exclusive_run(path, on_wait=waiting), Warehouse.open(path) as store:
+        rebuilt = refresh_duplicates(store.connection, rebuild=True)
+    err_console.print(
+        f"duplicates clustered from scratch: {rebuilt.duplicates} articles in {rebuilt.clusters} clusters "
+        f"({rebuilt.articles} compared, {rebuilt.seconds:.1f}s)",
+        highlight=False,
+    )
 
 
 def _json_default(value):

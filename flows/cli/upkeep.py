@@ -108,6 +108,9 @@ def _show_warehouse(store) -> None:
             console.print(f"Web sources followed: {store.web_sources} (`newsflow sources list`)", highlight=False)
         for url, polls, detail in store.failing_sources:
             console.print(f"[yellow]Web source {url}: failing ({polls} polls in a row):[/] {detail}", highlight=False)
+        if store.failing_count > len(store.failing_sources):
+            more = store.failing_count - len(store.failing_sources)
+            console.print(f"[yellow]and {more} more failing web source{'s' if more != 1 else ''}[/] (`newsflow sources list`)", highlight=False)
 
 
 def prune(

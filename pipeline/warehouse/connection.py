@@ -222,8 +222,12 @@ class Connection:
         self._lock = threading.RLock()
 
     @classmethod
-    def open(cls, path: Path, *, read_only: bool = False, lock_timeout_s: float | None = None, threads: int | None = None) -> Self:
-        """`threads`: DuckDB's threads for this connection (default: one per core)."""
+    def open(
+        cls, path: Path, *, read_only: bool = False, lock_timeout_s: float | None = None, threads: int | None = None,
+        memory_limit: str | None = None,
+    ) -> Self:
+        """`threads`: DuckDB's threads for this connection (default: one per core); `memory_limit`:
+        DuckDB's memory (default: reader_memory_limit() or writer_memory_limit())."""
         path = Path(path)
         if lock_timeout_s is None:
             lock_timeout_s = default_lock_timeout_s(read_only=read_only)
@@ -237,6 +241,8 @@ class Connection:
         config = {**_READ_ONLY_OPEN_CONFIG, "memory_limit": reader_memory_limit()} if read_only else {"memory_limit": writer_memory_limit(), **WRITER_LOOKUP_CONFIG}
         if threads is not None:
             config = {**config, "threads": threads}
+        if memory_limit is not None:
+            config = {**config, "memory_limit": memory_limit}
         connection = _connect_waiting_for_lock(path, read_only=read_only, lock_timeout_s=lock_timeout_s, config=config)
         # From here to the return, anything raised (a Ctrl-C too) closes the connection: one left
         # open in a frame of the traceback keeps the database instance alive in this process, and

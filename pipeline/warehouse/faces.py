@@ -13,6 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.record import Document
+from pipeline.warehouse.changes import note_changed_articles
 from pipeline.warehouse.documents import UNDETERMINED_LANGUAGE
 from pipeline.warehouse.tables import ARTICLE_COLUMNS
 
@@ -139,6 +140,7 @@ def restore_faces(db: duckdb.DuckDBPyConnection, among: str | None = None) -> in
             """
         )
         db.execute("DELETE FROM source_contents WHERE source_path IN (SELECT source_path FROM faces_restored)")
+        note_changed_articles(db, "faces_restored")
         # A place read by a newsflow that did not keep source_contents: the next run over its
         # folder reads the file again (a fingerprint no file has), and the article takes that content.
         db.execute(

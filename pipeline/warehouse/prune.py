@@ -9,6 +9,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
+from pipeline.warehouse.changes import note_changed_articles
 from pipeline.warehouse.connection import Connection
 from pipeline.warehouse.documents import utc_naive
 from pipeline.warehouse.faces import restore_faces
@@ -62,6 +63,8 @@ class Prune(Connection):
             ]
             (places,) = db.execute("SELECT count(*) FROM article_sources WHERE NOT present").fetchone()
             if not dry_run:
+                # deleted articles, and those losing a place (their first-seen time may move)
+                note_changed_articles(db, "SELECT article_id FROM article_sources WHERE NOT present")
                 for table in ("paragraphs", "translation_failures", "articles"):
                     db.execute(f"DELETE FROM {table} WHERE article_id IN (SELECT unnest(?::VARCHAR[]))", [gone])
                 db.execute("DELETE FROM source_contents WHERE source_path IN (SELECT source_path FROM article_sources WHERE NOT present)")

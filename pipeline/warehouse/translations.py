@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import pyarrow as pa
 
 from pipeline.record import Document, ParagraphLanguage
+from pipeline.warehouse.changes import note_changed_articles
 from pipeline.warehouse.connection import Connection, in_lookup_chunks
 from pipeline.warehouse.documents import last_per_source_path
 
@@ -89,6 +90,7 @@ class Translations(Connection):
                 WHERE articles.source_path = t.source_path
                 """
             ).fetchone()
+            note_changed_articles(db, "SELECT a.article_id FROM articles a JOIN new_translations t USING (source_path)")
             db.execute(
                 """
                 INSERT INTO translation_failures (article_id, model, reason, run_id, failed_at)

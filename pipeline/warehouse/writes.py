@@ -17,6 +17,7 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.record import Document, Rejection
+from pipeline.warehouse.changes import note_changed_articles
 from pipeline.warehouse.connection import Connection, in_lookup_chunks
 from pipeline.warehouse.documents import last_per_source_path, utc_naive
 from pipeline.warehouse.faces import SOURCE_CONTENT_COLUMNS, keep_face_contents, kept_as_source_content, source_contents_table
@@ -207,6 +208,8 @@ class _BatchChange:
 
 def _write_articles(db: duckdb.DuckDBPyConnection, change: _BatchChange, *, seen_at: datetime | None) -> None:
     """Move the registered tables of `change` into articles, paragraphs, article_sources and source_contents."""
+    if change.storable:  # a place that moves to another article leaves its old article (whose first-seen time may move)
+        note_changed_articles(db, "SELECT s.article_id FROM article_sources s JOIN incoming_sources USING (source_path)")
     if change.left_behind:
         keep_face_contents(db, "faces_left_behind")
     if change.spare:
@@ -251,6 +254,8 @@ def _write_articles(db: duckdb.DuckDBPyConnection, change: _BatchChange, *, seen
         """,
         [seen_at, seen_at],
     )
+    # duplicates and the search index catch up on these (a moved face changes the clustering order)
+    note_changed_articles(db, "SELECT article_id FROM changed_articles UNION SELECT article_id FROM articles_moved UNION SELECT article_id FROM incoming_sources")
 
 
 def _write_rejections(db: duckdb.DuckDBPyConnection) -> None:

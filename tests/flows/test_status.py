@@ -91,3 +91,43 @@ def test_status_names_the_web_sources_that_keep_failing(tmp_path):
     assert "Web sources followed: 2" in out
     assert f"Web source http://127.0.0.1:9/feed.xml: failing ({FAILING_AFTER} polls in a row): nothing answers at 127.0.0.1:9" in out
     assert "ok.xml: failing" not in out
+
+
+def test_status_reads_as_many_rows_from_five_times_the_articles(monkeypatch, tmp_path):
+    """status counts in SQL: N and 5N articles in the same languages bring the same rows into Python, and the right totals."""
+    from datetime import date
+
+    from flows.status import warehouse_status
+    from tests.pipeline.test_report import generated_archive, rows_fetched
+
+    languages = ("en", "id", "fr", "de", "es", "it", "nl", "pt", "sv", "pl", "tr", "vi")
+    fetched = {}
+    for n in (600, 3000):
+        warehouse = generated_archive(tmp_path / f"news-{n}.duckdb", [date(2025, 1, 1 + i % 28) for i in range(n)], languages=languages)
+        status, fetched[n] = rows_fetched(monkeypatch, lambda: warehouse_status(warehouse))
+        assert status.error is None
+        assert sum(count for _, _, count in status.languages) == n
+        assert dict(((language, translation), count) for language, translation, count in status.languages)[("en", "not_needed")] == n // 12
+    assert fetched[600] == fetched[3000], fetched
+
+
+def test_status_names_twenty_failing_web_sources_and_counts_the_rest(tmp_path):
+    from datetime import datetime
+
+    from flows.status import FAILING_SOURCES_SHOWN
+    from pipeline.warehouse import Warehouse
+    from pipeline.web.sources import FAILING_AFTER, add_source
+
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")}
+    warehouse = tmp_path / "news.duckdb"
+    env.update({"NEWSFLOW_STATE": str(tmp_path / "state"), "NEWSFLOW_WAREHOUSE": str(warehouse), "ARGOS_PACKAGES_DIR": str(tmp_path / "argos")})
+    failing = FAILING_SOURCES_SHOWN + 7
+    with Warehouse.open(warehouse) as store:
+        for i in range(failing):
+            add_source(store.connection, f"http://127.0.0.1:9/feed-{i:03d}.xml", kind="feed", now=datetime(2026, 11, 1))
+        store.connection.execute("update web_sources set consecutive_failures = ?, last_detail = 'nothing answers'", [FAILING_AFTER])
+    out = newsflow(["status"], env).stdout
+    named = [line for line in out.splitlines() if line.startswith("Web source http://127.0.0.1:9/feed-")]
+    assert len(named) == FAILING_SOURCES_SHOWN and "feed-000.xml" in named[0]
+    assert f"Web sources followed: {failing}" in out
+    assert "and 7 more failing web sources (`newsflow sources list`)" in out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import tracemalloc
 from datetime import datetime, timedelta
 
@@ -23,6 +24,7 @@ from pipeline.duplicates import (
 )
 from pipeline.extract import clean_text_dump
 from pipeline.warehouse import schema_sql
+from pipeline.warehouse.changes import note_changed_articles
 from tests.conftest import SEEDS_DIR, newsflow, seeds_copy
 
 SEED_NAMES = sorted(path.name for path in SEEDS_DIR.glob("*.txt"))
@@ -75,6 +77,7 @@ def insert(connection: duckdb.DuckDBPyConnection, article: dict, ingested_at: da
     connection.register("new_article", row)
     connection.execute(f"INSERT INTO articles ({', '.join(row.column_names)}) SELECT * FROM new_article")
     connection.unregister("new_article")
+    note_changed_articles(connection, [article["id"]])  # what the warehouse's write path notes
 
 
 def links(connection) -> dict[str, tuple[str, float, str]]:
@@ -164,10 +167,12 @@ def test_refresh_computes_signatures_only_for_new_or_changed_texts_and_forgets_d
 
     # A translation arriving later changes the text compared: the signature is recomputed.
     connection.execute("UPDATE articles SET text_en = ? WHERE article_id = '004'", [texts["000"]])
+    note_changed_articles(connection, ["004"])
     assert refresh_duplicates(connection).signatures_computed == 1
     assert links(connection)["004"][0] == "000"
 
     connection.execute("DELETE FROM articles WHERE article_id IN ('003', '004')")
+    note_changed_articles(connection, ["003", "004"])
     last = refresh_duplicates(connection)
     assert last.signatures_dropped == 2 and last.signatures_computed == 0
     assert links(connection) == {}
@@ -203,7 +208,7 @@ def test_signatures_made_with_the_text_are_stored_only_for_the_text_the_article_
         assert after.signatures_computed == 0
         found = links(store.connection)
         store.connection.execute("DELETE FROM article_signatures")
-        assert refresh_duplicates(store.connection).signatures_computed == 6
+        assert refresh_duplicates(store.connection, rebuild=True).signatures_computed == 6
         assert links(store.connection) == found and len(found) == 1, "the copy and its seed, as a refresh from scratch finds"
 
 
@@ -347,3 +352,221 @@ def test_shingles_read_a_piece_at_a_time_are_those_of_the_whole_text(monkeypatch
     for text in texts:
         expected = sorted({sha1_hash32(shingle.encode("utf-8")) for shingle in _shingles_at_once(text)})
         assert shingle_hashes(text).tolist() == expected, repr(text)
+
+
+# --- incremental clustering equals a rebuild ---------------------------------------------------
+
+
+def test_lsh_bands_are_those_minhashlsh_makes_of_the_settings():
+    from datasketch import MinHashLSH
+
+    lsh = MinHashLSH(threshold=pipeline.duplicates.LSH_THRESHOLD, num_perm=pipeline.duplicates.NUM_PERM)
+    assert (lsh.b, lsh.r) == (pipeline.duplicates.BANDS, pipeline.duplicates.BAND_ROWS)
+
+
+def _story_texts(rng: random.Random, stories: int = 6, sentences: int = 14) -> list[list[str]]:
+    """Stories as lists of sentences of random words: variants of one story share many shingles, of two stories few."""
+    vocabulary = [f"w{n}" for n in range(400)]
+    return [[" ".join(rng.choices(vocabulary, k=9)) + "." for _ in range(sentences)] for _ in range(stories)]
+
+
+def _variant(rng: random.Random, stories: list[list[str]]) -> str:
+    """A story with some sentences dropped and some of another story added: near copies, partial
+    quotes and unrelated texts, with similarities around the threshold."""
+    story = rng.choice(stories)
+    drop = rng.choice((0.0, 0.1, 0.3, 0.6))
+    kept = [sentence for sentence in story if rng.random() >= drop]
+    other = rng.choice(stories)
+    kept += rng.sample(other, rng.choice((0, 0, 2, 6)))
+    return "\n\n".join(kept or story[:3])
+
+
+def _doc(path: str, sha: str, text: str, published_at: datetime | None, language: str = "en", text_en: str | None = None):
+    from pipeline.record import Document, ParagraphLanguage
+
+    english = language == "en"
+    return Document(
+        source_path=path,
+        content_sha256=sha,
+        title="t",
+        published_at=published_at,
+        source_url=f"https://example.com/{path}/{sha}",
+        text=text,
+        language=language,
+        language_confidence=0.9,
+        paragraph_languages=tuple(ParagraphLanguage(language, 0.9) for _ in text.split("\n\n")),
+        text_en=text if english else text_en,
+        translation_status="not_needed" if english else ("translated" if text_en else "missing_model"),
+    )
+
+
+def stored_links(connection) -> dict[str, tuple[str, float, str]]:
+    return {row[0]: row[1:] for row in connection.execute("SELECT article_id, duplicate_of, similarity, method FROM duplicates").fetchall()}
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_incremental_clusters_equal_a_rebuild_after_every_kind_of_change(tmp_path, seed):
+    """Inserts, text updates, re-ordering (a new published date), deletes (prune), translations
+    arriving and faces moving to another place: after each step the incrementally kept clusters
+    are those a rebuild makes of the same articles."""
+    from pipeline.duplicates import clusters_from_scratch
+    from pipeline.warehouse import Warehouse
+
+    rng = random.Random(seed)
+    stories = _story_texts(rng)
+    dates = [None, datetime(2025, 1, 1), datetime(2025, 1, 2), datetime(2025, 1, 3)]
+    paths: dict[str, str] = {}  # path -> its text, of the places written
+    untranslated: list[str] = []
+    clock = START
+    kinds_seen: set[str] = set()
+    kinds = ["insert", "update", "reorder", "delete", "translate", "face", "insert"]
+    rng.shuffle(kinds)
+    with Warehouse.open(tmp_path / "news.duckdb") as store:
+        connection = store.connection
+
+        def write(docs):
+            nonlocal clock
+            clock += timedelta(minutes=1)
+            store.write_batch(docs, run_id="test", ingested_at=clock)
+
+        for step in range(28):
+            kind = "insert" if step < 3 else kinds[step % len(kinds)]
+            if kind == "insert":
+                docs = []
+                for _ in range(rng.randint(2, 6)):
+                    path = f"f{len(paths)}/a.txt"
+                    text = _variant(rng, stories)
+                    if rng.random() < 0.25:
+                        docs.append(_doc(path, f"s{step}{path}", f"Teks {len(paths)} " + text, rng.choice(dates), language="id"))
+                        untranslated.append(path)
+                    else:
+                        docs.append(_doc(path, f"s{step}{path}", text, rng.choice(dates)))
+                    paths[path] = text
+                write(docs)
+            elif kind in ("update", "reorder"):
+                path = rng.choice(sorted(paths))
+                text = paths[path] if kind == "reorder" else _variant(rng, stories)
+                paths[path] = text
+                write([_doc(path, f"s{step}{path}", text, rng.choice(dates))])
+            elif kind == "delete":
+                path = rng.choice(sorted(paths))
+                store.mark_missing([path.split("/")[0]], seen_since=clock + timedelta(days=1))
+                store.prune()
+                del paths[path]
+            elif kind == "translate" and untranslated:
+                path = untranslated.pop(rng.randrange(len(untranslated)))
+                if path in paths:
+                    doc = _doc(path, "x", "Teks", None, language="id", text_en=_variant(rng, stories))
+                    store.update_translations([doc])
+            elif kind == "face":
+                # the same text at a second place joins the article; then the face's file goes
+                path = rng.choice(sorted(paths))
+                folder = path.split("/")[0]
+                write([_doc(f"{folder}/b.txt", f"s{step}b", paths[path].upper(), rng.choice(dates))])
+                store.mark_missing([folder], seen_since=clock)  # a.txt was seen before this write, b.txt now
+                paths[f"{folder}/b.txt"] = paths.pop(path)
+            kinds_seen.add(kind)
+            refresh = refresh_duplicates(connection)
+            assert refresh.rebuilt == (step == 0)
+            expected = {link.article_id: (link.duplicate_of, link.similarity, link.method) for link in clusters_from_scratch(connection).values()}
+            assert stored_links(connection) == expected, f"step {step} ({kind})"
+        assert kinds_seen == set(kinds)
+        assert len(expected) >= 5, "the corpus makes clusters"
+
+
+def test_a_deleted_representative_hands_its_place_on_down_a_chain_of_partial_copies(tmp_path):
+    """A = X+Y, B = Y+Z joins A, C = Z+W shares nothing with A and starts its own cluster. Once A is
+    gone, B is a representative, and C, which only B's change reaches, joins B."""
+    from pipeline.duplicates import clusters_from_scratch
+    from pipeline.warehouse import Warehouse
+
+    x, y, z, w = _story_texts(random.Random(7), stories=4, sentences=6)
+    texts = {"a": x + y, "b": y + z, "c": z + w}
+    with Warehouse.open(tmp_path / "news.duckdb") as store:
+        for minute, (name, sentences) in enumerate(texts.items()):
+            store.write_batch([_doc(f"{name}/a.txt", name, "\n\n".join(sentences), None)], run_id="t", ingested_at=START + timedelta(minutes=minute))
+        refresh_duplicates(store.connection)
+        ids = dict(store.connection.execute("SELECT split_part(source_path, '/', 1), article_id FROM articles").fetchall())
+        assert {article: target for article, (target, *_) in stored_links(store.connection).items()} == {ids["b"]: ids["a"]}
+
+        store.mark_missing(["a"], seen_since=START + timedelta(days=1))
+        store.prune()
+        refresh = refresh_duplicates(store.connection)
+        assert not refresh.rebuilt and refresh.redecided == 2
+        assert {article: target for article, (target, *_) in stored_links(store.connection).items()} == {ids["c"]: ids["b"]}
+        assert set(clusters_from_scratch(store.connection)) == {ids["c"]}
+
+
+def _archive(path, articles: int):
+    """A warehouse of `articles` distinct stories, clustered and indexed; returns the first story's text."""
+    from flows.ingest_warehouse import refresh_derived_tables
+    from pipeline.warehouse import Warehouse
+
+    stories = _story_texts(random.Random(articles), stories=articles, sentences=8)
+    with Warehouse.open(path) as store:
+        store.write_batch(
+            [_doc(f"f{n}/a.txt", f"s{n}", "\n\n".join(story), None) for n, story in enumerate(stories)], run_id="base", ingested_at=START
+        )
+        refresh_derived_tables(store)
+    return "\n\n".join(stories[0])
+
+
+def _statements_reading_articles(connection) -> list[str]:
+    return [message for (message,) in connection.execute("SELECT message FROM duckdb_logs WHERE type = 'QueryLog'").fetchall() if re.search(r"(FROM|JOIN)\s+articles\b", message)]
+
+
+@pytest.mark.parametrize("size", [40, 400])
+def test_a_run_adding_one_article_reads_the_same_few_signatures_whatever_the_archive_holds(tmp_path, size):
+    """After a run that adds one copy of a stored story, the duplicates refresh reads two signatures
+    (the copy's and its story's) and the search refresh tokenises one article, at 40 articles as at
+    400; a run that changed nothing runs no statement over `articles`."""
+    from pipeline.duplicates import refresh_duplicates
+    from pipeline.search import refresh_search_index
+    from pipeline.warehouse import Warehouse
+
+    path = tmp_path / "news.duckdb"
+    first_story = _archive(path, size)
+    with Warehouse.open(path) as store:
+        store.write_batch([_doc("copy/a.txt", "copy", first_story + "\n\nOne more line.", None)], run_id="run", ingested_at=START + timedelta(hours=1))
+        duplicates = refresh_duplicates(store.connection)
+        search = refresh_search_index(store.connection)
+        assert (duplicates.rebuilt, duplicates.redecided, duplicates.signatures_read, duplicates.duplicates) == (False, 1, 2, 1)
+        assert (search.rebuilt, search.reindexed, search.removed, search.articles) == (False, 1, 0, size + 1)
+        assert duplicates.band_rows_read < 200, "the lookups return the copy's band rows and its story's, not the archive's"
+
+        store.connection.execute("CALL enable_logging('QueryLog')")
+        unchanged = (refresh_duplicates(store.connection), refresh_search_index(store.connection))
+        assert unchanged[0].redecided == 0 and not unchanged[1].changed
+        assert _statements_reading_articles(store.connection) == []
+
+
+def test_a_warehouse_from_before_the_kept_clustering_catches_up_once_and_rebuild_lists_the_same_clusters(tmp_path):
+    """A warehouse an older newsflow wrote (no clustering state, no change notes, an article changed
+    meanwhile) is clustered from scratch by the next refresh, and its search index diffed whole once;
+    `newsflow duplicates --rebuild` then lists the same clusters."""
+    from flows.ingest_warehouse import refresh_derived_tables
+    from pipeline.warehouse import Warehouse
+
+    path = tmp_path / "news.duckdb"
+    stories = _story_texts(random.Random(5), stories=6, sentences=8)
+    texts = ["\n\n".join(story) for story in stories] + ["\n\n".join(story[:7]) for story in stories[:3]]
+    with Warehouse.open(path) as store:
+        store.write_batch([_doc(f"f{n}/a.txt", f"s{n}", text, None) for n, text in enumerate(texts)], run_id="base", ingested_at=START)
+        refresh_derived_tables(store)
+        assert len(stored_links(store.connection)) == 3
+    with duckdb.connect(str(path)) as old:  # as the older newsflow left it, and a copy's text changed meanwhile
+        old.execute("DROP TABLE duplicates_state; DROP TABLE duplicate_members; DROP TABLE duplicate_bands; DROP TABLE article_changes")
+        old.execute("DROP TABLE schema_version; ALTER TABLE search_index_state DROP COLUMN follows_changes")
+        old.execute("UPDATE articles SET text = ?, text_en = ? WHERE source_path = 'f6/a.txt'", [texts[4], texts[4]])
+
+    with Warehouse.open(path) as store:
+        notes = refresh_derived_tables(store)
+        assert any("clustered from scratch" in note for note in notes) and any("1 (re)indexed, 1 removed" in note for note in notes), notes
+        assert not any("clustered from scratch" in note for note in refresh_derived_tables(store))
+    listing = json.loads(newsflow(["duplicates", "--warehouse", str(path), "--format", "json"], None).stdout)
+    assert sorted(len(cluster["duplicates"]) for cluster in listing) == [1, 1, 1]
+    assert {cluster["duplicate_of"]["source_path"] for cluster in listing} == {"f1/a.txt", "f2/a.txt", "f4/a.txt"}
+
+    rebuilt = newsflow(["duplicates", "--rebuild", "--warehouse", str(path), "--format", "json"], None)
+    assert json.loads(rebuilt.stdout) == listing
+    assert "clustered from scratch: 3 articles in 3 clusters (9 compared" in rebuilt.stderr

@@ -58,11 +58,57 @@ def test_articles_are_read_a_page_at_a_time_and_none_is_lost_or_repeated(warehou
     monkeypatch.setattr(pipeline.export, "ARTICLES_PER_PAGE", page)  # a page size the five seeds span
     result = export(warehouse, tmp_path / "paged.jsonl")
     objects = [json.loads(line) for line in (tmp_path / "paged.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert result.rows == len(objects) == 5
+    assert result.rows == len(objects) == len({o["article_id"] for o in objects}) == 5
     assert {o["source_path"]: o["paragraph_languages"] for o in objects} == paragraph_languages(warehouse)
-    assert [o["article_id"] for o in objects] == sorted(o["article_id"] for o in objects)
     only_id = export(warehouse, tmp_path / "id.jsonl", where="language = 'id'")
     assert only_id.rows == 1
+    as_csv = export(warehouse, tmp_path / "paged.csv")
+    assert as_csv.rows == 5
+
+
+def test_the_articles_export_holds_a_page_whatever_the_archive_size(tmp_path, monkeypatch):
+    """N and 5N articles: every statement reads at most a page of articles, on a connection whose
+    DuckDB memory is capped below the 2GB a reader gets (its block cache grew with the archive),
+    and every article comes out once with its paragraph languages."""
+    from datetime import date
+
+    import pyarrow as pa
+
+    import pipeline.export
+    from pipeline.warehouse import Warehouse
+    from tests.pipeline.test_report import generated_archive
+
+    page = 256
+    monkeypatch.setattr(pipeline.export, "ARTICLES_PER_PAGE", page)
+    with duckdb.connect(config={"memory_limit": pipeline.export.ARTICLES_READER_MEMORY_LIMIT}) as con:
+        (capped,) = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    record_batches = Warehouse.record_batches
+    for n in (600, 3000):
+        warehouse = generated_archive(tmp_path / f"news-{n}.duckdb", [date(2025, 1, 1)] * n, languages=("en", "id", "fr"))
+        rows_per_statement, memory = [], set()
+
+        def counting(self, statement, **options):
+            memory.add(self.connection.cursor().execute("SELECT current_setting('memory_limit')").fetchone()[0])
+            reader = record_batches(self, statement, **options)
+            rows_per_statement.append(0)
+
+            def counted(number=len(rows_per_statement) - 1):
+                for batch in reader:
+                    rows_per_statement[number] += batch.num_rows
+                    yield batch
+
+            return pa.RecordBatchReader.from_batches(reader.schema, counted())
+
+        monkeypatch.setattr(Warehouse, "record_batches", counting)
+        result = export(warehouse, tmp_path / f"articles-{n}.jsonl")
+        monkeypatch.setattr(Warehouse, "record_batches", record_batches)
+        assert memory == {capped}
+        assert len(rows_per_statement) == 2 * (n // page + 1)  # a page's paragraph languages, then its articles
+        assert max(rows_per_statement) <= page
+        objects = [json.loads(line) for line in (tmp_path / f"articles-{n}.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert result.rows == len(objects) == len({o["article_id"] for o in objects}) == n
+        assert {o["source_path"]: o["paragraph_languages"] for o in objects} == paragraph_languages(warehouse)
+        assert export(warehouse, tmp_path / f"id-{n}.jsonl", where="language = 'id'").rows == n // 3
 
 
 def test_jsonl_has_one_object_per_line_with_the_list(warehouse, tmp_path):

@@ -11,13 +11,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.report import VEGA_BUNDLE, VEGA_NOTICE
+from pipeline.record import Document, ParagraphLanguage
+from pipeline.report import VEGA_BUNDLE, VEGA_NOTICE, read_report_data, write_report
 from pipeline.warehouse import Warehouse
 from tests.browser import CHROMIUM, chromium, processes_using, visit
 from tests.conftest import NEWSFLOW, PROJECT_ROOT, SEEDS_DIR, newsflow, newsflow_env
 
 CHARTS_DRAWN = "document.body.dataset.chartsRendered !== undefined"
-CHARTS = ("per-day", "translation", "sites", "rejections", "runs")
+CHARTS = ("per-period", "translation", "sites", "rejections", "runs")
 
 # A page whose site name tries to break out of the report's HTML and its <script> block.
 HOSTILE_SITE_NAME = """</script><img src=x onerror="document.title='hijacked'"> Coast News"""
@@ -33,6 +34,29 @@ HOSTILE_PAGE = """<!DOCTYPE html>
 <p>Officials said the breakwater had held, but two cranes would stay out of service until engineers could inspect their foundations later this week.</p>
 </article></body></html>
 """
+
+
+def generated_archive(path: Path, days: list, languages: tuple[str, ...] = ("en", "id", "fr")) -> Path:
+    """A warehouse of one distinct article a day in `days` (a date, or None: undated), stored by
+    the warehouse's own write path, the languages taken in turn."""
+    from datetime import datetime, time, timezone
+
+    docs = []
+    for i, day in enumerate(days):
+        language = languages[i % len(languages)]
+        paragraphs = (f"Article {i} of a generated archive, in {language}, seen on {day}.", f"Its own number is {i * 7919 % 100003}.")
+        text = "\n\n".join(paragraphs)
+        docs.append(Document(
+            source_path=f"/archive/{i:06d}.txt", content_sha256=f"{i:064x}", content_format="text", title=f"Article {i}",
+            site_name=f"site{i % 40}.example", published_at=datetime.combine(day, time(9, 30)) if day else None,
+            text=text, language=language, language_confidence=0.99,
+            paragraph_languages=tuple(ParagraphLanguage(language, 0.99) for _ in paragraphs),
+            text_en=text if language == "en" else None, translation_status="not_needed" if language == "en" else "missing_model",
+        ))
+    with Warehouse.open(path) as store:
+        for start in range(0, len(docs), 1000):
+            store.write_batch(docs[start : start + 1000], run_id=f"generated-{start}", ingested_at=datetime.now(timezone.utc))
+    return path
 
 
 def query(warehouse: Path, sql: str) -> list[tuple]:
@@ -121,10 +145,11 @@ def test_the_numbers_shown_are_the_warehouse_numbers(ingested, report_page, brow
     assert page.get_attribute("p.headline", "data-articles") == "6"
 
     per_day = query(warehouse, "SELECT CAST(published_at AS DATE)::VARCHAR, language, count(*) FROM articles WHERE published_at IS NOT NULL GROUP BY ALL ORDER BY 1, 2")
-    languages = page.eval_on_selector_all('table[data-numbers="per-day"] th', "cells => cells.map(c => c.textContent)")[1:]
-    shown = [(row[0], language, int(n)) for row in cells(page, "per-day") for language, n in zip(languages, row[1:]) if n != "0"]
+    assert page.get_attribute("[data-unit]", "data-unit") == "day"  # the seeds span days, not months
+    languages = page.eval_on_selector_all('table[data-numbers="per-period"] th', "cells => cells.map(c => c.textContent)")[1:]
+    shown = [(row[0], language, int(n)) for row in cells(page, "per-period") for language, n in zip(languages, row[1:]) if n != "0"]
     assert shown == per_day
-    assert len(per_day) == 2 and bars(page, "per-day") == len(per_day)
+    assert len(per_day) == 2 and bars(page, "per-period") == len(per_day)
     (undated,) = query(warehouse, "SELECT count(*) FROM articles WHERE published_at IS NULL")[0]
     assert page.get_attribute("[data-undated]", "data-undated") == str(undated)
 
@@ -281,3 +306,83 @@ def test_the_shipped_vega_bundle_is_what_its_command_builds():
 
     assert build_bundle() == VEGA_BUNDLE.read_bytes(), "run `python -m workbench.vega_bundle`"
     assert notice() == VEGA_NOTICE.read_text(encoding="utf-8"), "run `python -m workbench.vega_bundle`"
+
+
+@pytest.mark.parametrize(
+    ("span_days", "unit", "label"),
+    [(60, "day", "%Y-%m-%d"), (400, "week", "%Y-%m-%d"), (3650, "month", "%Y-%m"), (30 * 365, "year", "%Y")],
+)
+def test_the_chart_of_a_long_archive_counts_weeks_months_or_years(browser, tmp_path, span_days, unit, label):
+    """A year of news is not 365 bars, nor ten years 3,650: the unit comes from the span, and says so."""
+    from datetime import date, timedelta
+
+    first = date(2015, 1, 1)
+    step = max(1, span_days // 150)
+    days = [first + timedelta(days=offset) for offset in range(0, span_days + 1, step)] + [None] * 3
+    warehouse = generated_archive(tmp_path / "news.duckdb", days, languages=("en", "id"))
+    output = tmp_path / "report.html"
+    newsflow(["report", "--warehouse", str(warehouse), "--output", str(output)], dict(os.environ, NEWSFLOW_HOME=str(tmp_path / "home")))
+
+    page, seen = visit(browser, output.as_uri(), ready=CHARTS_DRAWN)
+    assert seen.errors == [] and seen.requests == [output.as_uri()]
+    section = page.locator('section[data-section="per-period"]')
+    assert section.locator("h2").inner_text() == f"Articles per {unit}, by language"
+    assert page.get_attribute("[data-unit]", "data-unit") == unit
+    axis_titles = page.eval_on_selector_all('[data-chart="per-period"] svg g.role-axis-title text', "nodes => nodes.map(n => n.textContent)")
+    assert f"publication {unit} (UTC)" in axis_titles
+    expected = query(
+        warehouse,
+        f"""SELECT strftime(date_trunc('{unit}', published_at), '{label}'), language, count(*) FROM articles
+            WHERE published_at IS NOT NULL GROUP BY ALL ORDER BY 1, 2""",
+    )
+    languages = page.eval_on_selector_all('table[data-numbers="per-period"] th', "cells => cells.map(c => c.textContent)")[1:]
+    shown = [(row[0], language, int(n)) for row in cells(page, "per-period") for language, n in zip(languages, row[1:]) if n != "0"]
+    assert shown == expected
+    assert bars(page, "per-period") == len(expected)
+    assert len({period for period, _, _ in expected}) <= 240, "the unit keeps the bars few (PERIOD_UNITS)"
+    page.screenshot(path=str(tmp_path / "per-period.png"), full_page=False)
+    assert page.get_attribute("[data-undated]", "data-undated") == "3"
+    page.close()
+
+
+def rows_fetched(monkeypatch, read) -> tuple[object, int]:
+    """`read()`'s result and how many rows its warehouse queries brought into Python."""
+    fetched = [0]
+    query = Warehouse.query
+
+    def counting(self, sql):
+        columns, rows = query(self, sql)
+        fetched[0] += len(rows)
+        return columns, rows
+
+    monkeypatch.setattr(Warehouse, "query", counting)
+    try:
+        return read(), fetched[0]
+    finally:
+        monkeypatch.setattr(Warehouse, "query", query)
+
+
+def test_the_report_reads_as_many_rows_from_five_times_the_articles(monkeypatch, tmp_path):
+    """The report aggregates in SQL: N and 5N articles over the same three years and twelve
+    languages bring the same number of rows into Python, and the right totals."""
+    from datetime import date
+
+    languages = ("en", "id", "fr", "de", "es", "it", "nl", "pt", "sv", "pl", "tr", "vi")
+    fetched = {}
+    for n in (900, 4500):
+        # Article i: language i % 12, month (i // 12) % 36 of 2023-2025: every (month, language) has articles.
+        days = [None if i % 10 == 0 else date(2023 + (i // 12) % 36 // 12, (i // 12) % 12 + 1, 1 + i % 28) for i in range(n)]
+        warehouse = generated_archive(tmp_path / f"news-{n}.duckdb", days, languages=languages)
+        output = tmp_path / f"report-{n}.html"
+        result, fetched[n] = rows_fetched(monkeypatch, lambda: write_report(warehouse, output))
+        assert result.articles == n and f'data-articles="{n}"' in output.read_text(encoding="utf-8")
+        with Warehouse.open(warehouse, read_only=True) as store:
+            data = read_report_data(store)
+        assert data.undated_articles == n // 10
+        assert sum(count for _, _, count in data.articles_per_period) == n - n // 10
+        assert (data.period_unit, data.dated_languages) == ("month", 12)
+        top = query(warehouse, "SELECT language FROM articles WHERE published_at IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 9")
+        assert {language for _, language, _ in data.articles_per_period} == {language for (language,) in top} | {"other languages"}
+        assert len(data.articles_per_period) == 36 * 10
+        assert sum(n for _, _, n in data.translation_coverage) == n
+    assert fetched[900] == fetched[4500], fetched

@@ -29,6 +29,7 @@ from pipeline.search import (
 )
 from pipeline.sources import load_document
 from pipeline.warehouse import Warehouse, WarehouseMemoryError
+from pipeline.warehouse.changes import note_changed_articles
 from tests.conftest import SEEDS_DIR, newsflow_env, newsflow, seeds_copy
 
 INDONESIAN_SEED = "seeds/004_2d2b0ea8dc19c5b8.txt"
@@ -120,11 +121,14 @@ def test_refresh_reindexes_only_the_articles_that_changed(tmp_path, seeds):
         assert (added.rebuilt, added.reindexed, added.removed, added.articles) == (False, 1, 0, 5)
         assert search_index_status(store.connection).current
         assert paths(search(store.connection, "Korea Utara", all_words=True)) == [INDONESIAN_SEED]
+        (indonesian,) = store.connection.execute("SELECT article_id FROM articles WHERE source_path = ?", [INDONESIAN_SEED]).fetchone()
         store.connection.execute("UPDATE articles SET text_en = 'North Korea met Russia' WHERE source_path = ?", [INDONESIAN_SEED])
+        note_changed_articles(store.connection, [indonesian])  # what the write path notes
         translated = refresh_search_index(store.connection)
         assert (translated.reindexed, translated.removed, translated.articles) == (1, 1, 5), "a new English text is searchable"
         assert INDONESIAN_SEED in paths(search(store.connection, "Russia"))
         store.connection.execute("DELETE FROM articles WHERE source_path = ?", [INDONESIAN_SEED])
+        note_changed_articles(store.connection, [indonesian])
         pruned = refresh_search_index(store.connection)
         assert (pruned.reindexed, pruned.removed, pruned.articles) == (0, 1, 4)
         assert search(store.connection, "Korea Utara", all_words=True) == []
@@ -141,7 +145,9 @@ def test_updating_the_index_scores_as_a_fresh_build_does(tmp_path, seeds, monkey
         refresh_search_index(store.connection)
     store_documents(path, seeds[2:])
     with Warehouse.open(path) as store:
+        (first,) = store.connection.execute("SELECT article_id FROM articles WHERE source_path = ?", [seeds[0].source_path]).fetchone()
         store.connection.execute("DELETE FROM articles WHERE source_path = ?", [seeds[0].source_path])
+        note_changed_articles(store.connection, [first])
         refresh_search_index(store.connection)
         queries = ["Pyongyang", "kim jong un", "Korea Utara", "diplomats", "Jakarta Sukarno"]
         updated = {q: [(h.source_path, round(h.score, 9)) for h in search(store.connection, q)] for q in queries}
@@ -322,7 +328,7 @@ def test_a_refresh_stopped_by_an_interrupt_is_rolled_back_and_not_told_as_a_fail
     path = tmp_path / "news.duckdb"
     store_documents(path, seeds)
 
-    def interrupted(connection, columns):
+    def interrupted(connection, columns, only=None):
         raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
 
     monkeypatch.setattr(pipeline.search, "_update_index", interrupted)
