@@ -42,6 +42,7 @@ def main() -> None:
     parser.add_argument("variants", nargs="+", help="NAME=TREE[,workers=N][,ENV=VALUE...]")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--count", type=int, default=2000, help="documents (default 2000, the scale benchmark's corpus)")
+    parser.add_argument("--html-only", action="store_true", help="only the HTML pages among those documents (2300: 591 pages)")
     args = parser.parse_args()
     variants = [parse_variant(text) for text in args.variants]
 
@@ -56,6 +57,9 @@ def main() -> None:
         newsflow(env, "models", "install", "id", "--file", str(build_tiny_package(work / "model")))
         corpus = work / "corpus"
         build_corpus(corpus, args.count)
+        if args.html_only:
+            for other in [path for path in corpus.iterdir() if path.suffix != ".html"]:
+                other.unlink()
         for round_number in range(args.rounds):
             # every other round in the other order, so that no variant always runs first or after the same one
             for name, tree, workers, settings in variants[:: -1 if round_number % 2 else 1]:
@@ -71,7 +75,8 @@ def main() -> None:
 
     first = variants[0][0]
     baseline = statistics.median(seconds for seconds, *_ in results[first])
-    print(f"\nmedians of {args.rounds} interleaved rounds, {args.count} documents")
+    documents = "HTML pages of " if args.html_only else ""
+    print(f"\nmedians of {args.rounds} interleaved rounds, {documents}{args.count} documents")
     print(f"{'variant':<16} {'wall s':>8} {'flow CPU':>9} {'worker CPU':>11} {'server CPU':>11} {'vs ' + first:>12}   rounds (wall s)")
     for name, *_ in variants:
         walls, flows, workers, servers = zip(*results[name])

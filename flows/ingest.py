@@ -156,7 +156,8 @@ def _run_the_stages(
     *,
     skip_unchanged: bool,
 ) -> None:
-    """Every input through the stages on the `chosen` workers, in batches of `size`, and into the warehouse."""
+    """Every input through the stages on the `chosen` workers, in batches of at most `size`
+    (smaller toward the end of the run, `batches_of`), and into the warehouse."""
     summary.workers = chosen.describe()
     get_run_logger().info("The stages run on %s", summary.workers)
     with chosen.task_runner() as runner:
@@ -167,7 +168,7 @@ def _run_the_stages(
             load_options=load_options,
             skip_unchanged=skip_unchanged,
         )
-        for batch in batches_of(inputs, size, last_parts=pipeline.workers):
+        for batch in batches_of(inputs, size, workers=pipeline.workers):
             pipeline.add(batch, drop_folder)
         pipeline.finish()
 

@@ -25,22 +25,46 @@ from pipeline.translate.stage import documents_needing_a_model, sentences_to_tra
 from pipeline.web import FetchedPage
 
 
-def batches_of(items: Iterable, size: int, *, last_parts: int = 1) -> Iterator[list]:
-    """Lists of `size` items, except at the end: the last full list and the rest are shared out in
-    at least `last_parts` near-equal lists (one per worker), so that the workers finish together
-    rather than one of them working through the last batch alone."""
-    held: list = []
-    batch: list = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            if held:
-                yield held
-            held, batch = batch, []
-    tail = held + batch
-    parts = min(len(tail), max(last_parts, -(-len(tail) // size)))
-    for index in range(parts):
-        yield tail[len(tail) * index // parts : len(tail) * (index + 1) // parts]
+_END = object()
+# Guided self-scheduling's divisor: each batch is at most this fraction of a worker's share of
+# what is left (2: the first batches of a 588-file run on 2 workers are full, the last ones 16).
+BATCHES_PER_WORKER = 2
+# Below this a batch's fixed costs (a Prefect task run on a worker, a warehouse open to look up
+# and one to write) weigh on its few documents.
+SMALLEST_BATCH = 16
+
+
+def guided_batch_size(left: int, workers: int, largest: int, smallest: int = SMALLEST_BATCH) -> int:
+    """The size of the next batch when `left` inputs remain (guided self-scheduling): a
+    `BATCHES_PER_WORKER`-th of each worker's share of what is left, at most `largest` and at least
+    `smallest` (or what is left). Early batches are full; they shrink toward the end, so that the
+    last ones are small and no worker is left to finish a large batch alone while the others wait.
+    On one worker (or in-process), every batch is `largest`: nothing waits on another worker."""
+    if workers <= 1:
+        return min(left, largest)
+    share = -(-left // (BATCHES_PER_WORKER * workers))
+    return min(left, largest, max(share, min(smallest, largest)))
+
+
+def batches_of(items: Iterable, largest: int, *, workers: int = 1, smallest: int = SMALLEST_BATCH) -> Iterator[list]:
+    """`items` in lists of `guided_batch_size`. Only as many items as decide the sizes are read
+    ahead: while more than `BATCHES_PER_WORKER * workers` full batches remain, a batch is full
+    whatever the run's total, so a run that lists its files as it goes needs no count up front."""
+    source = iter(items)
+    ahead: deque = deque()
+    read_ahead = largest * BATCHES_PER_WORKER * workers + 1 if workers > 1 else largest  # more left than this: a full batch
+    finished = False
+    while True:
+        while not finished and len(ahead) < read_ahead:
+            item = next(source, _END)
+            if item is _END:
+                finished = True
+            else:
+                ahead.append(item)
+        if not ahead:
+            return
+        size = guided_batch_size(len(ahead), workers, largest, smallest) if finished else largest
+        yield [ahead.popleft() for _ in range(size)]
 
 
 @dataclass

@@ -173,3 +173,37 @@ def test_an_article_written_as_lines_in_a_div_is_kept_whole():
     )
     text = extract_html(html).text
     assert all(line in text for line in LINES)
+
+
+def _development_pages() -> list[tuple[str, str]]:
+    from bench.corpus import real_pages
+    from workbench.evaluation import default_devdata
+
+    return [(name, html) for name, _, html, _ in real_pages(default_devdata())]
+
+
+def test_trafilatura_metadata_is_read_only_for_what_the_page_leaves_open():
+    """The fields extract_html takes from trafilatura's metadata are those of `extract_metadata`
+    itself, on every development page (79: newspaper4k's and readability's), while its author and
+    date searches run only where the page's own tags leave them open."""
+    from trafilatura.metadata import extract_metadata
+    from trafilatura.utils import load_html
+
+    from pipeline.extract.html import FAST_DATE_SEARCH, _trafilatura_metadata
+    from pipeline.extract.metadata import html_metadata
+
+    skipped = {"author": 0, "date": 0}
+    for name, html in _development_pages():
+        meta = html_metadata(load_html(html))
+        ours = _trafilatura_metadata(load_html(html), None, meta)
+        theirs = extract_metadata(load_html(html), None, date_config=FAST_DATE_SEARCH)
+        assert (ours.title, ours.url, ours.sitename) == (theirs.title, theirs.url, theirs.sitename), name
+        if meta.author:
+            skipped["author"] += 1
+        else:
+            assert ours.author == theirs.author, name
+        if meta.published_at:
+            skipped["date"] += 1
+        else:
+            assert ours.date == theirs.date, name
+    assert skipped["author"] >= 10 and skipped["date"] >= 10, skipped
