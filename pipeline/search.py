@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -41,7 +42,7 @@ import pyarrow as pa
 from pipeline.front_door import within_deadline
 from pipeline.warehouse import Warehouse
 from pipeline.warehouse.changes import consume_changes, pending_articles
-from pipeline.warehouse.connection import interrupt_behind, load_search_extension
+from pipeline.warehouse.connection import interrupt_behind, keys_looked_up_by_scan, load_search_extension
 from pipeline.warehouse.limits import WRITER_MEMORY_LIMIT_ENV, writer_memory_limit
 
 _INDEXED_TABLE = "search_index"  # empty, and only while the extension creates the index: names its schema
@@ -187,7 +188,16 @@ def _record_failure(connection: duckdb.DuckDBPyConnection, error: BaseException)
 
 
 def refresh_search_index(connection: duckdb.DuckDBPyConnection, *, rebuild: bool = False) -> SearchIndexRefresh:
-    """Bring the search index up to date with `articles`, in one transaction, on a writable connection.
+    """Bring the search index up to date with `articles` (`_refresh_search_index`), with the
+    articles' texts read by scans, not index lookups (`keys_looked_up_by_scan`): fetched through
+    an index, a slice's texts held a block of each text column per article at once."""
+    with keys_looked_up_by_scan(connection):
+        return _refresh_search_index(connection, rebuild=rebuild)
+
+
+def _refresh_search_index(connection: duckdb.DuckDBPyConnection, *, rebuild: bool = False) -> SearchIndexRefresh:
+    """Bring the search index up to date with `articles` on a writable connection: in one transaction
+    when it tokenises one slice, else committed slice by slice (`commit_and_begin`).
 
     Only the articles the write path noted as changed since the last refresh (article_changes)
     are looked at: those whose indexed values changed are tokenised again, removed ones dropped.
@@ -208,14 +218,25 @@ def refresh_search_index(connection: duckdb.DuckDBPyConnection, *, rebuild: bool
             connection.execute(f"ALTER TABLE {_STATE_TABLE} ADD COLUMN follows_changes BOOLEAN DEFAULT true")
             consume_changes(connection, SEARCH_CONSUMER)
         return SearchIndexRefresh(False, 0, 0, int(articles), time.perf_counter() - started)
+    def commit_and_begin() -> None:
+        # A refresh of many articles commits slice by slice: one transaction holding every slice
+        # ran a 128 MB writer out of memory building the index of 100,000 articles. Committed
+        # slices are complete (their terms, words and documents); the state row is written last,
+        # so a refresh cut short is taken up again (a build: anew; notes: those still noted).
+        connection.commit()
+        connection.begin()
+
     connection.begin()
     try:
         if rebuilt:
+            connection.execute(f"DROP TABLE IF EXISTS {_STATE_TABLE}")  # until the new index is whole
             _create_empty_index(connection, columns)
         if changed is not None:
             connection.register("search_changed", pa.table({"article_id": pa.array(changed, pa.string())}))
         try:
-            reindexed, removed = _update_index(connection, columns, only="search_changed" if changed is not None else None)
+            reindexed, removed = _update_index(
+                connection, columns, only="search_changed" if changed is not None else None, after_each_slice=commit_and_begin
+            )
         finally:
             if changed is not None:
                 connection.unregister("search_changed")
@@ -265,10 +286,13 @@ TOKENISED_AT_ONCE = 1000  # articles
 TOKENISED_CHARS_AT_ONCE = 16_000_000  # of their indexed columns, about what 1,000 news articles hold
 
 
-def _update_index(connection: duckdb.DuckDBPyConnection, columns: list[str], only: str | None = None) -> tuple[int, int]:
+def _update_index(
+    connection: duckdb.DuckDBPyConnection, columns: list[str], only: str | None = None, after_each_slice: Callable[[], None] | None = None
+) -> tuple[int, int]:
     """Drop the documents of removed or changed articles, tokenise new and changed ones, and keep
     `dict.df` and `stats` what the extension's own build would make of the same articles. `only`:
-    a registered table of the article ids to look at (else every article)."""
+    a registered table of the article ids to look at (else every article). `after_each_slice`:
+    called after each slice but the last is indexed."""
     schema = INDEX_SCHEMA
     reindexed, removed = _find_stale(connection, columns, only)
     if removed:
@@ -276,8 +300,11 @@ def _update_index(connection: duckdb.DuckDBPyConnection, columns: list[str], onl
     # A slice of the new articles at a time (their docids are consecutive): tokenising them all at
     # once holds every word of the warehouse (20,000 articles: 2.8 GB uncapped, more than a
     # writer's default limit allows).
-    for first, last in _slices(connection, columns):
+    slices = _slices(connection, columns)
+    for number, (first, last) in enumerate(slices):
         _index_slice(connection, columns, first, last)
+        if after_each_slice is not None and number < len(slices) - 1:
+            after_each_slice()
     connection.execute(f"DELETE FROM {schema}.stats")
     connection.execute(f"INSERT INTO {schema}.stats SELECT count(docid), sum(len) / count(len) FROM {schema}.docs")
     for table in ("search_now", "search_gone", "search_fresh"):

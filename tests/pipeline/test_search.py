@@ -328,7 +328,7 @@ def test_a_refresh_stopped_by_an_interrupt_is_rolled_back_and_not_told_as_a_fail
     path = tmp_path / "news.duckdb"
     store_documents(path, seeds)
 
-    def interrupted(connection, columns, only=None):
+    def interrupted(connection, columns, only=None, after_each_slice=None):
         raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
 
     monkeypatch.setattr(pipeline.search, "_update_index", interrupted)
@@ -337,3 +337,33 @@ def test_a_refresh_stopped_by_an_interrupt_is_rolled_back_and_not_told_as_a_fail
     with Warehouse.open(path, read_only=True) as store:
         _, failures = store.query("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'search_index_failure'")
     assert failures == [(0,)]
+
+
+def test_a_build_cut_short_after_committed_slices_is_made_anew_by_the_next_refresh(tmp_path, seeds, monkeypatch):
+    """A large refresh commits slice by slice (one transaction for all ran a 128 MB writer out of
+    memory at 100,000 articles); a build that stops between slices leaves no state row, so the next
+    refresh builds the whole index again instead of taking the part for the whole."""
+    path = tmp_path / "news.duckdb"
+    store_documents(path, seeds)
+    with Warehouse.open(path) as store:
+        refresh_search_index(store.connection)  # a whole index, then a rebuild (as after new settings) cut short
+    monkeypatch.setattr(pipeline.search, "TOKENISED_AT_ONCE", 2)
+    index_slice, sliced = pipeline.search._index_slice, []
+
+    def failing_second_slice(connection, columns, first, last):
+        sliced.append(first)
+        if len(sliced) == 2:
+            raise RuntimeError("the machine went down")
+        index_slice(connection, columns, first, last)
+
+    monkeypatch.setattr(pipeline.search, "_index_slice", failing_second_slice)
+    with pytest.raises(RuntimeError), Warehouse.open(path) as store:
+        refresh_search_index(store.connection, rebuild=True)
+    with Warehouse.open(path, read_only=True) as store:
+        _, indexed = store.query(f"SELECT count(*) FROM {pipeline.search.INDEX_SCHEMA}.docs")
+    assert indexed == [(2,)]  # the first slice was committed
+    monkeypatch.setattr(pipeline.search, "_index_slice", index_slice)
+    with Warehouse.open(path) as store:
+        again = refresh_search_index(store.connection)
+        assert again.rebuilt and again.articles == len(seeds)
+        assert search(store.connection, "Korea Utara")
