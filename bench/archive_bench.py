@@ -53,7 +53,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.corpus import PROJECT_ROOT, build_corpus, copy_of, news_articles, sentence_pools, ntrex_stories, corpus_file
+from bench.corpus import PROJECT_ROOT, copy_of, news_articles, sentence_pools, ntrex_stories, corpus_file
 from bench.processes import ProcessTreeSampler, stop_group
 from bench.scale_bench import isolated_environment, run_ingest
 from workbench.evaluation import default_devdata
