@@ -62,6 +62,9 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.translate_bench
 	# Duplicate detection: refresh_duplicates on the 2,000- and 20,000-document corpus (first, unchanged, +1% new).
 	$(BIN)/python -m bench.duplicates_bench --json bench/results/duplicates.json
+	# Archive scale: runs adding / finding unchanged / updating 100 files, search, status, report, export on a 10,000-article
+	# archive (~5 min; the larger sizes by flag: --sizes 10000,100000,1000000 --work DIR --keep, ~1.5 h and ~25 GB at 1M).
+	$(BIN)/python -m bench.archive_bench --json bench/results/archive.json
 	# Search: index build / refresh / query times on 2,000 and 20,000 corpus articles (~15 min on 2 cores).
 	$(BIN)/python -m bench.search_bench --json bench/results/search.json
 	# Web fetching: pages/s from local test sites, politeness off, one host polite, 20 hosts polite (about 50 s).
