@@ -101,11 +101,8 @@ READ_ONLY_CONFIG = {
 # whole archive. DuckDB turns such a join into an ART index scan of the big side only when it
 # pushes the batch's keys into that scan as a list, which by default it does for at most 50 keys:
 # a batch of 100 read every row of articles and article_sources (10x the rows, 10x the time from
-# 10k to 100k articles). Up to LOOKUP_KEYS_AT_ONCE keys, the lookups read the batch's rows. Not
-# more: an index scan holds a block of each column it fetches for every key at once, and a batch of
-# 2,000 new articles (2,048 keys a lookup) ran a 128 MB writer out of memory at 200,000 articles;
-# past the bound DuckDB scans, which streams. A run's batches (at most 128 by default) stay below it.
-LOOKUP_KEYS_AT_ONCE = 256
+# 10k to 100k articles). Up to index_scan_max_count (2048) keys, the lookups read the batch's rows.
+LOOKUP_KEYS_AT_ONCE = 2048
 WRITER_LOOKUP_CONFIG = {"dynamic_or_filter_threshold": LOOKUP_KEYS_AT_ONCE}
 # DuckDB's own value: for statements that read whole texts of a slice of articles (the search
 # index's tokenising), an index scan of 1,000 keys ran a 128 MB writer out of memory at 100,000
