@@ -44,7 +44,7 @@ from datasketch.hashfunc import sha1_hash32
 
 from pipeline.record import Document, TextSignature
 from pipeline.warehouse.changes import consume_changes, pending_articles
-from pipeline.warehouse.connection import keys_looked_up_by_scan
+from pipeline.warehouse.connection import keys_looked_up_by_scan, registered
 
 # Three-word shingles: on the tune half of the real-pages set (workbench/duplicates_eval.py) they
 # score F1 0.9727 at threshold 0.4 (best 2-word 0.966, 4-word 0.961, 5-word 0.9733 at 0.5: a
@@ -418,16 +418,13 @@ def _update_signatures(connection: duckdb.DuckDBPyConnection, only: str | None =
     ).fetchone()
     for offset in range(0, len(stale_ids), SIGNATURE_CHUNK):
         chunk = pa.table({"article_id": pa.array(stale_ids[offset : offset + SIGNATURE_CHUNK], pa.string())})
-        connection.register("stale_articles", chunk)
-        try:
+        with registered(connection, stale_articles=chunk):
             texts = connection.execute(
                 """
                 SELECT article_id, coalesce(nullif(text_en, ''), text)
                 FROM articles JOIN stale_articles USING (article_id)
                 """
             ).fetchall()
-        finally:
-            connection.unregister("stale_articles")
         table = _signatures_table([(article_id, text_signature(text)) for article_id, text in texts])
         _replace_signatures(connection, table)
     return len(stale_ids), int(dropped)
@@ -448,12 +445,9 @@ def _signatures_table(signed: Sequence[tuple[str, TextSignature]]) -> pa.Table:
 
 
 def _replace_signatures(connection: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
-    connection.register("fresh_signatures", table)
-    try:
+    with registered(connection, fresh_signatures=table):
         connection.execute("DELETE FROM article_signatures WHERE article_id IN (SELECT article_id FROM fresh_signatures)")
         connection.execute("INSERT INTO article_signatures SELECT * FROM fresh_signatures")
-    finally:
-        connection.unregister("fresh_signatures")
 
 
 def store_signatures(connection: duckdb.DuckDBPyConnection, docs: Sequence[Document]) -> int:
@@ -465,8 +459,7 @@ def store_signatures(connection: duckdb.DuckDBPyConnection, docs: Sequence[Docum
     if not signed:
         return 0
     table = _signatures_table(signed).rename_columns(["source_path", *_SIGNATURE_SCHEMA.names[1:]])
-    connection.register("signed_documents", table)
-    try:
+    with registered(connection, signed_documents=table):
         # The articles of the batch are picked first and only their texts hashed: as a join
         # condition the hash was computed for every article (285 ms a batch at 20,000, 25 ms so).
         matching = connection.execute(
@@ -480,8 +473,6 @@ def store_signatures(connection: duckdb.DuckDBPyConnection, docs: Sequence[Docum
             ) a ON a.article_id = d.article_id AND a.compared_sha256 = d.text_sha256
             """
         ).fetch_arrow_table()
-    finally:
-        connection.unregister("signed_documents")
     _replace_signatures(connection, matching)
     return matching.num_rows
 
@@ -654,14 +645,11 @@ class _StoredClustering:
         missing = {article_id for article_id in ids if article_id not in self.keys_of}
         if not missing:
             return
-        self.connection.register("members_wanted", self._ids_table(missing))
-        try:
+        with registered(self.connection, members_wanted=self._ids_table(missing)):
             rows = self.connection.execute(
                 "SELECT article_id, first_seen, published_at, source_path, representative, band_keys FROM duplicate_members "
                 "WHERE article_id IN (SELECT article_id FROM members_wanted)"
             ).fetchall()
-        finally:
-            self.connection.unregister("members_wanted")
         for article_id, first_seen, published_at, source_path, representative, keys in rows:
             self.members[article_id] = ((first_seen, published_at is None, published_at or first_seen, source_path), representative)
             self.keys_of[article_id] = np.array(keys, dtype=np.int64)
@@ -681,13 +669,10 @@ class _StoredClustering:
         if not missing:
             return
         wanted = pa.table({"band_key": pa.array(sorted(missing), pa.int64())})
-        self.connection.register("band_keys_wanted", wanted)
-        try:
+        with registered(self.connection, band_keys_wanted=wanted):
             rows = self.connection.execute(
                 "SELECT band_key, article_id FROM duplicate_bands WHERE band_key IN (SELECT band_key FROM band_keys_wanted)"
             ).fetchall()
-        finally:
-            self.connection.unregister("band_keys_wanted")
         self.band_rows_read += len(rows)
         found: dict[int, set[str]] = {key: set() for key in missing}
         for key, article_id in rows:
@@ -700,12 +685,9 @@ class _StoredClustering:
         missing = {article_id for article_id in ids if article_id not in self.articles}
         if not missing:
             return
-        self.connection.register("compared_wanted", self._ids_table(missing))
-        try:
+        with registered(self.connection, compared_wanted=self._ids_table(missing)):
             for article in _StoredArticles(self.connection, only="compared_wanted"):
                 self.articles[article.article_id] = article
-        finally:
-            self.connection.unregister("compared_wanted")
 
 
 def _recluster_changed(
@@ -812,15 +794,12 @@ def _write_clustering(
     first (None: everything goes)."""
     where = f"WHERE article_id IN (SELECT article_id FROM {forget})" if forget else ""
     decided = pa.table({"article_id": pa.array(list(decisions.members), pa.string())})
-    connection.register("decided_articles", decided)
-    try:
+    with registered(connection, decided_articles=decided):
         for table in ("duplicates", "duplicate_members"):
             connection.execute(f"DELETE FROM {table} {where}")
             if forget:
                 connection.execute(f"DELETE FROM {table} WHERE article_id IN (SELECT article_id FROM decided_articles)")
         connection.execute(f"DELETE FROM duplicate_bands {where}")
-    finally:
-        connection.unregister("decided_articles")
     links = list(decisions.links.values())
     orders = [order for order, _ in decisions.members.values()]
     banded = list(keys_of) if forget is None else list(new_band_keys)
@@ -851,11 +830,8 @@ def _write_clustering(
         ),
     }
     for table, rows in tables.items():
-        connection.register("clustering_rows", rows)
-        try:
+        with registered(connection, clustering_rows=rows):
             connection.execute(f"INSERT INTO {table} ({', '.join(rows.column_names)}) SELECT * FROM clustering_rows")
-        finally:
-            connection.unregister("clustering_rows")
 
 
 def refresh_duplicates(
@@ -900,13 +876,10 @@ def _refresh_duplicates(
             computed, dropped, band_rows = 0, 0, 0
             decisions = _Decisions()
             if changed:
-                connection.register("changed_for_duplicates", pa.table({"article_id": pa.array(changed, pa.string())}))
-                try:
+                with registered(connection, changed_for_duplicates=pa.table({"article_id": pa.array(changed, pa.string())})):
                     computed, dropped = _update_signatures(connection, only="changed_for_duplicates")
                     decisions, keys_of, new_keys, band_rows = _recluster_changed(connection, changed, min_similarity)
                     _write_clustering(connection, decisions, keys_of, forget="changed_for_duplicates", new_band_keys=new_keys)
-                finally:
-                    connection.unregister("changed_for_duplicates")
                 consume_changes(connection, DUPLICATES_CONSUMER, changed)
             compared, too_short = connection.execute(
                 f"SELECT count(*), count(*) FILTER (WHERE shingle_count < {MIN_SHINGLES}) FROM article_signatures"  # not the blobs

@@ -111,6 +111,18 @@ SCAN_KEYS_AT_ONCE = 50
 
 
 @contextmanager
+def registered(connection: duckdb.DuckDBPyConnection, **tables: pa.Table) -> Iterator[None]:
+    """Arrow tables visible to the connection's SQL under the given names for the duration of the block."""
+    for name, table in tables.items():
+        connection.register(name, table)
+    try:
+        yield
+    finally:
+        for name in tables:
+            connection.unregister(name)
+
+
+@contextmanager
 def keys_looked_up_by_scan(connection: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """The statements within go back to DuckDB's default: a join reads its big side by a scan,
     not through an ART index, for more than SCAN_KEYS_AT_ONCE keys."""
@@ -350,11 +362,5 @@ class Connection:
     @contextmanager
     def _registered(self, **tables: pa.Table) -> Iterator[None]:
         """Make Arrow tables visible to SQL under the given names for the duration of the block."""
-        with self._lock:
-            for name, table in tables.items():
-                self._db.register(name, table)
-            try:
-                yield
-            finally:
-                for name in tables:
-                    self._db.unregister(name)
+        with self._lock, registered(self._db, **tables):
+            yield
