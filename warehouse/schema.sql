@@ -65,12 +65,18 @@ CREATE TABLE IF NOT EXISTS source_contents (
     paragraphs          STRUCT(text VARCHAR, language VARCHAR, language_confidence DOUBLE)[] NOT NULL
 );
 
--- What a batch's identity lookups use (pipeline/warehouse/identity.py): a file at a new path finds
--- the article with its canonical URL or its text fingerprint without reading every row.
-CREATE INDEX IF NOT EXISTS articles_by_source_url ON articles (source_url);
-CREATE INDEX IF NOT EXISTS article_sources_by_text_fingerprint ON article_sources (text_fingerprint);
--- An article's places, for an article whose face's file is gone (pipeline/warehouse/faces.py).
-CREATE INDEX IF NOT EXISTS article_sources_by_article ON article_sources (article_id);
+-- No secondary ART indexes: a batch's lookups by URL, text fingerprint or article id scan one
+-- column each. An index makes every inserted key dirty one of its 256 KiB buffers, held in the
+-- writer's memory until the next checkpoint, so a batch of the same size needs more memory the
+-- larger the archive (at 300,000 articles, 300 new articles: 112 MiB of index buffers with the
+-- six indexes newsflow had here, 56 MiB with the primary keys alone, and the write 3.6x faster
+-- without them); warehouses made with them lose them when opened.
+DROP INDEX IF EXISTS articles_by_source_url;
+DROP INDEX IF EXISTS article_sources_by_text_fingerprint;
+DROP INDEX IF EXISTS article_sources_by_article;
+DROP INDEX IF EXISTS rejected_files_by_path;
+DROP INDEX IF EXISTS paragraphs_by_article;
+DROP INDEX IF EXISTS translation_cache_by_source;
 
 -- The same text, whatever its spacing or letter case: how a renamed or copied file finds its article.
 CREATE OR REPLACE MACRO text_fingerprint(body) AS sha256(lower(trim(regexp_replace(body, '\s+', ' ', 'g'))));
@@ -103,8 +109,6 @@ CREATE TABLE IF NOT EXISTS rejected_files (
     rejected_at     TIMESTAMP NOT NULL
 );
 
--- A batch's rejections are stored once per (path, sha256, reason): the rows of its paths are found by path.
-CREATE INDEX IF NOT EXISTS rejected_files_by_path ON rejected_files (path);
 
 -- Per-paragraph language, so a mixed-language article is visible in SQL.
 CREATE TABLE IF NOT EXISTS paragraphs (
@@ -116,9 +120,6 @@ CREATE TABLE IF NOT EXISTS paragraphs (
     PRIMARY KEY (article_id, position)
 );
 
--- A changed article's paragraphs are found by its id (the key above is of two columns, which
--- DuckDB does not look up by its first one: deleting them read every paragraph).
-CREATE INDEX IF NOT EXISTS paragraphs_by_article ON paragraphs (article_id);
 
 -- Translations already made, so a sentence seen again (in this run or a later one) is not
 -- translated twice. Keyed by the model (package name and version) and the exact source sentence.
@@ -130,8 +131,6 @@ CREATE TABLE IF NOT EXISTS translation_cache (
     PRIMARY KEY (model, source)
 );
 
--- The cache is read by sentence (the two-column key is not used for a lookup by its second column).
-CREATE INDEX IF NOT EXISTS translation_cache_by_source ON translation_cache (source);
 
 -- Why a translation failed (articles.translation_status = 'failed'), one row per failure: the
 -- model that failed, what happened and what to do. Kept as history after a later success.

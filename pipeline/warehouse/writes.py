@@ -260,7 +260,7 @@ def _write_articles(db: duckdb.DuckDBPyConnection, change: _BatchChange, *, seen
 
 def _write_rejections(db: duckdb.DuckDBPyConnection) -> None:
     """The registered `incoming_rejections`, each (path, sha256, reason) once. The stored rows of
-    the batch's paths are found first, by a join from them (rejected_files_by_path), not by reading them all."""
+    the batch's paths are found first, by a join from them, then compared."""
     db.execute(
         """
         INSERT INTO rejected_files (path, sha256, reason, detail, run_id, rejected_at)
