@@ -59,7 +59,7 @@ from bench.scale_bench import isolated_environment, run_ingest
 from workbench.evaluation import default_devdata
 
 BUILD_BATCH = 2000
-BUILD_MEMORY_LIMIT = "1GB"  # the builder's writer only; the measured runs keep the default
+BUILD_MEMORY_LIMIT = "4GB"  # the builder's writer only; the measured runs keep the default
 COPY_EVERY = 25
 SITES = 300
 ENGLISH_SHARE = 0.33
