@@ -31,6 +31,7 @@ from flows.ingest_progress import report_progress
 from flows.ingest_summary import IngestSummary, summary_markdown
 from flows.ingest_warehouse import after_run, current_flow_run_id, record_end, record_run, tidy_raw_pages, utc_now
 from flows.ingest_web import WebFetch, fetch_from_web
+from flows.served_runs import print_line_if_served
 from flows.interrupts import kept_during_flow, raise_if_stopped, stop_behind
 from flows.prefect_tls import reuse_prefect_tls_contexts
 from flows.process_memory import keep_large_buffers_off_the_heap
@@ -117,6 +118,7 @@ def ingest(
         finally:
             summary.seconds = time.perf_counter() - started
             record_end(warehouse_path, summary, started_at)
+            print_line_if_served(summary, started_at)
     logger.info("Ingested %d inputs from %s", summary.files_seen, _describe_inputs(list(paths or inputs)))
     create_markdown_artifact(key="ingest-summary", markdown=summary_markdown(summary), description="newsflow ingest run")
     for command in summary.install_commands():
@@ -175,6 +177,7 @@ def _run_the_stages(
 
 def _tally_web(summary: IngestSummary, web: WebFetch) -> list[FetchedPage]:
     summary.files_seen += len(web.pages) + len(web.rejected)
+    summary.pages_fetched += len(web.pages)
     summary.rejected += len(web.rejected)
     summary.rejections.extend(web.rejected)
     summary.web_skipped_known = web.skipped_known

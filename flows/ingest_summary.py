@@ -4,6 +4,7 @@ as the run's Prefect artifact (Markdown) shows it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Sequence
 
 from flows.ingest_stages import DocumentBatch
@@ -24,6 +25,7 @@ class IngestSummary:
     gone: list[str] = field(default_factory=list)  # places of stored articles no longer in a scanned folder
     derived: list[str] = field(default_factory=list)  # what changed in the duplicates and the search index
     indexed_as_written: int = 0  # articles indexed for search batch by batch
+    pages_fetched: int = 0  # pages fetched from the web this run (they count among files_seen too)
     web_skipped_known: int = 0  # article URLs a feed or sitemap listed that are stored already: not fetched
     failing_sources: list[tuple[str, int, str]] = field(default_factory=list)  # web sources failing poll after poll
     web_notes: list[str] = field(default_factory=list)  # limits a poll reached, what the raw page store let go
@@ -89,6 +91,25 @@ def gone_note(gone: Sequence[str]) -> str:
         f"{len(gone)} file{'s are' if len(gone) != 1 else ' is'} gone from the scanned folders since {'they were' if len(gone) != 1 else 'it was'} "
         "last seen: marked not present in article_sources; the articles stay (`newsflow prune` deletes articles with no file left)."
     )
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def run_line(summary: IngestSummary, *, started_at: datetime, why: str) -> str:
+    """The run in one line, as `newsflow serve` prints it: when it started (local time), why,
+    its counts and how long it took. `started_at` is naive UTC, as the warehouse stores it."""
+    when = started_at.replace(tzinfo=timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    line = (
+        f"{when} {why}: {plural(summary.files_seen, 'file')} seen, {summary.inserted} inserted, {summary.updated} updated, "
+        f"{summary.unchanged} unchanged, {summary.rejected} rejected, {plural(summary.pages_fetched, 'page')} fetched, {summary.seconds:.1f} s"
+    )
+    if summary.status == "interrupted":
+        return line + "; interrupted: what it stored is kept, the next run loads the rest"
+    if summary.status != "completed":
+        return line + f"; {summary.status}: its log is in the Prefect UI (run {summary.run_id})"
+    return line
 
 
 def summary_markdown(summary: IngestSummary) -> str:

@@ -47,11 +47,10 @@ from prefect.states import Cancelled
 from flows.ingest import ingest
 from flows.schedule import describe_schedule, schedule_for
 from flows.serve_holder import LIVE_WINDOW_S, ServeHolder, variable_name
+from flows.served_runs import FILE_ARRIVAL_TAG, RECONCILE_TAG
 from flows.watch import SeedsWatcher
 
 DEPLOYMENT_NAME = "newsflow-ingest"
-RECONCILE_TAG = "reconcile"
-FILE_ARRIVAL_TAG = "file-arrival"
 
 TAKE_OVER_SETTLE_S = 1.0
 logger = logging.getLogger(__name__)
@@ -175,19 +174,21 @@ def claim_deployment(holder: ServeHolder, *, watch_seconds: float = LIVE_WINDOW_
     raise ServeAlreadyRunning(f"another `newsflow serve` claimed {holder.deployment} at the same moment; try again")
 
 
-def release_deployment(holder: ServeHolder, deployment_id: UUID | None) -> None:
+def release_deployment(holder: ServeHolder, deployment_id: UUID | None) -> bool:
     """Pause the deployment (no scheduled run piles up while nothing serves it) and let go of it,
-    only while this serve still holds it: another serve's schedule is never paused."""
+    only while this serve still holds it: another serve's schedule is never paused. True when
+    this serve paused it."""
     name = variable_name(holder.deployment.split("/", 1)[1])
     with get_client(sync_client=True) as client:
         found = client.read_variable_by_name(name)
         current = ServeHolder.from_value(found.value) if found is not None else None
         if current is None or not current.same_process(holder):
             logger.warning("%s is held by another serve now: its schedule is left as it is", holder.deployment)
-            return
+            return False
         if deployment_id is not None:
             client.pause_deployment(deployment_id)
         client.delete_variable_by_name(name)
+        return deployment_id is not None
 
 
 def _terminate_on_sigterm() -> None:
@@ -195,6 +196,23 @@ def _terminate_on_sigterm() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
+
+
+class _AtCapacityDropped(logging.Filter):
+    """The runner runs one run at a time (limit=1) and asks for due runs every second; while a run
+    is going, each ask that finds the next one due logs "1 scheduled runs skipped (at capacity)"
+    (about 23 lines in 100 s). Prefect has no setting for that line (a longer poll makes it rarer
+    and file-arrival runs later, and `last_polled` is how a live serve is told from a dead one):
+    with --verbose the runner's other lines stay, this one is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).endswith("scheduled runs skipped (at capacity)")
+
+
+def _quiet_at_capacity() -> None:
+    runner_logger = logging.getLogger("prefect.runner")
+    if not any(isinstance(f, _AtCapacityDropped) for f in runner_logger.filters):
+        runner_logger.addFilter(_AtCapacityDropped())
 
 
 def serve_ingest(
@@ -207,10 +225,10 @@ def serve_ingest(
     runner_poll_seconds: float = 1.0,
     name: str = DEPLOYMENT_NAME,
     on_claimed: Callable[[], None] | None = None,
-) -> None:
+) -> bool:
     """Blocks until Ctrl-C or SIGTERM; raises ServeAlreadyRunning when another live serve holds
     the deployment `name`. The deployment is paused on the way out (while this serve still holds
-    it), so no scheduled run piles up while nothing serves it."""
+    it), so no scheduled run piles up while nothing serves it: True when it was."""
     schedule = schedule or schedule_for()
     seeds_dir.mkdir(parents=True, exist_ok=True)
     holder = ServeHolder.this_process(deployment_path(name), warehouse=warehouse, seeds=seeds_dir)
@@ -234,6 +252,7 @@ def serve_ingest(
     # The runner does not pause the deployment on its way out: release_deployment does, if this
     # serve still holds it.
     runner = Runner(name=f"newsflow-serve-{name}", limit=1, query_seconds=runner_poll_seconds, pause_on_shutdown=False)
+    _quiet_at_capacity()
     deployment_id = watcher = None
     try:
         deployment_id = runner.add_deployment(deployment)
@@ -252,4 +271,5 @@ def serve_ingest(
     finally:
         if watcher is not None:
             watcher.stop()
-        release_deployment(holder, deployment_id)
+        paused = release_deployment(holder, deployment_id)
+    return paused

@@ -82,11 +82,15 @@ def serve(
     name: str = typer.Option(
         "newsflow-ingest", "--name", help="Deployment to serve (lowercase letters, digits, - and _): one serve per deployment and Prefect server."
     ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs (runs, runner) on stderr; without it, only its warnings and errors."),
 ) -> None:
     """Serve `ingest` on a schedule and on file arrival, after one run over the whole seeds folder
-    (a long-running process; Ctrl-C stops it). A second serve of the same deployment refuses to start."""
+    (a long-running process; Ctrl-C stops it), printing one line per run. A second serve of the
+    same deployment refuses to start."""
     import os
     import re
+    import shlex
+    import sys
 
     # Each served run is a process of its own started from this one: it reads these as its settings.
     if workers is not None:
@@ -108,7 +112,11 @@ def serve(
     settings = load_settings()
     seeds_dir = (seeds or settings.seeds_dir).resolve()
     warehouse_path = warehouse_file(warehouse).resolve()
-    mode = configure_prefect(verbose=True)  # a service's log shows its runs
+    if not verbose:
+        # The runs' logs still go to the Prefect UI; the console shows one line per run, and
+        # Prefect's warnings and errors. The served runs' processes inherit the setting.
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+    mode = configure_prefect(verbose=verbose)
     port = None
     if mode.api_url is None:  # serve starts the project's server; Prefect must see its URL at import
         from flows.server import HOST, configured_port, free_port, port_in_use
@@ -134,11 +142,25 @@ def serve(
             f"Prefect API {os.environ['PREFECT_API_URL']}; first a reconcile run over {seeds_dir}"
         )
         try:
-            serve_ingest(
+            paused = serve_ingest(
                 seeds_dir=seeds_dir, warehouse=warehouse_path, schedule=schedule, settle_seconds=settle_seconds, name=name, on_claimed=announce
             )
         except ServeAlreadyRunning as error:
             raise CommandError(str(error)) from None
     finally:
         if local is not None:
+            _send_pending_logs()  # while the server it started still answers
             local.stop()
+    resume = shlex.join(["newsflow", *sys.argv[1:]])
+    if paused:
+        console.print(f"Stopped serving ingest/{name}: its schedule is paused until you run again: {resume}", highlight=False, markup=False)
+    else:
+        console.print(f"Stopped serving ingest/{name}; another serve holds it now, so its schedule is left as it is.", highlight=False, markup=False)
+
+
+def _send_pending_logs() -> None:
+    """Logs queued for the Prefect API, sent before the server this serve started stops: else
+    they fail at exit with "Error logging to API"."""
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=5)
