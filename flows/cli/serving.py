@@ -90,8 +90,12 @@ def serve(
     import os
     import re
     import shlex
+    import signal
     import sys
 
+    # Python's own Ctrl-C handler, also when a shell started this as a background job with SIGINT
+    # ignored (asyncio's runner stops gracefully only while this handler is the one in place).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     # Each served run is a process of its own started from this one: it reads these as its settings.
     if workers is not None:
         os.environ["NEWSFLOW_WORKERS"] = str(workers)
