@@ -386,3 +386,32 @@ def test_the_report_reads_as_many_rows_from_five_times_the_articles(monkeypatch,
         assert len(data.articles_per_period) == 36 * 10
         assert sum(n for _, _, n in data.translation_coverage) == n
     assert fetched[900] == fetched[4500], fetched
+
+
+def test_served_runs_a_minute_apart_have_labels_of_their_own(tmp_path):
+    """Prefect's flow run ids (UUIDv7) begin with their time: runs started within a minute or so
+    share their first 8 characters. Each run's label is its start time and the part of its id
+    that tells it apart."""
+    import re
+    from datetime import datetime
+
+    warehouse = generated_archive(tmp_path / "news.duckdb", [None])
+    served = [
+        ("01a24688-0864-7fb7-bf09-211d7531ecf9", datetime(2026, 12, 5, 14, 11, 43)),
+        ("01a24688-2af1-7664-9857-cb66f24c2bab", datetime(2026, 12, 5, 14, 11, 54)),
+        ("01a24688-4231-77d8-a4b8-b6393d4f7d21", datetime(2026, 12, 5, 14, 12, 14)),
+    ]
+    with duckdb.connect(str(warehouse)) as con:
+        con.executemany(
+            "INSERT INTO ingest_runs (run_id, flow_run_id, started_at, finished_at, files_seen, inserted, status) VALUES (?, ?, ?, ?, 1, 1, 'completed')",
+            [(run_id, run_id, started, started) for run_id, started in served],
+        )
+    output = tmp_path / "report.html"
+    write_report(warehouse, output)
+
+    table = re.search(r'<table class="numbers" data-numbers="runs">.*?</table>', output.read_text(), re.S).group(0)
+    labels = re.findall(r"<tr><td>([^<]*)</td>", table)
+    assert len(labels) == 3 and len({label.rsplit("(", 1)[1] for label in labels}) == 3, labels  # ids shown that tell them apart
+    for run_id, started in served:
+        (label,) = [label for label in labels if label.startswith(f"{started:%Y-%m-%d %H:%M:%S} (")]
+        assert label.endswith(f"({run_id[-8:]})"), label
