@@ -135,3 +135,22 @@ def test_the_runners_at_capacity_line_is_dropped_and_its_other_lines_kept():
     dropped = _AtCapacityDropped()
     assert dropped.filter(record("%d scheduled runs skipped (at capacity)", 1)) is False
     assert dropped.filter(record("Runner 'newsflow-serve-newsflow-ingest' submitting flow run '%s'", "x")) is True
+
+
+def test_a_run_line_counts_in_words_and_says_when_a_run_did_not_complete():
+    from datetime import datetime
+
+    from flows.ingest_summary import IngestSummary, run_line
+
+    summary = IngestSummary(run_id="01a24688-0864-7fb7-bf09-211d7531ecf9", warehouse="news.duckdb", files_seen=1, inserted=1, pages_fetched=1, seconds=2.04)
+    line = run_line(summary, started_at=datetime(2026, 12, 5, 14, 0, 0), why="scheduled run")
+    assert line.endswith(" scheduled run: 1 file seen, 1 inserted, 0 updated, 0 unchanged, 0 rejected, 1 page fetched, 2.0 s"), line
+    assert RUN_LINE.fullmatch(line)
+    summary.status = "interrupted"
+    assert run_line(summary, started_at=datetime(2026, 12, 5, 14, 0, 0), why="start-up run").endswith(
+        "; interrupted: what it stored is kept, the next run loads the rest"
+    )
+    summary.status = "failed"
+    assert run_line(summary, started_at=datetime(2026, 12, 5, 14, 0, 0), why="start-up run").endswith(
+        "; failed: its log is in the Prefect UI (run 01a24688-0864-7fb7-bf09-211d7531ecf9)"
+    )
