@@ -31,10 +31,10 @@ from flows.ingest_progress import report_progress
 from flows.ingest_summary import IngestSummary, summary_markdown
 from flows.ingest_warehouse import after_run, current_flow_run_id, record_end, record_run, tidy_raw_pages, utc_now
 from flows.ingest_web import WebFetch, fetch_from_web
-from flows.served_runs import print_line_if_served
 from flows.interrupts import kept_during_flow, raise_if_stopped, stop_behind
 from flows.prefect_tls import reuse_prefect_tls_contexts
 from flows.process_memory import keep_large_buffers_off_the_heap
+from flows.served_runs import print_line_if_served
 from flows.task_runners import SMALL_RUN_FILES, Workers
 from pipeline.settings import Settings, load_settings
 from pipeline.sources import display_path, input_folders, iter_files
