@@ -71,6 +71,8 @@ MIN_SIMILARITY = 0.4
 MIN_SHINGLES = 20
 # Articles signed per step of a refresh: their texts are all that is held in memory at once.
 SIGNATURE_CHUNK = 1000
+ARTICLES_JOINED_AT_ONCE = 100_000
+REBUILT_AT_ONCE = 10_000  # articles of the clustering order decided together when clustering from scratch  # a from-scratch refresh joins the articles to their signatures in hash slices of about this many
 # A text with more distinct shingles keeps only the smallest this many hashes (400 KB); see above.
 MAX_SHINGLES = 100_000
 # Characters tokenised at a time, and shingles put through MinHash at a time (each costs NUM_PERM
@@ -360,6 +362,11 @@ def _has_column(connection: duckdb.DuckDBPyConnection, table: str, column: str) 
     return bool(found)
 
 
+def _count(connection: duckdb.DuckDBPyConnection, table: str) -> int:
+    (count,) = connection.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return int(count)
+
+
 def _first_seen_sql(connection: duckdb.DuckDBPyConnection) -> str:
     """When each article was first ingested: article_sources.first_seen where that table exists
     (an update rewrites articles.ingested_at), else articles.ingested_at."""
@@ -401,23 +408,32 @@ def _update_signatures(connection: duckdb.DuckDBPyConnection, only: str | None =
     # (only the columns it compares: a scan that fetched every column of the matching rows took
     # 0.7 s at 300,000 articles)
     among = f"(SELECT article_id, text, text_en FROM articles WHERE article_id IN (SELECT article_id FROM {only}))" if only else "articles"
-    stale_ids = [
-        article_id
-        for (article_id,) in connection.execute(
-            f"""
-            SELECT a.article_id
-            FROM {among} a LEFT JOIN article_signatures s USING (article_id)
-            WHERE s.article_id IS NULL
-               OR s.signature_version <> ?
-               OR s.text_sha256 <> sha256(coalesce(nullif(a.text_en, ''), a.text))
-            """,
-            [SIGNATURE_VERSION],
-        ).fetchall()
-    ]
     gone = f"article_id IN (SELECT article_id FROM {only}) AND" if only else ""
-    (dropped,) = connection.execute(
-        f"DELETE FROM article_signatures WHERE {gone} article_id NOT IN (SELECT article_id FROM articles)"
-    ).fetchone()
+    stale_ids: list[str] = []
+    dropped = 0
+    # All articles are compared a hash slice at a time: a join of every article with every
+    # signature needed more than a writer's 128 MB at 1,000,000 articles.
+    slices = 1 if only else 1 + _count(connection, "articles") // ARTICLES_JOINED_AT_ONCE
+    for number in range(slices):
+        in_slice = f"hash(article_id) % {slices} = {number}"
+        stale_ids += [
+            article_id
+            for (article_id,) in connection.execute(
+                f"""
+                SELECT a.article_id
+                FROM (SELECT article_id, text, text_en FROM {among} WHERE {in_slice}) a
+                LEFT JOIN (SELECT article_id, signature_version, text_sha256 FROM article_signatures WHERE {in_slice}) s USING (article_id)
+                WHERE s.article_id IS NULL
+                   OR s.signature_version <> ?
+                   OR s.text_sha256 <> sha256(coalesce(nullif(a.text_en, ''), a.text))
+                """,
+                [SIGNATURE_VERSION],
+            ).fetchall()
+        ]
+        (deleted,) = connection.execute(
+            f"DELETE FROM article_signatures WHERE {gone} {in_slice} AND article_id NOT IN (SELECT article_id FROM articles WHERE {in_slice})"
+        ).fetchone()
+        dropped += deleted
     for offset in range(0, len(stale_ids), SIGNATURE_CHUNK):
         chunk = pa.table({"article_id": pa.array(stale_ids[offset : offset + SIGNATURE_CHUNK], pa.string())})
         with registered(connection, stale_articles=chunk):
@@ -796,6 +812,45 @@ def _recluster_changed(
     return decisions, keys_of, list(new_keys), banded_before, state.band_rows_read
 
 
+def _signed_in_clustering_order(connection: duckdb.DuckDBPyConnection) -> list[str]:
+    """The ids of the signed articles in clustering order, read a hash slice at a time and sorted
+    here by the same key the refresh decides by (a join of all articles with their places and
+    signatures in one statement needed more than a writer's 128 MB at 1,000,000 articles)."""
+    first_seen = _first_seen_sql(connection)
+    slices = 1 + _count(connection, "articles") // ARTICLES_JOINED_AT_ONCE
+    keyed: list[tuple] = []
+    for number in range(slices):
+        in_slice = f"hash(article_id) % {slices} = {number}"
+        rows = connection.execute(
+            f"""
+            SELECT {first_seen}, a.published_at, a.source_path, a.article_id
+            FROM (SELECT article_id, ingested_at, published_at, source_path FROM articles WHERE {in_slice}) a
+            WHERE a.article_id IN (SELECT article_id FROM article_signatures WHERE {in_slice})
+            """
+        ).fetchall()
+        keyed += [(first, published is None, published or first, path, article_id) for first, published, path, article_id in rows]
+    keyed.sort()
+    return [key[-1] for key in keyed]
+
+
+def _rebuild_in_slices(connection: duckdb.DuckDBPyConnection, min_similarity: float) -> _Decisions:
+    """The clustering from scratch, REBUILT_AT_ONCE articles of the order at a time, each slice
+    decided as a refresh decides new articles (it comes after every article decided before it),
+    so what the process holds is bounded by a slice, not the archive (deciding everything in one
+    pass held about 16 KB an article: 16 GB at 1,000,000). Returns the totals (no members)."""
+    for table in ("duplicates", "duplicate_members", "duplicate_bands"):
+        connection.execute(f"DELETE FROM {table}")
+    totals = _Decisions()
+    ordered = _signed_in_clustering_order(connection)
+    for start in range(0, len(ordered), REBUILT_AT_ONCE):
+        piece = ordered[start : start + REBUILT_AT_ONCE]
+        decisions, keys_of, new_keys, banded_before, _ = _recluster_changed(connection, piece, min_similarity)
+        _write_clustering(connection, decisions, keys_of, forget=piece, new_band_keys=new_keys, banded_before=banded_before)
+        totals.pairs_checked += decisions.pairs_checked
+        totals.signatures_read += decisions.signatures_read
+    return totals
+
+
 def _is_representative(article_id: str, state: _StoredClustering, decisions: _Decisions) -> bool:
     """Its role now: as re-decided in this refresh, else as stored (a changed article not yet
     re-decided is later in the order, so never asked)."""
@@ -894,12 +949,10 @@ def _refresh_duplicates(
         from_scratch = rebuild or stored is None or stored[0] != settings
         if from_scratch:
             computed, dropped = _update_signatures(connection)
-            decisions, keys_of, articles = _cluster_everything(connection, min_similarity)
-            _write_clustering(connection, decisions, keys_of, forget=None)
+            decisions, band_rows = _rebuild_in_slices(connection, min_similarity), 0
             consume_changes(connection, DUPLICATES_CONSUMER)
             connection.execute("DELETE FROM duplicates_state")
             connection.execute("INSERT INTO duplicates_state VALUES (?, current_timestamp::TIMESTAMP)", [settings])
-            compared, too_short, band_rows = articles.count, articles.too_short, 0
         else:
             changed = pending_articles(connection, DUPLICATES_CONSUMER)
             computed, dropped, band_rows = 0, 0, 0
@@ -910,9 +963,9 @@ def _refresh_duplicates(
                     decisions, keys_of, new_keys, banded_before, band_rows = _recluster_changed(connection, changed, min_similarity)
                 _write_clustering(connection, decisions, keys_of, forget=changed, new_band_keys=new_keys, banded_before=banded_before)
                 consume_changes(connection, DUPLICATES_CONSUMER, changed)
-            compared, too_short = connection.execute(
-                f"SELECT count(*), count(*) FILTER (WHERE shingle_count < {MIN_SHINGLES}) FROM article_signatures"  # not the blobs
-            ).fetchone()
+        compared, too_short = connection.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE shingle_count < {MIN_SHINGLES}) FROM article_signatures"  # not the blobs
+        ).fetchone()
         clusters, duplicates = connection.execute("SELECT count(DISTINCT duplicate_of), count(*) FROM duplicates").fetchone()
         connection.commit()
     except BaseException:

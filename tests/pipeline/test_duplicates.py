@@ -474,6 +474,32 @@ def test_incremental_clusters_equal_a_rebuild_after_every_kind_of_change(tmp_pat
         assert len(expected) >= 5, "the corpus makes clusters"
 
 
+@pytest.mark.parametrize("at_once", [1, 3, 1000])
+def test_a_rebuild_decided_a_slice_of_the_order_at_a_time_makes_the_clusters_of_one_pass(tmp_path, monkeypatch, at_once):
+    """Clustering from scratch decides REBUILT_AT_ONCE articles at a time (so a million articles do
+    not sit in memory at once): whatever the slice, the clusters are those of one pass over all."""
+    import pipeline.duplicates as duplicates
+    from pipeline.warehouse import Warehouse
+
+    monkeypatch.setattr(duplicates, "REBUILT_AT_ONCE", at_once)
+    rng = random.Random(5)
+    stories = _story_texts(rng)
+    dates = [None, datetime(2025, 1, 1), datetime(2025, 1, 2)]
+    with Warehouse.open(tmp_path / "news.duckdb") as store:
+        for batch in range(4):
+            docs = [_doc(f"f{batch}-{i}/a.txt", f"s{batch}-{i}", _variant(rng, stories), rng.choice(dates)) for i in range(6)]
+            store.write_batch(docs, run_id="t", ingested_at=START + timedelta(minutes=batch))
+        refresh = refresh_duplicates(store.connection, rebuild=True)
+        (articles,) = store.connection.execute("SELECT count(*) FROM articles").fetchone()
+        assert refresh.rebuilt and refresh.articles == articles > 20
+        expected = {link.article_id: (link.duplicate_of, link.similarity, link.method) for link in duplicates.clusters_from_scratch(store.connection).values()}
+        assert stored_links(store.connection) == expected
+        assert len(expected) >= 5, "the corpus makes clusters"
+        (members,) = store.connection.execute("SELECT count(*) FROM duplicate_members").fetchone()
+        (bands,) = store.connection.execute("SELECT count(*) FROM duplicate_bands").fetchone()
+        assert (members, bands) == (articles, articles * duplicates.BANDS)
+
+
 def test_a_deleted_representative_hands_its_place_on_down_a_chain_of_partial_copies(tmp_path):
     """A = X+Y, B = Y+Z joins A, C = Z+W shares nothing with A and starts its own cluster. Once A is
     gone, B is a representative, and C, which only B's change reaches, joins B."""
