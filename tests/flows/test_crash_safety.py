@@ -108,7 +108,9 @@ def test_ingest_killed_at_random_points_loses_and_duplicates_nothing(prefect_env
     warehouse = tmp_path / "crash.duckdb"
     rng = random.Random(20261128)
     stored_at_kill = []
-    for trial, batch_size in enumerate([3, 40, 12]):  # batches smaller than, near and far below the corpus
+    # Many small batches (the kill lands between many commits) and two large ones (inside a batch
+    # that holds half the corpus): a third round in batches of 12 was the first case again.
+    for trial, batch_size in enumerate([3, 40]):
         args = ["ingest", str(drop), "--warehouse", str(warehouse), "--batch-size", str(batch_size)]
         # The test sees what is stored only between the run's writes, and batches stream, so a run
         # of few batches can finish before the test sees its mark: then it tries a new revision.

@@ -197,8 +197,9 @@ def test_a_stop_inside_a_warehouse_statement_after_a_commit_ends_the_run_and_is_
     assert retried_tasks(prefect_server.api_url, flow_run_id) == []
 
     # the next run loads the rest, and counts as unchanged exactly what the first one stored
+    # (in-process, in one batch: what it reads is the warehouse the stop left, whatever runs it)
     again = subprocess.run(
-        NEWSFLOW + ["ingest", str(corpus), "--warehouse", str(warehouse), "--workers", "2", "--batch-size", "5"],
+        NEWSFLOW + ["ingest", str(corpus), "--warehouse", str(warehouse), "--workers", "1"],
         env=module_env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
     )
     assert again.returncode == 0, again.stderr

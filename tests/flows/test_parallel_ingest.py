@@ -153,9 +153,9 @@ def test_two_local_worker_processes_store_exactly_what_one_process_stores(corpus
 def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(long_corpus, module_env, tmp_path):
     # the same batches in-process: a duplicate cluster's representative is its copy written first
     in_process = tmp_path / "in-process.duckdb"
-    newsflow(["ingest", str(long_corpus), "--warehouse", str(in_process), "--workers", "1", "--batch-size", "4"], module_env)
+    newsflow(["ingest", str(long_corpus), "--warehouse", str(in_process), "--workers", "1", "--batch-size", "8"], module_env)
     warehouse = tmp_path / "news.duckdb"
-    args = ["ingest", str(long_corpus), "--warehouse", str(warehouse), "--workers", "2", "--batch-size", "4"]
+    args = ["ingest", str(long_corpus), "--warehouse", str(warehouse), "--workers", "2", "--batch-size", "8"]
     process = subprocess.Popen(NEWSFLOW + args, env=module_env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         # A worker is a process the CLI started (its nannies run inside it) that has started working.
