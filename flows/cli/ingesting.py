@@ -28,7 +28,7 @@ def ingest(
     paths: list[str] = typer.Argument(None, help="Folders, globs, files or http(s) addresses of pages or feeds (default: seeds/)."),
     warehouse: Optional[Path] = WarehouseOption,
     max_file_mb: Optional[float] = typer.Option(None, help="Reject files larger than this (default 20 MB)."),
-    batch_size: Optional[int] = typer.Option(None, help=f"At most this many documents per task batch (default {DEFAULT_BATCH_SIZE}, or NEWSFLOW_BATCH_SIZE); on several workers, batches shrink toward the end of the run."),
+    batch_size: Optional[int] = typer.Option(None, min=1, help=f"At most this many documents per task batch (default {DEFAULT_BATCH_SIZE}, or NEWSFLOW_BATCH_SIZE); on several workers, batches shrink toward the end of the run."),
     workers: Optional[int] = typer.Option(
         None, "--workers", min=1, help="Local worker processes for the stages (default: every core; 1: in this process)."
     ),
@@ -41,6 +41,8 @@ def ingest(
     """Ingest documents into the warehouse through the Prefect `ingest` flow: files, folders and
     globs, and web addresses of pages or feeds (fetched once, politely)."""
     stop_on_signals_saying(INTERRUPTED_NOTE)
+    if max_file_mb is not None and max_file_mb <= 0:
+        raise CommandError(f"--max-file-mb {max_file_mb:g} is not a size: give the megabytes a file may have, above 0, e.g. 20")
     refuse_other_schemes(paths or [], "fetches")
     _check_inputs_exist(paths)
     paths = _credentials_kept_apart(paths) if paths else paths

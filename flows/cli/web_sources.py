@@ -104,6 +104,8 @@ def sources_remove(url: str = typer.Argument(..., help="The URL as `newsflow sou
     from pipeline.web.discover import canonical_url
     from pipeline.web.sources import list_sources, remove_source
 
+    if not warehouse_file(warehouse).exists():  # opening it to write would create it
+        raise CommandError(f"{without_userinfo(url)} is not followed: there is no warehouse at {warehouse_file(warehouse)} yet")
     with Warehouse.open(warehouse_file(warehouse)) as store:
         removed = remove_source(store.connection, canonical_url(url))
         remaining = {origin_key(source.url) for source in list_sources(store.connection)}
