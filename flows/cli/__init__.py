@@ -9,6 +9,7 @@ import logging
 import sys
 
 import typer
+import typer.main
 
 from flows.cli import shared
 from flows.cli.ingesting import ingest, reextract
@@ -69,9 +70,12 @@ def _run_command() -> None:
 
     import click
 
+    from flows.cli.help import readable_help
+
     _show_warehouse_waits()
     try:
-        code = app(standalone_mode=False)  # click returns the code of typer.Exit here instead of exiting
+        # What `app(...)` runs, with the help polished; click returns the code of typer.Exit here instead of exiting.
+        code = readable_help(typer.main.get_command(app))(standalone_mode=False)
         if code == 130:  # typer turns Ctrl-C into Exit(130)
             raise KeyboardInterrupt
         raise_if_stopped()  # a stop whose exception was lost on the way still stops the command
