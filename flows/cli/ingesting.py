@@ -85,7 +85,7 @@ def ingest(
         remove_progress_listener(on_progress)
     the_work_is_done()
     prefect_startup = (first_event[0] if first_event else time.perf_counter()) - started - import_seconds
-    _print_summary(summary, mode.describe(), import_seconds + prefect_startup, time.perf_counter() - started)
+    _print_summary("ingest", summary, mode.describe(), import_seconds + prefect_startup, time.perf_counter() - started)
 
 
 def _start_local_workers_early(paths: Optional[list[str]], workers: Optional[int], dask_address: Optional[str]) -> None:
@@ -154,14 +154,16 @@ def reextract(
 
     summary = ingest_flow(warehouse=str(warehouse) if warehouse else None, reextract=True)
     the_work_is_done()
-    _print_summary(summary, mode.describe(), 0.0, time.perf_counter() - started)
+    _print_summary("reextract", summary, mode.describe(), 0.0, time.perf_counter() - started)
 
 
-def _print_summary(summary, prefect_mode: str, prefect_startup: float, total_seconds: float) -> None:
-    counts = Table(title=f"newsflow ingest — {summary.warehouse}", show_edge=False)
-    for column in ("files seen", "inserted", "updated", "unchanged", "rejected"):
+def _print_summary(command: str, summary, prefect_mode: str, prefect_startup: float, total_seconds: float) -> None:
+    counts = Table(title=f"newsflow {command} — {summary.warehouse}", show_edge=False)
+    for column in ("files seen", "inserted", "updated", "joined this run", "unchanged", "rejected"):
         counts.add_column(column, justify="right")
-    counts.add_row(*(str(v) for v in (summary.files_seen, summary.inserted, summary.updated, summary.unchanged, summary.rejected)))
+    unchanged = summary.unchanged - summary.joined_this_run  # a file joining an article this run stored is not "unchanged"
+    row = (summary.files_seen, summary.inserted, summary.updated, summary.joined_this_run, unchanged, summary.rejected)
+    counts.add_row(*(str(v) for v in row))
     console.print(counts)
 
     if summary.languages:
@@ -196,8 +198,10 @@ def _print_summary(summary, prefect_mode: str, prefect_startup: float, total_sec
         console.print(rejected)
 
     if summary.joined:
+        before = summary.joined - summary.joined_this_run
+        when = ", ".join(part for n, part in ((summary.joined_this_run, "stored in this run"), (before, "in an earlier one")) if n for part in [f"{n} {part}"])
         console.print(
-            f"{summary.joined} file{'s' if summary.joined != 1 else ''} joined an article already stored under another path "
+            f"{summary.joined} file{'s' if summary.joined != 1 else ''} joined an article already stored under another path: {when} "
             "(same page address or same text: see article_sources)",
             highlight=False,
         )
@@ -212,7 +216,12 @@ def _print_summary(summary, prefect_mode: str, prefect_startup: float, total_sec
     for note in summary.derived:
         console.print(note, highlight=False)
     if summary.web_skipped_known:
-        console.print(f"{summary.web_skipped_known} article pages listed by web sources are stored already: not fetched again (--refresh fetches them)", highlight=False)
+        n = summary.web_skipped_known
+        console.print(
+            f"{n} article page{'s' if n != 1 else ''} listed by web sources {'are' if n != 1 else 'is'} stored already: "
+            f"not fetched again (--refresh fetches {'them' if n != 1 else 'it'})",
+            highlight=False,
+        )
     for url, polls, detail in summary.failing_sources:
         console.print(f"[yellow]Web source {url}: failing ({polls} polls in a row):[/] {detail}", highlight=False)
     for note in summary.web_notes:
