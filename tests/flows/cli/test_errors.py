@@ -49,6 +49,7 @@ BAD_VALUES = [
     ("status", "--bogus", "--bogus"),
     ("report", "--output", "FILE/report.html"),
     ("models install", "--file", "MISSING/pkg.argosmodel"),
+    ("models install", "--index-url", "MISSING/index"),
     ("sources add", "--every", "often"),
     ("sources add", "--kind", "xml"),
     ("sources remove", "URL", "http://127.0.0.1:9/never-followed"),
@@ -63,7 +64,7 @@ BAD_VALUES = [
     ("nonsense", "COMMAND", "nonsense"),
 ]
 # What a command needs besides the bad value, so that the bad value is what it trips over.
-OTHER_ARGUMENTS = {"search": ["kim"], "sql": ["select 1"], "detect": ["hello"], "sources add": ["http://127.0.0.1:9/feed.xml"]}
+OTHER_ARGUMENTS = {"models install": ["id"], "search": ["kim"], "sql": ["select 1"], "detect": ["hello"], "sources add": ["http://127.0.0.1:9/feed.xml"]}
 
 
 @pytest.fixture(scope="module")
