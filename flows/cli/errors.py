@@ -18,7 +18,7 @@ _NEEDS = {
     "less_than": ("is too large", "give less than {lt}"),
 }
 # Only strftime codes the CLI's date options use, shown as a person writes them.
-_DATE_FORMAT_WORDS = {"%Y": "YYYY", "%m": "MM", "%d": "DD", "%H": "HH", "%M": "MM", "%S": "SS"}
+_DATE_FORMAT_WORDS = {"%Y": "YYYY", "%m": "MM", "%d": "DD", "%H": "hh", "%M": "mm", "%S": "ss"}
 _DATE_EXAMPLE = {"%Y-%m-%d": "2025-01-31"}
 
 
@@ -33,6 +33,8 @@ def error_sentence(error: BaseException) -> str:
 def _sentence(error: BaseException) -> str:
     from pydantic import ValidationError
 
+    # Typer (0.29) parses with a Click of its own, whose exceptions only typer._click names
+    # (typer exports BadParameter alone); `click.ClickException` does not catch them.
     from typer._click.exceptions import ClickException as TyperClickException
 
     if isinstance(error, TyperClickException):
@@ -41,6 +43,12 @@ def _sentence(error: BaseException) -> str:
         return _validation_sentence(error)
     if isinstance(error, OSError) and error.errno is not None:
         return os_error_sentence(error)
+    if isinstance(error, (KeyError, IndexError, AttributeError, TypeError, AssertionError, NameError)):
+        # a mistake in newsflow, not in what was asked: its text alone ('xml') would mean nothing
+        return (
+            f"newsflow stopped on an internal error ({type(error).__name__}: {_lines_of(str(error)) or 'no detail'}): a bug in "
+            "newsflow, not in what you asked; report it with the command you ran (--verbose, where a command has it, shows the traceback)"
+        )
     return _duckdb_sentence(str(error).strip() or type(error).__name__)  # DuckDB's, also as others pass it on
 
 
@@ -53,23 +61,20 @@ def _lines_of(text: str) -> str:
     return message if place is None else f"{message}\n{lines[place]}"
 
 
-def os_error_sentence(error: OSError, doing: str | None = None) -> str:
+def os_error_sentence(error: OSError) -> str:
     """`[Errno 17] File exists: 'x'` as a sentence: the file named, what is in the way, what to do."""
-    name = error.filename
-    where = f"{name}" if name is not None else "the file"
-    doing = f"{doing}: " if doing else ""
+    where = error.filename if error.filename is not None else "the file"
     if error.errno == errno.ENOENT:
-        return f"{doing}{where} does not exist: check the path"
+        return f"{where} does not exist: check the path"
     if error.errno in (errno.EEXIST, errno.ENOTDIR):
-        return f"{doing}a file is in the way of {where}: part of that path is a file where a folder is needed; choose another path or move the file"
+        return f"a file is in the way of {where}: part of that path is a file where a folder is needed; choose another path or move the file"
     if error.errno == errno.EISDIR:
-        return f"{doing}{where} is a folder: name a file"
+        return f"{where} is a folder: name a file"
     if error.errno in (errno.EACCES, errno.EPERM):
-        return f"{doing}no permission for {where}: choose a path you can write, or change its permissions"
+        return f"no permission for {where}: choose a path you can write, or change its permissions"
     if error.errno == errno.ENOSPC:
-        return f"{doing}the disk holding {where} is full: free some space and run the command again"
-    reason = (error.strerror or type(error).__name__).lower()
-    return f"{doing}{where}: {reason}"
+        return f"the disk holding {where} is full: free space there and run the command again"
+    return f"{where}: {(error.strerror or type(error).__name__).lower()}"
 
 
 def _usage_sentence(error) -> str:
@@ -119,7 +124,7 @@ def _needs(problem: dict) -> str:
 
 def _date_format_words(strftime_format: str) -> str:
     for code, word in _DATE_FORMAT_WORDS.items():
-        strftime_format = strftime_format.replace(code, word, 1) if code != "%M" else strftime_format.replace(code, "mm")
+        strftime_format = strftime_format.replace(code, word)
     return strftime_format
 
 

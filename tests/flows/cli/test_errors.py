@@ -143,3 +143,20 @@ def test_a_query_nested_too_deep_suggests_what_the_front_door_allows(walk_env):
     assert "limit of 1000" in line and "flatter" in line
     assert "SET" not in line, "the front door refuses SET: never suggest it"
     assert "SET" in error_of(["sql", "SET max_expression_depth TO 5000"], walk_env), "the front door does refuse it"
+
+
+def test_an_error_from_inside_newsflow_says_so_and_how_to_see_more():
+    from flows.cli.errors import error_sentence
+
+    message = error_sentence(KeyError("xml"))
+    assert message.startswith("newsflow stopped on an internal error (KeyError: 'xml')") and "--verbose" in message
+
+
+def test_file_system_errors_name_the_path_without_errno():
+    import errno
+
+    from flows.cli.errors import error_sentence
+
+    in_the_way = error_sentence(FileExistsError(errno.EEXIST, "File exists", "out/report"))
+    assert in_the_way.startswith("a file is in the way of out/report") and "[Errno" not in in_the_way
+    assert error_sentence(PermissionError(errno.EACCES, "Permission denied", "/srv/x")).startswith("no permission for /srv/x")
