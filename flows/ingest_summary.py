@@ -22,6 +22,7 @@ class IngestSummary:
     unchanged: int = 0
     rejected: int = 0
     joined: int = 0  # files that joined an article stored under another path (renamed, copied, syndicated)
+    joined_this_run: int = 0  # of the unchanged, files that joined an article stored in this same run
     gone: list[str] = field(default_factory=list)  # places of stored articles no longer in a scanned folder
     derived: list[str] = field(default_factory=list)  # what changed in the duplicates and the search index
     indexed_as_written: int = 0  # articles indexed for search batch by batch
@@ -60,6 +61,7 @@ def tally_batch(summary: IngestSummary, batch: DocumentBatch, counts) -> None:
     summary.unchanged += counts.unchanged + batch.unchanged
     summary.rejected += counts.rejected
     summary.joined += counts.joined
+    summary.joined_this_run += counts.joined_this_run
     for stage, seconds in batch.stage_seconds.items():
         summary.stage_seconds[stage] = summary.stage_seconds.get(stage, 0.0) + seconds
     for worker in batch.ran_on:
@@ -118,9 +120,9 @@ def summary_markdown(summary: IngestSummary) -> str:
         "",
         f"Warehouse: `{summary.warehouse}` — status **{summary.status}** in {summary.seconds:.2f} s",
         "",
-        "| files seen | inserted | updated | unchanged | rejected |",
-        "|---:|---:|---:|---:|---:|",
-        f"| {summary.files_seen} | {summary.inserted} | {summary.updated} | {summary.unchanged} | {summary.rejected} |",
+        "| files seen | inserted | updated | joined this run | unchanged | rejected |",
+        "|---:|---:|---:|---:|---:|---:|",
+        f"| {summary.files_seen} | {summary.inserted} | {summary.updated} | {summary.joined_this_run} | {summary.unchanged - summary.joined_this_run} | {summary.rejected} |",
         "",
         "| language | articles |",
         "|---|---:|",

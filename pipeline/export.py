@@ -219,6 +219,8 @@ def export(
     `csv_formulas`: `neutralise` puts a single quote before CSV text cells a spreadsheet would run
     as formulas; `keep` writes them as they are.
     """
+    if file_format is not None:
+        export_format(Path(), file_format)  # an unknown format is refused before it names a default file
     if csv_formulas not in CSV_FORMULA_HANDLING:
         raise ExportError(f"unknown --csv-formulas {csv_formulas!r}: use {' or '.join(CSV_FORMULA_HANDLING)}")
     if table is not None and query is not None:

@@ -60,8 +60,13 @@ def check_replaceable(target: Path) -> None:
         mode = os.stat(target).st_mode  # follows links, as the kernel does (/proc/self/fd/1 included)
     except FileNotFoundError:
         return  # a new file (or a link to nothing, replaced by it)
+    except NotADirectoryError:
+        in_the_way = next((parent for parent in target.parents if parent.is_file()), target.parent)
+        raise OutputRefused(
+            f"{target} cannot be written: {in_the_way} is a file, not a folder; choose another path, or move that file"
+        ) from None
     except OSError as error:
-        raise OutputRefused(f"{target} cannot be written: {error.strerror}") from None
+        raise OutputRefused(f"{target} cannot be written: {(error.strerror or str(error)).lower()}") from None
     if stat.S_ISREG(mode):
         return
     through = f" (through the link {target} -> {os.readlink(target)})" if linked else ""

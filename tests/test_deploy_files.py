@@ -204,6 +204,38 @@ def test_env_example_documents_every_variable_the_compose_file_uses_with_the_sam
     assert not unused, f".env.example documents variables docker-compose.yml never reads: {sorted(unused)}"
 
 
+# Settings of the configuration reference the compose file leaves alone, and why.
+NOT_FOR_COMPOSE = {
+    "NEWSFLOW_HOME": "the image sets each folder itself (NEWSFLOW_SEEDS, NEWSFLOW_WAREHOUSE, NEWSFLOW_STATE)",
+    "NEWSFLOW_WORKERS_PER_HOST": "newsflow sets it on each worker",
+    "NEWSFLOW_DEVDATA": "`newsflow eval` needs a source checkout, not the image",
+    "NEWSFLOW_SERVER_PORT": "the project's own Prefect server: compose runs prefect-server instead",
+    "NEWSFLOW_SERVER_IDLE_MINUTES": "the project's own Prefect server: compose runs prefect-server instead",
+    "NEWSFLOW_SERVER_START_TIMEOUT": "the project's own Prefect server: compose runs prefect-server instead",
+}
+
+
+def test_compose_carries_every_setting_of_the_configuration_reference_with_its_default(compose):
+    from pipeline.settings import REFERENCE
+
+    image_env = set(re.findall(r"\b(NEWSFLOW_[A-Z_]+)=", DOCKERFILE_PATH.read_text(encoding="utf-8")))
+    service_env = compose["services"]["newsflow"]["environment"]
+    env = example_env()
+    for setting in REFERENCE:
+        if setting.name in NOT_FOR_COMPOSE:
+            continue
+        assert setting.name in service_env or setting.name in image_env, f"{setting.name} does not reach the newsflow service"
+        if setting.name in image_env and setting.name not in service_env:
+            continue  # a path in the container
+        if setting.name in ("NEWSFLOW_SEEDS", "NEWSFLOW_WAREHOUSE"):
+            continue  # the container's paths, the same as the image's
+        assert setting.name in env, f"{setting.name}: not in .env.example"
+        if env[setting.name]:
+            assert env[setting.name] == setting.default.strip("`"), f"{setting.name}: .env.example {env[setting.name]!r}, reference {setting.default!r}"
+        else:
+            assert not re.fullmatch(r"[\d.]+[A-Za-z]*", setting.default.strip("`")), f"{setting.name}: empty, but the reference's default is {setting.default}"
+
+
 def test_env_example_states_the_documented_defaults():
     env = example_env()
     assert env["NEWSFLOW_CRON"] == "*/15 * * * *"

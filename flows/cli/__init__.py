@@ -9,6 +9,7 @@ import logging
 import sys
 
 import typer
+import typer.main
 
 from flows.cli import shared
 from flows.cli.ingesting import ingest, reextract
@@ -69,9 +70,12 @@ def _run_command() -> None:
 
     import click
 
+    from flows.cli.help import readable_help
+
     _show_warehouse_waits()
     try:
-        code = app(standalone_mode=False)  # click returns the code of typer.Exit here instead of exiting
+        # What `app(...)` runs, with the help polished; click returns the code of typer.Exit here instead of exiting.
+        code = readable_help(typer.main.get_command(app))(standalone_mode=False)
         if code == 130:  # typer turns Ctrl-C into Exit(130)
             raise KeyboardInterrupt
         raise_if_stopped()  # a stop whose exception was lost on the way still stops the command
@@ -92,7 +96,14 @@ def _run_command() -> None:
         if "--verbose" in sys.argv or "-v" in sys.argv:
             raise
         err_console.print(f"[red]error:[/] {_error_message(error)}", highlight=False, markup=True)
-        sys.exit(1)
+        sys.exit(getattr(error, "exit_code", 1) if _is_usage_error(error) else 1)
+
+
+def _is_usage_error(error: BaseException) -> bool:
+    """A bad option, argument or command, as Typer's parser raises it (exit code 2, as click's)."""
+    from typer._click.exceptions import ClickException
+
+    return isinstance(error, ClickException)
 
 
 def _exit_at_once_on_a_late_stop() -> None:
@@ -128,21 +139,12 @@ def _exit_interrupted(signum: int) -> None:
 
 
 def _error_message(error: BaseException) -> str:
-    """The whole actionable message: every line (DuckDB's `Did you mean ...`), without link noise."""
-    from pydantic import ValidationError
-
+    """The one line `error:` is followed by (`flows.cli.errors`), escaped for rich."""
     from rich.markup import escape
 
-    if isinstance(error, ValidationError):
-        problems = []
-        for problem in error.errors(include_url=False):
-            where = ".".join(str(part) for part in problem.get("loc", ())) or error.title
-            given = f" (got {problem['input']!r})" if "input" in problem and not isinstance(problem["input"], dict) else ""
-            problems.append(f"{where}: {problem['msg']}{given}")
-        return escape(f"invalid {error.title}: " + "; ".join(problems))
-    text = str(error).strip() or type(error).__name__
-    lines = [line.rstrip() for line in text.splitlines() if not line.strip().startswith("For further information visit")]
-    return escape("\n".join(lines))
+    from flows.cli.errors import error_sentence
+
+    return escape(error_sentence(error))
 
 
 class _OneLinePerWait(logging.Handler):

@@ -28,7 +28,7 @@ def ingest(
     paths: list[str] = typer.Argument(None, help="Folders, globs, files or http(s) addresses of pages or feeds (default: seeds/)."),
     warehouse: Optional[Path] = WarehouseOption,
     max_file_mb: Optional[float] = typer.Option(None, help="Reject files larger than this (default 20 MB)."),
-    batch_size: Optional[int] = typer.Option(None, help=f"At most this many documents per task batch (default {DEFAULT_BATCH_SIZE}, or NEWSFLOW_BATCH_SIZE); on several workers, batches shrink toward the end of the run."),
+    batch_size: Optional[int] = typer.Option(None, min=1, help=f"At most this many documents per task batch (default {DEFAULT_BATCH_SIZE}, or NEWSFLOW_BATCH_SIZE); on several workers, batches shrink toward the end of the run."),
     workers: Optional[int] = typer.Option(
         None, "--workers", min=1, help="Local worker processes for the stages (default: every core; 1: in this process)."
     ),
@@ -41,6 +41,8 @@ def ingest(
     """Ingest documents into the warehouse through the Prefect `ingest` flow: files, folders and
     globs, and web addresses of pages or feeds (fetched once, politely)."""
     stop_on_signals_saying(INTERRUPTED_NOTE)
+    if max_file_mb is not None and max_file_mb <= 0:
+        raise CommandError(f"--max-file-mb {max_file_mb:g} is not a size: give the megabytes a file may have, above 0, e.g. 20")
     refuse_other_schemes(paths or [], "fetches")
     _check_inputs_exist(paths)
     paths = _credentials_kept_apart(paths) if paths else paths
@@ -83,7 +85,7 @@ def ingest(
         remove_progress_listener(on_progress)
     the_work_is_done()
     prefect_startup = (first_event[0] if first_event else time.perf_counter()) - started - import_seconds
-    _print_summary(summary, mode.describe(), import_seconds + prefect_startup, time.perf_counter() - started)
+    _print_summary("ingest", summary, mode.describe(), import_seconds + prefect_startup, time.perf_counter() - started)
 
 
 def _start_local_workers_early(paths: Optional[list[str]], workers: Optional[int], dask_address: Optional[str]) -> None:
@@ -152,14 +154,16 @@ def reextract(
 
     summary = ingest_flow(warehouse=str(warehouse) if warehouse else None, reextract=True)
     the_work_is_done()
-    _print_summary(summary, mode.describe(), 0.0, time.perf_counter() - started)
+    _print_summary("reextract", summary, mode.describe(), 0.0, time.perf_counter() - started)
 
 
-def _print_summary(summary, prefect_mode: str, prefect_startup: float, total_seconds: float) -> None:
-    counts = Table(title=f"newsflow ingest — {summary.warehouse}", show_edge=False)
-    for column in ("files seen", "inserted", "updated", "unchanged", "rejected"):
+def _print_summary(command: str, summary, prefect_mode: str, prefect_startup: float, total_seconds: float) -> None:
+    counts = Table(title=f"newsflow {command} — {summary.warehouse}", show_edge=False)
+    for column in ("files seen", "inserted", "updated", "joined this run", "unchanged", "rejected"):
         counts.add_column(column, justify="right")
-    counts.add_row(*(str(v) for v in (summary.files_seen, summary.inserted, summary.updated, summary.unchanged, summary.rejected)))
+    unchanged = summary.unchanged - summary.joined_this_run  # a file joining an article this run stored is not "unchanged"
+    row = (summary.files_seen, summary.inserted, summary.updated, summary.joined_this_run, unchanged, summary.rejected)
+    counts.add_row(*(str(v) for v in row))
     console.print(counts)
 
     if summary.languages:
@@ -194,8 +198,10 @@ def _print_summary(summary, prefect_mode: str, prefect_startup: float, total_sec
         console.print(rejected)
 
     if summary.joined:
+        before = summary.joined - summary.joined_this_run
+        when = ", ".join(part for n, part in ((summary.joined_this_run, "stored in this run"), (before, "in an earlier one")) if n for part in [f"{n} {part}"])
         console.print(
-            f"{summary.joined} file{'s' if summary.joined != 1 else ''} joined an article already stored under another path "
+            f"{summary.joined} file{'s' if summary.joined != 1 else ''} joined an article already stored under another path: {when} "
             "(same page address or same text: see article_sources)",
             highlight=False,
         )
@@ -210,7 +216,12 @@ def _print_summary(summary, prefect_mode: str, prefect_startup: float, total_sec
     for note in summary.derived:
         console.print(note, highlight=False)
     if summary.web_skipped_known:
-        console.print(f"{summary.web_skipped_known} article pages listed by web sources are stored already: not fetched again (--refresh fetches them)", highlight=False)
+        n = summary.web_skipped_known
+        console.print(
+            f"{n} article page{'s' if n != 1 else ''} listed by web sources {'are' if n != 1 else 'is'} stored already: "
+            f"not fetched again (--refresh fetches {'them' if n != 1 else 'it'})",
+            highlight=False,
+        )
     for url, polls, detail in summary.failing_sources:
         console.print(f"[yellow]Web source {url}: failing ({polls} polls in a row):[/] {detail}", highlight=False)
     for note in summary.web_notes:

@@ -107,7 +107,7 @@ def models_install(
 def translate(
     pending: bool = typer.Option(False, "--pending", help="Translate articles stored without a translation."),
     warehouse: Optional[Path] = WarehouseOption,
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
 ) -> None:
     """Fill in translations after a model was installed."""
     if not pending:
@@ -115,7 +115,15 @@ def translate(
     stop_on_signals_saying(INTERRUPTED_NOTE)
     configure_prefect_for_a_run(verbose)
     from flows.translate_pending import translate_pending
+    from pipeline.translate.packages import install_hint
 
     result = translate_pending(warehouse=str(warehouse_file(warehouse)))
     the_work_is_done("the translations had finished: everything is stored.")
-    console.print(f"translated {result.translated} of {result.pending} pending articles; still missing a model: {result.still_missing or 'none'}")
+    console.print(f"translated {result.translated} of {result.pending} pending article{'s' if result.pending != 1 else ''}", highlight=False)
+    for language, count in sorted(result.still_missing.items()):
+        console.print(
+            f"{count} article{'s' if count != 1 else ''} in {language} still {'have' if count != 1 else 'has'} no translation model: "
+            f"install it with `{install_hint(language)}`, then run `newsflow translate --pending` again",
+            highlight=False,
+            markup=False,
+        )

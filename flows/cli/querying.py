@@ -139,7 +139,7 @@ def search(
     words: str = typer.Argument(..., help='What to look for, e.g. "kim jong un", in any language the articles are in.'),
     language: Optional[str] = typer.Option(None, "--language", "-l", help="Only articles in this language (ISO 639-1, e.g. id)."),
     since: Optional[datetime] = typer.Option(
-        None, "--since", formats=["%Y-%m-%d"], help="Only articles published on or after this day (undated ones are left out)."
+        None, "--since", formats=["%Y-%m-%d"], metavar="YYYY-MM-DD", help="Only articles published on or after this day (undated ones are left out)."
     ),
     limit: int = typer.Option(20, "--limit", "-n", min=1, help="At most this many articles."),
     all_words: bool = typer.Option(False, "--all-words", help="Only articles with every word (default: any word, best first)."),

@@ -145,6 +145,10 @@ def prune(
         f"and {result.places} place{'s' if result.places != 1 else ''} of files that are gone",
         highlight=False,
     )
+    for title, last_place in result.listed:
+        console.print(f"  {title or '(no title)'} — last at {last_place}", highlight=False, markup=False)
+    if result.articles > len(result.listed):
+        console.print(f"  … and {result.articles - len(result.listed)} more", highlight=False, markup=False)
     console.print(raw.describe(dry_run=dry_run), highlight=False, markup=False)
 
 

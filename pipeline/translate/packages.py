@@ -254,6 +254,8 @@ def _index_location(index_url: str) -> str:
 
 def _offline_error(lang: str, where: str, err: BaseException) -> ModelInstallError:
     reason = getattr(err, "reason", None) or err
+    if isinstance(reason, OSError) and reason.strerror:  # the reason, not its repr ([Errno 111] ...)
+        reason = reason.strerror.lower()
     return ModelInstallError(
         f"Cannot reach {where} ({reason}); to install without network access, copy the package "
         f"file to this machine and run `{offline_hint(lang)}`."

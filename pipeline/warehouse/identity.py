@@ -61,13 +61,16 @@ class ArticlePlan:
     def id_used(self, article_id: str) -> bool:
         return article_id in self.new_ids
 
-    def actions(self, stored: dict[str, tuple]) -> tuple[dict[str, Document], dict[str, Document], dict[str, str], dict[str, int]]:
+    def actions(
+        self, stored: dict[str, tuple], run_id: str | None = None
+    ) -> tuple[dict[str, Document], dict[str, Document], dict[str, str], dict[str, int]]:
         """(articles to insert, articles to update: article_id -> the document whose content they
-        take; articles that only move to a new latest path; counts per file)."""
+        take; articles that only move to a new latest path; counts per file). `joined_this_run`
+        counts the files counted unchanged that joined an article stored in this run (`run_id`)."""
         inserts: dict[str, Document] = {}
         updates: dict[str, Document] = {}
         moves: dict[str, str] = {}
-        counts = {"inserted": 0, "updated": 0, "unchanged": 0, "joined": 0}
+        counts = {"inserted": 0, "updated": 0, "unchanged": 0, "joined": 0, "joined_this_run": 0}
         for article_id, docs in self.docs_of.items():
             latest = docs[-1]
             if article_id in self.new_ids:
@@ -75,14 +78,18 @@ class ArticlePlan:
                 counts["inserted"] += 1
                 counts["unchanged"] += len(docs) - 1  # copies within the batch join it
                 counts["joined"] += len(docs) - 1
+                counts["joined_this_run"] += len(docs) - 1
                 continue
-            sha256, status, text_en, text, path = stored[article_id]
+            sha256, status, text_en, text, path, stored_by_run = stored[article_id]
             text_en_now, status_now, _ = translation_fields(latest)
             # the same bytes can give another text (re-extraction by a better extractor)
             differs = (sha256, status, text_en, text) != (latest.content_sha256, status_now, text_en_now, latest.text)
             for doc in docs:
                 if self.kind_of[doc.source_path] == "joined":
                     counts["joined"] += 1
+            if run_id is not None and stored_by_run == run_id:
+                counted_unchanged = docs[:-1] if differs else docs
+                counts["joined_this_run"] += sum(self.kind_of[doc.source_path] == "joined" for doc in counted_unchanged)
             if differs:
                 updates[article_id] = latest
                 counts["updated"] += 1

@@ -21,6 +21,7 @@ class PruneResult:
     places: int  # places (article_sources rows) of files that are gone
     dry_run: bool
     faces: int = 0  # articles whose face was a gone place and now shows a place still present
+    listed: tuple[tuple[str | None, str], ...] = ()  # the first of those articles: (title, the place it was last seen)
 
 
 class Prune(Connection):
@@ -45,10 +46,11 @@ class Prune(Connection):
                     restore_faces(db, among="articles_with_places_gone")
         return sorted(path for path, _ in rows)
 
-    def prune(self, *, dry_run: bool = False) -> PruneResult:
+    def prune(self, *, dry_run: bool = False, listing: int = 20) -> PruneResult:
         """Delete the articles none of whose places is present (with their paragraphs and
         places), and the places that are gone from articles that still have one; an article whose
-        face was such a place takes the content of a place still present first."""
+        face was such a place takes the content of a place still present first. The result lists
+        the first `listing` of the articles by the place each was last seen."""
         with self._transaction() as db:
             faces = 0 if dry_run else restore_faces(db)
             gone = [
@@ -62,6 +64,15 @@ class Prune(Connection):
                 ).fetchall()
             ]
             (places,) = db.execute("SELECT count(*) FROM article_sources WHERE NOT present").fetchone()
+            listed = db.execute(
+                """
+                SELECT a.title, arg_max(s.source_path, s.last_seen) AS last_place
+                FROM articles a JOIN article_sources s USING (article_id)
+                WHERE a.article_id IN (SELECT unnest(?::VARCHAR[]))
+                GROUP BY a.article_id, a.title ORDER BY last_place LIMIT ?
+                """,
+                [gone, listing],
+            ).fetchall() if gone and listing else []
             if not dry_run:
                 # deleted articles, and those losing a place (their first-seen time may move)
                 note_changed_articles(db, "SELECT article_id FROM article_sources WHERE NOT present")
@@ -69,4 +80,4 @@ class Prune(Connection):
                     db.execute(f"DELETE FROM {table} WHERE article_id IN (SELECT unnest(?::VARCHAR[]))", [gone])
                 db.execute("DELETE FROM source_contents WHERE source_path IN (SELECT source_path FROM article_sources WHERE NOT present)")
                 db.execute("DELETE FROM article_sources WHERE NOT present")
-        return PruneResult(articles=len(gone), places=int(places), dry_run=dry_run, faces=faces)
+        return PruneResult(articles=len(gone), places=int(places), dry_run=dry_run, faces=faces, listed=tuple(map(tuple, listed)))

@@ -33,6 +33,7 @@ class BatchCounts:
     unchanged: int = 0
     rejected: int = 0
     joined: int = 0  # files that joined an article stored under another path (counted in unchanged or updated too)
+    joined_this_run: int = 0  # of the unchanged, files that joined an article stored in this same run
 
     def __add__(self, other: "BatchCounts") -> "BatchCounts":
         return BatchCounts(
@@ -41,6 +42,7 @@ class BatchCounts:
             unchanged=self.unchanged + other.unchanged,
             rejected=self.rejected + other.rejected,
             joined=self.joined + other.joined,
+            joined_this_run=self.joined_this_run + other.joined_this_run,
         )
 
 
@@ -102,7 +104,7 @@ class Writes(Connection):
                 )
             plan, fingerprint_of = plan_articles(db, storable)
             stored = _stored_articles(db, plan)
-            change = _BatchChange(plan, stored, incoming, storable, fingerprint_of)
+            change = _BatchChange(plan, stored, incoming, storable, fingerprint_of, run_id=run_id)
             with self._registered(**change.tables()):
                 _write_articles(db, change, seen_at=seen_at)
             with self._registered(incoming_failures=translation_failures_table(change.changed_docs, run_id=run_id, failed_at=ingested_at)):
@@ -121,6 +123,7 @@ class Writes(Connection):
             unchanged=counts["unchanged"],
             rejected=len(rejected),
             joined=counts["joined"],
+            joined_this_run=counts["joined_this_run"],
         )
 
 
@@ -138,13 +141,13 @@ def _storable_and_rejected(docs: Sequence[Document]) -> tuple[list[Document], li
 
 
 def _stored_articles(db: duckdb.DuckDBPyConnection, plan: ArticlePlan) -> dict[str, tuple]:
-    """article_id -> (content_sha256, translation_status, text_en, text, source_path) of the stored articles the batch touches."""
+    """article_id -> (content_sha256, translation_status, text_en, text, source_path, run_id) of the stored articles the batch touches."""
     if not plan.article_of:
         return {}
     return {
         row[0]: row[1:]
         for row in db.execute(
-            "SELECT article_id, content_sha256, translation_status, text_en, text, source_path FROM articles "
+            "SELECT article_id, content_sha256, translation_status, text_en, text, source_path, run_id FROM articles "
             "WHERE article_id IN (SELECT unnest(?::VARCHAR[]))",
             [sorted(plan.article_of.values())],
         ).fetchall()
@@ -155,10 +158,11 @@ class _BatchChange:
     """What one batch changes, as the Arrow tables `_write_articles` moves into the warehouse."""
 
     def __init__(
-        self, plan: ArticlePlan, stored: dict[str, tuple], incoming: pa.Table, storable: list[Document], fingerprint_of: dict[str, str]
+        self, plan: ArticlePlan, stored: dict[str, tuple], incoming: pa.Table, storable: list[Document], fingerprint_of: dict[str, str],
+        run_id: str | None = None,
     ) -> None:
         self.plan, self.stored, self.incoming, self.storable, self.fingerprint_of = plan, stored, incoming, storable, fingerprint_of
-        self.inserts, self.updates, self.moves, self.counts = plan.actions(stored)
+        self.inserts, self.updates, self.moves, self.counts = plan.actions(stored, run_id)
         self.changed_docs = {**self.inserts, **self.updates}
         self._incoming_by_path = {path: i for i, path in enumerate(incoming.column("source_path").to_pylist())}
         # Every place that is not its article's face keeps what it gave (source_contents), so

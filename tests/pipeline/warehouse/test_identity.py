@@ -17,11 +17,20 @@ def test_copies_in_one_batch_and_later_batches_are_one_article_with_every_place(
     copy = english_doc("/elsewhere/a copy.txt", "sha-1", text).replace(source_url=None)
     respaced = english_doc("seeds/b.txt", "sha-2", "Same   wire story.\n\n\nSECOND paragraph.").replace(source_url=None)
     counts = warehouse.write_batch([first, copy], run_id="r1", ingested_at=T0)
-    assert counts == BatchCounts(inserted=1, unchanged=1, joined=1)
+    assert counts == BatchCounts(inserted=1, unchanged=1, joined=1, joined_this_run=1)
     counts = warehouse.write_batch([respaced], run_id="r2", ingested_at=T0)
     assert counts == BatchCounts(updated=1, joined=1)  # other bytes, same text: the newest copy's content
     assert rows(warehouse, "SELECT count(*), min(source_path) FROM articles") == [(1, "seeds/b.txt")]
     assert rows(warehouse, "SELECT source_path FROM article_sources ORDER BY 1") == [("/elsewhere/a copy.txt",), ("seeds/a.txt",), ("seeds/b.txt",)]
+
+
+def test_a_copy_joining_an_article_an_earlier_batch_of_the_same_run_stored_is_counted_apart(warehouse: Warehouse):
+    text = "Same wire story.\n\nSecond paragraph."
+    warehouse.write_batch([english_doc("seeds/a.txt", "sha-1", text)], run_id="r1", ingested_at=T0)
+    copy = english_doc("seeds/copy.txt", "sha-1", text).replace(source_url=None)
+    assert warehouse.write_batch([copy], run_id="r1", ingested_at=T0) == BatchCounts(unchanged=1, joined=1, joined_this_run=1)
+    again = english_doc("seeds/again.txt", "sha-1", text).replace(source_url=None)
+    assert warehouse.write_batch([again], run_id="r2", ingested_at=T0) == BatchCounts(unchanged=1, joined=1), "stored by an earlier run"
 
 
 def test_the_same_page_address_is_one_article_but_a_site_home_page_is_not(warehouse: Warehouse):

@@ -71,7 +71,8 @@ def test_sources_add_list_remove(site, tmp_path, monkeypatch):
     assert f"Following {site.url('/feed.xml')} (feed, polled at most every 2h, language es)" in added.output
 
     page = run("sources", "add", site.url("/"), "--warehouse", warehouse)  # a page announcing feeds: its first feed
-    assert "is a page announcing a feed" in page.output and f"Updated {site.url('/feed.xml')}" in page.output
+    assert "is a page announcing a feed" in page.output and f"Already following {site.url('/feed.xml')}" in page.output
+    assert "nothing changed" in page.output, "a followed source keeps its settings unless they are given"
 
     sitemap = run("sources", "add", site.url("/sitemap_index.xml"), "--warehouse", warehouse)
     assert "(sitemap, polled at most every 30m)" in sitemap.output
@@ -81,7 +82,7 @@ def test_sources_add_list_remove(site, tmp_path, monkeypatch):
 
     with duckdb.connect(warehouse) as db:
         assert [(s.url, s.kind, s.every_seconds) for s in list_sources(db)] == [
-            (site.url("/feed.xml"), "feed", 1800),
+            (site.url("/feed.xml"), "feed", 7200),
             (site.url("/sitemap_index.xml"), "sitemap", 1800),
         ]
 
