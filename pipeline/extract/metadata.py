@@ -10,8 +10,9 @@ from urllib.parse import urlsplit
 
 from lxml import etree
 
-from pipeline.extract.dates import find_dates, parse_iso_datetime
-from pipeline.extract.lines import BYLINE, URL
+from pipeline.extract.dates import MONTHS, find_dates, parse_iso_datetime
+from pipeline.extract.lines import URL, LineEvidence
+from pipeline.extract.vocabulary import NAVIGATION_WORDS, STOPWORDS
 
 _SOURCE_LABEL = (
     r"(?:source|sources|sumber|fuente|quelle|fonte|bron|origin|original(?: article| url| link)?|source url|url"
@@ -78,19 +79,181 @@ def _clean_name(name: str) -> str | None:
     return name
 
 
-def author_from_text(head: list[str], paragraphs: list[str]) -> str | None:
-    """A byline near the top ("By ...", "Penulis: ...") or a "Name, City –" dateline."""
-    for line in reversed(head):
-        for pattern in (BYLINE, _LABELLED_AUTHOR):
-            match = pattern.match(line)
-            if match and len(line) <= 120:
-                name = _clean_name(match.group("name"))
-                if name:
-                    return name
+# A byline's words before the name: "By", "Written by", "Oleh", "Reporting by" ..., or a label with
+# its colon ("Penulis: ", "Author - ") or alone on its line (the name below). A label word and a
+# capital without the colon is a headline's start: "Authors Guild Sues ...".
+_BYLINE_LEAD = re.compile(
+    r"^(?:(?:(?:written|reported|reporting|posted|words|story|text|ditulis|dilaporkan)\s+(?:by|oleh)"
+    r"|by|oleh|por|par|von|door|di)\b\s*[:\-–—]?\s*"
+    r"|(?:author|authors|writer|reporter|penulis|pewarta|autor|autora|auteur|autore|verfasser)(?:\s*[:\-–—]\s*|\s*$))",
+    re.I,
+)
+_NAME_PARTICLES = frozenset("de da das do dos del della di van von der den du la le bin binti al el ibn".split())
+_NAME_TOKEN = re.compile(r"^[^\W\d_][\w'’.-]*$")
+# "X is a lecturer in ...", "X adalah dosen ...", "X covers the White House.": the note that closes an op-ed
+_AUTHOR_NOTE_VERB = re.compile(r"^(?:is|was|adalah|merupakan|ialah|ist|est|es|é|covers|writes|reports|teaches)\b", re.I)
+_AUTHOR_NOTE_ROLE = re.compile(
+    r"\b(?:lecturer|professor|journalist|reporter|correspondent|researcher|writer|editor|columnist|analyst|fellow"
+    r"|director|student|author|contributor|economist|scholar|lawyer|historian|scientist|teacher|founder|blogger"
+    r"|freelance|photographer|producer|covers|writes|reports|teaches|dosen|peneliti|wartawan|jurnalis|penulis"
+    r"|mahasiswa|pengajar|kolumnis|analis|pengamat|direktur|pendiri|guru besar|redaktur|kontributor|aktivis)\b",
+    re.I,
+)
+_NOTE_SEARCH_LINES = 12
+# "By A, B and C": every name, joined by ", " as the HTML path joins its authors
+MAX_BYLINE_NAMES = 6
+_NEXT_NAME = re.compile(r"^(?:,\s*(?:and\s+|dan\s+|y\s+|et\s+|und\s+|e\s+|en\s+)?|(?:and|dan|y|et|und|e|en|&)\s+)")
+_NICKNAME_QUOTES = "\"“”'‘’"
+# "Written by" over or before the name closes many blog and magazine pages; a bare "By ..." after
+# the article is more often a teaser of another story.
+_CLOSING_BYLINE = re.compile(r"^(?:written|ditulis)\s+(?:by|oleh)\b", re.I)
+_BYLINE_AFTER_NAME = re.compile(
+    r"^(?:[,|/•·@(\[–—-]|(?:and|dan|y|et|und|e|en|&|with|dengan)\s|(?:follow|updated|published|posted|diperbarui)\b"
+    r"|(?:" + "|".join(sorted(map(re.escape, MONTHS), key=len, reverse=True)) + r")\b\.?\s*\d)",
+    re.I,
+)
+
+
+def _name_span(text: str, min_words: int = 1) -> tuple[str, str] | None:
+    """The person's name that `text` starts with, and the text after it: capitalised words (and
+    particles such as "van") up to a date, a handle, a second name ("and", ",") or lower-case text."""
+    tokens = text.replace("\u00a0", " ").split()
+    name: list[str] = []
+    after = ""
+    for index, token in enumerate(tokens):
+        word = token.rstrip(",;:|")
+        if name and word.lower().rstrip(".") in MONTHS:
+            after = " ".join(tokens[index:])
+            break
+        core = word.strip(_NICKNAME_QUOTES) if name else word  # 'Amanda "Tania Mae" Tan'
+        if _NAME_TOKEN.match(core) and (core[0].isupper() or (name and core.lower() in _NAME_PARTICLES)):
+            name.append(word)
+            if word != token or len(name) == 6:
+                after = " ".join([token[len(word):], *tokens[index + 1 :]]).strip()
+                break
+            continue
+        after = " ".join(tokens[index:])
+        break
+    while name and name[-1].lower() in _NAME_PARTICLES:
+        after = name.pop() + " " + after
+    if len(name) < min_words or name[0].lower() in STOPWORDS:
+        return None
+    if any(word.lower() in NAVIGATION_WORDS for word in name):
+        return None
+    joined = " ".join(name)
+    if joined.isupper() and len(joined) > 3:  # "By JEFFREY GETTLEMAN JAN. 13, 2017"
+        joined = " ".join(part[:1] + part[1:].lower() for part in name)
+    joined = _clean_name(joined)
+    return (joined, after.strip()) if joined else None
+
+
+def _byline_name(line: str) -> str | None:
+    """The names in a byline line with its lead words ("By A and B March 18 at 3:57 PM" -> "A, B")."""
+    if len(line) > 160:
+        return None
+    lead = _BYLINE_LEAD.match(line)
+    if not lead or lead.end() == len(line) or (not line[lead.end() - 1].isspace() and line[lead.end() - 1] not in ":-–—"):
+        return None
+    span = _name_span(line[lead.end():])
+    if not span:
+        return None
+    name, after = span
+    # what follows the name is another name, a role, a date or a handle, never the rest of a
+    # sentence ("Di Jakarta, pemerintah ..." is no byline)
+    if after and not _BYLINE_AFTER_NAME.match(after) and not find_dates(after):
+        return None
+    if after[:1] == "," and after[1:].strip()[:1].islower() and len(after[1:].split()) > 4:
+        return None  # a clause, not a role: "Di Jakarta, pemerintah menyatakan bahwa ..."
+    names = [name]
+    while len(names) < MAX_BYLINE_NAMES and (more := _NEXT_NAME.match(after)):
+        span = _name_span(after[more.end():], min_words=2)
+        if not span:
+            break
+        names.append(span[0])
+        after = span[1]
+    return ", ".join(names)
+
+
+def is_byline(line: str) -> bool:
+    """A byline line as `author_from_text` reads one: "By A March 18", "Written by", "Penulis: B"."""
+    return bool(_byline_name(line) or _is_byline_label(line) or (_LABELLED_AUTHOR.match(line) and len(line) <= 120))
+
+
+def opens_with_dateline(paragraph: str) -> bool:
+    """Whether a paragraph opens with a dateline: "Jakarta, IDN Times - ", "Jayanty Nada Shofa, Jakarta – "."""
+    return bool(_DATELINE_AUTHOR.match(paragraph) or _DATELINE_OUTLET.match(paragraph))
+
+
+def _is_byline_label(line: str) -> bool:
+    """A byline's lead alone on its line ("Written by", "Oleh:"), the name on the next one."""
+    lead = _BYLINE_LEAD.match(line)
+    return bool(lead) and lead.end() == len(line) and len(line) <= 20
+
+
+def author_note_name(line: str) -> str | None:
+    """The author's name in a closing note: "Aniello Iannone is a lecturer in Southeast Asian
+    Politics, ...", "Budi Santoso adalah peneliti di ...", "Steven Mufson covers the White House."."""
+    if len(line) > 700:
+        return None
+    span = _name_span(line, min_words=2)
+    if not span or not line.startswith(span[0]):
+        return None
+    name, rest = span
+    verb = _AUTHOR_NOTE_VERB.match(rest)
+    if not verb or not _AUTHOR_NOTE_ROLE.search(rest[: verb.end() + 60]):
+        return None
+    return name
+
+
+def _name_beside_date(head: list[str], i: int) -> str | None:
+    """A line that is only a person's name (two to four words) right above or below the article's
+    date line ("John C. Welch" over "Oct 15, 2015 · 18 min read")."""
+    span = _name_span(head[i], min_words=2)
+    if not span or span[1] or len(span[0].split()) > 4:
+        return None
+    beside = [head[j] for j in (i - 1, i + 1) if 0 <= j < len(head)]
+    if any(LineEvidence(line).date_only for line in beside):
+        return span[0]
+    return None
+
+
+def author_from_text(head: list[str], paragraphs: list[str], tail: list[str] = ()) -> str | None:
+    """The author a reader sees in a dump: a byline near the top ("By ...", "Penulis: ...", "Written
+    by" over the name), a "Name, City –" dateline, or the note that closes an op-ed ("X is a
+    lecturer at ...", in the last paragraphs or just after them)."""
+    for i in range(len(head) - 1, -1, -1):
+        line = head[i]
+        match = _LABELLED_AUTHOR.match(line)
+        if match and len(line) <= 120:
+            name = _clean_name(match.group("name"))
+            if name:
+                return name
+        name = _byline_name(line)
+        if name:
+            return name
+        if _is_byline_label(line) and i + 1 < len(head):
+            span = _name_span(head[i + 1], min_words=2)
+            if span and not span[1]:
+                return span[0]
+    for i in range(len(head) - 1, -1, -1):
+        name = _name_beside_date(head, i)
+        if name:
+            return name
     for line in paragraphs[:2]:
         match = _DATELINE_AUTHOR.match(line)
         if match and not match.group("name").isupper():
             return _clean_name(match.group("name"))
+    closing = [*paragraphs[-3:], *tail[:_NOTE_SEARCH_LINES]]
+    for i, line in enumerate(closing):
+        name = author_note_name(line)
+        if name:
+            return name
+        if _CLOSING_BYLINE.match(line):
+            name = _byline_name(line)
+            span = _name_span(closing[i + 1], min_words=2) if not name and _is_byline_label(line) and i + 1 < len(closing) else None
+            name = name or (span[0] if span and not span[1] else None)
+            if name:
+                return name
     return None
 
 

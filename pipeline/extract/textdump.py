@@ -37,6 +37,8 @@ from pipeline.extract.lines import ZERO_WIDTH, LineEvidence, ends_sentence, norm
 from pipeline.extract.metadata import (
     author_from_text,
     date_from_text,
+    is_byline,
+    opens_with_dateline,
     site_name_from_dateline,
     site_name_from_url,
     source_url_line,
@@ -51,11 +53,15 @@ BOILERPLATE_WEIGHT = 10.0
 # A run of this many consecutive non-prose lines inside the article is a list of links, not text.
 MENU_RUN = 3
 TITLE_SEARCH_LINES = 40
+# A byline is looked for above the body and among the lines left out before its third paragraph.
+BYLINE_SEARCH_PARAGRAPHS = 2
 _CITATION_MARK = r"\[(?:\d{1,3}|[a-z][^\[\]\n]{0,40}|citation needed)\]"
 # Marks glued to a word: "[" then a look back at the character before it, so the regex engine
 # can jump from one "[" to the next instead of testing the look-behind at every character.
 _CITATION_MARKS = re.compile(r"\[(?<=[^\s\[]\[)" + _CITATION_MARK[2:] + "(?:" + _CITATION_MARK + ")*")
 BYLINE_LIKE = re.compile(r"^(?:\w+ )?(?:by|oleh|por|par|von|door|di)\s+[A-Z]|^\d+\s*(?:min|minute|menit|minuto|minuten)s?\b", re.I)
+# A headline may end in an abbreviation: "... What's Underneath N.Y.C.", "... in the U.S."
+_ABBREVIATION_END = re.compile(r"(?:^|[\s.])[A-Z]\.$")
 _MID_SENTENCE_END = re.compile(r"[.!?]\s+[\(\w]")
 PHOTO_CREDIT = re.compile(r"\b(?:images?|photo\w*|foto\w*|getty|reuters|afp|ap|epa|shutterstock|credit)\b|/", re.I)
 _PARENTHETICAL_TAIL = re.compile(r"^\s*[\(\[（].{0,150}[\)\]）]\s*$")
@@ -241,7 +247,8 @@ def _content_terms(text: str) -> set[str]:
 
 
 def _title_candidate_score(
-    line: DumpLine, distance: int, body_terms: set[str], followed_by_byline: bool, followed_by_credit: bool
+    line: DumpLine, distance: int, body_terms: set[str], followed_by_byline: bool, followed_by_credit: bool,
+    dateline_follows: bool = False,
 ) -> float | None:
     evidence = line.evidence
     if evidence.boilerplate or evidence.section_break or evidence.bullet or evidence.contact:
@@ -249,9 +256,10 @@ def _title_candidate_score(
     if evidence.unspaced_script:
         if not 6 <= len(line.text) <= 120:
             return None
-    elif not 3 <= evidence.units <= 30 or len(line.text) > 250:
-        return None
-    if line.text.endswith((".", ":", ",", ";", "…")) or "|" in line.text or _MID_SENTENCE_END.search(line.text):
+    elif not 3 <= evidence.units <= 30 or len(line.text) > 250 or " " not in line.text:
+        return None  # one token of several words is a file name or a slug: "WEB18-Facebook-1160x768.jpg"
+    ending = line.text.endswith((".", ":", ",", ";", "…")) and not _ABBREVIATION_END.search(line.text)
+    if ending or "|" in line.text or _MID_SENTENCE_END.search(line.text):
         return None
     terms = _content_terms(line.text)
     if not terms:
@@ -263,6 +271,8 @@ def _title_candidate_score(
         score += 1.5
     if followed_by_byline:
         score += 1.0
+    if dateline_follows and distance == 0:
+        score += 1.0  # the line just above "Jakarta, IDN Times - ..."
     if followed_by_credit:
         score -= 2.0  # an image caption
     if evidence.navigation_ratio >= 0.3:
@@ -272,23 +282,33 @@ def _title_candidate_score(
 
 def _is_byline_or_date(line: DumpLine) -> bool:
     evidence = line.evidence
-    return evidence.byline or bool(BYLINE_LIKE.match(line.text)) or (
+    return evidence.byline or bool(BYLINE_LIKE.match(line.text)) or is_byline(line.text) or (
         not evidence.prose and evidence.units <= 15 and bool(find_dates(line.text))
     )
 
 
 def _find_title(lines: list[DumpLine], body_start: int, body_text: str) -> str | None:
     body_terms = _content_terms(body_text)
+    dateline = opens_with_dateline(body_text)
     best: tuple[float, int] | None = None
     for distance, i in enumerate(range(body_start - 1, max(-1, body_start - 1 - TITLE_SEARCH_LINES), -1)):
         followed = any(_is_byline_or_date(line) for line in lines[i + 1 : min(i + 4, body_start)])
         credit = i + 1 < len(lines) and bool(PHOTO_CREDIT.search(lines[i + 1].text)) and lines[i + 1].evidence.units <= 6
-        score = _title_candidate_score(lines[i], distance, body_terms, followed, credit)
+        score = _title_candidate_score(lines[i], distance, body_terms, followed, credit, dateline)
         if score is not None and score >= 1.0 and (best is None or score > best[0]):
             best = (score, i)
     if best is None:
         return None
     return lines[best[1]].text.strip(" -–—|")
+
+
+def _byline_zone(lines: list[DumpLine], body: list[int]) -> list[str]:
+    """The lines a byline sits in: those above the body, and the lines left out between its first
+    paragraphs (a byline under the lead photo's caption, or under the first paragraph)."""
+    kept = set(body)
+    above = range(max(0, body[0] - TITLE_SEARCH_LINES), body[0])
+    among = range(body[0], body[min(BYLINE_SEARCH_PARAGRAPHS, len(body) - 1)])
+    return [lines[i].text for i in [*above, *among] if i not in kept]
 
 
 def strip_citation_marks(text: str) -> str:
@@ -323,7 +343,7 @@ def _clean_dump_lines(text: str) -> ExtractedArticle:
     return ExtractedArticle(
         text=join_paragraphs(paragraphs),
         title=_find_title(lines, body[0], " ".join(paragraphs[:6])),
-        author=author_from_text(head, paragraphs),
+        author=author_from_text(_byline_zone(lines, body), paragraphs, [line.text for line in lines[body[-1] + 1 :]]),
         published_at=date_from_text(head, paragraphs),
         site_name=site_name_from_dateline(paragraphs[0]) or site_name_from_url(source_url),
         source_url=source_url,

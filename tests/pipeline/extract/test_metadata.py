@@ -94,3 +94,39 @@ def test_html_metadata_tolerates_broken_json_ld_and_missing_tags():
     )
     meta = html_metadata(tree)
     assert meta.title is None and meta.published_at is None and meta.url is None
+
+
+@pytest.mark.parametrize(
+    ("head", "paragraphs", "tail", "expected"),
+    [
+        # a byline that goes on with a date, a time or a handle
+        (["By JEFFREY GETTLEMAN JAN. 13, 2017"], [], [], "Jeffrey Gettleman"),
+        (["By Erin Cunningham March 18 at 3:57 PM Follow @erinmcunningham"], [], [], "Erin Cunningham"),
+        (["by Steven Musil January 18, 2017 11:00 PM PST"], [], [], "Steven Musil"),
+        (['By Amanda "Tania Mae" Tan November 19, 2023 7:18 pm'], [], [], 'Amanda "Tania Mae" Tan'),
+        (["Por Steven Lee Myers, Keith Bradsher y Tariq Panja"], [], [], "Steven Lee Myers, Keith Bradsher, Tariq Panja"),
+        (["By Ann Lee and Bo Chan, CNN"], [], [], "Ann Lee, Bo Chan"),
+        (["By Maria Lopez, staff writer"], [], [], "Maria Lopez"),
+        (["Written by Patrick Allan"], [], [], "Patrick Allan"),
+        (["Ditulis oleh Budi Santoso"], [], [], "Budi Santoso"),
+        (["Written by", "John C. Welch"], [], [], "John C. Welch"),
+        # a name alone beside the date line
+        (["Samantha and The Great Big Lie", "John C. Welch", "Oct 15, 2015 · 18 min read"], [], [], "John C. Welch"),
+        # the note that closes an op-ed, in the last paragraphs or just after them
+        ([], ["Body.", "Aniello Iannone is a lecturer in Southeast Asian Politics, Universitas Diponegoro (UNDIP), Indonesia"], [], "Aniello Iannone"),
+        ([], ["Body."], ["Share", "Steven Mufson covers the White House. Since joining The Post, he has covered economics."], "Steven Mufson"),
+        ([], ["Isi artikel.", "Budi Santoso adalah dosen Hubungan Internasional di Universitas Indonesia."], [], "Budi Santoso"),
+        ([], ["Isi artikel.", "Siti Rahmawati merupakan peneliti di Badan Riset dan Inovasi Nasional (BRIN)."], [], "Siti Rahmawati"),
+        ([], ["Body."], ["Written by", "John C. Welch", "More From Medium"], "John C. Welch"),
+        # not bylines
+        (["Di Jakarta, pemerintah menyatakan bahwa harga beras naik"], [], [], None),
+        (["By the way, this is not a byline"], [], [], None),
+        (["Authors Guild Sues OpenAI Over Training Data"], [], [], None),
+        (["Tech Industry", "Share this story"], [], [], None),
+        ([], ["The President is a lawyer by training and said so on Monday."], [], None),
+        ([], ["Body."], ["Editorial Team", "Dwi Agustiar", "EditorDwi Agustiar"], None),
+        ([], ["Body."], ["By Someone Else"], None),  # a bare "By" after the article heads a teaser
+    ],
+)
+def test_author_from_text_reads_bylines_datelines_and_closing_notes(head, paragraphs, tail, expected):
+    assert author_from_text(head, paragraphs, tail) == expected
