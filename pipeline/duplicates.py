@@ -634,14 +634,26 @@ class _Decisions:
 
 
 def _cluster_everything(connection: duckdb.DuckDBPyConnection, min_similarity: float) -> tuple[_Decisions, dict[str, np.ndarray], _StoredArticles]:
-    """Every signed article decided in order, from scratch: (decisions, band keys of each, the reader)."""
+    """Every signed article decided in order, from scratch, in one pass: (decisions, band keys of
+    each, the reader). What a rebuild must equal (`clusters_from_scratch`)."""
+    stored = _StoredArticles(connection)
+    decisions, keys_of = _decide_in_order(stored, min_similarity, {}, {})
+    return decisions, keys_of, stored
+
+
+def _decide_in_order(
+    articles: Iterable[ComparedArticle],
+    min_similarity: float,
+    representatives: dict[str, ComparedArticle],
+    representatives_by_key: dict[int, list[str]],
+) -> tuple[_Decisions, dict[str, np.ndarray]]:
+    """Decide `articles` (in clustering order, all after the `representatives` already decided,
+    which `representatives_by_key` lists by band key) one after the other; `representatives` and
+    `representatives_by_key` gain the new ones. (decisions, band keys of each signed article)"""
     decisions = _Decisions()
     keys_of: dict[str, np.ndarray] = {}
-    representatives_by_key: dict[int, list[str]] = {}
-    representatives: dict[str, ComparedArticle] = {}
-    rank: dict[str, int] = {}
-    stored = _StoredArticles(connection)
-    for position, article in enumerate(stored):
+    rank = {article_id: _order_key(article) for article_id, article in representatives.items()}
+    for article in articles:
         decisions.signatures_read += 1
         if article.signature is None:
             continue
@@ -652,13 +664,13 @@ def _cluster_everything(connection: duckdb.DuckDBPyConnection, min_similarity: f
         decisions.pairs_checked += checked
         if best is None:
             representatives[article.article_id] = replace(article, signature=None)  # its keys are all it needs of it
-            rank[article.article_id] = position
+            rank[article.article_id] = _order_key(article)
             for key in keys.tolist():
                 representatives_by_key.setdefault(key, []).append(article.article_id)
         else:
             decisions.links[article.article_id] = DuplicateLink(article.article_id, best.article_id, round(score, 4), link_method(article, best))
         decisions.members[article.article_id] = (article.order, best is None)
-    return decisions, keys_of, stored
+    return decisions, keys_of
 
 
 class _StoredClustering:
@@ -835,19 +847,41 @@ def _signed_in_clustering_order(connection: duckdb.DuckDBPyConnection) -> list[s
 
 def _rebuild_in_slices(connection: duckdb.DuckDBPyConnection, min_similarity: float) -> _Decisions:
     """The clustering from scratch, REBUILT_AT_ONCE articles of the order at a time, each slice
-    decided as a refresh decides new articles (it comes after every article decided before it),
-    so what the process holds is bounded by a slice, not the archive (deciding everything in one
-    pass held about 16 KB an article: 16 GB at 1,000,000). Returns the totals (no members)."""
-    for table in ("duplicates", "duplicate_members", "duplicate_bands"):
-        connection.execute(f"DELETE FROM {table}")
+    decided in one pass (as `_cluster_everything`) against the cluster heads stored before it that
+    share a band key with it, and committed, so what the process and the transaction hold is
+    bounded by a slice, not the archive (in one pass, about 16 KB an article: the rebuild of
+    1,000,000 articles held 18 GB before it was stopped). Call it with the clustering tables empty
+    and no transaction open; returns the totals (no members)."""
     totals = _Decisions()
     ordered = _signed_in_clustering_order(connection)
     for start in range(0, len(ordered), REBUILT_AT_ONCE):
         piece = ordered[start : start + REBUILT_AT_ONCE]
-        decisions, keys_of, new_keys, banded_before, _ = _recluster_changed(connection, piece, min_similarity)
-        _write_clustering(connection, decisions, keys_of, forget=piece, new_band_keys=new_keys, banded_before=banded_before)
+        connection.begin()
+        try:
+            state = _StoredClustering(connection, changed=set())
+            state.read_articles(piece)
+            articles = sorted((state.articles[a] for a in piece if a in state.articles), key=_order_key)
+            signed = [band_keys(article.signature) for article in articles if article.signature is not None]
+            keys = np.concatenate(signed) if signed else np.empty(0, np.int64)  # repeats are harmless in IN
+            # the cluster heads stored before this slice that share a band key with it
+            with registered(connection, band_keys_wanted=pa.table({"band_key": pa.array(keys, pa.int64())})):
+                rows = connection.execute(
+                    "SELECT band_key, article_id FROM duplicate_bands WHERE band_key IN (SELECT band_key FROM band_keys_wanted) "
+                    "AND article_id IN (SELECT article_id FROM duplicate_members WHERE representative)"
+                ).fetchall()
+            by_key: dict[int, list[str]] = {}
+            for key, head in rows:
+                by_key.setdefault(key, []).append(head)
+            state.read_articles({head for _, head in rows})
+            representatives = {head: state.articles[head] for _, head in rows}
+            decisions, keys_of = _decide_in_order(articles, min_similarity, representatives, by_key)
+            _write_clustering(connection, decisions, keys_of, forget=[], new_band_keys=list(keys_of))
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
         totals.pairs_checked += decisions.pairs_checked
-        totals.signatures_read += decisions.signatures_read
+        totals.signatures_read += len(state.articles)
     return totals
 
 
@@ -865,28 +899,24 @@ def _write_clustering(
     connection: duckdb.DuckDBPyConnection,
     decisions: _Decisions,
     keys_of: dict[str, np.ndarray],
-    forget: Iterable[str] | None,
+    forget: Iterable[str],
     new_band_keys: Iterable[str] = (),
     banded_before: Iterable[str] = (),
 ) -> None:
     """Replace the members and links of the decided articles (`keys_of`: the band keys of each) and
-    of those in `forget` (the changed articles, whose state goes first; None: everything goes), and
-    the band rows of `banded_before` (those of them with band rows stored)."""
-    if forget is None:
-        for table in ("duplicates", "duplicate_members", "duplicate_bands"):
-            connection.execute(f"DELETE FROM {table}")
-    else:
-        replaced = pa.table({"article_id": pa.array(sorted(set(forget) | decisions.members.keys()), pa.string())})
-        with registered(connection, replaced_articles=replaced):
-            for table in ("duplicates", "duplicate_members"):
-                connection.execute(f"DELETE FROM {table} WHERE article_id IN (SELECT article_id FROM replaced_articles)")
-        unbanded = pa.table({"article_id": pa.array(sorted(set(banded_before)), pa.string())})
-        if unbanded.num_rows:  # new articles have none: no scan of the band rows
-            with registered(connection, unbanded_articles=unbanded):
-                connection.execute("DELETE FROM duplicate_bands WHERE article_id IN (SELECT article_id FROM unbanded_articles)")
+    of those in `forget` (the changed articles, whose state goes first), and the band rows of
+    `banded_before` (those of them with band rows stored); band rows are written for `new_band_keys`."""
+    replaced = pa.table({"article_id": pa.array(sorted(set(forget) | decisions.members.keys()), pa.string())})
+    with registered(connection, replaced_articles=replaced):
+        for table in ("duplicates", "duplicate_members"):
+            connection.execute(f"DELETE FROM {table} WHERE article_id IN (SELECT article_id FROM replaced_articles)")
+    unbanded = pa.table({"article_id": pa.array(sorted(set(banded_before)), pa.string())})
+    if unbanded.num_rows:  # new articles have none: no scan of the band rows
+        with registered(connection, unbanded_articles=unbanded):
+            connection.execute("DELETE FROM duplicate_bands WHERE article_id IN (SELECT article_id FROM unbanded_articles)")
     links = list(decisions.links.values())
     orders = [order for order, _ in decisions.members.values()]
-    banded = list(keys_of) if forget is None else list(new_band_keys)
+    banded = list(new_band_keys)
     tables = {
         "duplicates": pa.table(
             {
@@ -948,10 +978,15 @@ def _refresh_duplicates(
         stored = connection.execute("SELECT settings FROM duplicates_state").fetchone()
         from_scratch = rebuild or stored is None or stored[0] != settings
         if from_scratch:
-            computed, dropped = _update_signatures(connection)
-            decisions, band_rows = _rebuild_in_slices(connection, min_similarity), 0
-            consume_changes(connection, DUPLICATES_CONSUMER)
+            # The state row goes first and comes back last: a rebuild cut short is made anew.
             connection.execute("DELETE FROM duplicates_state")
+            for table in ("duplicates", "duplicate_members", "duplicate_bands"):
+                connection.execute(f"DELETE FROM {table}")
+            computed, dropped = _update_signatures(connection)
+            connection.commit()
+            decisions, band_rows = _rebuild_in_slices(connection, min_similarity), 0
+            connection.begin()
+            consume_changes(connection, DUPLICATES_CONSUMER)
             connection.execute("INSERT INTO duplicates_state VALUES (?, current_timestamp::TIMESTAMP)", [settings])
         else:
             changed = pending_articles(connection, DUPLICATES_CONSUMER)
