@@ -731,12 +731,13 @@ class _StoredClustering:
             self.holders[key] = holders | self.holders.get(key, set())
 
     def read_articles(self, ids: Iterable[str]) -> None:
-        missing = {article_id for article_id in ids if article_id not in self.articles}
-        if not missing:
-            return
-        with registered(self.connection, compared_wanted=self._ids_table(missing)):
-            for article in _StoredArticles(self.connection, only="compared_wanted"):
-                self.articles[article.article_id] = article
+        """Their shingles and signatures, SIGNATURE_CHUNK articles a statement (the blobs of 10,000
+        in one ran a 128 MB writer out of memory)."""
+        missing = sorted({article_id for article_id in ids if article_id not in self.articles})
+        for start in range(0, len(missing), SIGNATURE_CHUNK):
+            with registered(self.connection, compared_wanted=self._ids_table(missing[start : start + SIGNATURE_CHUNK])):
+                for article in _StoredArticles(self.connection, only="compared_wanted"):
+                    self.articles[article.article_id] = article
 
 
 def _recluster_changed(
