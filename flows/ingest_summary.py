@@ -105,7 +105,9 @@ def run_line(summary: IngestSummary, *, started_at: datetime, why: str) -> str:
     when = started_at.replace(tzinfo=timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M:%S")
     line = (
         f"{when} {why}: {plural(summary.files_seen, 'file')} seen, {summary.inserted} inserted, {summary.updated} updated, "
-        f"{summary.unchanged} unchanged, {summary.rejected} rejected, {plural(summary.pages_fetched, 'page')} fetched, {summary.seconds:.1f} s"
+        f"{summary.unchanged - summary.joined_this_run} unchanged, "
+        + (f"{summary.joined_this_run} joined an article of this run, " if summary.joined_this_run else "")
+        + f"{summary.rejected} rejected, {plural(summary.pages_fetched, 'page')} fetched, {summary.seconds:.1f} s"
     )
     if summary.status == "interrupted":
         return line + "; interrupted: what it stored is kept, the next run loads the rest"

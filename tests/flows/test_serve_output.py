@@ -27,7 +27,7 @@ pytestmark = pytest.mark.server
 
 RUN_LINE = re.compile(
     r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (?P<why>start-up run|scheduled run|files arrived \((?P<files>[^)]+)\)): "
-    r"(?P<seen>\d+) files? seen, (?P<inserted>\d+) inserted, \d+ updated, \d+ unchanged, \d+ rejected, \d+ pages? fetched, \d+\.\d s"
+    r"(?P<seen>\d+) files? seen, (?P<inserted>\d+) inserted, \d+ updated, \d+ unchanged, (?:\d+ joined an article of this run, )?\d+ rejected, \d+ pages? fetched, \d+\.\d s"
     r"(?P<interrupted>; interrupted: what it stored is kept, the next run loads the rest)?"
 )
 ALARMING = ("at capacity", "Crash detected", "Error logging to API", "ERROR", "Traceback", "CRITICAL")
@@ -146,6 +146,8 @@ def test_a_run_line_counts_in_words_and_says_when_a_run_did_not_complete():
     line = run_line(summary, started_at=datetime(2026, 12, 5, 14, 0, 0), why="scheduled run")
     assert line.endswith(" scheduled run: 1 file seen, 1 inserted, 0 updated, 0 unchanged, 0 rejected, 1 page fetched, 2.0 s"), line
     assert RUN_LINE.fullmatch(line)
+    copies = IngestSummary(run_id="r", warehouse="news.duckdb", files_seen=3, inserted=1, unchanged=2, joined_this_run=1, seconds=1.0)
+    assert " 1 unchanged, 1 joined an article of this run, 0 rejected," in run_line(copies, started_at=datetime(2026, 12, 5), why="scheduled run")
     summary.status = "interrupted"
     assert run_line(summary, started_at=datetime(2026, 12, 5, 14, 0, 0), why="start-up run").endswith(
         "; interrupted: what it stored is kept, the next run loads the rest"
