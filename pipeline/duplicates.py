@@ -367,12 +367,13 @@ def _count(connection: duckdb.DuckDBPyConnection, table: str) -> int:
     return int(count)
 
 
-def _first_seen_sql(connection: duckdb.DuckDBPyConnection) -> str:
-    """When each article was first ingested: article_sources.first_seen where that table exists
-    (an update rewrites articles.ingested_at), else articles.ingested_at."""
+def _first_seen_sql(connection: duckdb.DuckDBPyConnection, sources: str = "article_sources") -> str:
+    """When each article was first ingested: article_sources.first_seen (read from `sources`, a
+    table or CTE of its rows) where that table exists (an update rewrites articles.ingested_at),
+    else articles.ingested_at."""
     if _has_column(connection, "article_sources", "first_seen"):
         return (
-            "least(a.ingested_at, (SELECT min(s.first_seen) FROM article_sources s WHERE s.article_id = a.article_id))"
+            f"least(a.ingested_at, (SELECT min(s.first_seen) FROM {sources} s WHERE s.article_id = a.article_id))"
         )
     return "a.ingested_at"
 
@@ -541,7 +542,7 @@ class _StoredArticles:
     def _just_these(self) -> Iterator[ComparedArticle]:
         """The articles of `only`, in one statement (a refresh reads a few thousand at most, and
         keeps them): each table's rows picked by id first, no clustering order to number."""
-        first_seen = _first_seen_sql(self.connection).replace("FROM article_sources s", "FROM wanted_sources s")
+        first_seen = _first_seen_sql(self.connection, sources="wanted_sources")
         rows = self.connection.execute(
             f"""
             WITH wanted AS (SELECT DISTINCT article_id FROM {self.only}),
