@@ -32,9 +32,11 @@ from __future__ import annotations
 import hashlib
 import heapq
 import re
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -601,10 +603,15 @@ def _mixed(values: np.ndarray) -> np.ndarray:
 def band_keys(minhash: LeanMinHash) -> np.ndarray:
     """The article's BANDS LSH bucket keys (int64): a hash of each band's number and its BAND_ROWS
     MinHash values. Two articles are candidates when they share one (as in MinHashLSH)."""
-    values = np.asarray(minhash.hashvalues[: BANDS * BAND_ROWS], dtype=np.uint64).reshape(BANDS, BAND_ROWS)
-    keys = _BAND_SEEDS.copy()
+    return _band_keys_of(np.asarray(minhash.hashvalues)[None, :])[0]
+
+
+def _band_keys_of(hashvalues: np.ndarray) -> np.ndarray:
+    """`band_keys` of many signatures at once: (articles, NUM_PERM) hash values -> (articles, BANDS)."""
+    values = np.asarray(hashvalues[:, : BANDS * BAND_ROWS], dtype=np.uint64).reshape(len(hashvalues), BANDS, BAND_ROWS)
+    keys = np.broadcast_to(_BAND_SEEDS, (len(hashvalues), BANDS))
     for row in range(BAND_ROWS):
-        keys = _mixed(keys ^ values[:, row])
+        keys = _mixed(keys ^ values[:, :, row])
     return keys.view(np.int64)
 
 
@@ -826,10 +833,12 @@ def _recluster_changed(
     return decisions, keys_of, list(new_keys), banded_before, state.band_rows_read
 
 
-def _signed_in_clustering_order(connection: duckdb.DuckDBPyConnection) -> list[str]:
-    """The ids of the signed articles in clustering order, read a hash slice at a time and sorted
-    here by the same key the refresh decides by (a join of all articles with their places and
-    signatures in one statement needed more than a writer's 128 MB at 1,000,000 articles)."""
+def _signed_in_clustering_order(connection: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """The signed articles in clustering order, each as (first_seen, published_at is None,
+    published_at or first_seen, source_path, article_id, language): the order key the refresh
+    decides by, then the language. Read a hash slice at a time and sorted here (a join of all
+    articles with their places and signatures in one statement needed more than a writer's 128 MB
+    at 1,000,000 articles)."""
     first_seen = _first_seen_sql(connection)
     slices = 1 + _count(connection, "articles") // ARTICLES_JOINED_AT_ONCE
     keyed: list[tuple] = []
@@ -837,53 +846,145 @@ def _signed_in_clustering_order(connection: duckdb.DuckDBPyConnection) -> list[s
         in_slice = f"hash(article_id) % {slices} = {number}"
         rows = connection.execute(
             f"""
-            SELECT {first_seen}, a.published_at, a.source_path, a.article_id
-            FROM (SELECT article_id, ingested_at, published_at, source_path FROM articles WHERE {in_slice}) a
+            SELECT {first_seen}, a.published_at, a.source_path, a.article_id, a.language
+            FROM (SELECT article_id, ingested_at, published_at, source_path, language FROM articles WHERE {in_slice}) a
             WHERE a.article_id IN (SELECT article_id FROM article_signatures WHERE {in_slice})
             """
         ).fetchall()
-        keyed += [(first, published is None, published or first, path, article_id) for first, published, path, article_id in rows]
+        keyed += [(first, published is None, published or first, path, article_id, language) for first, published, path, article_id, language in rows]
     keyed.sort()
-    return [key[-1] for key in keyed]
+    return keyed
 
 
-def _rebuild_in_slices(connection: duckdb.DuckDBPyConnection, min_similarity: float) -> _Decisions:
-    """The clustering from scratch, REBUILT_AT_ONCE articles of the order at a time, each slice
-    decided in one pass (as `_cluster_everything`) against the cluster heads stored before it that
-    share a band key with it, and committed, so what the process and the transaction hold is
-    bounded by a slice, not the archive (in one pass, about 16 KB an article: the rebuild of
-    1,000,000 articles held 18 GB before it was stopped). Call it with the clustering tables empty
-    and no transaction open; returns the totals (no members)."""
+class _SignedArchive:
+    """Every signed article's band keys and shingles, by its place in the clustering order, read in
+    one pass over `article_signatures` and kept in files under `scratch` (memory-mapped), so a
+    rebuild reads the signatures once and holds neither them nor the keys in memory."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, ordered: list[tuple], scratch: Path):
+        count = len(ordered)
+        place = {key[4]: number for number, key in enumerate(ordered)}
+        self.ordered = ordered
+        self.signed = np.zeros(count, dtype=bool)
+        self.sampled = np.zeros(count, dtype=bool)
+        self.text_sha = np.zeros(count, dtype="S32")
+        self.start = np.zeros(count, dtype=np.int64)
+        self.length = np.zeros(count, dtype=np.int64)
+        self.keys = np.lib.format.open_memmap(scratch / "band_keys.npy", mode="w+", dtype=np.int64, shape=(max(count, 1), BANDS))
+        written = 0
+        reader = connection.execute("SELECT article_id, text_sha256, shingle_count, shingles, signature FROM article_signatures").fetch_record_batch(SIGNATURE_CHUNK)
+        with open(scratch / "shingles.u32", "wb") as shingles_file:
+            for batch in reader:
+                ids, shas, counts, shingles, blobs = (batch.column(i).to_pylist() for i in range(5))
+                places, hashvalues = [], []
+                for article_id, sha, shingle_count, hashes, blob in zip(ids, shas, counts, shingles, blobs, strict=True):
+                    number = place.get(article_id)
+                    if number is None:
+                        continue
+                    self.start[number], self.length[number] = written, len(hashes) // 4
+                    shingles_file.write(hashes)
+                    written += len(hashes) // 4
+                    self.sampled[number] = shingle_count > len(hashes) // 4
+                    self.text_sha[number] = bytes.fromhex(sha)
+                    if blob:
+                        places.append(number)
+                        hashvalues.append(_deserialized(blob).hashvalues)
+                if places:
+                    self.keys[places] = _band_keys_of(np.stack(hashvalues))
+                    self.signed[places] = True
+        self.shingles = np.memmap(scratch / "shingles.u32", dtype="<u4", mode="r") if written else np.empty(0, dtype="<u4")
+
+    def article(self, number: int) -> ComparedArticle:
+        first, no_date, published, path, article_id, language = self.ordered[number]
+        return ComparedArticle(
+            article_id=article_id,
+            language=language,
+            text_sha256=self.text_sha[number].hex(),
+            shingles=np.asarray(self.shingles[self.start[number] : self.start[number] + self.length[number]]),
+            signature=None,
+            order=(first, no_date, published, path),
+            sampled=bool(self.sampled[number]),
+        )
+
+    def shared_keys(self) -> tuple[np.ndarray, np.ndarray]:
+        """The articles holding each band key that more than one article holds, band by band:
+        (places of the holders, grouped by key and in order within each group; where each group
+        starts, with the end of the last)."""
+        signed = np.flatnonzero(self.signed)
+        members, starts, total = [], [], 0
+        for band in range(BANDS):
+            column = self.keys[signed, band]
+            by_key = np.argsort(column, kind="stable")  # stable: each key's holders stay in order
+            sorted_keys = column[by_key]
+            same_as_next = sorted_keys[1:] == sorted_keys[:-1]
+            in_group = np.zeros(len(column), dtype=bool)
+            in_group[1:] |= same_as_next
+            in_group[:-1] |= same_as_next
+            holders = signed[by_key[in_group]]
+            if not len(holders):
+                continue
+            grouped_keys = sorted_keys[in_group]
+            new_group = np.ones(len(grouped_keys), dtype=bool)
+            new_group[1:] = grouped_keys[1:] != grouped_keys[:-1]
+            members.append(holders)
+            starts.append(total + np.flatnonzero(new_group))
+            total += len(holders)
+        if not members:
+            return np.empty(0, np.int64), np.zeros(1, np.int64)
+        return np.concatenate(members), np.append(np.concatenate(starts), total)
+
+
+def _rebuild_from_shared_keys(connection: duckdb.DuckDBPyConnection, min_similarity: float) -> _Decisions:
+    """The clustering from scratch, as one pass over all articles in order makes it
+    (`_cluster_everything`), but reading each signature once: the band keys and shingles of every
+    signed article are put in memory-mapped files by one scan of `article_signatures`; the keys
+    that more than one article holds are found band by band (a sort of a million keys each); only
+    the articles holding one are decided against anything (each against the earlier cluster heads
+    sharing one of them; every other article starts its own cluster). The result is written and
+    committed REBUILT_AT_ONCE articles of the order at a time. Call it with the clustering tables
+    empty and no transaction open; returns the totals (no members)."""
     totals = _Decisions()
     ordered = _signed_in_clustering_order(connection)
-    for start in range(0, len(ordered), REBUILT_AT_ONCE):
-        piece = ordered[start : start + REBUILT_AT_ONCE]
-        connection.begin()
-        try:
-            state = _StoredClustering(connection, changed=set())
-            state.read_articles(piece)
-            articles = sorted((state.articles[a] for a in piece if a in state.articles), key=_order_key)
-            signed = [band_keys(article.signature) for article in articles if article.signature is not None]
-            keys = np.concatenate(signed) if signed else np.empty(0, np.int64)  # repeats are harmless in IN
-            # the cluster heads stored before this slice that share a band key with it
-            with registered(connection, band_keys_wanted=pa.table({"band_key": pa.array(keys, pa.int64())})):
-                rows = connection.execute(
-                    "SELECT band_key, article_id FROM duplicate_bands WHERE band_key IN (SELECT band_key FROM band_keys_wanted) "
-                    "AND article_id IN (SELECT article_id FROM duplicate_members WHERE representative)"
-                ).fetchall()
-            by_key: dict[int, list[str]] = {}
-            for key, head in rows:
-                by_key.setdefault(key, []).append(head)
-            state.read_articles({head for _, head in rows})
-            representatives = {head: state.articles[head] for _, head in rows}
-            decisions, keys_of = _decide_in_order(articles, min_similarity, representatives, by_key)
-            _write_clustering(connection, decisions, keys_of, forget=[], new_band_keys=list(keys_of))
-            connection.commit()
-        except BaseException:
-            connection.rollback()
-            raise
-        totals.pairs_checked += decisions.pairs_checked
-        totals.signatures_read += len(state.articles)
+    (spill,) = connection.execute("SELECT current_setting('temp_directory')").fetchone()
+    scratch_parent = Path(spill) if spill else None
+    if scratch_parent is not None:
+        scratch_parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="newsflow-duplicates-", dir=scratch_parent) as scratch:
+        archive = _SignedArchive(connection, ordered, Path(scratch))
+        members, starts = archive.shared_keys()
+        group_of_member = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
+        by_place = np.argsort(members, kind="stable")
+        places, first_index = np.unique(members[by_place], return_index=True)
+        groups_by_place = np.split(group_of_member[by_place], first_index[1:]) if len(places) else []
+        representative = archive.signed.copy()  # an article sharing no key starts its own cluster
+        links: dict[int, DuplicateLink] = {}
+        for number, groups in zip(places.tolist(), groups_by_place, strict=True):
+            candidates = np.concatenate([members[starts[group] : starts[group + 1]] for group in groups])
+            candidates = np.unique(candidates[candidates < number])
+            candidates = candidates[representative[candidates]]
+            article = archive.article(number)
+            best, score, checked = _decide(article, (archive.article(c) for c in candidates.tolist()), min_similarity)
+            totals.pairs_checked += checked
+            if best is not None:
+                representative[number] = False
+                links[number] = DuplicateLink(article.article_id, best.article_id, round(score, 4), link_method(article, best))
+        totals.signatures_read = int(archive.signed.size)
+        for start in range(0, len(ordered), REBUILT_AT_ONCE):
+            piece = [number for number in range(start, min(start + REBUILT_AT_ONCE, len(ordered))) if archive.signed[number]]
+            decisions = _Decisions()
+            for number in piece:
+                first, no_date, published, path, article_id, _ = ordered[number]
+                decisions.members[article_id] = ((first, no_date, published, path), bool(representative[number]))
+                if number in links:
+                    decisions.links[article_id] = links[number]
+            keys_of = {ordered[number][4]: np.array(archive.keys[number]) for number in piece}
+            connection.begin()
+            try:
+                _write_clustering(connection, decisions, keys_of, forget=[], new_band_keys=list(keys_of), rows_exist=False)
+                connection.commit()
+            except BaseException:
+                connection.rollback()
+                raise
     return totals
 
 
@@ -904,14 +1005,17 @@ def _write_clustering(
     forget: Iterable[str],
     new_band_keys: Iterable[str] = (),
     banded_before: Iterable[str] = (),
+    rows_exist: bool = True,
 ) -> None:
     """Replace the members and links of the decided articles (`keys_of`: the band keys of each) and
     of those in `forget` (the changed articles, whose state goes first), and the band rows of
-    `banded_before` (those of them with band rows stored); band rows are written for `new_band_keys`."""
+    `banded_before` (those of them with band rows stored); band rows are written for `new_band_keys`.
+    Without `rows_exist`, the decided articles have no rows yet (a rebuild), and none are looked for."""
     replaced = pa.table({"article_id": pa.array(sorted(set(forget) | decisions.members.keys()), pa.string())})
-    with registered(connection, replaced_articles=replaced):
-        for table in ("duplicates", "duplicate_members"):
-            connection.execute(f"DELETE FROM {table} WHERE article_id IN (SELECT article_id FROM replaced_articles)")
+    if rows_exist:
+        with registered(connection, replaced_articles=replaced):
+            for table in ("duplicates", "duplicate_members"):
+                connection.execute(f"DELETE FROM {table} WHERE article_id IN (SELECT article_id FROM replaced_articles)")
     unbanded = pa.table({"article_id": pa.array(sorted(set(banded_before)), pa.string())})
     if unbanded.num_rows:  # new articles have none: no scan of the band rows
         with registered(connection, unbanded_articles=unbanded):
@@ -986,7 +1090,7 @@ def _refresh_duplicates(
                 connection.execute(f"DELETE FROM {table}")
             computed, dropped = _update_signatures(connection)
             connection.commit()
-            decisions, band_rows = _rebuild_in_slices(connection, min_similarity), 0
+            decisions, band_rows = _rebuild_from_shared_keys(connection, min_similarity), 0
             connection.begin()
             consume_changes(connection, DUPLICATES_CONSUMER)
             connection.execute("INSERT INTO duplicates_state VALUES (?, current_timestamp::TIMESTAMP)", [settings])

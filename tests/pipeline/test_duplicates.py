@@ -476,8 +476,10 @@ def test_incremental_clusters_equal_a_rebuild_after_every_kind_of_change(tmp_pat
 
 @pytest.mark.parametrize("at_once", [1, 3, 1000])
 def test_a_rebuild_decided_a_slice_of_the_order_at_a_time_makes_the_clusters_of_one_pass(tmp_path, monkeypatch, at_once):
-    """Clustering from scratch decides REBUILT_AT_ONCE articles at a time (so a million articles do
-    not sit in memory at once): whatever the slice, the clusters are those of one pass over all."""
+    """Clustering from scratch reads each signature once, decides only the articles sharing a band
+    key with another, and writes REBUILT_AT_ONCE articles at a time (so a million articles do not
+    sit in memory at once): whatever the slice, the clusters, heads and band keys are those of one
+    pass over all."""
     import pipeline.duplicates as duplicates
     from pipeline.warehouse import Warehouse
 
@@ -498,6 +500,9 @@ def test_a_rebuild_decided_a_slice_of_the_order_at_a_time_makes_the_clusters_of_
         (members,) = store.connection.execute("SELECT count(*) FROM duplicate_members").fetchone()
         (bands,) = store.connection.execute("SELECT count(*) FROM duplicate_bands").fetchone()
         assert (members, bands) == (articles, articles * duplicates.BANDS)
+        one_pass, keys_of, _ = duplicates._cluster_everything(store.connection, duplicates.MIN_SIMILARITY)
+        stored = store.connection.execute("SELECT article_id, representative, band_keys FROM duplicate_members").fetchall()
+        assert {a: (r, tuple(k)) for a, r, k in stored} == {a: (r, tuple(keys_of[a].tolist())) for a, (_, r) in one_pass.members.items()}
 
 
 def test_a_deleted_representative_hands_its_place_on_down_a_chain_of_partial_copies(tmp_path):
