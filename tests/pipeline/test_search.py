@@ -367,3 +367,57 @@ def test_a_build_cut_short_after_committed_slices_is_made_anew_by_the_next_refre
         again = refresh_search_index(store.connection)
         assert again.rebuilt and again.articles == len(seeds)
         assert search(store.connection, "Korea Utara")
+
+
+QUERIES = ["Pyongyang", "kim jong un", "Korea Utara", "diplomats", "Jakarta Sukarno", "the", "no such word"]
+
+
+def _results(connection) -> dict:
+    return {
+        (query, all_words): [(h.source_path, round(h.score, 9)) for h in search(connection, query, all_words=all_words)]
+        for query in QUERIES
+        for all_words in (False, True)
+    }
+
+
+def test_search_scores_from_postings_as_the_extensions_match_bm25_and_keeps_its_terms_in_order(tmp_path, seeds, monkeypatch):
+    """`search` and the `search_articles` macro score from the query's postings alone: the same
+    scores, for any word or all of them, as the extension's own per-article match_bm25 over the
+    same index; the terms are sorted by word once the rows appended out of order pass a quarter of
+    the sorted ones, and sorting changes no result."""
+    from pipeline.search import INDEX_SCHEMA, TERMS_SORTED_STATE
+
+    monkeypatch.setattr(pipeline.search, "TERMS_LEFT_UNSORTED", 0)
+    path = tmp_path / "news.duckdb"
+    store_documents(path, seeds[:4])
+    with Warehouse.open(path) as store:
+        connection = store.connection
+        refresh_search_index(connection)  # the first build: every row appended, none sorted, so sorted now
+        terms = connection.execute(f"SELECT termid FROM {INDEX_SCHEMA}.terms ORDER BY rowid").fetchall()
+        assert terms == sorted(terms) and len(terms) > 1000
+        (sorted_rows,) = connection.execute(f"SELECT sorted_rows FROM {TERMS_SORTED_STATE}").fetchone()
+        assert sorted_rows == len(terms)
+        for query in QUERIES:
+            for all_words in (False, True):
+                macro = dict(connection.execute("SELECT article_id, round(score, 9) FROM search_articles(?, all_words := ?)", [query, all_words]).fetchall())
+                extension = dict(
+                    connection.execute(
+                        f"SELECT article_id, round({INDEX_SCHEMA}.match_bm25(article_id, ?, conjunctive := ?), 9) AS s FROM articles WHERE s IS NOT NULL",
+                        [query, all_words],
+                    ).fetchall()
+                )
+                assert macro == extension, (query, all_words)
+        assert _results(connection)[("kim jong un", False)], "the seeds are found"
+    store_documents(path, seeds[4:])  # the fifth seed's rows are appended after the sorted ones
+    with Warehouse.open(path) as store:
+        connection = store.connection
+        refresh_search_index(connection)
+        (end,) = connection.execute(f"SELECT count(*) FROM {INDEX_SCHEMA}.terms").fetchone()
+        appended = end - sorted_rows
+        assert 0 < appended < 0.25 * sorted_rows, "a tail too short to sort"
+        assert connection.execute(f"SELECT sorted_rows FROM {TERMS_SORTED_STATE}").fetchone() == (sorted_rows,)
+        before = _results(connection)
+        assert pipeline.search.keep_terms_sorted(connection, force=True)
+        terms = connection.execute(f"SELECT termid FROM {INDEX_SCHEMA}.terms ORDER BY rowid").fetchall()
+        assert terms == sorted(terms)
+        assert _results(connection) == before
