@@ -67,11 +67,10 @@ def read_with_warcio(path: Path) -> int:
 
 
 def read_with_fastwarc(path: Path) -> int:
-    from fastwarc.stream_io import FileStream, GZipStream
-    from fastwarc.warc import ArchiveIterator, WarcRecordType
+    from fastwarc.warc import ArchiveIterator, WarcRecordType  # fastwarc 2.0: the stream's compression is detected
 
     records = 0
-    for record in ArchiveIterator(GZipStream(FileStream(str(path), "rb")), record_types=WarcRecordType.response, parse_http=True):
+    for record in ArchiveIterator(str(path), record_types=WarcRecordType.response, parse_http=True, auto_decode="all"):
         record.reader.read()
         records += 1
     return records
@@ -149,9 +148,7 @@ def bench_ingest(pages_dir: Path, warc: Path, pages: int, repeat: int) -> dict:
 
 
 def machine() -> dict:
-    import psutil
-
-    return {"cores": os.cpu_count(), "ram_gib": round(psutil.virtual_memory().total / 2**30, 1), "platform": platform.platform(),
+    return {"cores": os.cpu_count(), "ram_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1), "platform": platform.platform(),
             "python": platform.python_version()}
 
 

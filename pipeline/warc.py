@@ -22,6 +22,9 @@ from warcio.archiveiterator import ArchiveIterator
 
 from pipeline.record import Document
 from pipeline.sources import REJECT_EMPTY_FILE, REJECT_TOO_LARGE, REJECT_UNDECODABLE, REJECT_UNREADABLE, UndecodableError, display_path, sha256_bytes
+from pipeline.web.discover import canonical_url
+from pipeline.web.documents import decode_page
+from pipeline.web.fetch import parse_content_type
 
 WARC_SUFFIXES = (".warc", ".warc.gz")
 HTML_MEDIA_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -103,8 +106,6 @@ def _why_skipped(record) -> str | None:
 
 def media_type_and_charset(content_type: str | None) -> tuple[str | None, str | None]:
     """('text/html', 'utf-8') from 'text/html; charset="UTF-8"', as the fetcher reads the header."""
-    from pipeline.web.fetch import parse_content_type
-
     return parse_content_type(content_type)
 
 
@@ -113,9 +114,6 @@ def load_warc_record(record: WarcRecord, *, drop_folder: Path, max_bytes: int) -
     charset, then the page's own), addressed by its canonical target URI and dated by its
     WARC-Date (`fetched_at`); or a rejected one whose detail names the file and the offset.
     Never raises for bad input."""
-    from pipeline.web.discover import canonical_url
-    from pipeline.web.documents import decode_page
-
     source = record.source_path(drop_folder)
     document = Document(source_path=source)
     where = f"The WARC record at byte {record.offset} of {display_path(record.path, drop_folder)}"
