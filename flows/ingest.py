@@ -82,7 +82,7 @@ def ingest(
     started_at = utc_now()
     summary = IngestSummary(run_id=current_flow_run_id() or uuid.uuid4().hex, warehouse=str(warehouse_path))
     folders = input_folders(inputs) + [Path(folder) for folder in confine_to or []]
-    found = _counted(warc_records_of(iter_files(inputs), summary.warc_skipped), summary)
+    found = _counted(warc_records_of(iter_files(inputs), summary.warc_skipped, folders), summary)
     # Look ahead just far enough to tell a small run, which is not worth starting workers for.
     ahead = [path for _, path in zip(range(SMALL_RUN_FILES), found)]
     if len(ahead) < SMALL_RUN_FILES:

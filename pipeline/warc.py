@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,7 +21,7 @@ from pathlib import Path
 from warcio.archiveiterator import ArchiveIterator
 
 from pipeline.record import Document
-from pipeline.sources import REJECT_EMPTY_FILE, REJECT_TOO_LARGE, REJECT_UNDECODABLE, REJECT_UNREADABLE, UndecodableError, display_path, sha256_bytes
+from pipeline.sources import REJECT_EMPTY_FILE, REJECT_TOO_LARGE, REJECT_UNDECODABLE, REJECT_UNREADABLE, UndecodableError, _within, confining_folder, display_path, sha256_bytes
 from pipeline.web.discover import canonical_url
 from pipeline.web.documents import decode_page
 from pipeline.web.fetch import parse_content_type
@@ -163,12 +163,24 @@ def load_warc_record(record: WarcRecord, *, drop_folder: Path, max_bytes: int) -
     return document.replace(raw_text=text, encoding=encoding, encoding_origin=origin, content_format="html")
 
 
-def warc_records_of(paths: Iterable, skipped: Counter) -> Iterator:
-    """`paths` with each WARC file among them replaced by its HTML records (`list_warc_records`)."""
+def warc_records_of(paths: Iterable, skipped: Counter, folders: Sequence[Path] = ()) -> Iterator:
+    """`paths` with each WARC file among them replaced by its HTML records (`list_warc_records`).
+    A WARC file that links out of the folder it was found in (`folders`), or holds no record at all
+    (an empty file), stays a path, for the file loader to reject as it rejects any such file."""
     for path in paths:
-        if isinstance(path, Path) and is_warc_file(path) and not path.is_dir():
-            yield from list_warc_records(path, skipped)
-        else:
+        if not (isinstance(path, Path) and is_warc_file(path) and path.is_file()):
+            yield path
+            continue
+        folder = confining_folder(path, folders)
+        if folder is not None and not _within(os.path.realpath(path), os.path.realpath(folder)):
+            yield path
+            continue
+        before = sum(skipped.values())
+        listed = False
+        for record in list_warc_records(path, skipped):
+            listed = True
+            yield record
+        if not listed and sum(skipped.values()) == before:
             yield path
 
 

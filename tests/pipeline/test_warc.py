@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from pipeline.warc import REJECT_WARC_DAMAGED, REJECT_WARC_TRUNCATED, SKIP_NOT_HTML, SKIP_NOT_RESPONSE, list_warc_records, load_warc_record
+from pipeline.warc import REJECT_WARC_DAMAGED, REJECT_WARC_TRUNCATED, SKIP_NOT_HTML, SKIP_NOT_RESPONSE, list_warc_records, load_warc_record, warc_records_of
 from workbench.warc_files import ArchivedPage, write_revisit, write_warc
 
 PAGE = b"<html><head><title>Harbour reopens</title></head><body><article><p>" + b"The harbour reopened on Monday. " * 20 + b"</p></article></body></html>"
@@ -62,3 +62,14 @@ def test_a_warc_cut_anywhere_lists_the_records_before_the_cut_and_one_damaged_re
         assert [(record.offset, record.damage is None) for record in records] == [(offsets[0], True), (offsets[1], True), (offsets[2], False)], cut_at
         damaged = load_warc_record(records[-1], drop_folder=tmp_path / "seeds", max_bytes=1 << 20)
         assert damaged.rejection.reason == REJECT_WARC_DAMAGED and f"{cut} is damaged from byte {offsets[2]} on" in damaged.rejection.detail
+
+
+def test_an_empty_warc_or_one_linking_out_of_its_folder_stays_a_file_for_the_loader_to_reject(tmp_path):
+    folder, outside = tmp_path / "seeds", tmp_path / "elsewhere"
+    folder.mkdir(), outside.mkdir()
+    write_warc(outside / "crawl.warc.gz", [ArchivedPage("https://news.example/a", PAGE)])
+    (folder / "linked.warc.gz").symlink_to(outside / "crawl.warc.gz")
+    (folder / "empty.warc").write_bytes(b"")
+    paths = [folder / "empty.warc", folder / "linked.warc.gz"]
+    assert list(warc_records_of(paths, Counter(), [folder])) == paths
+    assert [record.offset > 0 for record in warc_records_of([outside / "crawl.warc.gz"], Counter(), [folder])] == [True]
