@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -183,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
               f"WARC time / files time = {ingest['warc_over_files_time']}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n")
+    shutil.rmtree(WORK, ignore_errors=True)
     return 0
 
 
