@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from pipeline.warc import REJECT_WARC_DAMAGED, REJECT_WARC_TRUNCATED, SKIP_NOT_HTML, SKIP_NOT_RESPONSE, list_warc_records, load_warc_record, warc_records_of
+from pipeline.warc import REJECT_WARC_DAMAGED, REJECT_WARC_TRUNCATED, SKIP_NOT_HTML, SKIP_NOT_OK, SKIP_NOT_RESPONSE, list_warc_records, load_warc_record, warc_records_of
 from workbench.warc_files import ArchivedPage, write_revisit, write_warc
 
 PAGE = b"<html><head><title>Harbour reopens</title></head><body><article><p>" + b"The harbour reopened on Monday. " * 20 + b"</p></article></body></html>"
@@ -18,15 +18,16 @@ def test_only_html_responses_are_listed_the_rest_counted_and_a_record_is_read_by
         [
             ArchivedPage("https://news.example/harbour?utm_source=feed#top", PAGE.replace(b"Monday", b"caf\xc3\xa9 day")),
             ArchivedPage("https://news.example/logo.png", b"\x89PNG\r\n\x1a\n", content_type="image/png"),
+            ArchivedPage("https://news.example/gone", PAGE, status="404 Not Found"),
             ArchivedPage("https://news.example/latin", PAGE.replace(b"Monday", b"caf\xe9 day"), content_type="text/html; charset=ISO-8859-15"),
         ],
     )
     write_revisit(warc, "https://news.example/harbour")
     skipped = Counter()
     records = list(list_warc_records(warc, skipped))
-    assert [record.offset for record in records] == [offsets[0], offsets[2]]
-    # warcinfo, three requests, the revisit; the image
-    assert skipped == Counter({SKIP_NOT_RESPONSE: 5, SKIP_NOT_HTML: 1})
+    assert [record.offset for record in records] == [offsets[0], offsets[3]]
+    # warcinfo, four requests, the revisit; the image; the 404
+    assert skipped == Counter({SKIP_NOT_RESPONSE: 6, SKIP_NOT_HTML: 1, SKIP_NOT_OK: 1})
 
     first, latin = (load_warc_record(record, drop_folder=tmp_path / "seeds", max_bytes=1 << 20) for record in records)
     assert not first.rejected and not latin.rejected
