@@ -71,6 +71,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.web_bench --json bench/results/web.json
 	# Web deadline: how long a server dripping its body, headers or robots.txt holds a fetch and a poll (about 40 s).
 	$(BIN)/python -m bench.web_deadline_bench --json bench/results/web_deadline.json
+	# WARC: the development pages ingested as a WARC against as files (records/s, pages/s), and reading a WARC with warcio (~5 min).
+	$(BIN)/python -m bench.warc_bench --json bench/results/warc.json
 
 eval: $(STAMP)
 	$(BIN)/newsflow eval

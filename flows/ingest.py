@@ -38,6 +38,7 @@ from flows.served_runs import print_line_if_served
 from flows.task_runners import SMALL_RUN_FILES, Workers
 from pipeline.settings import Settings, load_settings
 from pipeline.sources import display_path, input_folders, iter_files
+from pipeline.warc import warc_records_of
 from pipeline.web import FetchedPage
 from pipeline.web.documents import is_web_address, stored_pages
 from pipeline.web.store import warehouse_key
@@ -81,7 +82,7 @@ def ingest(
     started_at = utc_now()
     summary = IngestSummary(run_id=current_flow_run_id() or uuid.uuid4().hex, warehouse=str(warehouse_path))
     folders = input_folders(inputs) + [Path(folder) for folder in confine_to or []]
-    found = _counted(iter_files(inputs), summary)
+    found = _counted(warc_records_of(iter_files(inputs), summary.warc_skipped, folders), summary)
     # Look ahead just far enough to tell a small run, which is not worth starting workers for.
     ahead = [path for _, path in zip(range(SMALL_RUN_FILES), found)]
     if len(ahead) < SMALL_RUN_FILES:
@@ -120,6 +121,8 @@ def ingest(
             record_end(warehouse_path, summary, started_at)
             print_line_if_served(summary, started_at)
     logger.info("Ingested %d inputs from %s", summary.files_seen, _describe_inputs(list(paths or inputs)))
+    if summary.warc_skipped:
+        logger.info("Skipped %d WARC records that are not HTML pages", sum(summary.warc_skipped.values()))
     create_markdown_artifact(key="ingest-summary", markdown=summary_markdown(summary), description="newsflow ingest run")
     for command in summary.install_commands():
         logger.warning("No translation model installed; to translate these articles run: %s", command)

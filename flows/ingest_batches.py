@@ -22,6 +22,7 @@ from pipeline.sources import display_path
 from pipeline.translate import list_installed_packages, translate_documents
 from pipeline.translate.cache import PrefetchedTranslationCache
 from pipeline.translate.stage import documents_needing_a_model, sentences_to_translate
+from pipeline.warc import WarcRecord
 from pipeline.web import FetchedPage
 
 
@@ -105,7 +106,7 @@ class BatchPipeline:
     def add(self, paths: list, drop_folder: Path) -> None:
         """`paths`: files, and pages fetched from the web (FetchedPage)."""
         raise_if_stopped()
-        source_paths = [path.url if isinstance(path, FetchedPage) else display_path(path, drop_folder) for path in paths]
+        source_paths = [_source_path(path, drop_folder) for path in paths]
         look_up = source_paths if self.skip_unchanged else []
         if len(self.window) >= self.in_flight:
             stored = self._write_ready_batches(then_look_up=look_up)  # one open of the warehouse for both
@@ -234,6 +235,15 @@ class _MergedTranslation:
             seconds[stage] = seconds.get(stage, 0.0) + spent
         ran_on = tuple(dict.fromkeys(self.batch.ran_on + part.ran_on))
         return DocumentBatch(docs, self.batch.unchanged, seconds, ran_on), cache
+
+
+def _source_path(item, drop_folder: Path) -> str:
+    """An input's place as stored: a fetched page's URL, a WARC record's file#offset, a file's path."""
+    if isinstance(item, FetchedPage):
+        return item.url
+    if isinstance(item, WarcRecord):
+        return item.source_path(drop_folder)
+    return display_path(item, drop_folder)
 
 
 def _is_done(future) -> bool:

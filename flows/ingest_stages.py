@@ -20,6 +20,7 @@ from pipeline.record import Document
 from pipeline.sources import confining_folder, load_document
 from pipeline.translate import translate_documents
 from pipeline.translate.cache import PrefetchedTranslationCache
+from pipeline.warc import WarcRecord, load_warc_record
 from pipeline.web import FetchedPage
 from pipeline.web.documents import page_document
 
@@ -55,6 +56,7 @@ def load_files(
     started = time.perf_counter()
     docs = [
         page_document(path) if isinstance(path, FetchedPage)
+        else load_warc_record(path, drop_folder=drop_folder, max_bytes=max_bytes) if isinstance(path, WarcRecord)
         else load_document(path, drop_folder=drop_folder, max_bytes=max_bytes, folder=confining_folder(path, folders))
         for path in paths
     ]

@@ -3,6 +3,7 @@ as the run's Prefect artifact (Markdown) shows it."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Sequence
@@ -28,6 +29,7 @@ class IngestSummary:
     indexed_as_written: int = 0  # articles indexed for search batch by batch
     pages_fetched: int = 0  # pages fetched from the web this run (they count among files_seen too)
     web_skipped_known: int = 0  # article URLs a feed or sitemap listed that are stored already: not fetched
+    warc_skipped: Counter = field(default_factory=Counter)  # WARC records that are no HTML page, by why (not inputs, not rows)
     failing_sources: list[tuple[str, int, str]] = field(default_factory=list)  # web sources failing poll after poll
     web_notes: list[str] = field(default_factory=list)  # limits a poll reached, what the raw page store let go
     languages: dict[str, int] = field(default_factory=dict)
@@ -136,6 +138,8 @@ def summary_markdown(summary: IngestSummary) -> str:
     ]
     if summary.interrupted_runs:
         lines += ["", interrupted_runs_note(summary.interrupted_runs)]
+    if summary.warc_skipped:
+        lines += ["", warc_skipped_note(summary.warc_skipped)]
     if summary.web_skipped_known:
         lines += ["", f"{summary.web_skipped_known} article page{'s' if summary.web_skipped_known != 1 else ''} listed by web sources {'are' if summary.web_skipped_known != 1 else 'is'} stored already: not fetched again."]
     for url, polls, detail in summary.failing_sources:
@@ -162,3 +166,10 @@ def summary_markdown(summary: IngestSummary) -> str:
         lines += ["", "| worker process | batches |", "|---|---:|"]
         lines += [f"| `{worker}` | {n} |" for worker, n in sorted(summary.batches_by_worker.items())]
     return "\n".join(lines)
+
+
+def warc_skipped_note(skipped: Counter) -> str:
+    """The WARC records that are no page to extract, by why (they are neither articles nor rejections)."""
+    total = sum(skipped.values())
+    reasons = "; ".join(f"{count} {why}" for why, count in sorted(skipped.items()))
+    return f"{total} WARC record{'s' if total != 1 else ''} skipped, not HTML pages: {reasons}"

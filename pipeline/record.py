@@ -51,6 +51,7 @@ class Document:
     encoding: str | None = None
     encoding_origin: str | None = None  # where `encoding` came from, for a fetched page (a header, a <meta>, detection)
     content_format: str | None = None  # "html" | "text"
+    fetched_at: datetime | None = None  # when the page was fetched (a WARC record's WARC-Date), naive UTC
     # extract
     title: str | None = None
     author: str | None = None

@@ -41,6 +41,9 @@ CREATE TABLE IF NOT EXISTS article_sources (
     present             BOOLEAN NOT NULL DEFAULT true
 );
 
+-- When the page at a place was fetched, where that is known: a WARC record's WARC-Date.
+ALTER TABLE article_sources ADD COLUMN IF NOT EXISTS fetched_at TIMESTAMP;
+
 -- What each place that is not its article's face (articles.source_path) gave when it was last
 -- read: the article's columns as extracted there, and its paragraphs in order. When the face's file
 -- is gone, the article takes its content from its latest place still present; `newsflow prune`

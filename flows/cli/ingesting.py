@@ -215,6 +215,10 @@ def _print_summary(command: str, summary, prefect_mode: str, prefect_startup: fl
             console.print(f"  … and {len(summary.gone) - 20} more (SELECT * FROM article_sources WHERE NOT present)", highlight=False)
     for note in summary.derived:
         console.print(note, highlight=False)
+    if summary.warc_skipped:
+        from flows.ingest_summary import warc_skipped_note
+
+        console.print(warc_skipped_note(summary.warc_skipped), highlight=False, markup=False)
     if summary.web_skipped_known:
         n = summary.web_skipped_known
         console.print(

@@ -202,6 +202,7 @@ class _BatchChange:
                     "article_id": pa.array([plan.article_of[doc.source_path] for doc in storable], pa.string()),
                     "content_sha256": pa.array([doc.content_sha256 for doc in storable], pa.string()),
                     "text_fingerprint": pa.array([self.fingerprint_of[doc.source_path] for doc in storable], pa.string()),
+                    "fetched_at": pa.array([doc.fetched_at for doc in storable], pa.timestamp("us")),
                 }
             ),
             "faces_left_behind": pa.table({"article_id": pa.array(self.left_behind, pa.string())}),
@@ -250,11 +251,12 @@ def _write_articles(db: duckdb.DuckDBPyConnection, change: _BatchChange, *, seen
         )
     db.execute(
         """
-        INSERT INTO article_sources (source_path, article_id, content_sha256, text_fingerprint, first_seen, last_seen, present)
-        SELECT source_path, article_id, content_sha256, text_fingerprint, ?, ?, true FROM incoming_sources
+        INSERT INTO article_sources (source_path, article_id, content_sha256, text_fingerprint, first_seen, last_seen, present, fetched_at)
+        SELECT source_path, article_id, content_sha256, text_fingerprint, ?, ?, true, fetched_at FROM incoming_sources
         ON CONFLICT (source_path) DO UPDATE SET
             article_id = excluded.article_id, content_sha256 = excluded.content_sha256,
-            text_fingerprint = excluded.text_fingerprint, last_seen = excluded.last_seen, present = true
+            text_fingerprint = excluded.text_fingerprint, last_seen = excluded.last_seen, present = true,
+            fetched_at = excluded.fetched_at
         """,
         [seen_at, seen_at],
     )

@@ -554,15 +554,7 @@ def _transport_error(url: str, error: httpx.TransportError) -> FetchError:
 
 
 def _response(url: str, final_url: str, raw: _Raw) -> FetchedResponse:
-    content_type = raw.headers.get("content-type")
-    media_type, charset = None, None
-    if content_type:
-        parts = [part.strip() for part in content_type.split(";")]
-        media_type = parts[0].lower() or None
-        for part in parts[1:]:
-            name, _, value = part.partition("=")
-            if name.strip().lower() == "charset" and value:
-                charset = value.strip().strip("\"'") or None
+    media_type, charset = parse_content_type(raw.headers.get("content-type"))
     return FetchedResponse(
         url=url,
         final_url=final_url,
@@ -590,3 +582,16 @@ def _status_error(url: str, final_url: str, raw: _Raw) -> FetchError:
     if status >= 500:
         return FetchError(url, "server_error", f"{where} answered HTTP {status} after retries; the site has a problem: it is tried again next poll.")
     return FetchError(url, "http_error", f"{where} answered HTTP {status}; check the address.")
+
+
+def parse_content_type(content_type: str | None) -> tuple[str | None, str | None]:
+    """(media type, charset) of a Content-Type header: ('text/html', 'UTF-8') from 'text/html; charset="UTF-8"'."""
+    media_type, charset = None, None
+    if content_type:
+        parts = [part.strip() for part in content_type.split(";")]
+        media_type = parts[0].lower() or None
+        for part in parts[1:]:
+            name, _, value = part.partition("=")
+            if name.strip().lower() == "charset" and value:
+                charset = value.strip().strip("\"'") or None
+    return media_type, charset
