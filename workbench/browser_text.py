@@ -61,9 +61,12 @@ def browser_text_dump(html: str) -> str:
     if not html or not html.strip():
         return ""
     try:
-        root = lxml.html.document_fromstring(html.encode("utf-8", "replace"))
-    except (etree.ParserError, ValueError):
-        return ""
+        root = lxml.html.document_fromstring(html)
+    except (etree.ParserError, ValueError):  # lxml refuses a str that declares an XML encoding
+        try:
+            root = lxml.html.document_fromstring(html.encode("utf-8", "replace"))
+        except (etree.ParserError, ValueError):
+            return ""
     for element in list(root.iter()):
         if element.getparent() is None:
             continue

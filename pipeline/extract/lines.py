@@ -24,6 +24,9 @@ from pipeline.extract.vocabulary import (
 
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]")
 _SOUTHEAST_ASIAN = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]")
+# Sentence and clause punctuation of Chinese and Japanese prose.
+_CJK_CLAUSE_MARK = re.compile(r"[。，、！？；]")
+_CJK_PUNCTUATION = re.compile(r"[。，、！？；：「」『』（）《》“”]")
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 _TERMINAL = re.compile(r"[.!?。！？…؟।॥۔။።](?:[\s\"'”’»)\]】」』]*)$")
 _BULLET = re.compile(r"^(?:[•·▪▫◦‣⁃●○■□►▶✓✔➤→\-–—*]|\d{1,2}[.)])\s+")
@@ -133,8 +136,9 @@ class LineEvidence:
         """Running text: long enough and shaped like sentences."""
         if self.unspaced_script:
             if self.cjk_chars:
-                return self.cjk_chars >= 20 and (
-                    self.terminal or "，" in self.text or "、" in self.text or self.cjk_chars >= 45
+                return self.cjk_chars >= 20 and not self.phrase_list and (
+                    self.terminal or "，" in self.text or "、" in self.text
+                    or (self.cjk_chars >= 45 and bool(_CJK_PUNCTUATION.search(self.text)))
                 )
             return self.units >= 8
         if self.units < 5:
@@ -144,6 +148,13 @@ class LineEvidence:
         if self.stopword_ratio >= 0.15 and self.units >= 8 and self.capitalised_ratio < 0.75:
             return True
         return self.units >= 15 and self.capitalised_ratio < 0.5
+
+    @cached_property
+    def phrase_list(self) -> bool:
+        """Chinese or Japanese phrases side by side, a space between each and hardly a comma: a menu,
+        a tag list or teaser headlines copied as one line (prose in these scripts has no spaces)."""
+        chunks = self.text.split()
+        return len(chunks) >= 4 and len(_CJK_CLAUSE_MARK.findall(self.text)) * 2 < len(chunks)
 
     @cached_property
     def sentence_like(self) -> bool:
