@@ -18,7 +18,13 @@ from workbench.evaluation import (
     read_baseline,
     run_evaluation,
 )
-from workbench.extraction_eval import below_trafilatura, page_floor_failures, read_page_baseline, text_dump
+from workbench.extraction_eval import (
+    below_trafilatura,
+    dump_recall_failures,
+    page_floor_failures,
+    read_page_baseline,
+    text_dump,
+)
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +61,14 @@ def test_no_development_page_falls_below_its_stored_f1(evaluation):
     """The per-page floor: a change may not lower any page's F1 (either half, HTML or dump) by more than 0.05."""
     failures = page_floor_failures(evaluation["details"]["extraction"], read_page_baseline())
     assert not failures, "pages fell below workbench/data/extraction_page_baseline.json:\n" + "\n".join(failures)
+
+
+def test_no_check_page_loses_half_its_article_in_a_dump(evaluation):
+    """Issue 27's floor: on the check half, each page flattened by the project's flattener and by a
+    browser's "save as text" keeps at least half its article's tokens through the dump cleaner."""
+    assert dump_recall_failures(evaluation["details"]["extraction"]) == []
+    report = format_evaluation(evaluation)
+    assert "Text dumps by language" in report and "dump_browser" in report
 
 
 def test_extraction_is_at_least_trafilatura_alone_on_every_subset(evaluation):

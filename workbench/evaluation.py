@@ -552,6 +552,10 @@ def format_evaluation(result: dict, baseline: dict[str, float] | None = None, to
         from workbench.extraction_eval import subsets_table
 
         console.print(subsets_table(details["extraction"]["subsets"]))
+        if "dump_languages" in details["extraction"]:
+            from workbench.extraction_eval import dump_languages_table
+
+            console.print(dump_languages_table(details["extraction"]["dump_languages"]))
     console.print(_metadata_misses_table(details["metadata"]))
     console.print(langid_table(details["langid_sets"]) if "dev50" in details.get("langid_sets", {}) else _langid_table(details["langid"]))
     if details["malay_indonesian"]:  # absent only from a development set without the Malay/Indonesian file
@@ -708,10 +712,11 @@ def eval_command(devdata: Path | None = None, output_json: Path | None = None) -
     if output_json:
         Path(output_json).write_text(json.dumps(result, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
     failures = gate_failures(result["scores"], baseline, tolerance) if baseline else []
-    from workbench.extraction_eval import PAGE_BASELINE_PATH, page_floor_failures, read_page_baseline
+    from workbench.extraction_eval import PAGE_BASELINE_PATH, dump_recall_failures, page_floor_failures, read_page_baseline
 
     if PAGE_BASELINE_PATH.exists():  # the per-page floor: no page's F1 may fall more than 0.05
         failures += page_floor_failures(result["details"]["extraction"], read_page_baseline())
+    failures += dump_recall_failures(result["details"]["extraction"])  # no check page loses half its article
     for failure in failures:
         print(f"below baseline: {failure}")
     return 1 if failures else 0

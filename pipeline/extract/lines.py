@@ -24,6 +24,12 @@ from pipeline.extract.vocabulary import (
 
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]")
 _SOUTHEAST_ASIAN = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]")
+# Sentence and clause punctuation of Chinese and Japanese prose.
+_CJK_CLAUSE_MARK = re.compile(r"[。，、！？；]")
+_CJK_PUNCTUATION = re.compile(r"[。，、！？；：「」『』（）《》“”]")
+# A line of at least this many words without punctuation is menu entries side by side (chosen on the tune half: 10-20 tried).
+INLINE_MENU_WORDS = 15
+_PUNCTUATION = re.compile(r"[.,;:!?¿¡()\"“”«»—–]")
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 _TERMINAL = re.compile(r"[.!?。！？…؟।॥۔။።](?:[\s\"'”’»)\]】」』]*)$")
 _BULLET = re.compile(r"^(?:[•·▪▫◦‣⁃●○■□►▶✓✔➤→\-–—*]|\d{1,2}[.)])\s+")
@@ -133,11 +139,12 @@ class LineEvidence:
         """Running text: long enough and shaped like sentences."""
         if self.unspaced_script:
             if self.cjk_chars:
-                return self.cjk_chars >= 20 and (
-                    self.terminal or "，" in self.text or "、" in self.text or self.cjk_chars >= 45
+                return self.cjk_chars >= 20 and not self.phrase_list and (
+                    self.terminal or "，" in self.text or "、" in self.text
+                    or (self.cjk_chars >= 45 and bool(_CJK_PUNCTUATION.search(self.text)))
                 )
             return self.units >= 8
-        if self.units < 5:
+        if self.units < 5 or self.inline_menu:
             return False
         if self.terminal and self.units >= 6 and not (self.units < 10 and self.capitalised_ratio > 0.8):
             return True
@@ -146,11 +153,27 @@ class LineEvidence:
         return self.units >= 15 and self.capitalised_ratio < 0.5
 
     @cached_property
+    def phrase_list(self) -> bool:
+        """Chinese or Japanese phrases side by side, a space between each and hardly a comma: a menu,
+        a tag list or teaser headlines copied as one line (prose in these scripts has no spaces)."""
+        chunks = self.text.split()
+        return len(chunks) >= 4 and len(_CJK_CLAUSE_MARK.findall(self.text)) * 2 < len(chunks)
+
+    @cached_property
+    def inline_menu(self) -> bool:
+        """Many words and not one punctuation mark between them: menu entries or buttons copied side
+        by side ("Edit Delete Invite Follow ..."), not a sentence."""
+        return (
+            not self.unspaced_script and INLINE_MENU_WORDS <= self.units <= 4 * INLINE_MENU_WORDS
+            and not _PUNCTUATION.search(self.text)
+        )  # longer than a menu: unpunctuated text (a transcript, a text cut at spaces)
+
+    @cached_property
     def sentence_like(self) -> bool:
         """Prose, or a line with the function words of a sentence (a bio line, a long caption)."""
         if self.prose:
             return True
-        return not self.unspaced_script and self.units >= 8 and self.stopword_ratio >= 0.15
+        return not self.unspaced_script and self.units >= 8 and self.stopword_ratio >= 0.15 and not self.inline_menu
 
     @cached_property
     def byline(self) -> bool:

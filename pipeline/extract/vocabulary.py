@@ -111,7 +111,8 @@ SECTION_BREAK = re.compile(
 
 # Headings of a comment section: comments always follow the article, so nothing after one is kept.
 COMMENTS_BREAK = re.compile(
-    r"^(?:\d+\s+)?(?:comments?|replies|responses|discussion|leave a (?:reply|comment)|add (?:a )?comment"
+    r"^(?:(?:view|show|read|see|load|hide|ver|mostrar|voir|afficher|lihat|tampilkan)\s+(?:all\s+|the\s+|todos los\s+|les\s+|semua\s+)?)?"
+    r"(?:\d+\s+)?(?:comments?|replies|responses|discussion|leave a (?:reply|comment)|add (?:a )?comment"
     r"|post a comment|join the (?:conversation|discussion)|komentar|tulis komentar|beri komentar"
     r"|comentarios?|comentar|deja (?:un|tu) comentario|commentaires?|laisser un commentaire|réagir"
     r"|kommentare?|kommentieren|leserkommentare|comentários?|deixe (?:um|seu) comentário|commenti|commenta"

@@ -213,12 +213,17 @@ def test_run_evaluation_on_a_small_devdata(tmp_path):
         "html.precision", "html.recall", "html.f1", "dump.precision", "dump.recall", "dump.f1",
         "html.newspaper4k.f1", "dump.newspaper4k.f1", "html.newspaper4k.trafilatura_f1",
         "title.html", "title.dump", "author.html", "author.dump", "date.html", "date.dump",
+        # the same pages saved as text the way a browser does (workbench/browser_text.py)
+        "dump_browser.precision", "dump_browser.recall", "dump_browser.f1", "dump_browser.newspaper4k.f1",
+        "title.dump_browser", "author.dump_browser", "date.dump_browser",
+        "dump.en.f1", "dump.min_recall", "dump_browser.en.f1", "dump_browser.min_recall",
     }
     assert set(scores) == {"langid.dev.sentences", "langid.dev.fragments"}
     assert tuned["title.html"] == 1.0
     assert scores["langid.dev.sentences"] == 1.0  # a group of one text is in the check half
     assert set(result["throughput"]) == {
-        "extract.html.pages_per_second", "extract.dump.pages_per_second", "language.texts_per_second"
+        "extract.html.pages_per_second", "extract.dump.pages_per_second", "extract.dump_browser.pages_per_second",
+        "language.texts_per_second",
     }
     json.dumps(result, default=str)  # the details are plain data
     report = format_evaluation(result, baseline={"langid.dev.sentences": 1.01}, tolerance=0.0)

@@ -211,6 +211,36 @@ def test_chinese_dump_without_spaces():
     assert "版权" not in article.text and "联系我们" not in article.text
 
 
+def test_menus_saved_as_one_line_are_not_article_text():
+    """A browser's "save as text" puts a menu's entries side by side on one line: in English many
+    words without a punctuation mark; in Japanese phrases with spaces between them and hardly a
+    comma, or tags glued with no punctuation at all. None of them is prose (issue 27)."""
+    english = """Home
+
+Prices for second-hand bicycles rose sharply this spring, dealers in three cities said on Monday.
+
+The shortage began when factories in Asia closed for several weeks, and it has not eased since then.
+
+Edit Delete Invite Invite manually Follow the author Unfollow the author Follow the author for updates Dismiss Undismiss Block this user
+"""
+    article = clean_text_dump(english)
+    assert article.text.startswith("Prices for second-hand bicycles")
+    assert "Invite" not in article.text
+    japanese = """トップ
+
+６月12日の米朝首脳会談を巡って戦っていたのは、米大統領と北朝鮮委員長ばかりではなかった。中国国家主席も重要な陰の参戦者だった。
+
+核放棄を巡って「検証可能な」の文字がなく、米韓軍事演習の中止にまで踏み込んだ会談は、各国に驚きを与えた。
+
+北朝鮮政府中朝関係米国政府習近平金正恩温家宝トランプ蔡英文李克強父の日マリーナベイ・サンズ米朝ホットライン開設中国ワシントン
+
+経営者ブログ コンフィデンシャル 価格は語る 消費を斬る 池上彰 法務インサイド 就活 ニュースこう読む スキルアップ塾 奥が深い新宿グルメ 次回はぜひここへ
+"""
+    article = clean_text_dump(japanese)
+    assert article.text.startswith("６月12日の米朝首脳会談")
+    assert "ブログ" not in article.text and "蔡英文" not in article.text
+
+
 def test_hard_wrapped_paragraphs_are_joined():
     dump = """The committee published its final report on Monday after two years of
 hearings, concluding that the agency had ignored repeated warnings about
