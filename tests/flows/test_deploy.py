@@ -1,0 +1,87 @@
+"""`newsflow deploy` on a process work pool, run by a real `prefect worker start`: a scheduled run and
+a run started with Prefect's own CLI (`prefect deployment run`) both land in the warehouse.
+
+The session's Prefect server runs its scheduler every second (SCHEDULER_TEST_SETTINGS in
+tests/conftest.py); the worker asks for runs every second instead of every 10 s."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import PROJECT_ROOT, SEEDS_DIR, newsflow, newsflow_env
+from tests.flows.prefect_api import answered
+from tests.flows.processes import alive, descendants, wait_for
+from tests.flows.test_serve import article_paths, ingest_runs
+
+pytestmark = pytest.mark.server
+
+PREFECT = str(Path(sys.executable).parent / "prefect")
+
+
+def deployment_runs(api: httpx.Client, deployment_id: str) -> list[dict]:
+    return answered(api.post("/flow_runs/filter", json={"flow_runs": {"deployment_id": {"any_": [deployment_id]}}, "limit": 200}))
+
+
+def test_a_deployment_on_a_process_pool_runs_on_a_prefect_worker_on_schedule_and_by_hand(prefect_server, tmp_path):
+    seeds, warehouse = tmp_path / "seeds", tmp_path / "news.duckdb"
+    seeds.mkdir()
+    (seeds / "first.txt").write_bytes((SEEDS_DIR / "001_f168b2729dee8f19.txt").read_bytes())
+    pool, name = f"pool-{uuid.uuid4().hex[:8]}", f"pool-test-{uuid.uuid4().hex[:8]}"
+    env = newsflow_env(prefect_server.api_url, tmp_path, NEWSFLOW_HOME=str(tmp_path), NEWSFLOW_SEEDS=str(seeds), NEWSFLOW_WAREHOUSE=str(warehouse))
+
+    deployed = newsflow(["deploy", "--pool", pool, "--every", "5s", "--name", name], env).stdout
+    assert f"Deployed ingest/{name} on the process work pool {pool} (created now): schedule every 5s" in deployed
+    assert f"PREFECT_API_URL={prefect_server.api_url} prefect worker start --pool {pool} --limit 1" in deployed
+    assert len(deployed.strip().splitlines()) == 1, deployed
+
+    log_path = tmp_path / "worker.log"
+    with open(log_path, "w") as log, httpx.Client(base_url=prefect_server.api_url, timeout=10) as api:
+        found = answered(api.get(f"/deployments/name/ingest/{name}"))
+        assert found["entrypoint"] == "flows.ingest.ingest" and found["pull_steps"] in (None, [])
+        assert found["parameters"] == {"paths": [str(seeds)], "warehouse": str(warehouse), "poll_web": True}
+        worker = subprocess.Popen(
+            [PREFECT, "worker", "start", "--pool", pool, "--limit", "1"],
+            env={**env, "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "5"},
+            cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        children: set[int] = set()
+        try:
+            scheduled = lambda: [r for r in deployment_runs(api, found["id"]) if r["auto_scheduled"] and r["state_type"] == "COMPLETED"]  # noqa: E731
+            runs = wait_for(lambda: children.update(descendants(worker.pid)) or scheduled(), 240, interval=0.5)
+            assert runs, log_path.read_text()
+            assert any(p.endswith("first.txt") for p in article_paths(warehouse))
+            assert ingest_runs(warehouse)[runs[0]["id"]][0] == "completed"
+
+            # Deployed again with a schedule that does not fire during the test (Prefect drops the runs
+            # the old one made that wait their turn): the run by hand is the next.
+            again = newsflow(["deploy", "--pool", pool, "--cron", "0 3 1 1 *", "--name", name], env).stdout
+            assert f"Deployed ingest/{name} on the process work pool {pool}: schedule cron '0 3 1 1 *'" in again
+            (seeds / "second.txt").write_bytes((SEEDS_DIR / "000_c9229e0b42640eea.txt").read_bytes())
+            started = subprocess.run([PREFECT, "deployment", "run", f"ingest/{name}"], env=env, capture_output=True, text=True, timeout=120, check=True)
+            run_id = re.search(r"UUID: ([0-9a-f-]{36})", started.stdout)[1]
+            by_hand = lambda: answered(api.get(f"/flow_runs/{run_id}"))["state_type"] == "COMPLETED"  # noqa: E731
+            assert wait_for(lambda: children.update(descendants(worker.pid)) or by_hand(), 240, interval=0.5), log_path.read_text()
+            assert any(p.endswith("second.txt") for p in article_paths(warehouse))
+            assert ingest_runs(warehouse)[run_id][0] == "completed"
+        finally:
+            children |= descendants(worker.pid)
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(60)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait(5)
+            api.delete(f"/deployments/{found['id']}")  # no schedule keeps making runs on the session's server
+    assert worker.returncode is not None
+    assert wait_for(lambda: not any(alive(pid) for pid in children), 30), "a process the worker started is still running"
+    # Each run printed its line on the worker's output, as a served run does.
+    output = log_path.read_text()
+    assert "scheduled run: " in output and "run started by hand (" in output, output
