@@ -16,12 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import PROJECT_ROOT, SEEDS_DIR, newsflow, newsflow_env
+from flows.serve_holder import ServeHolder, variable_name
+from tests.conftest import SEEDS_DIR, newsflow, newsflow_env
 from tests.flows.prefect_api import answered
 from tests.flows.processes import alive, descendants, wait_for
 from tests.flows.test_serve import article_paths, ingest_runs
-
-pytestmark = pytest.mark.server
 
 PREFECT = str(Path(sys.executable).parent / "prefect")
 
@@ -30,12 +29,22 @@ def deployment_runs(api: httpx.Client, deployment_id: str) -> list[dict]:
     return answered(api.post("/flow_runs/filter", json={"flow_runs": {"deployment_id": {"any_": [deployment_id]}}, "limit": 200}))
 
 
+@pytest.mark.server
 def test_a_deployment_on_a_process_pool_runs_on_a_prefect_worker_on_schedule_and_by_hand(prefect_server, tmp_path):
     seeds, warehouse = tmp_path / "seeds", tmp_path / "news.duckdb"
     seeds.mkdir()
     (seeds / "first.txt").write_bytes((SEEDS_DIR / "001_f168b2729dee8f19.txt").read_bytes())
     pool, name = f"pool-{uuid.uuid4().hex[:8]}", f"pool-test-{uuid.uuid4().hex[:8]}"
     env = newsflow_env(prefect_server.api_url, tmp_path, NEWSFLOW_HOME=str(tmp_path), NEWSFLOW_SEEDS=str(seeds), NEWSFLOW_WAREHOUSE=str(warehouse))
+
+    with httpx.Client(base_url=prefect_server.api_url, timeout=10) as api:
+        # A live `newsflow serve` of the same deployment (this process, as its claim says) runs its runs itself.
+        holder = ServeHolder.this_process(f"ingest/{name}", warehouse=warehouse, seeds=seeds)
+        answered(api.post("/variables/", json={"name": variable_name(name), "value": holder.to_value(), "tags": ["newsflow"]}))
+        refused = newsflow(["deploy", "--pool", pool, "--every", "5s", "--name", name], env, check=False)
+        assert api.delete(f"/variables/name/{variable_name(name)}").is_success
+    assert refused.returncode == 1 and refused.stderr.startswith(f"error: the deployment ingest/{name} on ") and "served by" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
 
     deployed = newsflow(["deploy", "--pool", pool, "--every", "5s", "--name", name], env).stdout
     assert f"Deployed ingest/{name} on the process work pool {pool} (created now): schedule every 5s" in deployed
@@ -64,6 +73,7 @@ def test_a_deployment_on_a_process_pool_runs_on_a_prefect_worker_on_schedule_and
             # the old one made that wait their turn): the run by hand is the next.
             again = newsflow(["deploy", "--pool", pool, "--cron", "0 3 1 1 *", "--name", name], env).stdout
             assert f"Deployed ingest/{name} on the process work pool {pool}: schedule cron '0 3 1 1 *'" in again
+            assert [s["schedule"]["cron"] for s in answered(api.get(f"/deployments/{found['id']}"))["schedules"]] == ["0 3 1 1 *"]
             (seeds / "second.txt").write_bytes((SEEDS_DIR / "000_c9229e0b42640eea.txt").read_bytes())
             started = subprocess.run([PREFECT, "deployment", "run", f"ingest/{name}"], env=env, capture_output=True, text=True, timeout=120, check=True)
             run_id = re.search(r"UUID: ([0-9a-f-]{36})", started.stdout)[1]
@@ -85,3 +95,14 @@ def test_a_deployment_on_a_process_pool_runs_on_a_prefect_worker_on_schedule_and
     # Each run printed its line on the worker's output, as a served run does.
     output = log_path.read_text()
     assert "scheduled run: " in output and "run started by hand (" in output, output
+
+
+def test_deploy_without_a_prefect_server_says_how_to_get_one(tmp_path):
+    """No PREFECT_API_URL and no project server running: one line, and no server started for it."""
+    env = newsflow_env("", tmp_path, NEWSFLOW_HOME=str(tmp_path))
+    env.pop("PREFECT_API_URL")
+    result = newsflow(["deploy", "--pool", "newsflow"], env, check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: no Prefect server to deploy to:") and "`newsflow server`" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "state" / "prefect-server" / "server.json").exists()
