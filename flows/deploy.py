@@ -24,7 +24,7 @@ from prefect.deployments.runner import EntrypointType
 from prefect.schedules import Schedule
 
 from flows.schedule import describe_schedule
-from flows.serve import DEPLOYMENT_NAME, deployment_path, ingest_deployment
+from flows.serve import DEPLOYMENT_NAME, cancel_missed_runs, deployment_path, ingest_deployment
 from flows.serve_holder import ServeHolder, variable_name
 
 DEFAULT_POOL_TYPE = "process"
@@ -42,6 +42,7 @@ class DeployedIngest:
     pool_type: str
     pool_created: bool
     schedule: str
+    cancelled_runs: int = 0  # runs of its schedule already due, cancelled
 
     def worker_command(self) -> str:
         return f"prefect worker start --pool {shlex.quote(self.pool)} --limit 1"
@@ -118,7 +119,11 @@ def deploy_ingest(
         paused=False,  # a serve of this name that stopped left it paused
     )
     deployment_id = deployment.apply(work_pool_name=pool, image=image)
+    # Prefect keeps the old schedule's runs that are already due; a worker would run them one by
+    # one, each over the whole folder. As at a serve's start, they are cancelled instead.
+    cancelled = cancel_missed_runs(deployment_id)
     return DeployedIngest(
+        cancelled_runs=cancelled,
         deployment=deployment_path(name),
         deployment_id=deployment_id,
         pool=pool,

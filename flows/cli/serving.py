@@ -230,6 +230,8 @@ def deploy(
     except DeployRefused as error:
         raise CommandError(str(error)) from None
     pool_words = f"the {deployed.pool_type} work pool {deployed.pool}" + (" (created now)" if deployed.pool_created else "")
+    if deployed.cancelled_runs:
+        pool_words += f" ({deployed.cancelled_runs} runs already due cancelled: the next run covers the whole folder)"
     console.print(
         f"Deployed {deployed.deployment} on {pool_words}: schedule {deployed.schedule}, seeds {seeds_dir}, warehouse {warehouse_path}, "
         f"Prefect API {mode.api_url}. Start a worker where newsflow is installed: "

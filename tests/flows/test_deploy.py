@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -63,17 +64,22 @@ def test_a_deployment_on_a_process_pool_runs_on_a_prefect_worker_on_schedule_and
         )
         children: set[int] = set()
         try:
-            scheduled = lambda: [r for r in deployment_runs(api, found["id"]) if r["auto_scheduled"] and r["state_type"] == "COMPLETED"]  # noqa: E731
-            runs = wait_for(lambda: children.update(descendants(worker.pid)) or scheduled(), 240, interval=0.5)
+            began = time.monotonic()
+            taken = lambda: [r for r in deployment_runs(api, found["id"]) if r["auto_scheduled"] and r["state_type"] in ("RUNNING", "COMPLETED")]  # noqa: E731
+            runs = wait_for(lambda: children.update(descendants(worker.pid)) or taken(), 240, interval=0.5)
             assert runs, log_path.read_text()
+            print(f"first scheduled run taken by the worker after {time.monotonic() - began:.1f} s")
+            # Deployed again, while that run goes, with a schedule that does not fire during the test:
+            # the old schedule's runs already due (every 5 s) are cancelled, not run one by one.
+            again = newsflow(["deploy", "--pool", pool, "--cron", "0 3 1 1 *", "--name", name], env).stdout
+            assert re.search(rf"Deployed ingest/{name} on the process work pool {pool} \(\d+ runs already due cancelled: .*\): schedule cron '0 3 1 1 \*'", again), again
+            assert [s["schedule"]["cron"] for s in answered(api.get(f"/deployments/{found['id']}"))["schedules"]] == ["0 3 1 1 *"]
+            completed = lambda: answered(api.get(f"/flow_runs/{runs[0]['id']}"))["state_type"] == "COMPLETED"  # noqa: E731
+            assert wait_for(lambda: children.update(descendants(worker.pid)) or completed(), 240, interval=0.5), log_path.read_text()
+            print(f"... completed after {time.monotonic() - began:.1f} s")
             assert any(p.endswith("first.txt") for p in article_paths(warehouse))
             assert ingest_runs(warehouse)[runs[0]["id"]][0] == "completed"
 
-            # Deployed again with a schedule that does not fire during the test (Prefect drops the runs
-            # the old one made that wait their turn): the run by hand is the next.
-            again = newsflow(["deploy", "--pool", pool, "--cron", "0 3 1 1 *", "--name", name], env).stdout
-            assert f"Deployed ingest/{name} on the process work pool {pool}: schedule cron '0 3 1 1 *'" in again
-            assert [s["schedule"]["cron"] for s in answered(api.get(f"/deployments/{found['id']}"))["schedules"]] == ["0 3 1 1 *"]
             (seeds / "second.txt").write_bytes((SEEDS_DIR / "000_c9229e0b42640eea.txt").read_bytes())
             started = subprocess.run([PREFECT, "deployment", "run", f"ingest/{name}"], env=env, capture_output=True, text=True, timeout=120, check=True)
             run_id = re.search(r"UUID: ([0-9a-f-]{36})", started.stdout)[1]
@@ -81,6 +87,9 @@ def test_a_deployment_on_a_process_pool_runs_on_a_prefect_worker_on_schedule_and
             assert wait_for(lambda: children.update(descendants(worker.pid)) or by_hand(), 240, interval=0.5), log_path.read_text()
             assert any(p.endswith("second.txt") for p in article_paths(warehouse))
             assert ingest_runs(warehouse)[run_id][0] == "completed"
+            print(f"run by hand completed after {time.monotonic() - began:.1f} s")
+            ran = [r for r in deployment_runs(api, found["id"]) if r["state_type"] == "COMPLETED"]
+            assert {r["id"] for r in ran} == {runs[0]["id"], run_id}, "a run of the old schedule ran after it was replaced"
         finally:
             children |= descendants(worker.pid)
             worker.send_signal(signal.SIGTERM)
