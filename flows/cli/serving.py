@@ -172,7 +172,7 @@ def _checked_schedule_options(cron: Optional[str], every: Optional[str], name: s
 
 
 def deploy(
-    pool: str = typer.Option(..., "--pool", help="Prefect work pool to put the deployment on (created when missing)."),
+    pool: str = typer.Option("newsflow", "--pool", help="Prefect work pool to put the deployment on (created when missing)."),
     pool_type: str = typer.Option("process", "--pool-type", help="Type of a pool created now: process, docker, kubernetes..."),
     cron: Optional[str] = typer.Option(None, help="Cron schedule (default $NEWSFLOW_CRON or every 15 minutes)."),
     every: Optional[str] = typer.Option(None, "--every", help="Fixed interval instead of --cron, e.g. 10s, 15m, 1h."),
@@ -199,9 +199,11 @@ def deploy(
     try:
         variables = json.loads(job_variables) if job_variables else {}
     except json.JSONDecodeError as error:
-        raise CommandError(f"--job-variables is not JSON ({error.msg} at character {error.pos}): give an object, e.g. '{{\"env\": {{\"NEWSFLOW_WORKERS\": \"2\"}}}}'") from None
+        raise CommandError(
+            f"--job-variables {job_variables} is not JSON ({error.msg} at character {error.pos}): give an object, e.g. '{{\"env\": {{\"NEWSFLOW_WORKERS\": \"2\"}}}}'"
+        ) from None
     if not isinstance(variables, dict):
-        raise CommandError("--job-variables must be a JSON object, e.g. '{\"env\": {\"NEWSFLOW_WORKERS\": \"2\"}}'")
+        raise CommandError(f"--job-variables {job_variables} is not a JSON object: give one, e.g. '{{\"env\": {{\"NEWSFLOW_WORKERS\": \"2\"}}}}'")
     settings = load_settings()
     seeds_dir = (seeds or settings.seeds_dir).resolve()
     warehouse_path = warehouse_file(warehouse).resolve()
