@@ -64,6 +64,40 @@ def deployment_path(name: str = DEPLOYMENT_NAME) -> str:
     return f"{ingest.name}/{name}"
 
 
+def ingest_parameters(seeds_dir: Path, warehouse: Path, *, workers: int | None = None, dask_address: str | None = None) -> dict:
+    """The deployment's run parameters: the whole seeds folder into the warehouse, and the web
+    sources that are due (scheduled runs, and the reconciling run at start, poll them too)."""
+    parameters = {"paths": [str(seeds_dir)], "warehouse": str(warehouse), "poll_web": True}
+    if workers is not None:
+        parameters["workers"] = workers
+    if dask_address:
+        parameters["dask_address"] = dask_address
+    return parameters
+
+
+def ingest_deployment(
+    *,
+    name: str,
+    schedule: Schedule,
+    seeds_dir: Path,
+    warehouse: Path,
+    description: str,
+    workers: int | None = None,
+    dask_address: str | None = None,
+    **options,
+):
+    """The `ingest` deployment `newsflow serve` runs itself and `newsflow deploy` puts on a work
+    pool: one schedule, the same parameters and tags. `options` go to Prefect's `to_deployment`."""
+    return ingest.to_deployment(
+        name=name,
+        schedule=schedule,
+        parameters=ingest_parameters(seeds_dir, warehouse, workers=workers, dask_address=dask_address),
+        description=description,
+        tags=["newsflow"],
+        **options,
+    )
+
+
 def run_name_for(paths: list[str]) -> str:
     first = Path(paths[0]).name
     return f"files: {first}" if len(paths) == 1 else f"files: {first} +{len(paths) - 1} more"
@@ -236,16 +270,15 @@ def serve_ingest(
     if on_claimed is not None:
         on_claimed()
     _terminate_on_sigterm()  # until the runner installs its own, graceful SIGTERM handler
-    deployment = ingest.to_deployment(
+    deployment = ingest_deployment(
         name=name,
         schedule=schedule,
-        # scheduled runs (and the reconciling run at start) also poll the web sources that are due
-        parameters={"paths": [str(seeds_dir)], "warehouse": str(warehouse), "poll_web": True},
+        seeds_dir=seeds_dir,
+        warehouse=warehouse,
         description=(
             f"Ingest {seeds_dir} into {warehouse}: on schedule ({describe_schedule(schedule)}), "
             f"when files arrive (tag {FILE_ARRIVAL_TAG}) and once at start-up (tag {RECONCILE_TAG})."
         ),
-        tags=["newsflow"],
     )
     # What prefect.serve does, but the deployment is applied once, before the first run is created
     # (applying it again re-creates its schedules, and runs already created for the old ones linger).

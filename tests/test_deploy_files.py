@@ -289,8 +289,8 @@ def test_schema_rejects_a_broken_compose_file(breakage):
 # --------------------------------------------------------- compose: what the schema can't say
 
 
-def test_services_are_postgres_prefect_server_and_newsflow(compose):
-    assert set(compose["services"]) == {"postgres", "prefect-server", "newsflow"}
+def test_services_are_postgres_prefect_server_newsflow_and_a_worker(compose):
+    assert set(compose["services"]) == {"postgres", "prefect-server", "newsflow", "worker"}
 
 
 def test_every_service_restarts_unless_stopped(compose):
@@ -305,6 +305,7 @@ def test_services_others_wait_for_have_healthchecks(compose):
             assert condition["condition"] == "service_healthy", f"{name} starts before {dependency} is healthy"
             assert _healthcheck_test(services[dependency]), f"{name} waits for {dependency}, which has no healthcheck"
     assert services["newsflow"]["depends_on"].keys() == {"prefect-server"}
+    assert services["worker"]["depends_on"].keys() == {"prefect-server"}
     assert services["prefect-server"]["depends_on"].keys() == {"postgres"}
 
 
@@ -354,6 +355,25 @@ def test_newsflow_mounts_seeds_warehouse_and_a_models_volume(compose):
     assert kind == "volume" and source in compose["volumes"]
     for kind, source, _ in _mounts(newsflow):
         assert kind != "volume" or source in compose["volumes"], f"named volume {source} is not declared"
+
+
+def test_worker_deploys_ingest_on_its_pool_then_runs_it_against_the_prefect_server_with_the_services_folders(compose):
+    worker, newsflow = compose["services"]["worker"], compose["services"]["newsflow"]
+    assert worker["image"] == newsflow["image"]
+    shell = _command(worker)
+    assert shell[:2] == ["sh", "-c"] and len(shell) == 3
+    deploy, start = (shlex.split(step) for step in shell[2].split(" && exec "))
+    assert deploy[:2] == ["newsflow", "deploy"] and start[:3] == ["prefect", "worker", "start"]
+    pool = deploy[deploy.index("--pool") + 1]
+    assert start[start.index("--pool") + 1] == pool
+    assert start[start.index("--limit") + 1] == "1"  # one run at a time, as the serve runs them
+    assert deploy[deploy.index("--name") + 1] != "newsflow-ingest", "the serve's deployment is its own"
+    # The deployment's runs are the serve's runs elsewhere: same Prefect server, settings and mounts.
+    assert _environment(worker) == _environment(newsflow)
+    api = urlsplit(_environment(worker)["PREFECT_API_URL"])
+    assert (api.scheme, api.hostname, api.port, api.path) == ("http", "prefect-server", 4200, "/api")
+    assert sorted(_mounts(worker)) == sorted(_mounts(newsflow))
+    assert worker.get("init") is True  # the worker passes signals on to its runs' processes
 
 
 def test_newsflow_cron_defaults_to_every_fifteen_minutes(compose):
@@ -646,7 +666,7 @@ def test_the_wheel_the_image_builds_has_its_schema():
 # --------------------------------------------------------------- commands exist
 
 
-@pytest.mark.parametrize("words", [["serve"], ["models", "install"], ["sql"]])
+@pytest.mark.parametrize("words", [["serve"], ["deploy"], ["models", "install"], ["sql"]])
 def test_commands_the_deployment_runs_exist_in_the_cli(words):
     import typer.main
 

@@ -15,7 +15,7 @@ from flows.cli import shared
 from flows.cli.ingesting import ingest, reextract
 from flows.cli.languages import detect, models_app, translate
 from flows.cli.querying import duplicates, export, report, search, sql
-from flows.cli.serving import serve, server_app
+from flows.cli.serving import deploy, serve, server_app
 from flows.cli.shared import FINISHED_NOTE, INTERRUPTED_NOTE, CommandError, err_console
 from flows.cli.upkeep import evaluate, prune, status
 from flows.cli.web_sources import sources_app
@@ -47,6 +47,7 @@ app.command()(reextract)
 app.command()(prune)
 app.command()(status)
 app.command()(serve)
+app.command()(deploy)
 app.command()(report)
 app.add_typer(models_app, name="models")
 app.add_typer(sources_app, name="sources")

@@ -88,7 +88,6 @@ def serve(
     (a long-running process; Ctrl-C stops it), printing one line per run. A second serve of the
     same deployment refuses to start."""
     import os
-    import re
     import shlex
     import signal
     import sys
@@ -103,16 +102,9 @@ def serve(
         os.environ["NEWSFLOW_DASK_ADDRESS"] = dask_address
 
     from flows.prefect_setup import configure_prefect
-    from flows.schedule import describe_schedule, parse_interval, schedule_for
+    from flows.schedule import describe_schedule, schedule_for
 
-    if cron and every:
-        raise CommandError("use either --cron or --every, not both")
-    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,99}", name):
-        raise CommandError(f"--name {name!r}: use lowercase letters, digits, - and _ (up to 100), e.g. newsflow-ingest-2")
-    try:
-        interval = parse_interval(every) if every else None
-    except ValueError as error:
-        raise CommandError(f"--every: {error}") from None
+    interval = _checked_schedule_options(cron, every, name)
     settings = load_settings()
     seeds_dir = (seeds or settings.seeds_dir).resolve()
     warehouse_path = warehouse_file(warehouse).resolve()
@@ -160,6 +152,95 @@ def serve(
         console.print(f"Stopped serving ingest/{name}: its schedule is paused until you run again: {resume}", highlight=False, markup=False)
     else:
         console.print(f"Stopped serving ingest/{name}; another serve holds it now, so its schedule is left as it is.", highlight=False, markup=False)
+
+
+def _checked_schedule_options(cron: Optional[str], every: Optional[str], name: str):
+    """The --every interval (or None), once --cron, --every and --name are known to be usable: checked
+    before Prefect is imported or any server started."""
+    import re
+
+    from flows.schedule import parse_interval
+
+    if cron and every:
+        raise CommandError("use either --cron or --every, not both")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,99}", name):
+        raise CommandError(f"--name {name!r}: use lowercase letters, digits, - and _ (up to 100), e.g. newsflow-ingest-2")
+    try:
+        return parse_interval(every) if every else None
+    except ValueError as error:
+        raise CommandError(f"--every: {error}") from None
+
+
+def deploy(
+    pool: str = typer.Option("newsflow", "--pool", help="Prefect work pool to put the deployment on (created when missing)."),
+    pool_type: str = typer.Option("process", "--pool-type", help="Type of a pool created now: process, docker, kubernetes..."),
+    cron: Optional[str] = typer.Option(None, help="Cron schedule (default $NEWSFLOW_CRON or every 15 minutes)."),
+    every: Optional[str] = typer.Option(None, "--every", help="Fixed interval instead of --cron, e.g. 10s, 15m, 1h."),
+    seeds: Optional[Path] = typer.Option(None, help="Folder each run ingests, as the workers see it (default seeds/ or $NEWSFLOW_SEEDS)."),
+    warehouse: Optional[Path] = WarehouseOption,
+    workers: Optional[int] = typer.Option(
+        None, "--workers", min=1, help="Local worker processes for each run's stages (default: the worker machine's $NEWSFLOW_WORKERS or every core)."
+    ),
+    dask_address: Optional[str] = typer.Option(None, "--dask-address", help="Run each run's stages on this Dask cluster (tcp://HOST:PORT)."),
+    name: str = typer.Option("newsflow-ingest", "--name", help="Deployment name (lowercase letters, digits, - and _)."),
+    image: Optional[str] = typer.Option(None, "--image", help="Image the runs start in, for a Docker or Kubernetes pool (e.g. newsflow:local)."),
+    job_variables: Optional[str] = typer.Option(
+        None, "--job-variables", help='The pool\'s job variables for this deployment, as JSON, e.g. \'{"volumes": ["/srv/news:/data"]}\'.'
+    ),
+) -> None:
+    """Register the `ingest` deployment on a Prefect work pool, with its schedule and the parameters
+    `newsflow serve` gives it; `prefect worker start --pool NAME`, wherever newsflow is installed,
+    runs it. Needs a Prefect server that keeps running: PREFECT_API_URL, or `newsflow server`."""
+    import json
+    import os
+    import shlex
+
+    interval = _checked_schedule_options(cron, every, name)
+    try:
+        variables = json.loads(job_variables) if job_variables else {}
+    except json.JSONDecodeError as error:
+        raise CommandError(
+            f"--job-variables {job_variables} is not JSON ({error.msg} at character {error.pos}): give an object, e.g. '{{\"env\": {{\"NEWSFLOW_WORKERS\": \"2\"}}}}'"
+        ) from None
+    if not isinstance(variables, dict):
+        raise CommandError(f"--job-variables {job_variables} is not a JSON object: give one, e.g. '{{\"env\": {{\"NEWSFLOW_WORKERS\": \"2\"}}}}'")
+    settings = load_settings()
+    seeds_dir = (seeds or settings.seeds_dir).resolve()
+    warehouse_path = warehouse_file(warehouse).resolve()
+
+    from flows.prefect_setup import configure_prefect
+
+    mode = configure_prefect()
+    if mode.api_url is None:
+        raise CommandError(
+            "no Prefect server to deploy to: the workers need one that keeps running; start the project's with "
+            "`newsflow server` (in another terminal), or set PREFECT_API_URL to your Prefect server's API, then run this again"
+        )
+    from flows.schedule import schedule_for
+
+    try:
+        schedule = schedule_for(cron=None if interval else cron or os.environ.get("NEWSFLOW_CRON"), every=interval)
+    except ValueError as error:
+        raise CommandError(f"--cron: {error}") from None
+    from flows.deploy import DeployRefused, deploy_ingest
+
+    try:
+        deployed = deploy_ingest(
+            pool=pool, pool_type=pool_type, seeds_dir=seeds_dir, warehouse=warehouse_path, schedule=schedule, name=name,
+            workers=workers, dask_address=dask_address, image=image, job_variables=variables,
+        )
+    except DeployRefused as error:
+        raise CommandError(str(error)) from None
+    pool_words = f"the {deployed.pool_type} work pool {deployed.pool}" + (" (created now)" if deployed.pool_created else "")
+    if deployed.cancelled_runs:
+        pool_words += f" ({deployed.cancelled_runs} runs already due cancelled: the next run covers the whole folder)"
+    console.print(
+        f"Deployed {deployed.deployment} on {pool_words}: schedule {deployed.schedule}, seeds {seeds_dir}, warehouse {warehouse_path}, "
+        f"Prefect API {mode.api_url}. Start a worker where newsflow is installed: "
+        f"PREFECT_API_URL={shlex.quote(mode.api_url)} {deployed.worker_command()}",
+        highlight=False,
+        markup=False,
+    )
 
 
 def _send_pending_logs() -> None:

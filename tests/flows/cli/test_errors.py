@@ -60,11 +60,15 @@ BAD_VALUES = [
     ("serve", "--name", "Bad Name"),
     ("serve", "--settle-seconds", "soon"),
     ("serve", "--workers", "0"),
+    ("deploy", "--every", "often"),
+    ("deploy", "--name", "Bad Name"),
+    ("deploy", "--job-variables", "{volumes"),
+    ("deploy", "--job-variables", "[1, 2]"),
     ("eval", "--devdata", "MISSING/devdata"),
     ("nonsense", "COMMAND", "nonsense"),
 ]
 # What a command needs besides the bad value, so that the bad value is what it trips over.
-OTHER_ARGUMENTS = {"models install": ["id"], "search": ["kim"], "sql": ["select 1"], "detect": ["hello"], "sources add": ["http://127.0.0.1:9/feed.xml"]}
+OTHER_ARGUMENTS = {"models install": ["id"], "search": ["kim"], "sql": ["select 1"], "detect": ["hello"], "sources add": ["http://127.0.0.1:9/feed.xml"], "deploy": ["--pool", "newsflow"]}
 
 
 @pytest.fixture(scope="module")
