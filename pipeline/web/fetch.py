@@ -117,6 +117,23 @@ class Validators:
 
 
 @dataclass(frozen=True)
+class HttpExchange:
+    """One request and its answer as they went over the wire (one hop of a redirect chain), for the
+    WARC records the raw store keeps: the response's status line and headers as received, and the
+    request's headers as sent (without credentials)."""
+
+    url: str
+    status: int
+    reason: str
+    http_version: str
+    headers: tuple[tuple[str, str], ...]
+    request_headers: tuple[tuple[str, str], ...]
+
+
+SECRET_REQUEST_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})  # never written to an archive
+
+
+@dataclass(frozen=True)
 class FetchedResponse:
     url: str  # as requested
     final_url: str  # after redirects
@@ -125,6 +142,7 @@ class FetchedResponse:
     content_type: str | None  # media type, lower case, without parameters
     charset: str | None
     validators: Validators
+    exchanges: tuple[HttpExchange, ...] = ()  # every hop, redirects first, this response last
 
     @property
     def not_modified(self) -> bool:
@@ -157,6 +175,7 @@ class _Raw:
     headers: httpx.Headers
     body: bytes
     truncated: bool = False  # cut at the caller's `truncate_at`
+    exchange: HttpExchange | None = None
 
 
 def origin_of(url: str) -> str:
@@ -230,10 +249,13 @@ class PoliteFetcher:
             raise FetchError(url, "bad_url", f"{url} is not an http:// or https:// address; newsflow fetches web pages only.")
         visited = [url]
         current = url
+        hops: list[HttpExchange] = []
         for _ in range(self.settings.max_redirects + 1):
             self._check_destination(current, requested=url)
             self._check_robots(current, requested=url)
             raw = self._request_with_retries(current, headers)
+            if raw.exchange is not None:
+                hops.append(raw.exchange)
             if raw.status in REDIRECT_STATUSES and raw.headers.get("location"):
                 target = without_userinfo(urljoin(current, raw.headers["location"]))
                 if urlsplit(target).scheme not in ("http", "https"):
@@ -247,7 +269,7 @@ class PoliteFetcher:
                 current = target
                 continue
             if raw.status == 304 or 200 <= raw.status < 300:
-                return _response(url, current, raw)
+                return replace(_response(url, current, raw), exchanges=tuple(hops))
             raise _status_error(url, current, raw)
         raise FetchError(
             url,
@@ -451,12 +473,12 @@ class PoliteFetcher:
                     answered = response.headers.copy()
                     if LOCATION_ASIDE in response.extensions:
                         answered["location"] = response.extensions[LOCATION_ASIDE]
-                    return _Raw(response.status_code, answered, b"")
+                    return _Raw(response.status_code, answered, b"", exchange=_exchange(url, response, answered))
                 declared = response.headers.get("content-length")
                 if not truncate_at and declared and declared.isdigit() and int(declared) > limit:
                     raise _too_large(url, limit, f"it declares {int(declared):,} bytes")
                 body, truncated = _read_body(url, response, limit, truncate=bool(truncate_at))
-                return _Raw(response.status_code, response.headers, body, truncated)
+                return _Raw(response.status_code, response.headers, body, truncated, exchange=_exchange(url, response, response.headers))
         except httpx.TimeoutException as error:
             raise FetchError(
                 url,
@@ -479,6 +501,21 @@ class PoliteFetcher:
             raise _transport_error(url, error) from None
         finally:
             self._deadline.at = None
+
+
+def _exchange(url: str, response: httpx.Response, headers: httpx.Headers) -> HttpExchange:
+    def text(pairs) -> tuple[tuple[str, str], ...]:
+        return tuple((name.decode("latin-1"), value.decode("latin-1")) for name, value in pairs)
+
+    sent = [(name, value) for name, value in response.request.headers.raw if name.decode("latin-1").lower() not in SECRET_REQUEST_HEADERS]
+    return HttpExchange(
+        url=url,
+        status=response.status_code,
+        reason=response.reason_phrase,
+        http_version=response.http_version,
+        headers=text(headers.raw),
+        request_headers=text(sent),
+    )
 
 
 def _set_location_aside(response: httpx.Response) -> None:
