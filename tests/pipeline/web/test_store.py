@@ -144,13 +144,16 @@ def test_a_record_cut_off_by_a_crash_breaks_no_other_and_the_next_fetch_cuts_it_
     first, _ = store_raw_page(state, b"<html>first</html>", info("http://x/1", "2026-11-01T00:00:00", A))
     second, _ = store_raw_page(state, b"<html>second</html>", info("http://x/2", "2026-11-01T00:00:01", A))
     whole = first.path.read_bytes()
-    with open(first.path, "ab") as out:  # a writer killed halfway through its records
+    with open(first.path, "ab") as out:  # a writer killed halfway through its records ...
         out.write(whole[second.span_offset: second.span_offset + second.span_length // 2])
+    with open(index_path(first.path), "ab") as out:  # ... or through its index line
+        out.write(b'com,x)/4 20261101000003 {"url": "http://x/4", "sha2')
     assert read_raw_page(first.path, first.offset, first.length) == b"<html>first</html>"
     assert [page.info.url for page in stored_raw_pages(state)] == ["http://x/1", "http://x/2"]
 
     third, _ = store_raw_page(state, b"<html>third</html>", info("http://x/3", "2026-11-01T00:00:02", A))
     assert third.span_offset == len(whole)
+    assert [page.info.url for page in stored_raw_pages(state)] == ["http://x/1", "http://x/2", "http://x/3"]
     assert [(uri, body) for kind, uri, body in warc_records(state) if kind == "response"] == [
         ("http://x/1", b"<html>first</html>"), ("http://x/2", b"<html>second</html>"), ("http://x/3", b"<html>third</html>")]
 
