@@ -20,7 +20,7 @@ Writers (threads and processes) take `web/.lock` in turn; a record cut off by a 
 before the next append (the index names the end of the last complete fetch). Letting go of pages
 (docs/web-raw-pages.md) rewrites a file without them into the next file name, then removes the old
 one: whole fetches go, the rest stays byte for byte. The layout of the first versions (`web/ab/….html.gz`
-and `….json` sidecars) is migrated once, at first use (store_migration.py).
+and `….json` sidecars) is migrated once, at first use.
 """
 
 from __future__ import annotations
@@ -112,8 +112,6 @@ def store_raw_page(
     `exchanges`: the hops as they went over the wire, the last one the page's; without them (pages
     of the first layout) the response says only 200 and the Content-Type."""
     from pipeline.settings import raw_pages_warc_bytes
-    from pipeline.web.store_migration import migrate_once
-
     migrate_once(state_dir)
     limit = raw_pages_warc_bytes() if max_file_bytes is None else max_file_bytes
     records = _fetch_records(body, info, exchanges)  # packed before waiting for the lock: other threads append meanwhile
@@ -166,8 +164,6 @@ def read_raw_page(warc_path: Path, offset: int = 0, length: int = 0, sha256: str
 def stored_raw_pages(state_dir: Path) -> list[StoredRawPage]:
     """Every page in the store, oldest file first and in the order fetched, with its size on disk:
     what `newsflow reextract`, the tidying and `newsflow status` walk."""
-    from pipeline.web.store_migration import migrate_once
-
     migrate_once(state_dir)
     return _indexed_pages(raw_pages_dir(state_dir))
 
@@ -495,6 +491,84 @@ def _read_response_body(warc: Path, offset: int, length: int) -> bytes:
     except (ArchiveLoadFailed, OSError, EOFError, ValueError) as error:
         raise OSError(f"the record at offset {offset} of {warc.name} is damaged ({error})") from None
     raise OSError(f"the record at offset {offset} of {warc.name} is not a page newsflow stored")
+
+
+# --- the first layout ---
+# Stores of earlier versions (`web/ab/abcdef….html.gz` or `….html`, with a `….json` sidecar) are
+# moved into WARC once, at first use: each page becomes a response record (and a request record)
+# dated by its sidecar's fetch time, at the address it was fetched from, indexed with its canonical
+# URL, charset and warehouses; then its two files go. The old layout kept no HTTP headers: the
+# response says 200 and the Content-Type the sidecar names. A page whose sidecar is missing or
+# unreadable (its URL is unknown, so `reextract` never used it), or whose bytes do not unpack,
+# stays where it is, untouched.
+
+_migrated: set[Path] = set()
+_migrated_lock = threading.Lock()
+
+
+def legacy_pages(web_dir: Path) -> list[Path]:
+    return sorted(path for path in Path(web_dir).glob("??/*.html*") if path.name.endswith((".html", ".html.gz")) and not path.name.startswith("."))
+
+
+def migrate_once(state_dir: Path) -> int:
+    """Move the first layout's pages into WARC, once per state folder and process; returns how many moved."""
+    from pipeline.settings import raw_pages_warc_bytes
+
+    web_dir = raw_pages_dir(state_dir)
+    key = web_dir.resolve()
+    with _migrated_lock:
+        if key in _migrated:
+            return 0
+        _migrated.add(key)
+    if not legacy_pages(web_dir):
+        return 0
+    moved = 0
+    with store_lock(state_dir):
+        pages = []
+        for path in legacy_pages(web_dir):  # again, holding the lock: another process may have moved them
+            info = _legacy_info(path)
+            if info is not None:
+                pages.append((info.fetched_at, path, info))
+        for _, path, info in sorted(pages, key=lambda page: (page[0], page[1].name)):  # oldest first, one page in memory at a time
+            body = _legacy_body(path)
+            if body is None:
+                continue
+            append_fetch(web_dir, body, info, (), raw_pages_warc_bytes())
+            path.unlink(missing_ok=True)
+            _sidecar(path).unlink(missing_ok=True)
+            moved += 1
+        for folder in web_dir.glob("??"):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+    return moved
+
+
+def _sidecar(path: Path) -> Path:
+    return path.parent / f"{path.name.split('.', 1)[0]}.json"
+
+
+def _legacy_info(path: Path) -> RawPageInfo | None:
+    try:
+        data = json.loads(_sidecar(path).read_text(encoding="utf-8"))
+        data["warehouses"] = tuple(data.get("warehouses") or ())
+        return RawPageInfo(**data)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+
+
+def _legacy_body(path: Path) -> bytes | None:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if not path.name.endswith(".gz"):
+        return data
+    unpacker = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        data = unpacker.decompress(data, MAX_UNPACKED_BYTES + 1)
+    except zlib.error:
+        return None
+    return data if unpacker.eof and len(data) <= MAX_UNPACKED_BYTES else None
 
 
 # --- lifecycle ---
