@@ -57,6 +57,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_ROBOTS_BYTES = 500 * 1024  # RFC 9309 §2.5: a crawler may stop parsing a robots.txt after 500 KiB; newsflow stops reading there
 LOCATION_ASIDE = "newsflow_location"  # a redirect's Location, kept where httpx does not parse it
+LOCATION_ASIDE_RAW = "newsflow_location_raw"  # ... and as the server sent it (name and value bytes), for the raw store
 
 
 def _env(name: str, default: str) -> str:
@@ -473,12 +474,13 @@ class PoliteFetcher:
                     answered = response.headers.copy()
                     if LOCATION_ASIDE in response.extensions:
                         answered["location"] = response.extensions[LOCATION_ASIDE]
-                    return _Raw(response.status_code, answered, b"", exchange=_exchange(url, response, answered))
+                    aside = response.extensions.get(LOCATION_ASIDE_RAW, [])
+                    return _Raw(response.status_code, answered, b"", exchange=_exchange(url, response, [*response.headers.raw, *aside]))
                 declared = response.headers.get("content-length")
                 if not truncate_at and declared and declared.isdigit() and int(declared) > limit:
                     raise _too_large(url, limit, f"it declares {int(declared):,} bytes")
                 body, truncated = _read_body(url, response, limit, truncate=bool(truncate_at))
-                return _Raw(response.status_code, response.headers, body, truncated, exchange=_exchange(url, response, response.headers))
+                return _Raw(response.status_code, response.headers, body, truncated, exchange=_exchange(url, response, response.headers.raw))
         except httpx.TimeoutException as error:
             raise FetchError(
                 url,
@@ -503,7 +505,7 @@ class PoliteFetcher:
             self._deadline.at = None
 
 
-def _exchange(url: str, response: httpx.Response, headers: httpx.Headers) -> HttpExchange:
+def _exchange(url: str, response: httpx.Response, headers: list[tuple[bytes, bytes]]) -> HttpExchange:
     def text(pairs) -> tuple[tuple[str, str], ...]:
         return tuple((name.decode("latin-1"), value.decode("latin-1")) for name, value in pairs)
 
@@ -513,7 +515,7 @@ def _exchange(url: str, response: httpx.Response, headers: httpx.Headers) -> Htt
         status=response.status_code,
         reason=response.reason_phrase,
         http_version=response.http_version,
-        headers=text(headers.raw),
+        headers=text(headers),
         request_headers=text(sent),
     )
 
@@ -524,6 +526,7 @@ def _set_location_aside(response: httpx.Response) -> None:
     before httpx sees it."""
     if "location" in response.headers:
         response.extensions[LOCATION_ASIDE] = response.headers["location"]
+        response.extensions[LOCATION_ASIDE_RAW] = [(name, value) for name, value in response.headers.raw if name.lower() == b"location"]
         del response.headers["location"]
 
 

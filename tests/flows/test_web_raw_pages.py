@@ -46,15 +46,70 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def test_fetched_pages_are_kept_packed_in_warc_files_and_status_shows_the_store(site, web_env, tmp_path):
+def test_fetched_pages_are_kept_in_warc_files_standard_tools_read_a_store_of_the_first_layout_is_migrated_and_status_shows_it(
+    site, web_env, tmp_path
+):
+    warehouse = tmp_path / "news.duckdb"
+    started = datetime.now(timezone.utc)
     newsflow(["ingest", site.url("/feed.xml")], web_env)
+    finished = datetime.now(timezone.utc)
     served = {name: (PAGES_DIR / f"{name}.html").read_bytes() for name in FEED_ARTICLES}
+    # warcio reads the file record for record: a request and a response per page, the body byte for byte
+    [warc] = warcs(tmp_path)
+    with open(warc, "rb") as stream:
+        records = [(record.rec_type, record.rec_headers.get_header("WARC-Target-URI"), record.rec_headers.get_header("WARC-Date"),
+                    record.http_headers, record.content_stream().read()) for record in ArchiveIterator(stream)]
+    pages = {site.url(f"/articles/{name}.html"): name for name in FEED_ARTICLES}
+    assert records[0][0] == "warcinfo" and sorted(uri for kind, uri, *_ in records if kind == "response") == sorted(pages)
+    assert [(kind, uri) for kind, uri, *_ in records[1:]] == [(kind, uri) for uri in [u for k, u, *_ in records if k == "response"]
+                                                             for kind in ("response", "request")]
+    for kind, uri, date, http, body in records[1:]:
+        assert started <= datetime.fromisoformat(date.replace("Z", "+00:00")) <= finished
+        if kind == "response":
+            assert http.get_statuscode() == "200" and http.get_header("Content-Type").startswith("text/html") and body == served[pages[uri]]
+        else:
+            assert http.protocol == "GET" and http.statusline.startswith(uri.split(str(site.port), 1)[1])
+            assert http.get_header("User-Agent").startswith("newsflow/")
+    subprocess.run([str(PROJECT_ROOT / ".venv" / "bin" / "warcio"), "check", str(warc)], check=True)  # block and payload digests
+    # webrecorder's cdxj-indexer finds each page where newsflow's own index says it is
+    indexed = subprocess.run([str(PROJECT_ROOT / ".venv" / "bin" / "cdxj-indexer"), str(warc)], capture_output=True, text=True, check=True)
+    theirs = {fields["url"]: fields for fields in (json.loads(line.split(" ", 2)[2]) for line in indexed.stdout.splitlines())}
+    ours = [json.loads(line.split(" ", 2)[2]) for line in warc.with_name(warc.name.replace(".warc.gz", ".cdxj")).read_text().splitlines()]
+    assert sorted(fields["url"] for fields in ours) == sorted(pages)
+    assert all((theirs[f["url"]]["offset"], theirs[f["url"]]["length"], theirs[f["url"]]["digest"]) == (f["offset"], f["length"], f["digest"])
+               for f in ours)
     on_disk = kept(tmp_path)
     assert sorted(on_disk) == sorted(sha(data) for data in served.values())
     assert [path.name for path in (tmp_path / "state" / "web").iterdir() if not path.name.startswith(".")] != []
     assert all(re.fullmatch(r"newsflow-\d{14}-\d{5}\.(warc\.gz|cdxj)", path.name)
                for path in (tmp_path / "state" / "web").iterdir() if not path.name.startswith("."))
     assert sum(on_disk.values()) < sum(len(data) for data in served.values()) / 2
+
+    # The store as the first versions of newsflow left it: each page packed under its sha256, with its sidecar.
+    texts = dict(rows(warehouse, "select source_url, text from articles"))
+    web = tmp_path / "state" / "web"
+    shutil.rmtree(web)
+    for n, (url, name) in enumerate(sorted(pages.items())):
+        old = web / sha(served[name])[:2] / f"{sha(served[name])}.html.gz"
+        old.parent.mkdir(parents=True, exist_ok=True)
+        old.write_bytes(gzip.compress(served[name]))
+        old.with_name(f"{sha(served[name])}.json").write_text(json.dumps({
+            "url": url, "fetched_url": url, "content_type": "text/html", "charset": None,
+            "fetched_at": f"2026-11-2{n}T08:00:00.000001+00:00", "warehouses": [str(warehouse.resolve())],
+        }))
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("update articles set text = 'damaged'")
+    site.log.clear()
+    newsflow(["reextract"], web_env)  # migrates the store first, then reads it back
+    assert site.log.paths() == []
+    assert dict(rows(warehouse, "select source_url, text from articles")) == texts
+    assert not list(web.glob("??"))  # the old files are gone
+    [warc] = warcs(tmp_path)
+    with open(warc, "rb") as stream:
+        migrated = [(r.rec_headers.get_header("WARC-Target-URI"), r.rec_headers.get_header("WARC-Date"), r.content_stream().read())
+                    for r in ArchiveIterator(stream) if r.rec_type == "response"]
+    assert migrated == [(url, f"2026-11-2{n}T08:00:00.000001Z", served[name]) for n, (url, name) in enumerate(sorted(pages.items()))]
+
     status = " ".join(newsflow(["status"], web_env).stdout.split())
     assert f"Raw web pages {tmp_path / 'state' / 'web'}: 4 pages," in status and "(bound 1024.0 MB, NEWSFLOW_RAW_PAGES_MAX_MB)" in status
 
@@ -129,64 +184,3 @@ def test_the_store_keeps_within_its_bound_by_letting_the_oldest_fetch_go_and_ree
     assert len(texts) == 3  # the evicted page's article stays, as it was
     assert texts[site.url("/articles/spanish_article.html")] == "damaged"
     assert all(texts[site.url(f"/articles/{name}.html")] != "damaged" for name in names[1:])
-
-
-def test_a_fetched_page_is_in_a_warc_file_that_warcio_and_a_cdxj_indexer_read_and_a_store_of_the_first_layout_is_migrated(site, web_env, tmp_path):
-    """reextract from WARC files newsflow fetched into: the superseded and the bound tests above."""
-    warehouse = tmp_path / "news.duckdb"
-    started = datetime.now(timezone.utc)
-    newsflow(["ingest", site.url("/redirect/1")], web_env)  # 302 -> 302 -> the Latvian article
-    finished = datetime.now(timezone.utc)
-    served = (PAGES_DIR / "latvian_article.html").read_bytes()
-    page = site.url("/articles/latvian_article.html")
-    [warc] = warcs(tmp_path)
-    with open(warc, "rb") as stream:
-        records = [(record.rec_type, record.rec_headers.get_header("WARC-Target-URI"), record.rec_headers.get_header("WARC-Date"),
-                    record.http_headers, record.content_stream().read()) for record in ArchiveIterator(stream)]
-    assert [(kind, uri) for kind, uri, *_ in records] == [
-        ("warcinfo", None),
-        ("response", site.url("/redirect/1")), ("request", site.url("/redirect/1")),
-        ("response", site.url("/redirect/0")), ("request", site.url("/redirect/0")),
-        ("response", page), ("request", page),
-    ]
-    responses = [http for kind, _, _, http, _ in records if kind == "response"]
-    assert [http.get_statuscode() for http in responses] == ["302", "302", "200"]
-    assert responses[0].get_header("Location") == "/redirect/0" and responses[2].get_header("Content-Type").startswith("text/html")
-    requests = [http for kind, _, _, http, _ in records if kind == "request"]
-    assert requests[2].protocol == "GET" and requests[2].statusline.startswith("/articles/latvian_article.html")
-    assert requests[2].get_header("User-Agent").startswith("newsflow/")
-    assert records[5][4] == served  # the body, byte for byte
-    dates = {datetime.fromisoformat(date.replace("Z", "+00:00")) for _, _, date, *_ in records[1:]}
-    assert len(dates) == 1 and started <= dates.pop() <= finished
-
-    subprocess.run([str(PROJECT_ROOT / ".venv" / "bin" / "warcio"), "check", str(warc)], check=True)  # block and payload digests
-    indexed = subprocess.run([str(PROJECT_ROOT / ".venv" / "bin" / "cdxj-indexer"), str(warc)], capture_output=True, text=True, check=True)
-    lines = [json.loads(line.split(" ", 2)[2]) for line in indexed.stdout.splitlines()]
-    [theirs] = [line for line in lines if line["url"] == page and line.get("status") == "200"]
-    [ours] = [json.loads(line.split(" ", 2)[2]) for line in warc.with_name(warc.name.replace(".warc.gz", ".cdxj")).read_text().splitlines()]
-    assert (theirs["offset"], theirs["length"], theirs["digest"]) == (ours["offset"], ours["length"], ours["digest"])
-    assert ours["sha256"] == sha(served)
-
-    # The store as the first versions of newsflow left it: the page packed under its sha256, and its sidecar.
-    [(good,)] = rows(warehouse, "select text from articles")
-    web = tmp_path / "state" / "web"
-    shutil.rmtree(web)
-    old = web / sha(served)[:2] / f"{sha(served)}.html.gz"
-    old.parent.mkdir(parents=True)
-    old.write_bytes(gzip.compress(served))
-    old.with_name(f"{sha(served)}.json").write_text(json.dumps({
-        "url": page, "fetched_url": page, "content_type": "text/html", "charset": None,
-        "fetched_at": "2026-11-20T08:00:00.000001+00:00", "warehouses": [str(warehouse.resolve())],
-    }))
-    with duckdb.connect(str(warehouse)) as con:
-        con.execute("update articles set text = 'damaged'")
-    site.log.clear()
-    newsflow(["reextract"], web_env)
-    assert site.log.paths() == []
-    assert rows(warehouse, "select text from articles") == [(good,)]
-    assert not list(web.glob("??"))  # the old files are gone
-    [warc] = warcs(tmp_path)
-    with open(warc, "rb") as stream:
-        [response] = [(r.rec_headers.get_header("WARC-Target-URI"), r.rec_headers.get_header("WARC-Date"), r.content_stream().read())
-                      for r in ArchiveIterator(stream) if r.rec_type == "response"]
-    assert response == (page, "2026-11-20T08:00:00.000001Z", served)
