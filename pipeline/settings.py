@@ -23,11 +23,19 @@ DEFAULT_MAX_FILE_BYTES = 20 * 1024 * 1024
 # stage and a warehouse transaction, which made 64 a 2-worker run 7% slower (bench.scale_bench's corpus).
 DEFAULT_BATCH_SIZE = 128
 DEFAULT_RAW_PAGES_MAX_MB = 1024
+# One WARC file of the raw store: small enough that letting go of a few pages (which rewrites the
+# file without them) copies little, large enough that the bound of 1024 MB is a few dozen files.
+DEFAULT_RAW_PAGES_WARC_MB = 32
 
 
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
+
+
+def raw_pages_warc_bytes() -> int:
+    """NEWSFLOW_RAW_PAGES_WARC_MB in bytes: where the raw store starts its next WARC file."""
+    return int(float(_env("NEWSFLOW_RAW_PAGES_WARC_MB", str(DEFAULT_RAW_PAGES_WARC_MB))) * 1024 * 1024)
 
 
 def is_checkout(folder: Path) -> bool:
@@ -67,6 +75,8 @@ class Settings:
     raw_pages_max_bytes: int = field(
         default_factory=lambda: int(float(_env("NEWSFLOW_RAW_PAGES_MAX_MB", str(DEFAULT_RAW_PAGES_MAX_MB))) * 1024 * 1024)
     )
+    # ... kept as WARC files of at most about this size each: the next fetch starts a new file past it.
+    raw_pages_warc_bytes: int = field(default_factory=raw_pages_warc_bytes)
 
 
 def load_settings() -> Settings:
@@ -118,6 +128,7 @@ REFERENCE: tuple[Setting, ...] = (
     Setting("NEWSFLOW_FETCH_ALLOW", "none", "addresses or networks (optional port) fetching may reach beyond public ones", "web-safety.md"),
     Setting("NEWSFLOW_FETCH_ALLOW_PRIVATE", "off", "`1`: fetching may reach loopback and private addresses", "web-safety.md"),
     Setting("NEWSFLOW_RAW_PAGES_MAX_MB", str(DEFAULT_RAW_PAGES_MAX_MB), "MB of raw web pages kept for `newsflow reextract`", "web-raw-pages.md"),
+    Setting("NEWSFLOW_RAW_PAGES_WARC_MB", str(DEFAULT_RAW_PAGES_WARC_MB), "MB of one WARC file of raw web pages before the next one starts", "web-raw-pages.md"),
     Setting("NEWSFLOW_DEVDATA", "`workbench/data/devdata`", "labelled development data for `newsflow eval`", "quality.md"),
 )
 

@@ -39,11 +39,11 @@ def page_document(page: FetchedPage) -> Document:
     from pipeline.web.store import read_raw_page
 
     try:
-        data = read_raw_page(page.raw_path)
+        data = read_raw_page(page.raw_path, page.raw_offset, page.raw_length, page.content_sha256)
     except OSError as error:
         return Document(source_path=page.url, source_url=page.url).reject(
             "unreadable",
-            f"The page fetched from {page.url} was stored at {page.raw_path} but cannot be read back ({error}); "
+            f"The page fetched from {page.url} was stored in {page.raw_path} (offset {page.raw_offset}) but cannot be read back ({error}); "
             "check the state folder's disk and permissions, then run `newsflow ingest --refresh` on the URL.",
         )
     document = Document(source_path=page.url, content_sha256=page.content_sha256, size_bytes=len(data), source_url=page.url)
@@ -120,7 +120,8 @@ def stored_pages(state_dir, warehouse: str | None = None) -> list[FetchedPage]:
             continue
         page = FetchedPage(
             url=info.url, raw_path=stored.path, content_sha256=stored.sha256, title=None, published_at=None, author=None,
-            site_name=None, source=None, charset=info.charset, fetched_url=info.fetched_url,
+            site_name=None, source=None, charset=info.charset, fetched_url=info.fetched_url, raw_offset=stored.offset,
+            raw_length=stored.length,
         )
         if info.url not in latest or info.fetched_at >= latest[info.url][0]:
             latest[info.url] = (info.fetched_at, page)

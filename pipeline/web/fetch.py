@@ -57,6 +57,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_ROBOTS_BYTES = 500 * 1024  # RFC 9309 §2.5: a crawler may stop parsing a robots.txt after 500 KiB; newsflow stops reading there
 LOCATION_ASIDE = "newsflow_location"  # a redirect's Location, kept where httpx does not parse it
+LOCATION_ASIDE_RAW = "newsflow_location_raw"  # ... and as the server sent it (name and value bytes), for the raw store
 
 
 def _env(name: str, default: str) -> str:
@@ -117,6 +118,23 @@ class Validators:
 
 
 @dataclass(frozen=True)
+class HttpExchange:
+    """One request and its answer as they went over the wire (one hop of a redirect chain), for the
+    WARC records the raw store keeps: the response's status line and headers as received, and the
+    request's headers as sent (without credentials)."""
+
+    url: str
+    status: int
+    reason: str
+    http_version: str
+    headers: tuple[tuple[str, str], ...]
+    request_headers: tuple[tuple[str, str], ...]
+
+
+SECRET_REQUEST_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})  # never written to an archive
+
+
+@dataclass(frozen=True)
 class FetchedResponse:
     url: str  # as requested
     final_url: str  # after redirects
@@ -125,6 +143,7 @@ class FetchedResponse:
     content_type: str | None  # media type, lower case, without parameters
     charset: str | None
     validators: Validators
+    exchanges: tuple[HttpExchange, ...] = ()  # every hop, redirects first, this response last
 
     @property
     def not_modified(self) -> bool:
@@ -157,6 +176,7 @@ class _Raw:
     headers: httpx.Headers
     body: bytes
     truncated: bool = False  # cut at the caller's `truncate_at`
+    exchange: HttpExchange | None = None
 
 
 def origin_of(url: str) -> str:
@@ -230,10 +250,13 @@ class PoliteFetcher:
             raise FetchError(url, "bad_url", f"{url} is not an http:// or https:// address; newsflow fetches web pages only.")
         visited = [url]
         current = url
+        hops: list[HttpExchange] = []
         for _ in range(self.settings.max_redirects + 1):
             self._check_destination(current, requested=url)
             self._check_robots(current, requested=url)
             raw = self._request_with_retries(current, headers)
+            if raw.exchange is not None:
+                hops.append(raw.exchange)
             if raw.status in REDIRECT_STATUSES and raw.headers.get("location"):
                 target = without_userinfo(urljoin(current, raw.headers["location"]))
                 if urlsplit(target).scheme not in ("http", "https"):
@@ -247,7 +270,7 @@ class PoliteFetcher:
                 current = target
                 continue
             if raw.status == 304 or 200 <= raw.status < 300:
-                return _response(url, current, raw)
+                return replace(_response(url, current, raw), exchanges=tuple(hops))
             raise _status_error(url, current, raw)
         raise FetchError(
             url,
@@ -451,12 +474,13 @@ class PoliteFetcher:
                     answered = response.headers.copy()
                     if LOCATION_ASIDE in response.extensions:
                         answered["location"] = response.extensions[LOCATION_ASIDE]
-                    return _Raw(response.status_code, answered, b"")
+                    aside = response.extensions.get(LOCATION_ASIDE_RAW, [])
+                    return _Raw(response.status_code, answered, b"", exchange=_exchange(url, response, [*response.headers.raw, *aside]))
                 declared = response.headers.get("content-length")
                 if not truncate_at and declared and declared.isdigit() and int(declared) > limit:
                     raise _too_large(url, limit, f"it declares {int(declared):,} bytes")
                 body, truncated = _read_body(url, response, limit, truncate=bool(truncate_at))
-                return _Raw(response.status_code, response.headers, body, truncated)
+                return _Raw(response.status_code, response.headers, body, truncated, exchange=_exchange(url, response, response.headers.raw))
         except httpx.TimeoutException as error:
             raise FetchError(
                 url,
@@ -481,12 +505,28 @@ class PoliteFetcher:
             self._deadline.at = None
 
 
+def _exchange(url: str, response: httpx.Response, headers: list[tuple[bytes, bytes]]) -> HttpExchange:
+    def text(pairs) -> tuple[tuple[str, str], ...]:
+        return tuple((name.decode("latin-1"), value.decode("latin-1")) for name, value in pairs)
+
+    sent = [(name, value) for name, value in response.request.headers.raw if name.decode("latin-1").lower() not in SECRET_REQUEST_HEADERS]
+    return HttpExchange(
+        url=url,
+        status=response.status_code,
+        reason=response.reason_phrase,
+        http_version=response.http_version,
+        headers=text(headers),
+        request_headers=text(sent),
+    )
+
+
 def _set_location_aside(response: httpx.Response) -> None:
     """newsflow follows redirects itself, each hop checked (`PoliteFetcher.get`), but httpx reads a
     redirect's Location all the same and fails on one it cannot parse (0177.0.0.1): it is set aside
     before httpx sees it."""
     if "location" in response.headers:
         response.extensions[LOCATION_ASIDE] = response.headers["location"]
+        response.extensions[LOCATION_ASIDE_RAW] = [(name, value) for name, value in response.headers.raw if name.lower() == b"location"]
         del response.headers["location"]
 
 

@@ -61,7 +61,7 @@ class FetchedPage:
     """One article page fetched this round."""
 
     url: str  # canonical URL (courlan-normalised, tracking parameters and fragment dropped, rel=canonical honoured)
-    raw_path: Path  # the stored raw HTML (content-addressed file)
+    raw_path: Path  # the WARC file of the raw store holding the page (store.py)
     content_sha256: str
     title: str | None  # from the feed entry, if any
     published_at: datetime | None
@@ -71,6 +71,8 @@ class FetchedPage:
     charset: str | None = None  # as the server declared it (Content-Type), for decoding raw_path
     fetched_url: str | None = None  # where the bytes came from, after redirects
     language: str | None = None  # the source's language hint (`sources add --language`)
+    raw_offset: int = 0  # where the page's response record lies in raw_path
+    raw_length: int = 0
 
 
 @dataclass(frozen=True)
@@ -420,15 +422,18 @@ def _fetch_page(fetcher: PoliteFetcher, entry: FeedEntry, source_url: str | None
 def _stored_page(response: FetchedResponse, state_dir: Path, *, entry: FeedEntry | None, source_url: str | None,
                  site_name: str | None, language: str | None, owner: str | None = None) -> FetchedPage:
     url = declared_canonical_url(response.body, response.final_url)
-    raw_path, sha = store_raw_page(
+    stored, sha = store_raw_page(
         state_dir,
         response.body,
         RawPageInfo(url=url, fetched_url=response.final_url, content_type=response.content_type, charset=response.charset,
                     fetched_at=utc_iso(datetime.now(timezone.utc)), warehouses=(owner,) if owner else ()),
+        exchanges=response.exchanges,
     )
     return FetchedPage(
         url=url,
-        raw_path=raw_path,
+        raw_path=stored.path,
+        raw_offset=stored.offset,
+        raw_length=stored.length,
         content_sha256=sha,
         title=entry.title if entry else None,
         published_at=entry.published_at if entry else None,

@@ -58,7 +58,7 @@ def test_ingesting_a_feed_and_a_page_by_address_stores_canonical_articles_and_ac
     assert "/private/secret.html" not in site.log.paths()
     assert "robots_disallowed" in output and "not_found" in output
     # Raw pages are kept, so they can be extracted again without fetching.
-    assert len(list((tmp_path / "state" / "web").rglob("*.html.gz"))) == 5
+    assert sum(len(index.read_text().splitlines()) for index in (tmp_path / "state" / "web").glob("newsflow-*.cdxj")) == 5
 
     site.log.clear()
     newsflow(["ingest", page], web_env)  # stored already: nothing fetched

@@ -57,11 +57,15 @@ def test_the_users_credentials_go_to_their_origin_only_not_after_a_redirect_else
     settings = allowing(fast_settings, other_port)
     given = {origin_key(site.base): Credentials(USER, PASSWORD)}
     with PoliteFetcher(settings, credentials=given) as fetcher:
-        assert fetcher.get(site.url("/auth/story.html")).status == 200
+        story = fetcher.get(site.url("/auth/story.html"))
+        assert story.status == 200
         moved = fetcher.get(site.url(f"/hostile/redirect?to={quote(other_port.url(ARTICLE), safe='')}"))
     assert moved.final_url == other_port.url(ARTICLE)
     [asked] = site.log.for_path("/auth/story.html")
     assert asked.headers["Authorization"] == basic(USER, PASSWORD)  # the exact case
+    # what the raw store's WARC request record keeps of the request: the headers sent, never the credentials
+    [sent] = [exchange.request_headers for exchange in story.exchanges]
+    assert ("Accept", "*/*") in sent and not any(name.lower() == "authorization" for name, _ in sent)
     assert other_port.log.paths() == ["/robots.txt", ARTICLE]
     assert all("Authorization" not in request.headers for request in other_port.log.requests)
 

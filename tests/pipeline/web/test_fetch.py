@@ -201,6 +201,10 @@ def test_a_body_over_the_limit_is_refused(site, fast_settings, path):
 def test_redirects_are_followed_up_to_the_limit(site, fast_settings):
     response = fetch(fast_settings, site.url("/redirect/2"))
     assert response.status == 200 and response.final_url == site.url("/articles/latvian_article.html")
+    # every hop as it went over the wire, for the raw store's WARC records
+    assert [(hop.url, hop.status) for hop in response.exchanges] == [
+        (site.url("/redirect/2"), 302), (site.url("/redirect/1"), 302), (site.url("/redirect/0"), 302), (response.final_url, 200)]
+    assert dict(response.exchanges[0].headers)["Location"] == "/redirect/1" and response.exchanges[0].http_version == "HTTP/1.1"
     error = failure(fast_settings, site.url("/redirect/5"))
     assert error.reason == "too_many_redirects"
     assert len([p for p in site.log.paths() if p.startswith("/redirect/")]) == 3 + 4  # 3 hops, then 4 (limit 3 + 1)

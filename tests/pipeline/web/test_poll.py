@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.web import poll_sources, record_polls
 from pipeline.web.sources import add_source, failing_sources, get_source
-from pipeline.web.store import read_raw_page, read_raw_page_info
+from pipeline.web.store import read_raw_page, stored_raw_pages
 from workbench.news_site import FEED_ARTICLES, PAGES_DIR
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
@@ -66,12 +66,13 @@ def test_a_feed_gives_canonical_pages_with_the_feeds_titles_dates_and_authors(si
     assert spanish.site_name == "Loopback Daily"
     assert spanish.source == site.url("/feed.xml")
     assert spanish.language == "es"
-    # the raw HTML is kept, content-addressed, exactly as served (packed on disk)
+    # the raw HTML is kept in a WARC record, exactly as served (packed on disk), and indexed by its sha256
     served = (PAGES_DIR / "spanish_article.html").read_bytes()
-    assert read_raw_page(spanish.raw_path) == served and len(spanish.raw_path.read_bytes()) < len(served) / 2
-    assert spanish.content_sha256 == hashlib.sha256(served).hexdigest() and spanish.raw_path.name == f"{spanish.content_sha256}.html.gz"
+    assert read_raw_page(spanish.raw_path, spanish.raw_offset, spanish.raw_length) == served and spanish.raw_length < len(served) / 2
+    assert spanish.content_sha256 == hashlib.sha256(served).hexdigest() and spanish.raw_path.name.endswith(".warc.gz")
     assert spanish.raw_path.is_relative_to(tmp_path / "state" / "web")
-    assert read_raw_page_info(spanish.raw_path).url == spanish.url
+    [stored] = [page for page in stored_raw_pages(tmp_path / "state") if page.sha256 == spanish.content_sha256]
+    assert stored.info.url == spanish.url and (stored.offset, stored.length) == (spanish.raw_offset, spanish.raw_length)
 
     failures = {failure.url: failure for failure in result.failures}
     assert failures[site.url("/private/secret.html")].reason == "robots_disallowed"
