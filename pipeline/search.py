@@ -37,6 +37,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from pipeline.front_door import within_deadline
@@ -416,23 +417,39 @@ def _index_slice(connection: duckdb.DuckDBPyConnection, columns: list[str], firs
     connection.execute("DROP TABLE search_fresh_terms")
 
 
+ARTICLES_SIZED_AT_ONCE = 100_000  # a first build sizes the new articles a hash slice of about this many at a time
+
+
 def _slices(connection: duckdb.DuckDBPyConnection, columns: list[str]) -> list[tuple[int, int]]:
     """(first, last) docids of the new articles, a slice of at most TOKENISED_AT_ONCE articles and
     about TOKENISED_CHARS_AT_ONCE indexed characters each (an article starts a new slice once those
-    before it in its slice reach it)."""
+    before it in its slice reach it). The sizes are read a hash slice of the articles at a time and
+    summed here: a window over a million articles' sizes ran a 128 MB writer out of memory."""
     chars = " + ".join(f"least(coalesce(length(a.{column}), 0), {INDEXED_CHARS})" for column in columns)
-    return connection.execute(
-        f"""
-        WITH sized AS (SELECT f.docid, {chars} AS chars FROM search_fresh f JOIN articles a USING (article_id)),
-        placed AS (
-            SELECT docid,
-                   (sum(chars) OVER (ORDER BY docid) - chars) // {TOKENISED_CHARS_AT_ONCE}
-                   + (row_number() OVER (ORDER BY docid) - 1) // {TOKENISED_AT_ONCE} AS slice
-            FROM sized
-        )
-        SELECT min(docid), max(docid) FROM placed GROUP BY slice ORDER BY 1
-        """
-    ).fetchall()
+    (fresh,) = connection.execute("SELECT count(*) FROM search_fresh").fetchone()
+    parts = 1 + fresh // ARTICLES_SIZED_AT_ONCE
+    docids, sizes = [], []
+    for number in range(parts):
+        in_part = f"hash(article_id) % {parts} = {number}"
+        sized = connection.execute(
+            f"""
+            SELECT f.docid, {chars} AS chars
+            FROM (SELECT article_id, docid FROM search_fresh WHERE {in_part}) f
+            JOIN (SELECT article_id, {', '.join(columns)} FROM articles WHERE {in_part}) a USING (article_id)
+            """
+        ).fetchnumpy()
+        docids.append(np.asarray(sized["docid"], dtype=np.int64))
+        sizes.append(np.asarray(sized["chars"], dtype=np.int64))
+    docid = np.concatenate(docids) if docids else np.empty(0, np.int64)
+    size = np.concatenate(sizes) if sizes else np.empty(0, np.int64)
+    if not len(docid):
+        return []
+    in_order = np.argsort(docid, kind="stable")
+    docid, size = docid[in_order], size[in_order]
+    slice_of = (np.cumsum(size) - size) // TOKENISED_CHARS_AT_ONCE + np.arange(len(docid)) // TOKENISED_AT_ONCE
+    starts = np.flatnonzero(np.r_[True, slice_of[1:] != slice_of[:-1]])
+    ends = np.r_[starts[1:], len(docid)] - 1
+    return [(int(docid[first]), int(docid[last])) for first, last in zip(starts, ends, strict=True)]
 
 
 # BM25 as the extension's match_bm25 scores it (k1 1.2, b 0.75), but from the query's postings:
