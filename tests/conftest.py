@@ -114,6 +114,28 @@ def prefect_env(prefect_server, tmp_path) -> dict[str, str]:
     return newsflow_env(prefect_server.api_url, tmp_path, NEWSFLOW_WAREHOUSE=str(tmp_path / "news.duckdb"))
 
 
+@pytest.fixture(scope="session")
+def seeds_warehouse(prefect_server, tmp_path_factory) -> Path:
+    """A warehouse holding the five seeds as `newsflow ingest` stores them (no translation model:
+    the Indonesian article waits), made once per test process. Never written to: a test takes its
+    own copy (`copy_of_seeds_warehouse`)."""
+    root = tmp_path_factory.mktemp("seeds-warehouse")
+    warehouse, home = root / "data" / "news.duckdb", root / "home"
+    home.mkdir()
+    newsflow(["ingest", str(seeds_copy())], newsflow_env(prefect_server.api_url, root, NEWSFLOW_WAREHOUSE=str(warehouse), HOME=str(home)))
+    assert list(home.iterdir()) == [], "DuckDB installed nothing in HOME (its extensions come with the package)"
+    return warehouse
+
+
+def copy_of_seeds_warehouse(seeds_warehouse: Path, to: Path) -> Path:
+    """`to`: a copy of the seeds' warehouse, for a test to read and write as its own."""
+    to.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(seeds_warehouse, to)
+    if seeds_warehouse.with_name(seeds_warehouse.name + ".wal").exists():
+        shutil.copy(seeds_warehouse.with_name(seeds_warehouse.name + ".wal"), to.with_name(to.name + ".wal"))
+    return to
+
+
 # --- the checkout's own folders stay the user's --------------------------------------------------
 # Users keep their own documents, warehouse and state in the checkout's seeds/, warehouse/ and
 # .state/. For the whole session NEWSFLOW_HOME (pipeline/settings.py) points at a temporary folder,
