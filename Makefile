@@ -32,9 +32,10 @@ $(CHROMIUM):
 
 # Two pytest workers, each taking whole test files (their module fixtures run once): most tests
 # wait on a subprocess or a server, so two run side by side on two cores. TEST_WORKERS=0: one process.
+# The longest files first (tests/conftest.py orders them), so that both workers finish together.
 TEST_WORKERS ?= 2
 test: $(STAMP) $(CHROMIUM)
-	$(BIN)/python -m pytest -q --durations=15 $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
+	$(BIN)/python -m pytest -q --durations=15 $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.ingest_bench

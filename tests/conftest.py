@@ -114,6 +114,28 @@ def prefect_env(prefect_server, tmp_path) -> dict[str, str]:
     return newsflow_env(prefect_server.api_url, tmp_path, NEWSFLOW_WAREHOUSE=str(tmp_path / "news.duckdb"))
 
 
+@pytest.fixture(scope="session")
+def seeds_warehouse(prefect_server, tmp_path_factory) -> Path:
+    """A warehouse holding the five seeds as `newsflow ingest` stores them (no translation model:
+    the Indonesian article waits), made once per test process. Never written to: a test takes its
+    own copy (`copy_of_seeds_warehouse`)."""
+    root = tmp_path_factory.mktemp("seeds-warehouse")
+    warehouse, home = root / "data" / "news.duckdb", root / "home"
+    home.mkdir()
+    newsflow(["ingest", str(seeds_copy())], newsflow_env(prefect_server.api_url, root, NEWSFLOW_WAREHOUSE=str(warehouse), HOME=str(home)))
+    assert list(home.iterdir()) == [], "DuckDB installed nothing in HOME (its extensions come with the package)"
+    return warehouse
+
+
+def copy_of_seeds_warehouse(seeds_warehouse: Path, to: Path) -> Path:
+    """`to`: a copy of the seeds' warehouse, for a test to read and write as its own."""
+    to.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(seeds_warehouse, to)
+    if seeds_warehouse.with_name(seeds_warehouse.name + ".wal").exists():
+        shutil.copy(seeds_warehouse.with_name(seeds_warehouse.name + ".wal"), to.with_name(to.name + ".wal"))
+    return to
+
+
 # --- the checkout's own folders stay the user's --------------------------------------------------
 # Users keep their own documents, warehouse and state in the checkout's seeds/, warehouse/ and
 # .state/. For the whole session NEWSFLOW_HOME (pipeline/settings.py) points at a temporary folder,
@@ -159,6 +181,7 @@ def pytest_configure(config):
 
 
 def pytest_sessionfinish(session, exitstatus):
+    _record_file_seconds(session)
     if _is_xdist_worker(session.config) or _USER_FILES not in session.config.stash:
         return
     changed = user_files_changed(session.config.stash[_USER_FILES], user_files())
@@ -188,3 +211,55 @@ def pytest_unconfigure(config):
 
 _HOME = pytest.StashKey[tuple]()
 _USER_FILES = pytest.StashKey[dict]()
+
+
+# --- two workers that finish together --------------------------------------------------------------
+# `make test` hands whole files to two xdist workers (--dist loadfile), in the order the workers
+# collected them (--no-loadscope-reorder: xdist's default order, most tests first, left the files
+# of a few long end-to-end tests for last, where one worker finished them while the other idled).
+# The longest files go first, so the run ends on short ones: by their seconds in the last whole-suite
+# run (pytest's cache, .pytest_cache/), and a file not timed yet first of all when it runs newsflow
+# against the Prefect server (those are the long ones), else last.
+FILE_SECONDS = "newsflow/file-seconds"
+_seconds_this_run: dict[str, float] = {}
+
+
+def _test_file(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+def pytest_collection_modifyitems(config, items):
+    if not _is_xdist_worker(config) or not hasattr(config, "cache"):
+        return  # one process: the order costs nothing (and -p no:cacheprovider: no timings)
+    timed = config.cache.get(FILE_SECONDS, {})
+    untimed_with_server = {_test_file(item.nodeid) for item in items if "prefect_server" in item.fixturenames}
+
+    def expected_seconds(path: str) -> float:
+        if path in timed:
+            return timed[path]
+        return float("inf") if path in untimed_with_server else 0.0
+
+    items.sort(key=lambda item: -expected_seconds(_test_file(item.nodeid)))  # stable: a file's tests keep their order
+
+
+def pytest_runtest_logreport(report):
+    _seconds_this_run[_test_file(report.nodeid)] = _seconds_this_run.get(_test_file(report.nodeid), 0.0) + report.duration
+
+
+def _whole_suite_ran(session) -> bool:
+    option = session.config.option
+    return (
+        session.config.args_source == pytest.Config.ArgsSource.TESTPATHS
+        and not option.keyword
+        and not option.markexpr
+        and not option.maxfail  # -x stops early: its files' seconds would be short
+        and session.shouldstop is False
+    )
+
+
+def _record_file_seconds(session) -> None:
+    """The controller (or a single process) keeps each file's seconds (setup, call and teardown of its
+    tests, on the worker that ran it) from a whole-suite run, for the next run's order."""
+    if _is_xdist_worker(session.config) or not hasattr(session.config, "cache") or not _seconds_this_run or not _whole_suite_ran(session):
+        return
+    session.config.cache.set(FILE_SECONDS, {path: round(seconds, 1) for path, seconds in sorted(_seconds_this_run.items())})

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import NEWSFLOW, PROJECT_ROOT, SEEDS_DIR, newsflow, seeds_copy
+from tests.conftest import NEWSFLOW, PROJECT_ROOT, SEEDS_DIR, copy_of_seeds_warehouse, newsflow, seeds_copy
 from tests.flows.processes import FollowedOutput
 
 pytestmark = pytest.mark.server
@@ -157,8 +157,8 @@ def test_bad_input_never_stops_a_run_and_is_never_lost(prefect_env, warehouse, t
     assert again.returncode == 0
 
 
-def test_sql_command_answers_in_table_csv_and_json(prefect_env, warehouse):
-    newsflow(["ingest", str(seeds_copy())], prefect_env)
+def test_sql_command_answers_in_table_csv_and_json(prefect_env, warehouse, seeds_warehouse):
+    copy_of_seeds_warehouse(seeds_warehouse, warehouse)
     table = newsflow(["sql", "select language, count(*) as n from articles group by 1 order by 1"], prefect_env)
     assert "en" in table.stdout and "id" in table.stdout
     as_json = json.loads(newsflow(["sql", "select language, count(*) as n from articles group by 1 order by 1", "--format", "json"], prefect_env).stdout)
@@ -167,12 +167,12 @@ def test_sql_command_answers_in_table_csv_and_json(prefect_env, warehouse):
     assert as_csv.splitlines() == ["language,n", "en,4", "id,1"]
 
 
-def test_errors_are_one_clear_line_and_a_non_zero_exit(prefect_env, tmp_path):
+def test_errors_are_one_clear_line_and_a_non_zero_exit(prefect_env, warehouse, seeds_warehouse, tmp_path):
     missing = newsflow(["sql", "select 1", "--warehouse", str(tmp_path / "nope.duckdb")], prefect_env, check=False)
     assert missing.returncode != 0
     assert "newsflow ingest" in missing.stderr and "Traceback" not in missing.stderr
 
-    newsflow(["ingest", str(seeds_copy())], prefect_env)
+    copy_of_seeds_warehouse(seeds_warehouse, warehouse)
     bad_sql = newsflow(["sql", "selec nonsense"], prefect_env, check=False)
     assert bad_sql.returncode != 0 and "Traceback" not in bad_sql.stderr
     # the whole message DuckDB gives (here the line and a caret under the mistake), nothing more

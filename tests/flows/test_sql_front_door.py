@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import NEWSFLOW, PROJECT_ROOT, newsflow, newsflow_env, seeds_copy
+from tests.conftest import NEWSFLOW, PROJECT_ROOT, copy_of_seeds_warehouse, newsflow, newsflow_env
 from tests.flows.processes import processes_in_group, wait_until_main_thread, with_stack_dumps
 
 pytestmark = pytest.mark.server
@@ -36,7 +36,7 @@ def fingerprint(folder: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def shop(prefect_server, tmp_path_factory):
+def shop(prefect_server, seeds_warehouse, tmp_path_factory):
     """A warehouse written by the real ingest, another DuckDB database beside it, a CSV file, an env."""
     root = tmp_path_factory.mktemp("front-door")
     home = root / "home"
@@ -47,8 +47,7 @@ def shop(prefect_server, tmp_path_factory):
         HOME=str(home),  # where DuckDB would install extensions: must stay empty
         NEWSFLOW_WAREHOUSE=str(root / "data-dir" / "news.duckdb"),
     )
-    warehouse = Path(env["NEWSFLOW_WAREHOUSE"])
-    newsflow(["ingest", str(seeds_copy())], env)
+    warehouse = copy_of_seeds_warehouse(seeds_warehouse, Path(env["NEWSFLOW_WAREHOUSE"]))  # the seeds' real ingest
     other = root / "data-dir" / "other.duckdb"
     with duckdb.connect(str(other)) as con:
         con.execute("create table t as select range as id from range(307)")

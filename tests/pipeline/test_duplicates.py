@@ -25,7 +25,7 @@ from pipeline.duplicates import (
 from pipeline.extract import clean_text_dump
 from pipeline.warehouse import schema_sql
 from pipeline.warehouse.changes import note_changed_articles
-from tests.conftest import SEEDS_DIR, newsflow, seeds_copy
+from tests.conftest import SEEDS_DIR, copy_of_seeds_warehouse, newsflow
 
 SEED_NAMES = sorted(path.name for path in SEEDS_DIR.glob("*.txt"))
 START = datetime(2025, 10, 11, 8, 0)
@@ -225,12 +225,11 @@ def test_refresh_creates_its_tables_on_an_empty_warehouse():
 
 
 @pytest.mark.server
-def test_ingested_edited_copy_is_listed_as_a_duplicate_of_its_seed(prefect_env, tmp_path):
-    warehouse = tmp_path / "news.duckdb"
+def test_ingested_edited_copy_is_listed_as_a_duplicate_of_its_seed(prefect_env, seeds_warehouse, tmp_path):
+    warehouse = copy_of_seeds_warehouse(seeds_warehouse, tmp_path / "news.duckdb")  # the seeds' real ingest
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "jakarta-quiet-bet.txt").write_text(edited_copy_of_seed_001(), encoding="utf-8")
-    newsflow(["ingest", str(seeds_copy()), "--warehouse", str(warehouse)], prefect_env)
     newsflow(["ingest", str(elsewhere), "--warehouse", str(warehouse)], prefect_env)
     with duckdb.connect(str(warehouse)) as connection:  # what the flow does at the end of a run
         refresh_duplicates(connection)

@@ -30,7 +30,7 @@ from pipeline.search import (
 from pipeline.sources import load_document
 from pipeline.warehouse import Warehouse, WarehouseMemoryError
 from pipeline.warehouse.changes import note_changed_articles
-from tests.conftest import SEEDS_DIR, newsflow_env, newsflow, seeds_copy
+from tests.conftest import SEEDS_DIR, copy_of_seeds_warehouse, newsflow_env, newsflow
 
 INDONESIAN_SEED = "seeds/004_2d2b0ea8dc19c5b8.txt"
 
@@ -231,9 +231,9 @@ def test_a_hit_in_the_title_only_shows_the_start_of_the_text():
 
 
 @pytest.mark.server
-def test_search_after_a_real_ingest_and_after_the_next_run(prefect_server, tmp_path):
+def test_search_after_a_real_ingest_and_after_the_next_run(prefect_server, seeds_warehouse, tmp_path):
     env = newsflow_env(prefect_server.api_url, tmp_path, NEWSFLOW_WAREHOUSE=str(tmp_path / "data" / "news.duckdb"), HOME=str(tmp_path))
-    newsflow(["ingest", str(seeds_copy())], env)
+    copy_of_seeds_warehouse(seeds_warehouse, Path(env["NEWSFLOW_WAREHOUSE"]))  # the seeds' real ingest
 
     everywhere = json.loads(newsflow(["search", "Pyongyang", "--format", "json"], env).stdout)
     assert sorted(hit["source_path"] for hit in everywhere) == sorted(f"seeds/{p.name}" for p in SEEDS_DIR.glob("*.txt"))

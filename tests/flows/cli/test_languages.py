@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import newsflow, seeds_copy
+from tests.conftest import copy_of_seeds_warehouse, newsflow
 
 
 @pytest.mark.server
-def test_translate_pending_names_each_missing_model_with_its_install_command(prefect_env, tmp_path):
-    warehouse = str(tmp_path / "news.duckdb")
-    newsflow(["ingest", str(seeds_copy()), "--warehouse", warehouse], env=prefect_env)  # no model: the Indonesian article waits
+def test_translate_pending_names_each_missing_model_with_its_install_command(prefect_env, seeds_warehouse, tmp_path):
+    warehouse = str(copy_of_seeds_warehouse(seeds_warehouse, tmp_path / "news.duckdb"))  # no model: the Indonesian article waits
 
     result = newsflow(["translate", "--pending", "--warehouse", warehouse], env=prefect_env)
 
