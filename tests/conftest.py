@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import json
 import os
 import shutil
 import subprocess
@@ -218,9 +219,11 @@ _USER_FILES = pytest.StashKey[dict]()
 # collected them (--no-loadscope-reorder: xdist's default order, most tests first, left the files
 # of a few long end-to-end tests for last, where one worker finished them while the other idled).
 # The longest files go first, so the run ends on short ones: by their seconds in the last whole-suite
-# run (pytest's cache, .pytest_cache/), and a file not timed yet first of all when it runs newsflow
-# against the Prefect server (those are the long ones), else last.
+# run (pytest's cache, .pytest_cache/; on a fresh checkout, such as CI's, the committed
+# tests/file_seconds.json, copied from that cache), and a file not timed yet first of all when it
+# runs newsflow against the Prefect server (those are the long ones), else last.
 FILE_SECONDS = "newsflow/file-seconds"
+COMMITTED_FILE_SECONDS = Path(__file__).parent / "file_seconds.json"
 _seconds_this_run: dict[str, float] = {}
 
 
@@ -231,7 +234,7 @@ def _test_file(nodeid: str) -> str:
 def pytest_collection_modifyitems(config, items):
     if not _is_xdist_worker(config) or not hasattr(config, "cache"):
         return  # one process: the order costs nothing (and -p no:cacheprovider: no timings)
-    timed = config.cache.get(FILE_SECONDS, {})
+    timed = config.cache.get(FILE_SECONDS, {}) or (json.loads(COMMITTED_FILE_SECONDS.read_text()) if COMMITTED_FILE_SECONDS.exists() else {})
     untimed_with_server = {_test_file(item.nodeid) for item in items if "prefect_server" in item.fixturenames}
 
     def expected_seconds(path: str) -> float:
