@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -74,8 +75,8 @@ def main() -> None:
         for round_number in range(args.rounds):
             # every other round in the other order, so that no variant always runs first or after the same one
             for name, tree, workers, settings in variants[:: -1 if round_number % 2 else 1]:
-                for stale in work.glob(f"ab-{name}.duckdb*"):
-                    stale.unlink()
+                for stale in work.glob(f"ab-{name}.duckdb*"):  # the file, its run lock, and DuckDB's spill folder
+                    shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
                 server_before = cpu_seconds(psutil.Process(server.process.pid), with_descendants=True)
                 run = run_ingest({**env, **settings}, name, corpus, work / f"ab-{name}.duckdb", work / f"{name}-{round_number}.log", workers=workers, cwd=tree)
                 server_cpu = cpu_seconds(psutil.Process(server.process.pid), with_descendants=True) - server_before
