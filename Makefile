@@ -51,6 +51,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.scale_bench --json bench/results/scale.json
 	# What Dask's default worker heap setting costs the stages, against newsflow's workers and this process.
 	$(BIN)/python -m bench.worker_heap_bench
+	# HTML pages: CPU a page of newsflow's worker stages against trafilatura.extract alone, in one process (~3 min).
+	$(BIN)/python -m bench.html_stage_costs
 	# Starting and closing 2 local workers: spawned (Dask's default) against forked from newsflow's forkserver.
 	$(BIN)/python -m bench.worker_start_bench
 	# Dask's event-loop and system monitors at their defaults against newsflow's quieter ones: idle CPU and extraction on 2 workers.
