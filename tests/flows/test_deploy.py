@@ -78,7 +78,8 @@ def test_a_deployment_on_a_process_pool_runs_on_a_prefect_worker_on_schedule_and
             assert wait_for(lambda: children.update(descendants(worker.pid)) or completed(), 240, interval=0.5), log_path.read_text()
             print(f"... completed after {time.monotonic() - began:.1f} s")
             assert any(p.endswith("first.txt") for p in article_paths(warehouse))
-            assert ingest_runs(warehouse)[runs[0]["id"]][0] == "completed"
+            recorded = ingest_runs(warehouse)
+            assert recorded.get(runs[0]["id"], ("no row",))[0] == "completed", (recorded, log_path.read_text()[-3000:])
 
             (seeds / "second.txt").write_bytes((SEEDS_DIR / "000_c9229e0b42640eea.txt").read_bytes())
             started = subprocess.run([PREFECT, "deployment", "run", f"ingest/{name}"], env=env, capture_output=True, text=True, timeout=120, check=True)
