@@ -403,14 +403,17 @@ def stored_links(connection) -> dict[str, tuple[str, float, str]]:
     return {row[0]: row[1:] for row in connection.execute("SELECT article_id, duplicate_of, similarity, method FROM duplicates").fetchall()}
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_incremental_clusters_equal_a_rebuild_after_every_kind_of_change(tmp_path, seed):
+@pytest.mark.parametrize("seed, read_at_once", [(1, 1000), (2, 3)])
+def test_incremental_clusters_equal_a_rebuild_after_every_kind_of_change(tmp_path, monkeypatch, seed, read_at_once):
     """Inserts, text updates, re-ordering (a new published date), deletes (prune), translations
     arriving and faces moving to another place: after each step the incrementally kept clusters
-    are those a rebuild makes of the same articles."""
+    are those a rebuild makes of the same articles (also when the refresh reads the articles it
+    compares in chunks of `read_at_once`, through a temporary table)."""
+    import pipeline.duplicates as duplicates
     from pipeline.duplicates import clusters_from_scratch
     from pipeline.warehouse import Warehouse
 
+    monkeypatch.setattr(duplicates, "SIGNATURE_CHUNK", read_at_once)
     rng = random.Random(seed)
     stories = _story_texts(rng)
     dates = [None, datetime(2025, 1, 1), datetime(2025, 1, 2), datetime(2025, 1, 3)]
