@@ -38,7 +38,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import random
 import shutil
 import statistics
@@ -51,10 +50,9 @@ from datetime import datetime, timedelta, timezone
 from multiprocessing import get_context
 from pathlib import Path
 
-import psutil
-
 from bench.corpus import PROJECT_ROOT, copy_of, news_articles, sentence_pools, ntrex_stories, corpus_file
 from bench.processes import ProcessTreeSampler, stop_group
+from bench.record import commit, machine
 from bench.scale_bench import isolated_environment, run_ingest
 from workbench.evaluation import default_devdata
 
@@ -456,18 +454,6 @@ def table(results: list[dict]) -> str:
 
 def _optional(value) -> str:
     return "-" if value is None else f"{value:.2f}"
-
-
-def machine() -> dict:
-    return {"cores": os.cpu_count(), "ram_gib": round(psutil.virtual_memory().total / 2**30, 1), "platform": platform.platform(),
-            "python": platform.python_version()}
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,6 +28,20 @@ def _git(*args: str) -> str:
     return subprocess.run(["git", *args], capture_output=True, text=True, cwd=RESULTS.parent.parent).stdout.strip()
 
 
+def machine() -> dict:
+    """The machine a JSON result was measured on (no psutil: bench/warc_bench.py also runs in a scratch venv)."""
+    return {"cores": os.cpu_count(), "ram_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+            "platform": platform.platform(), "python": platform.python_version()}
+
+
+def commit() -> str:
+    """The commit checked out, short (empty outside a git checkout)."""
+    try:
+        return _git("rev-parse", "--short", "HEAD")
+    except OSError:
+        return "unknown"
+
+
 def header(command: list[str], note: str | None = None) -> str:
     # Only the code that ran counts: docs edited meanwhile do not change a figure.
     dirty = "-dirty" if _git("status", "--porcelain", "--untracked-files=no", "--", *CODE) else ""

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -29,6 +28,8 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+from bench.record import commit, machine
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 WORK = Path(tempfile.mkdtemp(prefix="newsflow-warc-bench-"))
@@ -146,18 +147,6 @@ def bench_ingest(pages_dir: Path, warc: Path, pages: int, repeat: int) -> dict:
         "warc_over_files_time": round(warc_s / files_s, 3),
         "seconds": {kind: [round(s, 2) for s in values] for kind, values in timings.items()},
     }
-
-
-def machine() -> dict:
-    return {"cores": os.cpu_count(), "ram_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1), "platform": platform.platform(),
-            "python": platform.python_version()}
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
