@@ -69,19 +69,19 @@ def iter_files(inputs: Sequence[str | Path], *, base: Path | None = None) -> Ite
 
     def fresh(path: Path) -> Path | None:
         absolute = os.path.abspath(path)
-        if absolute in named or any(_within(absolute, folder) and absolute != folder for folder in walked):
+        if absolute in named or any(is_within(absolute, folder) and absolute != folder for folder in walked):
             return None
         named.add(absolute)
         return Path(absolute)
 
     def walk(folder: Path) -> Iterator[Path]:
         absolute = os.path.abspath(folder)
-        if any(_within(absolute, earlier) for earlier in walked):
+        if any(is_within(absolute, earlier) for earlier in walked):
             return
         earlier_named, earlier_walked = set(named), list(walked)  # a folder inside this one, walked first
         walked.append(absolute)
         for file in _walk_folder(Path(absolute)):
-            if str(file) not in earlier_named and not any(_within(str(file), inner) for inner in earlier_walked):
+            if str(file) not in earlier_named and not any(is_within(str(file), inner) for inner in earlier_walked):
                 yield file
 
     for item in inputs:
@@ -147,7 +147,7 @@ def _walk_folder(top: Path) -> Iterator[Path]:
         visible = sorted(d for d in dirnames if not is_hidden(d))
         # A linked folder that leaves the folder being walked is not walked: the link itself is
         # listed, so that it ends as a rejection rather than as files from elsewhere.
-        leaving = [d for d in visible if not _within(os.path.realpath(os.path.join(dirpath, d)), top_real)]
+        leaving = [d for d in visible if not is_within(os.path.realpath(os.path.join(dirpath, d)), top_real)]
         dirnames[:] = [d for d in visible if d not in leaving]
         listed = [name for name in leaving]
         listed += [name for name in filenames if not is_hidden(name) and not is_leftover(name)]
@@ -177,11 +177,11 @@ def confining_folder(path: Path, folders: Sequence[Path]) -> Path | None:
     """The innermost of `folders` that holds `path` as written (before links are followed),
     or None for a path named on its own."""
     absolute = os.path.abspath(path)
-    holding = [folder for folder in folders if _within(absolute, os.path.abspath(folder)) and absolute != os.path.abspath(folder)]
+    holding = [folder for folder in folders if is_within(absolute, os.path.abspath(folder)) and absolute != os.path.abspath(folder)]
     return max(holding, key=lambda folder: len(str(folder)), default=None)
 
 
-def _within(path: str, folder: str) -> bool:
+def is_within(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
@@ -668,7 +668,7 @@ def load_document(path: Path, *, drop_folder: Path, max_bytes: int, folder: Path
     document = Document(source_path=source)
     if folder is not None:
         target = os.path.realpath(path)
-        if not _within(target, os.path.realpath(folder)):
+        if not is_within(target, os.path.realpath(folder)):
             return document.reject(
                 REJECT_OUTSIDE_FOLDER,
                 f"{source} is a link to {target}, outside the folder {display_path(Path(folder), drop_folder)} being "

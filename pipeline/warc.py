@@ -21,7 +21,7 @@ from pathlib import Path
 from warcio.archiveiterator import ArchiveIterator
 
 from pipeline.record import Document
-from pipeline.sources import REJECT_EMPTY_FILE, REJECT_TOO_LARGE, REJECT_UNDECODABLE, REJECT_UNREADABLE, UndecodableError, _within, confining_folder, display_path, sha256_bytes
+from pipeline.sources import REJECT_EMPTY_FILE, REJECT_TOO_LARGE, REJECT_UNDECODABLE, REJECT_UNREADABLE, UndecodableError, confining_folder, is_within, display_path, sha256_bytes
 from pipeline.web.discover import canonical_url
 from pipeline.web.documents import decode_page
 from pipeline.web.fetch import parse_content_type
@@ -172,7 +172,7 @@ def warc_records_of(paths: Iterable, skipped: Counter, folders: Sequence[Path] =
             yield path
             continue
         folder = confining_folder(path, folders)
-        if folder is not None and not _within(os.path.realpath(path), os.path.realpath(folder)):
+        if folder is not None and not is_within(os.path.realpath(path), os.path.realpath(folder)):
             yield path
             continue
         before = sum(skipped.values())
